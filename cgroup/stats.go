@@ -1,0 +1,191 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/fscommon"
+	"github.com/opencontainers/cgroups/manager"
+	"golang.org/x/sys/unix"
+)
+
+// Sandbox is the cgroup of one sandbox, opened from the paths libcontainer
+// created. It reads accounting and changes limits; creating and removing the
+// cgroup stay with libcontainer.
+type Sandbox struct {
+	mode   Mode
+	config *cgroups.Cgroup
+	mgr    cgroups.Manager
+	paths  map[string]string
+
+	cpuBase time.Duration
+	peak    peakReader
+}
+
+// Open wraps the cgroup at paths, configured as config.
+func Open(mode Mode, config *cgroups.Cgroup, paths map[string]string) (*Sandbox, error) {
+	mgr, err := manager.NewWithPaths(config, paths)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: opening sandbox cgroup: %w", err)
+	}
+	return &Sandbox{mode: mode, config: config, mgr: mgr, paths: paths}, nil
+}
+
+func (s *Sandbox) dir(subsystem string) string {
+	if s.mode.Unified() {
+		return s.paths[""]
+	}
+	return s.paths[subsystem]
+}
+
+// Tasks returns the number of tasks (threads included) in the cgroup.
+func (s *Sandbox) Tasks() (int64, error) {
+	n, err := fscommon.GetCgroupParamUint(s.dir("pids"), "pids.current")
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: pids.current: %w", err)
+	}
+	return int64(n), nil
+}
+
+// Apply sets l on the sandbox. extraPids is added to the pids limit for the
+// tasks that sandboxd itself keeps inside (the parked entry process), so that
+// the program gets exactly l.Pids.
+func (s *Sandbox) Apply(l Limits, extraPids int64) error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	r := *s.config.Resources
+	// Devices were set when the cgroup was made and never change; skipping
+	// them avoids rewriting the device rules on every run.
+	r.SkipDevices = true
+	l.apply(&r, extraPids)
+	if err := s.mgr.Set(&r); err != nil {
+		return fmt.Errorf("cgroup: applying limits: %w", err)
+	}
+	return nil
+}
+
+// StartAccounting marks the moment the user's program starts: CPU time is
+// counted from here and the memory peak is reset to the current usage, so
+// that neither includes sandboxd's setup.
+func (s *Sandbox) StartAccounting() error {
+	base, err := s.cpuUsage()
+	if err != nil {
+		return err
+	}
+	s.cpuBase = base
+	s.peak, err = s.resetPeak()
+	return err
+}
+
+// CPUTime returns CPU time used since StartAccounting, by every task of the
+// sandbox, children and threads included.
+func (s *Sandbox) CPUTime() (time.Duration, error) {
+	u, err := s.cpuUsage()
+	if err != nil {
+		return 0, err
+	}
+	return u - s.cpuBase, nil
+}
+
+func (s *Sandbox) cpuUsage() (time.Duration, error) {
+	if s.mode.Unified() {
+		usec, err := fscommon.GetValueByKey(s.dir("cpu"), "cpu.stat", "usage_usec")
+		if err != nil {
+			return 0, fmt.Errorf("cgroup: cpu.stat: %w", err)
+		}
+		return time.Duration(usec) * time.Microsecond, nil
+	}
+	ns, err := fscommon.GetCgroupParamUint(s.dir("cpuacct"), "cpuacct.usage")
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: cpuacct.usage: %w", err)
+	}
+	return time.Duration(ns), nil
+}
+
+// MemoryPeak returns the highest memory usage since StartAccounting.
+func (s *Sandbox) MemoryPeak() (int64, error) {
+	if s.peak == nil {
+		return 0, errors.New("cgroup: accounting not started")
+	}
+	return s.peak.read()
+}
+
+// OOMKills returns how many processes the OOM killer killed in the sandbox.
+func (s *Sandbox) OOMKills() (uint64, error) {
+	n, err := s.mgr.OOMKillCount()
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: oom kill count: %w", err)
+	}
+	return n, nil
+}
+
+// Close releases what accounting holds open.
+func (s *Sandbox) Close() {
+	if s.peak != nil {
+		s.peak.close()
+	}
+}
+
+type peakReader interface {
+	read() (int64, error)
+	close()
+}
+
+// fileValue reads a single number from a cgroup file each time.
+type fileValue struct{ dir, file string }
+
+func (f fileValue) read() (int64, error) {
+	v, err := fscommon.GetCgroupParamUint(f.dir, f.file)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: %s: %w", f.file, err)
+	}
+	return int64(v), nil
+}
+func (fileValue) close() {}
+
+// fdPeak is a v2 memory.peak opened and reset through one file description;
+// since Linux 6.12 such a reset is private to that description.
+type fdPeak struct{ f *os.File }
+
+func (p fdPeak) read() (int64, error) {
+	buf := make([]byte, 32)
+	n, err := p.f.ReadAt(buf, 0)
+	if err != nil && n == 0 {
+		return 0, fmt.Errorf("cgroup: memory.peak: %w", err)
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(buf[:n])), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: memory.peak: %w", err)
+	}
+	return v, nil
+}
+func (p fdPeak) close() { p.f.Close() }
+
+func (s *Sandbox) resetPeak() (peakReader, error) {
+	dir := s.dir("memory")
+	if !s.mode.Unified() {
+		// Writing to max_usage_in_bytes resets it to the current usage.
+		if err := cgroups.WriteFile(dir, "memory.max_usage_in_bytes", "0"); err != nil {
+			return nil, fmt.Errorf("cgroup: resetting memory peak: %w", err)
+		}
+		return fileValue{dir, "memory.max_usage_in_bytes"}, nil
+	}
+	f, err := cgroups.OpenFile(dir, "memory.peak", unix.O_RDWR)
+	if err != nil {
+		// Kernels before 5.19 have no memory.peak: the best remaining
+		// figure is the usage when the program ends.
+		return fileValue{dir, "memory.current"}, nil
+	}
+	if _, err := f.Write([]byte("reset\n")); err != nil {
+		// Before 6.12 the peak cannot be reset: it then includes setup.
+		f.Close()
+		return fileValue{dir, "memory.peak"}, nil
+	}
+	return fdPeak{f}, nil
+}

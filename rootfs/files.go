@@ -1,0 +1,131 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+)
+
+// File is one file to put into /work before the program starts.
+type File struct {
+	// Name is a relative, slash-separated path inside /work.
+	Name string
+	Data []byte
+	// Mode holds the permission bits; 0 means 0644. Setuid, setgid and
+	// sticky bits are dropped.
+	Mode fs.FileMode
+}
+
+// ErrBadFileName is returned for names that are empty, absolute, contain
+// ".." or NUL, or would land outside /work.
+var ErrBadFileName = errors.New("bad file name")
+
+// CheckName validates a file name for /work.
+func CheckName(name string) error {
+	switch {
+	case name == "" || name == ".":
+		return fmt.Errorf("%w: empty", ErrBadFileName)
+	case strings.ContainsRune(name, 0):
+		return fmt.Errorf("%w: %q contains NUL", ErrBadFileName, name)
+	case path.IsAbs(name):
+		return fmt.Errorf("%w: %q is absolute", ErrBadFileName, name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return fmt.Errorf("%w: %q contains \"..\"", ErrBadFileName, name)
+		}
+	}
+	return nil
+}
+
+// Populate writes files into the scratch's /work, owned by the sandbox
+// user. It runs before any sandboxed code, but still resolves every path
+// inside /work so that a name can never reach outside it.
+func (s *Scratch) Populate(files []File) error {
+	root := s.WorkDir()
+	for _, f := range files {
+		if err := CheckName(f.Name); err != nil {
+			return err
+		}
+		target, err := securejoin.SecureJoin(root, f.Name)
+		if err != nil {
+			return fmt.Errorf("rootfs: resolving %q: %w", f.Name, err)
+		}
+		if err := s.mkdirs(root, filepath.Dir(target)); err != nil {
+			return err
+		}
+		mode := f.Mode.Perm()
+		if mode == 0 {
+			mode = 0o644
+		}
+		fd, err := unix.Open(target, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
+		if err != nil {
+			return fmt.Errorf("rootfs: creating %q: %w", f.Name, err)
+		}
+		file := os.NewFile(uintptr(fd), target)
+		_, werr := file.Write(f.Data)
+		cerr := file.Chown(s.uid, s.gid)
+		if err := errors.Join(werr, cerr, file.Close()); err != nil {
+			return fmt.Errorf("rootfs: writing %q: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Scratch) mkdirs(root, dir string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == "." {
+		return err
+	}
+	cur := root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		cur = filepath.Join(cur, part)
+		if err := unix.Mkdir(cur, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("rootfs: mkdir %s: %w", rel, err)
+		}
+		if err := unix.Lchown(cur, s.uid, s.gid); err != nil {
+			return fmt.Errorf("rootfs: chown %s: %w", rel, err)
+		}
+	}
+	return nil
+}
+
+// FilesFromDir reads the regular files under dir (recursively) as Files,
+// keeping their permission bits. Symlinks and special files are refused:
+// the caller asked for files to be copied, not for links into its host.
+func FilesFromDir(dir string) ([]File, error) {
+	var out []File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: only regular files and directories can be copied into /work", p)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out = append(out, File{Name: filepath.ToSlash(rel), Data: data, Mode: info.Mode().Perm()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading --files: %w", err)
+	}
+	return out, nil
+}

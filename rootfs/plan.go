@@ -1,0 +1,80 @@
+// Package rootfs is the sandbox's view of the filesystem: a shared,
+// read-only image root; a private /proc, /dev, /sys and /dev/shm; and two
+// size-limited writable areas, /work and /tmp, that live in tmpfs mounts
+// sandboxd makes on the host so it can fill /work before the program starts
+// and read results back after.
+package rootfs
+
+import (
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// In-sandbox paths of the writable areas.
+const (
+	WorkPath = "/work"
+	TmpPath  = "/tmp"
+)
+
+// DefaultShmBytes is the size of the sandbox's private /dev/shm.
+const DefaultShmBytes = 16 << 20
+
+// Plan is the mount layout of one sandbox.
+type Plan struct {
+	// Rootfs is the image's root directory; it is mounted read-only.
+	Rootfs string
+	// Scratch holds the host-side tmpfs mounts bound at /work and /tmp.
+	Scratch *Scratch
+	// ShmBytes limits /dev/shm.
+	ShmBytes int64
+}
+
+// maskedPaths are hidden from the sandbox (bind-mounted over with /dev/null
+// or an empty read-only tmpfs): kernel internals that leak host state or
+// offer an attack surface.
+var maskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+	"/proc/sched_debug", "/proc/scsi", "/proc/sysrq-trigger", "/proc/kallsyms",
+	"/proc/kmsg", "/proc/config.gz", "/proc/vmallocinfo", "/proc/pagetypeinfo",
+	"/sys/firmware", "/sys/devices/virtual/powercap", "/sys/kernel/debug",
+	"/sys/kernel/security",
+}
+
+// readonlyPaths stay visible but can't be written.
+var readonlyPaths = []string{
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+}
+
+// Apply writes the plan into spec.
+func (p Plan) Apply(spec *specs.Spec) error {
+	if p.Scratch == nil {
+		return fmt.Errorf("rootfs: plan has no scratch area")
+	}
+	shm := p.ShmBytes
+	if shm <= 0 {
+		shm = DefaultShmBytes
+	}
+	spec.Root = &specs.Root{Path: p.Rootfs, Readonly: true}
+	spec.Mounts = []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "strictatime", "mode=755", "size=64k"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shm)}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		{Destination: WorkPath, Type: "bind", Source: p.Scratch.WorkDir(), Options: []string{"bind", "rw", "nosuid", "nodev"}},
+		{Destination: TmpPath, Type: "bind", Source: p.Scratch.TmpDir(), Options: []string{"bind", "rw", "nosuid", "nodev", "noexec"}},
+	}
+	if spec.Linux == nil {
+		spec.Linux = &specs.Linux{}
+	}
+	spec.Linux.MaskedPaths = maskedPaths
+	spec.Linux.ReadonlyPaths = readonlyPaths
+	// Host mounts and unmounts never reach into a sandbox, and nothing a
+	// sandbox mounts (it can't, but still) reaches the host.
+	spec.Linux.RootfsPropagation = "private"
+	// Devices: libcontainer adds its defaults (null, zero, full, random,
+	// urandom, tty) and nothing else is listed.
+	spec.Linux.Devices = nil
+	return nil
+}

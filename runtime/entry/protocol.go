@@ -1,0 +1,179 @@
+// Package entry is the sandbox's first process after libcontainer's init:
+// it parks inside the finished sandbox, receives the program to run on an
+// inherited socket, installs the seccomp filter, starts the program and
+// reports how it ended. The host half of the conversation lives in
+// package runtime; the message format both halves speak is here.
+//
+// The entry never parses user input as a command line: it receives argv and
+// envp as lists of byte strings and hands them to execve unchanged.
+package entry
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ControlFD is the descriptor on which the entry finds its control socket:
+// the first of libcontainer's ExtraFiles.
+const ControlFD = 3
+
+// Arg is the argv[1] that makes sandboxd act as the entry.
+const Arg = "sandbox-entry"
+
+// MaxMessage bounds a control message; argv, envp and the filter together
+// must fit (the kernel's own argv+envp limit is far below it).
+const MaxMessage = 64 << 20
+
+type msgType byte
+
+const (
+	msgReady   msgType = 'R' // entry → host: parked, waiting for Launch
+	msgLaunch  msgType = 'L' // host → entry: the program to run
+	msgStarted msgType = 'S' // entry → host: the program runs (pid inside)
+	msgFailed  msgType = 'F' // entry → host: the program could not start
+	msgExited  msgType = 'X' // entry → host: the program's wait status
+)
+
+// Rlimit is one resource limit the entry sets before the program starts.
+type Rlimit struct {
+	Resource int
+	Cur, Max uint64
+}
+
+// Launch is everything that differs from one run to the next.
+type Launch struct {
+	Args    []string
+	Env     []string
+	Dir     string
+	Rlimits []Rlimit
+	// Filter is the compiled seccomp program (struct sock_filter array).
+	Filter []byte
+}
+
+// Outcome is what the entry reports once the program has ended.
+type Outcome struct {
+	WaitStatus uint32
+}
+
+func writeMsg(w io.Writer, t msgType, payload []byte) error {
+	hdr := [5]byte{byte(t)}
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(payload)))
+	if _, err := w.Write(append(hdr[:], payload...)); err != nil {
+		return fmt.Errorf("entry: write message: %w", err)
+	}
+	return nil
+}
+
+func readMsg(r *bufio.Reader) (msgType, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if n > MaxMessage {
+		return 0, nil, fmt.Errorf("entry: message of %d bytes exceeds %d", n, MaxMessage)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, fmt.Errorf("entry: short message: %w", err)
+	}
+	return msgType(hdr[0]), buf, nil
+}
+
+type encoder struct{ buf []byte }
+
+func (e *encoder) u64(v uint64) { e.buf = binary.BigEndian.AppendUint64(e.buf, v) }
+func (e *encoder) bytes(b []byte) {
+	e.u64(uint64(len(b)))
+	e.buf = append(e.buf, b...)
+}
+func (e *encoder) strings(ss []string) {
+	e.u64(uint64(len(ss)))
+	for _, s := range ss {
+		e.bytes([]byte(s))
+	}
+}
+
+type decoder struct {
+	buf []byte
+	err error
+}
+
+var errTruncated = errors.New("entry: truncated message")
+
+func (d *decoder) u64() uint64 {
+	if d.err != nil || len(d.buf) < 8 {
+		d.err = errTruncated
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.buf)
+	d.buf = d.buf[8:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.u64()
+	if d.err != nil || n > uint64(len(d.buf)) {
+		d.err = errTruncated
+		return nil
+	}
+	b := d.buf[:n:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) strings() []string {
+	n := d.u64()
+	if d.err != nil || n > uint64(len(d.buf))/8 {
+		d.err = errTruncated
+		return nil
+	}
+	out := make([]string, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		out = append(out, string(d.bytes()))
+	}
+	return out
+}
+
+// Marshal encodes l for the control socket.
+func (l *Launch) Marshal() []byte {
+	var e encoder
+	e.strings(l.Args)
+	e.strings(l.Env)
+	e.bytes([]byte(l.Dir))
+	e.u64(uint64(len(l.Rlimits)))
+	for _, r := range l.Rlimits {
+		e.u64(uint64(r.Resource))
+		e.u64(r.Cur)
+		e.u64(r.Max)
+	}
+	e.bytes(l.Filter)
+	return e.buf
+}
+
+// UnmarshalLaunch decodes what Marshal produced.
+func UnmarshalLaunch(b []byte) (*Launch, error) {
+	d := decoder{buf: b}
+	l := &Launch{Args: d.strings(), Env: d.strings(), Dir: string(d.bytes())}
+	n := d.u64()
+	if d.err == nil && n > uint64(len(d.buf))/24 {
+		d.err = errTruncated
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		l.Rlimits = append(l.Rlimits, Rlimit{Resource: int(d.u64()), Cur: d.u64(), Max: d.u64()})
+	}
+	l.Filter = d.bytes()
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.buf) != 0 {
+		return nil, errors.New("entry: trailing bytes in launch message")
+	}
+	if len(l.Args) == 0 || l.Args[0] == "" {
+		return nil, errors.New("entry: empty command")
+	}
+	return l, nil
+}

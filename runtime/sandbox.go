@@ -1,0 +1,529 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/cgroup"
+	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime/entry"
+)
+
+// BuildOptions are fixed for a sandbox's life.
+type BuildOptions struct {
+	// Rootfs is the image root, shared read-only by every sandbox of it.
+	Rootfs string
+	// UID and GID run the program; never 0.
+	UID, GID int
+	// Limits are applied at build time; a run may change them.
+	Limits Limits
+}
+
+// Sandbox is one built sandbox whose entry is parked, waiting for the one
+// program it will ever run.
+type Sandbox struct {
+	id        string
+	engine    *Engine
+	container *libcontainer.Container
+	scratch   *rootfs.Scratch
+	cg        *cgroup.Sandbox
+	host      *entry.Host
+	built     Limits
+
+	stdin          *os.File // write end
+	stdout, stderr *os.File // read ends
+	processDone    chan struct{}
+	processState   *os.ProcessState
+
+	used        atomic.Bool
+	destroyOnce sync.Once
+	destroyErr  error
+}
+
+// ID names the sandbox (its cgroup and state directory carry it too).
+func (s *Sandbox) ID() string { return s.id }
+
+func checkRootfs(dir string) (string, error) {
+	if dir == "" {
+		return "", invalidf("rootfs is not set")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", invalidf("rootfs %q: %v", dir, err)
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", invalidf("rootfs %s does not exist", abs)
+	case err != nil:
+		return "", invalidf("rootfs %s: %v", abs, err)
+	case !st.IsDir():
+		return "", invalidf("rootfs %s is not a directory", abs)
+	}
+	return abs, nil
+}
+
+// Build creates a sandbox and parks its entry. On error nothing is left.
+func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err error) {
+	root, err := checkRootfs(opts.Rootfs)
+	if err != nil {
+		return nil, err
+	}
+	if opts.UID <= 0 || opts.GID <= 0 {
+		return nil, invalidf("the sandbox user must not be root (uid %d, gid %d)", opts.UID, opts.GID)
+	}
+	if err := opts.Limits.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Sandbox{id: newID(), engine: e, built: opts.Limits, processDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			_ = s.Destroy()
+		}
+	}()
+	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), opts.UID, opts.GID, opts.Limits.scratch())
+	if err != nil {
+		return nil, err
+	}
+	spec, err := e.spec(s.id, root, opts, s.scratch)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: s.id, Spec: spec})
+	if err != nil {
+		return nil, fmt.Errorf("building sandbox config: %w", err)
+	}
+	// specconv leaves rlimits to its caller. These are the build-time
+	// values; the entry lowers them per run.
+	cfg.Rlimits = rlimitConfigs(opts.Limits)
+	s.container, err = libcontainer.Create(filepath.Join(e.runDir, "containers"), s.id, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox: %w", err)
+	}
+	if err := s.start(opts); err != nil {
+		return nil, err
+	}
+	ready := make(chan error, 1)
+	go func() { ready <- s.host.WaitReady() }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return nil, fmt.Errorf("sandbox did not come up: %w%s", err, s.earlyStderr())
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	state, err := s.container.State()
+	if err != nil {
+		return nil, fmt.Errorf("reading sandbox state: %w", err)
+	}
+	s.cg, err = cgroup.Open(e.parent.Mode(), cfg.Cgroups, state.CgroupPaths)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// earlyStderr returns what the sandbox wrote to stderr before it was
+// ready: libcontainer's and the entry's own complaints, never user output.
+func (s *Sandbox) earlyStderr() string {
+	s.waitProcess(time.Second)
+	_ = s.stderr.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	buf := make([]byte, 4096)
+	n, _ := io.ReadFull(s.stderr, buf)
+	if n == 0 {
+		return ""
+	}
+	return ": " + strings.TrimSpace(string(buf[:n]))
+}
+
+// start launches libcontainer's init, which sets the sandbox up and execs
+// the entry (sandboxd itself, through /proc/self/exe: the sealed copy
+// libcontainer runs, never a path the sandbox could replace).
+func (s *Sandbox) start(opts BuildOptions) error {
+	host, child, err := entry.NewPair()
+	if err != nil {
+		return err
+	}
+	s.host = host
+	defer child.Close()
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer stdinR.Close()
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer stdoutW.Close()
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer stderrW.Close()
+	s.stdin, s.stdout, s.stderr = stdinW, stdoutR, stderrR
+
+	process := &libcontainer.Process{
+		Args: []string{"/proc/self/exe", entry.Arg},
+		// The entry's own environment; the program gets the request's.
+		Env:        []string{"PATH=/usr/bin:/bin", "GOMAXPROCS=1"},
+		UID:        opts.UID,
+		GID:        opts.GID,
+		Cwd:        rootfs.WorkPath,
+		Stdin:      stdinR,
+		Stdout:     stdoutW,
+		Stderr:     stderrW,
+		ExtraFiles: []*os.File{child},
+		Init:       true,
+	}
+	if err := s.container.Run(process); err != nil {
+		return fmt.Errorf("starting sandbox: %w", err)
+	}
+	go func() {
+		st, _ := process.Wait()
+		s.processState = st
+		close(s.processDone)
+	}()
+	return nil
+}
+
+func (e *Engine) spec(id, root string, opts BuildOptions, scratch *rootfs.Scratch) (*specs.Spec, error) {
+	oomScore := 1000 // under host memory pressure, sandboxes go first
+	spec := &specs.Spec{
+		Version:  specs.Version,
+		Hostname: "sandbox",
+		Process: &specs.Process{
+			User:            specs.User{UID: uint32(opts.UID), GID: uint32(opts.GID)},
+			Args:            []string{"/proc/self/exe", entry.Arg},
+			Cwd:             rootfs.WorkPath,
+			NoNewPrivileges: true,
+			// Never nil: nil keeps every capability of root.
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: []string{}, Effective: []string{}, Permitted: []string{},
+				Inheritable: []string{}, Ambient: []string{},
+			},
+			OOMScoreAdj: &oomScore,
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
+			},
+			Resources:   opts.Limits.cgroup().Spec(),
+			CgroupsPath: e.parent.PathFor(id),
+		},
+	}
+	plan := rootfs.Plan{Rootfs: root, Scratch: scratch}
+	if err := plan.Apply(spec); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+func rlimitConfigs(l Limits) []configs.Rlimit {
+	return []configs.Rlimit{
+		{Type: unix.RLIMIT_NOFILE, Hard: l.OpenFiles, Soft: l.OpenFiles},
+		{Type: unix.RLIMIT_FSIZE, Hard: uint64(l.FileSizeBytes), Soft: uint64(l.FileSizeBytes)},
+		{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
+		{Type: unix.RLIMIT_STACK, Hard: l.stack(), Soft: l.stack()},
+	}
+}
+
+func rlimitsFor(l Limits) []entry.Rlimit {
+	var out []entry.Rlimit
+	for _, r := range rlimitConfigs(l) {
+		out = append(out, entry.Rlimit{Resource: r.Type, Cur: r.Soft, Max: r.Hard})
+	}
+	return out
+}
+
+// Request is one program to run.
+type Request struct {
+	Args   []string
+	Env    []string
+	Files  []rootfs.File
+	Stdin  io.Reader // nil: the program reads EOF
+	Limits Limits
+	// Stdout and Stderr, when set, receive the kept output as it arrives.
+	Stdout, Stderr io.Writer
+}
+
+// ErrUsed is returned when a sandbox is asked to run a second program.
+var ErrUsed = errors.New("sandbox already used: a sandbox runs exactly one program")
+
+type stopReason int
+
+const (
+	stopNone stopReason = iota
+	stopWall
+	stopCPU
+	stopOutput
+	stopCanceled
+)
+
+// Run runs req's program in the sandbox and returns its result. A sandbox
+// runs one program only; destroy it afterwards. An error means the program
+// never ran (bad request, command not runnable) or the sandbox broke.
+func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
+	if !s.used.CompareAndSwap(false, true) {
+		return nil, ErrUsed
+	}
+	if len(req.Args) == 0 || req.Args[0] == "" {
+		return nil, invalidf("no command given")
+	}
+	if err := req.Limits.Validate(); err != nil {
+		return nil, err
+	}
+	if req.Limits.scratch() != s.built.scratch() {
+		if err := s.scratch.Resize(req.Limits.scratch()); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.scratch.Populate(req.Files); err != nil {
+		if errors.Is(err, rootfs.ErrBadFileName) {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		return nil, err
+	}
+	// The parked entry's own tasks count against pids.max; give the
+	// program its full allowance on top of them.
+	entryTasks, err := s.cg.Tasks()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cg.Apply(req.Limits.cgroup(), entryTasks); err != nil {
+		return nil, err
+	}
+	if err := s.cg.StartAccounting(); err != nil {
+		return nil, err
+	}
+
+	stopCh := make(chan stopReason, 4)
+	stop := func(r stopReason) {
+		select {
+		case stopCh <- r:
+		default:
+		}
+	}
+	outCap := newCapture(req.Limits.OutputBytes, req.Stdout, func() { stop(stopOutput) })
+	errCap := newCapture(req.Limits.OutputBytes, req.Stderr, func() { stop(stopOutput) })
+	go outCap.run(s.stdout)
+	go errCap.run(s.stderr)
+	go feedStdin(s.stdin, req.Stdin)
+
+	env := req.Env
+	if env == nil {
+		env = []string{}
+	}
+	start := time.Now()
+	if _, err := s.host.Start(&entry.Launch{
+		Args: req.Args, Env: env, Dir: rootfs.WorkPath,
+		Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
+	}); err != nil {
+		return nil, err
+	}
+
+	type exit struct {
+		ws  unix.WaitStatus
+		err error
+	}
+	exited := make(chan exit, 1)
+	go func() {
+		ws, err := s.host.Wait()
+		exited <- exit{ws, err}
+	}()
+	wall := time.NewTimer(req.Limits.WallTime)
+	defer wall.Stop()
+	cpuCheck := time.NewTimer(s.nextCPUCheck(req.Limits, 0))
+	defer cpuCheck.Stop()
+
+	reason := stopNone
+	var ex exit
+	gotExit := false
+wait:
+	for {
+		select {
+		case ex = <-exited:
+			gotExit = true
+			break wait
+		case reason = <-stopCh:
+			break wait
+		case <-wall.C:
+			reason = stopWall
+			break wait
+		case <-cpuCheck.C:
+			used, err := s.cg.CPUTime()
+			if err == nil && used >= req.Limits.CPUTime {
+				reason = stopCPU
+				break wait
+			}
+			cpuCheck.Reset(s.nextCPUCheck(req.Limits, used))
+		case <-ctx.Done():
+			reason = stopCanceled
+			break wait
+		}
+	}
+	end := time.Now()
+	s.killAll()
+	if !gotExit {
+		// The entry may have reported just before the kill.
+		select {
+		case ex = <-exited:
+			gotExit = ex.err == nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	s.waitProcess(5 * time.Second)
+	outCap.waitDone(2 * time.Second)
+	errCap.waitDone(2 * time.Second)
+	if reason == stopNone {
+		// An output overflow found while draining still counts.
+		select {
+		case reason = <-stopCh:
+		default:
+		}
+	}
+	return s.result(req.Limits, reason, ex.ws, gotExit && ex.err == nil, end.Sub(start), outCap, errCap)
+}
+
+// nextCPUCheck returns when the CPU limit could be reached at the earliest,
+// given the quota: polling sooner would only cost the host CPU.
+func (s *Sandbox) nextCPUCheck(l Limits, used time.Duration) time.Duration {
+	rate := min(l.CPUs, float64(goruntime.NumCPU()))
+	d := time.Duration(float64(l.CPUTime-used) / rate)
+	return max(d, 5*time.Millisecond)
+}
+
+func (s *Sandbox) result(l Limits, reason stopReason, ws unix.WaitStatus, haveStatus bool, wall time.Duration, out, errc *capture) (*Result, error) {
+	r := &Result{WallTimeMS: ms(wall)}
+	stdout, outTrunc := out.result()
+	stderr, errTrunc := errc.result()
+	r.Stdout, r.StdoutEncoding = encodeOutput(stdout)
+	r.Stderr, r.StderrEncoding = encodeOutput(stderr)
+	r.StdoutTruncated, r.StderrTruncated = outTrunc, errTrunc
+
+	var statErr error
+	cpu, err := s.cg.CPUTime()
+	statErr = errors.Join(statErr, err)
+	r.CPUTimeMS = ms(cpu)
+	r.MemoryPeakBytes, err = s.cg.MemoryPeak()
+	statErr = errors.Join(statErr, err)
+	ooms, err := s.cg.OOMKills()
+	statErr = errors.Join(statErr, err)
+	r.OOMKilled = ooms > 0
+
+	switch {
+	case haveStatus && ws.Signaled():
+		r.ExitCode = 128 + int(ws.Signal())
+		name := SignalName(ws.Signal())
+		r.Signal = &name
+	case haveStatus:
+		r.ExitCode = ws.ExitStatus()
+	default:
+		// Killed by sandboxd (a limit) before the entry could report.
+		r.ExitCode = 128 + int(unix.SIGKILL)
+		name := SignalName(unix.SIGKILL)
+		r.Signal = &name
+	}
+
+	switch {
+	case statErr != nil:
+		r.Status, r.Error = StatusInternalError, "reading sandbox accounting: "+statErr.Error()
+	case reason == stopCanceled:
+		r.Status, r.Error = StatusInternalError, "run canceled"
+	case r.OOMKilled:
+		r.Status = StatusMemoryLimit
+	case reason == stopOutput || outTrunc || errTrunc:
+		r.Status = StatusOutputLimit
+	case reason == stopCPU || cpu >= l.CPUTime:
+		r.Status = StatusTimeLimit
+	case reason == stopWall:
+		r.Status = StatusWallTimeLimit
+	case r.Signal != nil || r.ExitCode != 0:
+		r.Status = StatusRuntimeError
+	default:
+		r.Status = StatusOK
+	}
+	return r, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func feedStdin(w *os.File, r io.Reader) {
+	defer w.Close()
+	if r != nil {
+		// Fails with EPIPE once the sandbox is gone; that's the end of it.
+		_, _ = io.Copy(w, r)
+	}
+}
+
+func (c *capture) waitDone(d time.Duration) {
+	select {
+	case <-c.done:
+	case <-time.After(d):
+	}
+}
+
+// killAll ends every process of the sandbox: killing the entry (pid 1 of its
+// PID namespace) makes the kernel kill all the others.
+func (s *Sandbox) killAll() {
+	_ = s.container.Signal(unix.SIGKILL)
+}
+
+func (s *Sandbox) waitProcess(d time.Duration) {
+	select {
+	case <-s.processDone:
+	case <-time.After(d):
+	}
+}
+
+// Destroy kills whatever runs in the sandbox and removes its cgroup,
+// state and scratch mounts. It may be called more than once.
+func (s *Sandbox) Destroy() error {
+	s.destroyOnce.Do(func() {
+		var errs []error
+		if s.host != nil {
+			_ = s.host.Close()
+		}
+		if s.container != nil {
+			s.killAll()
+			if s.processDone != nil && s.stdin != nil {
+				s.waitProcess(5 * time.Second)
+			}
+			if err := s.container.Destroy(); err != nil {
+				errs = append(errs, fmt.Errorf("destroying sandbox %s: %w", s.id, err))
+			}
+		}
+		if s.cg != nil {
+			s.cg.Close()
+		}
+		for _, f := range []*os.File{s.stdin, s.stdout, s.stderr} {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
+		if s.scratch != nil {
+			if err := s.scratch.Remove(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.destroyErr = errors.Join(errs...)
+	})
+	return s.destroyErr
+}
