@@ -46,14 +46,20 @@ func DefaultLimits() Limits {
 // missing rootfs); the API maps it to 400 and the CLI to exit code 125.
 var ErrInvalid = errors.New("invalid")
 
+// invalidError reads as its message alone and matches ErrInvalid.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
 func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
 
 // Validate checks that every limit is set and sane.
 func (l Limits) Validate() error {
 	if err := l.cgroup().Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return invalidf("%v", err)
 	}
 	checks := []struct {
 		name string

@@ -297,7 +297,7 @@ func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	if err := s.scratch.Populate(req.Files); err != nil {
 		if errors.Is(err, rootfs.ErrBadFileName) {
-			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+			return nil, invalidf("%v", err)
 		}
 		return nil, err
 	}

@@ -58,6 +58,10 @@ func execCommand() *cli.Command {
 			&cli.StringFlag{Name: "run-dir", Value: "/run/sandboxd", Usage: "directory for sandbox state (should be tmpfs)"},
 			&cli.StringFlag{Name: "cgroup-parent", Usage: "cgroup under which sandboxes nest (default: a child of sandboxd's own)"},
 		},
+		// One line, not the whole usage text, like every other input error.
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%w (see sandboxd exec --help)", err)
+		},
 		Action: func(c *cli.Context) error {
 			code, err := runExec(c)
 			if err != nil {
