@@ -14,22 +14,18 @@ import (
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 	"github.com/urfave/cli/v2"
 
-	"github.com/sandboxd/sandboxd/runtime/entry"
+	// The sandbox entry (C, run before the Go runtime).
+	_ "github.com/sandboxd/sandboxd/runtime/entry"
 )
 
 // init is the only package init with side effects: libcontainer re-executes
-// this binary as "init" inside each new sandbox, and that init then
-// executes it once more as the sandbox's entry. Both must take over before
-// main parses any flags.
+// this binary as "init" inside each new sandbox, and it must take over
+// before main parses any flags. (The init then executes the binary once
+// more as the sandbox's entry; that one is caught by a C constructor in
+// package entry before the Go runtime even starts.)
 func init() {
-	if len(os.Args) < 2 {
-		return
-	}
-	switch os.Args[1] {
-	case "init":
+	if len(os.Args) >= 2 && os.Args[1] == "init" {
 		libcontainer.Init() // never returns
-	case entry.Arg:
-		entry.Main() // never returns
 	}
 }
 

@@ -1,0 +1,333 @@
+/*
+ * The sandbox's entry: pid 1 of the sandbox, started by libcontainer's init
+ * as "/proc/self/exe sandbox-entry" once every namespace, mount, cgroup and
+ * credential is in place. It is C, run from an ELF constructor before the Go
+ * runtime starts (as libcontainer's own nsexec is), because it runs once per
+ * sandbox and stays resident while the program runs: this way it starts in
+ * a fraction of a millisecond, holds ~100 KiB instead of a Go heap, and is
+ * one task instead of a Go runtime's handful.
+ *
+ * Protocol on fd 3 (a Unix stream socket; see protocol.go for the format):
+ *   entry -> host  'R'                 parked
+ *   host  -> entry 'L' launch          argv, envp, cwd, rlimits, BPF filter
+ *   entry -> host  'S' pid | 'F' text  started, or could not start
+ *   entry -> host  'X' wait status     the program ended
+ * argv and envp are handed to execve unchanged: nothing here parses them.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CTL_FD 3
+#define MAX_MESSAGE (64u << 20)
+#define EXIT_NO_LAUNCH 125
+#define EXIT_NOT_RUNNABLE 127
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int send_msg(char type, const void *payload, uint32_t n)
+{
+	unsigned char hdr[5] = {(unsigned char)type, n >> 24, n >> 16, n >> 8, n};
+	if (write_all(CTL_FD, hdr, sizeof hdr) < 0)
+		return -1;
+	return n ? write_all(CTL_FD, payload, n) : 0;
+}
+
+static void put_u32(unsigned char *b, uint32_t v)
+{
+	b[0] = v >> 24, b[1] = v >> 16, b[2] = v >> 8, b[3] = v;
+}
+
+__attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof msg)
+		n = sizeof msg - 1;
+	send_msg('F', msg, (uint32_t)n);
+	_exit(EXIT_NOT_RUNNABLE);
+}
+
+struct reader {
+	const unsigned char *p;
+	size_t left;
+};
+
+static uint64_t rd_u64(struct reader *r)
+{
+	if (r->left < 8)
+		fail("entry: truncated launch message");
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | r->p[i];
+	r->p += 8, r->left -= 8;
+	return v;
+}
+
+/* rd_bytes returns a NUL-terminated copy; len receives the length. */
+static char *rd_bytes(struct reader *r, size_t *len)
+{
+	uint64_t n = rd_u64(r);
+	if (n > r->left)
+		fail("entry: truncated launch message");
+	char *s = malloc(n + 1);
+	if (!s)
+		fail("entry: out of memory");
+	memcpy(s, r->p, n);
+	s[n] = 0;
+	r->p += n, r->left -= n;
+	if (len)
+		*len = n;
+	return s;
+}
+
+static char **rd_strings(struct reader *r, const char *what)
+{
+	uint64_t n = rd_u64(r);
+	if (n > r->left / 8)
+		fail("entry: truncated launch message");
+	char **v = calloc(n + 1, sizeof *v);
+	if (!v)
+		fail("entry: out of memory");
+	for (uint64_t i = 0; i < n; i++) {
+		size_t len;
+		v[i] = rd_bytes(r, &len);
+		if (strlen(v[i]) != len)
+			fail("%s contains a NUL byte", what);
+	}
+	return v;
+}
+
+static const char *describe(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return "no such file in the sandbox";
+	case EACCES:
+		return "permission denied (not executable, or on a noexec mount)";
+	case ENOEXEC:
+		return "not an executable format";
+	default:
+		return strerror(err);
+	}
+}
+
+static int is_executable(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EACCES;
+	return access(path, X_OK) < 0 ? -errno : 0;
+}
+
+/* resolve finds a command the way a shell would, with the program's PATH. */
+static char *resolve(const char *name, char **envp)
+{
+	if (strchr(name, '/')) {
+		int rc = is_executable(name);
+		if (rc < 0)
+			fail("%s: %s", name, describe(-rc));
+		return strdup(name);
+	}
+	const char *path = "/usr/local/bin:/usr/bin:/bin";
+	for (char **e = envp; *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			path = *e + 5;
+	size_t nlen = strlen(name);
+	const char *dir = path;
+	for (;;) {
+		const char *end = strchrnul(dir, ':');
+		size_t dlen = (size_t)(end - dir);
+		char *cand = malloc(dlen + nlen + 3);
+		if (!cand)
+			fail("entry: out of memory");
+		if (dlen == 0)
+			strcpy(cand, ".");
+		else
+			memcpy(cand, dir, dlen), cand[dlen] = 0;
+		strcat(cand, "/");
+		strcat(cand, name);
+		if (is_executable(cand) == 0)
+			return cand;
+		free(cand);
+		if (!*end)
+			break;
+		dir = end + 1;
+	}
+	fail("%s: command not found in the sandbox's PATH", name);
+}
+
+static void ignore_signal(int sig)
+{
+	(void)sig;
+}
+
+static void run_entry(void)
+{
+	/* Non-dumpable: the program, under the same uid, can neither ptrace
+	 * the entry nor open its /proc/1/{mem,fd,exe}. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	fcntl(CTL_FD, F_SETFD, FD_CLOEXEC);
+	/* pid 1 only gets the signals it handles. Catch (not ignore: an
+	 * ignored disposition would survive execve into the program) the ones
+	 * the program could send, so they can't end the entry early. */
+	static const int caught[] = {SIGTERM, SIGINT,  SIGHUP,    SIGQUIT, SIGUSR1,
+				     SIGUSR2, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF};
+	struct sigaction sa = {.sa_handler = ignore_signal, .sa_flags = SA_RESTART};
+	for (size_t i = 0; i < sizeof caught / sizeof caught[0]; i++)
+		sigaction(caught[i], &sa, NULL);
+
+	if (send_msg('R', NULL, 0) < 0)
+		_exit(EXIT_NO_LAUNCH);
+	unsigned char hdr[5];
+	if (read_all(CTL_FD, hdr, sizeof hdr) < 0 || hdr[0] != 'L')
+		_exit(EXIT_NO_LAUNCH); /* the host went away: nothing to run */
+	uint32_t n = (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
+	if (n > MAX_MESSAGE)
+		fail("entry: launch message too large");
+	unsigned char *buf = malloc(n ? n : 1);
+	if (!buf || read_all(CTL_FD, buf, n) < 0)
+		fail("entry: reading launch message");
+
+	struct reader r = {buf, n};
+	char **argv = rd_strings(&r, "an argument");
+	char **envp = rd_strings(&r, "the environment");
+	char *dir = rd_bytes(&r, NULL);
+	uint64_t nlimits = rd_u64(&r);
+	if (nlimits > r.left / 24)
+		fail("entry: truncated launch message");
+	for (uint64_t i = 0; i < nlimits; i++) {
+		int res = (int)rd_u64(&r);
+		struct rlimit rl;
+		rl.rlim_cur = rd_u64(&r);
+		rl.rlim_max = rd_u64(&r);
+		if (setrlimit(res, &rl) < 0)
+			fail("setting resource limit %d: %s", res, strerror(errno));
+	}
+	size_t flen;
+	char *filter = rd_bytes(&r, &flen);
+	if (r.left != 0)
+		fail("entry: trailing bytes in launch message");
+	if (!argv[0] || !argv[0][0])
+		fail("entry: empty command");
+	if (flen == 0 || flen % sizeof(struct sock_filter) || flen / sizeof(struct sock_filter) > 0xffff)
+		fail("entry: malformed seccomp program");
+	if (chdir(dir) < 0)
+		fail("%s: %s", dir, strerror(errno));
+	char *path = resolve(argv[0], envp);
+
+	/* The filter goes on last, after everything the entry itself needs,
+	 * and before any of the program's code exists. no_new_privs is
+	 * already set by libcontainer; setting it again costs nothing. */
+	struct sock_fprog prog = {
+		.len = (unsigned short)(flen / sizeof(struct sock_filter)),
+		.filter = (struct sock_filter *)filter,
+	};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) < 0)
+		fail("installing the seccomp filter: %s", strerror(errno));
+
+	/* A close-on-exec pipe carries execve's errno back, if it fails. */
+	int errpipe[2];
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		fail("entry: pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("entry: fork: %s", strerror(errno));
+	if (pid == 0) {
+		execve(path, argv, envp);
+		int err = errno;
+		write_all(errpipe[1], &err, sizeof err);
+		_exit(EXIT_NOT_RUNNABLE);
+	}
+	close(errpipe[1]);
+	int err;
+	ssize_t got;
+	do
+		got = read(errpipe[0], &err, sizeof err);
+	while (got < 0 && errno == EINTR);
+	if (got == (ssize_t)sizeof err) {
+		waitpid(pid, NULL, 0);
+		fail("%s: %s", argv[0], describe(err));
+	}
+	close(errpipe[0]);
+	unsigned char word[4];
+	put_u32(word, (uint32_t)pid);
+	send_msg('S', word, 4);
+
+	/* Reap orphans until the program itself ends; when the entry exits,
+	 * the kernel kills whatever is left in the PID namespace. */
+	for (;;) {
+		int status;
+		pid_t w = waitpid(-1, &status, 0);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(EXIT_NOT_RUNNABLE);
+		}
+		if (w != pid)
+			continue;
+		put_u32(word, (uint32_t)status);
+		send_msg('X', word, 4);
+		_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+	}
+}
+
+/* Runs before the Go runtime in every start of the binary; it takes over
+ * only when the binary was started as the sandbox entry. glibc passes
+ * argc and argv to constructors. */
+__attribute__((constructor)) static void sandboxd_entry(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "sandbox-entry") == 0)
+		run_entry();
+}

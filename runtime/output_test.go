@@ -1,0 +1,56 @@
+package runtime
+
+import (
+	"bytes"
+	"os"
+	"testing"
+)
+
+func TestCaptureKeepsTheFirstBytesAndReportsOverflow(t *testing.T) {
+	tests := []struct {
+		name      string
+		limit     int64
+		writes    []string
+		want      string
+		truncated bool
+	}{
+		{"under", 10, []string{"abc"}, "abc", false},
+		{"exactly", 3, []string{"abc"}, "abc", false},
+		{"over in one write", 3, []string{"abcdef"}, "abc", true},
+		{"over across writes", 4, []string{"ab", "cd", "ef"}, "abcd", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			overflows := 0
+			var tee bytes.Buffer
+			c := newCapture(tt.limit, &tee, func() { overflows++ })
+			go func() {
+				for _, s := range tt.writes {
+					w.WriteString(s)
+				}
+				w.Close()
+			}()
+			c.run(r)
+			got, trunc := c.result()
+			if string(got) != tt.want || trunc != tt.truncated || tee.String() != tt.want {
+				t.Errorf("got %q (tee %q), truncated %v; want %q, %v", got, tee.String(), trunc, tt.want, tt.truncated)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tt.truncated]; overflows != want {
+				t.Errorf("overflow reported %d times, want %d", overflows, want)
+			}
+		})
+	}
+}
+
+func TestEncodeOutput(t *testing.T) {
+	if s, enc := encodeOutput([]byte("héllo\n")); s != "héllo\n" || enc != "" {
+		t.Errorf("utf-8 text changed: %q %q", s, enc)
+	}
+	if s, enc := encodeOutput([]byte{0xff, 0x00}); s != "/wA=" || enc != "base64" {
+		t.Errorf("binary: %q %q", s, enc)
+	}
+}
