@@ -110,3 +110,7 @@ func (s *Scratch) Remove() error {
 	}
 	return errors.Join(errs...)
 }
+
+// OpenScratch returns the scratch area at dir as found on disk, for
+// removing what a crashed sandboxd left.
+func OpenScratch(dir string) *Scratch { return &Scratch{dir: dir} }

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -212,6 +213,17 @@ static void ignore_signal(int sig)
 	(void)sig;
 }
 
+/* SIGCHLD wakes the wait loop through this pipe (both ends non-blocking). */
+static int sigchld_pipe[2] = {-1, -1};
+
+static void on_sigchld(int sig)
+{
+	int saved = errno;
+	(void)sig;
+	(void)!write(sigchld_pipe[1], "c", 1);
+	errno = saved;
+}
+
 static void run_entry(void)
 {
 	/* Non-dumpable: the program, under the same uid, can neither ptrace
@@ -277,6 +289,11 @@ static void run_entry(void)
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) < 0)
 		fail("installing the seccomp filter: %s", strerror(errno));
 
+	if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		fail("entry: pipe: %s", strerror(errno));
+	struct sigaction chld = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+	sigaction(SIGCHLD, &chld, NULL);
+
 	/* A close-on-exec pipe carries execve's errno back, if it fails. */
 	int errpipe[2];
 	if (pipe2(errpipe, O_CLOEXEC) < 0)
@@ -306,20 +323,33 @@ static void run_entry(void)
 	send_msg('S', word, 4);
 
 	/* Reap orphans until the program itself ends; when the entry exits,
-	 * the kernel kills whatever is left in the PID namespace. */
+	 * the kernel kills whatever is left in the PID namespace. Watch the
+	 * control socket meanwhile: if sandboxd goes away (it crashed, or was
+	 * killed), the sandbox ends at once instead of running on unwatched. */
 	for (;;) {
-		int status;
-		pid_t w = waitpid(-1, &status, 0);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
+		struct pollfd pfd[2] = {{.fd = CTL_FD, .events = POLLIN}, {.fd = sigchld_pipe[0], .events = POLLIN}};
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
 			_exit(EXIT_NOT_RUNNABLE);
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
+			_exit(128 + SIGKILL); /* the host never writes after 'L' */
+		if (pfd[1].revents & POLLIN) {
+			char drain[64];
+			while (read(sigchld_pipe[0], drain, sizeof drain) > 0)
+				;
 		}
-		if (w != pid)
-			continue;
-		put_u32(word, (uint32_t)status);
-		send_msg('X', word, 4);
-		_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+		for (;;) {
+			int status;
+			pid_t w = waitpid(-1, &status, WNOHANG);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			if (w != pid)
+				continue;
+			put_u32(word, (uint32_t)status);
+			send_msg('X', word, 4);
+			_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+		}
 	}
 }
 

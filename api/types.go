@@ -1,0 +1,120 @@
+// Package api holds the JSON shapes of sandboxd's HTTP API, shared by the
+// server and the Go client. docs/api.md documents them and
+// api/openapi.yaml describes them; a test checks the server against it.
+package api
+
+import (
+	"time"
+
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+// Version is the API's path prefix.
+const Version = "v1"
+
+// File is one file of a request, placed in /work.
+type File struct {
+	Name     string `json:"name"`
+	Content  string `json:"content"`
+	Encoding string `json:"encoding,omitempty"` // "utf8" (default) or "base64"
+}
+
+// Limits are a request's limits; a nil field takes the daemon's default.
+type Limits struct {
+	WallTimeMS    *int64   `json:"wall_time_ms,omitempty"`
+	CPUTimeMS     *int64   `json:"cpu_time_ms,omitempty"`
+	MemoryBytes   *int64   `json:"memory_bytes,omitempty"`
+	Pids          *int64   `json:"pids,omitempty"`
+	OutputBytes   *int64   `json:"output_bytes,omitempty"`
+	TmpBytes      *int64   `json:"tmp_bytes,omitempty"`
+	WorkBytes     *int64   `json:"work_bytes,omitempty"`
+	FileSizeBytes *int64   `json:"file_size_bytes,omitempty"`
+	CPUs          *float64 `json:"cpus,omitempty"`
+}
+
+// ExecuteRequest is the body of POST /v1/execute (raw mode).
+type ExecuteRequest struct {
+	Image  string            `json:"image"`
+	Cmd    []string          `json:"cmd"`
+	Files  []File            `json:"files,omitempty"`
+	Stdin  string            `json:"stdin,omitempty"`
+	Env    map[string]string `json:"env,omitempty"`
+	Limits *Limits           `json:"limits,omitempty"`
+}
+
+// ExecuteResponse is returned with 200 for every outcome of the program.
+type ExecuteResponse struct {
+	ID     string          `json:"id"`
+	Image  string          `json:"image"`
+	Status runtime.Status  `json:"status"`
+	Run    *runtime.Result `json:"run"`
+}
+
+// Error codes, each with one HTTP status (see server/errors.go).
+const (
+	CodeInvalidRequest  = "invalid_request"
+	CodeUnknownImage    = "unknown_image"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
+	CodeRequestTooLarge = "request_too_large"
+	CodeBusy            = "busy"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal_error"
+)
+
+// ErrorBody is the body of every non-2xx response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Image describes a stored image.
+type Image struct {
+	Name      string      `json:"name"`
+	ID        string      `json:"id"`
+	SizeBytes int64       `json:"size_bytes"`
+	Created   time.Time   `json:"created"`
+	Source    string      `json:"source"`
+	Config    ImageConfig `json:"config"`
+}
+
+// ImageConfig is what sandboxd uses of the image's own configuration.
+type ImageConfig struct {
+	Env        []string `json:"env"`
+	WorkingDir string   `json:"working_dir"`
+	User       string   `json:"user"`
+	Entrypoint []string `json:"entrypoint"`
+	Cmd        []string `json:"cmd"`
+}
+
+// PullRequest is the body of POST /v1/images/pull.
+type PullRequest struct {
+	Ref  string `json:"ref"`
+	Name string `json:"name,omitempty"`
+}
+
+// Health is the body of GET /v1/healthz.
+type Health struct {
+	Status       string `json:"status"`
+	Cgroup       string `json:"cgroup"`
+	CgroupParent string `json:"cgroup_parent"`
+	Running      int    `json:"running"`
+	Queued       int    `json:"queued"`
+	Capacity     int    `json:"capacity"`
+	QueueLength  int    `json:"queue_length"`
+	Images       int    `json:"images"`
+}
+
+// VersionInfo is the body of GET /v1/version.
+type VersionInfo struct {
+	Version      string `json:"version"`
+	API          string `json:"api"`
+	Go           string `json:"go"`
+	Libcontainer string `json:"libcontainer"`
+	Libseccomp   string `json:"libseccomp"`
+}
