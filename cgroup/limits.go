@@ -54,6 +54,19 @@ func (l Limits) Spec() *specs.LinuxResources {
 	}
 }
 
+// SpecFor returns the limits as runtime-spec resources for a host in mode m.
+// On cgroup v2 it also sets memory.oom.group, so that an OOM kill takes the
+// whole sandbox (every process of it) rather than one process and leaves
+// the rest half-working. v1 has no such switch, and libcontainer refuses any
+// unified key on a v1 or hybrid host, so the map is only set on v2.
+func (l Limits) SpecFor(m Mode) *specs.LinuxResources {
+	r := l.Spec()
+	if m.Unified() {
+		r.Unified = map[string]string{"memory.oom.group": "1"}
+	}
+	return r
+}
+
 // apply writes l into an existing cgroup configuration, for a sandbox that
 // was built with other limits than its run asks for.
 func (l Limits) apply(r *cgroups.Resources, extraPids int64) {

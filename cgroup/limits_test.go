@@ -38,3 +38,15 @@ func TestSpecTurnsSwapOff(t *testing.T) {
 		t.Errorf("pids %d", *r.Pids.Limit)
 	}
 }
+
+func TestSpecForSetsOOMGroupOnV2Only(t *testing.T) {
+	l := Limits{MemoryBytes: 64 << 20, CPUs: 0.5, Pids: 10}
+	if got := l.SpecFor(V2).Unified["memory.oom.group"]; got != "1" {
+		t.Errorf("v2: memory.oom.group %q, want 1", got)
+	}
+	for _, m := range []Mode{Hybrid, V1} {
+		if u := l.SpecFor(m).Unified; u != nil {
+			t.Errorf("%s: unified %v, want none (libcontainer refuses it off v2)", m, u)
+		}
+	}
+}

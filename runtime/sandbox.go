@@ -225,7 +225,7 @@ func (e *Engine) spec(id, root string, opts BuildOptions, scratch *rootfs.Scratc
 				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
 				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
 			},
-			Resources:   opts.Limits.cgroup().Spec(),
+			Resources:   opts.Limits.cgroup().SpecFor(e.parent.Mode()),
 			CgroupsPath: e.parent.PathFor(id),
 		},
 	}
