@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
@@ -145,17 +146,18 @@ const unifiedRoot = "/sys/fs/cgroup"
 func prepareV2(own, parent string) error {
 	ownDir := filepath.Join(unifiedRoot, own)
 	parentDir := filepath.Join(unifiedRoot, parent)
-	if err := unix.Access(ownDir, unix.W_OK); err != nil && strings.HasPrefix(parent, own) {
+	inOwn := within(parent, own)
+	if err := unix.Access(ownDir, unix.W_OK); err != nil && inOwn {
 		return fmt.Errorf("%w: %s (under systemd, set Delegate=yes on sandboxd's unit): %v", ErrNotDelegated, ownDir, err)
 	}
-	if strings.HasPrefix(parent+"/", own+"/") && own != "/" {
+	if inOwn && own != "/" {
 		if err := moveSelfToLeaf(ownDir); err != nil {
 			return err
 		}
 	}
 	// Enable controllers from the topmost ancestor we own down to parent.
 	start := own
-	if !strings.HasPrefix(parent+"/", own+"/") {
+	if !inOwn {
 		start = path.Dir(parent)
 	}
 	if err := os.MkdirAll(parentDir, 0o755); err != nil {
@@ -169,7 +171,71 @@ func prepareV2(own, parent string) error {
 			return err
 		}
 	}
+	recordBaseline(parentDir)
 	return nil
+}
+
+// libcontainer's cgroup v2 driver enables every controller the host has
+// (cpuset, io, hugetlb, rdma, misc...) in cgroup.subtree_control of every
+// cgroup from the unified root down to a new sandbox's parent, whatever
+// the sandbox uses. That reaches cgroups sandboxd does not own (the root,
+// systemd's slices) and gives sandboxes controllers they never need. So
+// sandboxd records subtree_control on that path once it has enabled what
+// it needs, and takes back what libcontainer added after each sandbox is
+// created (trimControllers). The record is per process.
+var (
+	baselineMu sync.Mutex
+	baseline   = map[string][]string{}
+)
+
+func recordBaseline(parentDir string) {
+	baselineMu.Lock()
+	defer baselineMu.Unlock()
+	for dir := parentDir; ; dir = filepath.Dir(dir) {
+		enabled, err := cgroups.ReadFile(dir, "cgroup.subtree_control")
+		if err == nil {
+			baseline[dir] = strings.Fields(enabled)
+		}
+		if dir == unifiedRoot || !strings.HasPrefix(dir, unifiedRoot+"/") {
+			return
+		}
+	}
+}
+
+// trimControllers disables, from dir up to the unified root, the
+// controllers that were not enabled when the parent was prepared. It
+// works bottom-up, since a controller cannot be disabled in a cgroup whose
+// children delegate it further. Failures are left alone: a controller
+// that another cgroup started to use in the meantime stays enabled.
+func trimControllers(dir string) {
+	baselineMu.Lock()
+	defer baselineMu.Unlock()
+	for ; strings.HasPrefix(dir, unifiedRoot); dir = filepath.Dir(dir) {
+		want, ok := baseline[dir]
+		if ok {
+			enabled, err := cgroups.ReadFile(dir, "cgroup.subtree_control")
+			if err != nil {
+				return
+			}
+			var drop []string
+			for _, c := range strings.Fields(enabled) {
+				if !contains(want, c) {
+					drop = append(drop, "-"+c)
+				}
+			}
+			if len(drop) > 0 {
+				_ = cgroups.WriteFile(dir, "cgroup.subtree_control", strings.Join(drop, " "))
+			}
+		}
+		if dir == unifiedRoot {
+			return
+		}
+	}
+}
+
+// within reports whether cgroup p is dir or below it.
+func within(p, dir string) bool {
+	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
 }
 
 func moveSelfToLeaf(ownDir string) error {
