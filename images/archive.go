@@ -1,0 +1,391 @@
+package images
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// archiveKind is what an import tarball holds.
+type archiveKind int
+
+const (
+	kindRootfs archiveKind = iota // a plain root filesystem
+	kindDocker                    // `docker save`: manifest.json at the top
+	kindOCI                       // OCI image layout: oci-layout, index.json
+)
+
+// Import stores an image from a tarball of any kind the store knows,
+// gzip- or zstd-compressed or not: a `docker save` archive or an OCI
+// image layout (told by manifest.json, oci-layout or index.json at the top
+// level), else a plain rootfs. The API's POST /v1/images/import uses it.
+func (s *Store) Import(ctx context.Context, r io.Reader, name string) (*Image, error) {
+	sp, err := s.spool(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	kind, err := sp.kind()
+	if err != nil {
+		return nil, err
+	}
+	if kind == kindRootfs {
+		return s.ImportRootfs(ctx, sp.reader(), name)
+	}
+	return s.importArchive(ctx, sp, kind, name)
+}
+
+// ImportArchive stores the image of a `docker save` archive or an OCI
+// image-layout tarball (compressed or not). name "" takes the name the
+// archive gives, if any. An archive must hold one image (an OCI index may
+// hold one per platform: this machine's is taken).
+func (s *Store) ImportArchive(ctx context.Context, r io.Reader, name string) (*Image, error) {
+	sp, err := s.spool(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	kind, err := sp.kind()
+	if err != nil {
+		return nil, err
+	}
+	if kind == kindRootfs {
+		return nil, invalidf("not an image archive: no manifest.json, oci-layout or index.json at its top level")
+	}
+	return s.importArchive(ctx, sp, kind, name)
+}
+
+func (s *Store) importArchive(ctx context.Context, sp *spooled, kind archiveKind, name string) (*Image, error) {
+	var (
+		img     v1.Image
+		tagged  string
+		cleanup = func() {}
+		err     error
+	)
+	switch kind {
+	case kindDocker:
+		img, tagged, err = dockerImage(sp)
+	case kindOCI:
+		var dir string
+		if dir, err = os.MkdirTemp(s.tmpDir(), "oci-"); err != nil {
+			return nil, fmt.Errorf("images: %w", err)
+		}
+		cleanup = func() { _ = os.RemoveAll(dir) }
+		if err = sp.extractLayout(dir); err == nil {
+			img, tagged, err = ociImage(dir)
+		}
+	}
+	defer cleanup()
+	if err != nil {
+		return nil, archiveError(err)
+	}
+	if name == "" {
+		if tagged == "" {
+			return nil, invalidf("the archive names no image: give a name")
+		}
+		name = tagged
+	}
+	if name, err = ParseName(name); err != nil {
+		return nil, err
+	}
+	id, cfg, diffIDs, err := imageConfig(img)
+	if err != nil {
+		return nil, archiveError(err)
+	}
+	return s.obtain(ctx, id, name, SourceImport, nil, func(ctx context.Context, _ Progress) (*Image, error) {
+		layers, err := img.Layers()
+		if err != nil {
+			return nil, archiveError(err)
+		}
+		if len(layers) != len(diffIDs) {
+			return nil, invalidf("image has %d layers but its config lists %d", len(layers), len(diffIDs))
+		}
+		streams := make([]layerStream, len(layers))
+		for i, l := range layers {
+			streams[i] = layerStream{diffID: diffIDs[i], open: func() (io.ReadCloser, error) {
+				rc, err := l.Uncompressed()
+				if err != nil {
+					return nil, archiveError(err)
+				}
+				return rc, nil
+			}}
+		}
+		buildDir, _, err := s.flatten(ctx, streams)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.finish(buildDir, id, cfg)
+	})
+}
+
+// archiveError classes what ggcr says about an archive: it's the
+// archive's fault.
+func archiveError(err error) error {
+	if classed(err) {
+		return err
+	}
+	return fmt.Errorf("%w: bad image archive: %w", ErrInvalid, err)
+}
+
+func dockerImage(sp *spooled) (v1.Image, string, error) {
+	opener := func() (io.ReadCloser, error) { return io.NopCloser(sp.reader()), nil }
+	m, err := tarball.LoadManifest(opener)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(m) != 1 {
+		return nil, "", invalidf("the archive holds %d images; import one at a time", len(m))
+	}
+	img, err := tarball.Image(opener, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	tagged := ""
+	if len(m[0].RepoTags) > 0 {
+		tagged = nameOf(m[0].RepoTags[0])
+	}
+	return img, tagged, nil
+}
+
+// ociImage picks the image of an OCI layout: its index must list one
+// image, or one index whose entry for this machine's platform is taken.
+func ociImage(dir string) (v1.Image, string, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, "", err
+	}
+	var top []v1.Descriptor
+	for _, d := range im.Manifests {
+		if d.MediaType.IsImage() || d.MediaType.IsIndex() {
+			top = append(top, d)
+		}
+	}
+	if len(top) != 1 {
+		return nil, "", invalidf("the layout holds %d images; import one at a time", len(top))
+	}
+	d := top[0]
+	tagged := ""
+	for _, k := range []string{"io.containerd.image.name", "org.opencontainers.image.ref.name"} {
+		if tagged = nameOf(d.Annotations[k]); tagged != "" {
+			break
+		}
+	}
+	if d.MediaType.IsImage() {
+		img, err := idx.Image(d.Digest)
+		return img, tagged, err
+	}
+	child, err := idx.ImageIndex(d.Digest)
+	if err != nil {
+		return nil, "", err
+	}
+	cm, err := child.IndexManifest()
+	if err != nil {
+		return nil, "", err
+	}
+	for _, c := range cm.Manifests {
+		if c.MediaType.IsImage() && c.Platform != nil && c.Platform.OS == "linux" && c.Platform.Architecture == runtime.GOARCH {
+			img, err := child.Image(c.Digest)
+			return img, tagged, err
+		}
+	}
+	return nil, "", invalidf("the layout has no image for linux/%s", runtime.GOARCH)
+}
+
+// nameOf derives a store name from a full reference an archive carries,
+// or "" if it is none (OCI ref.name annotations are often a bare tag).
+func nameOf(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return ""
+	}
+	n, err := nameFromRef(r)
+	if err != nil {
+		return ""
+	}
+	return n
+}
+
+// ImportRootfs stores a plain root filesystem tarball (as made by
+// mmdebstrap, or tar -C dir .), gzip- or zstd-compressed or not, as name.
+// Its config is empty but for PATH; like `docker import`, its id is the
+// digest of a config made up for it, naming the tar's diffID.
+func (s *Store) ImportRootfs(ctx context.Context, r io.Reader, name string) (*Image, error) {
+	if name == "" {
+		return nil, invalidf("a rootfs import needs a name")
+	}
+	name, err := ParseName(name)
+	if err != nil {
+		return nil, err
+	}
+	dr, err := decompress(r)
+	if err != nil {
+		return nil, streamError("reading rootfs tarball", err)
+	}
+	defer dr.Close()
+	buildDir, diffIDs, err := s.flatten(ctx, []layerStream{{open: func() (io.ReadCloser, error) { return io.NopCloser(dr), nil }}})
+	if err != nil {
+		return nil, err
+	}
+	cfg := ImageConfig{Env: []string{DefaultPath}}
+	id, err := syntheticID(diffIDs[0], cfg)
+	if err != nil {
+		_ = os.RemoveAll(buildDir)
+		return nil, err
+	}
+	if err := s.finish(buildDir, id, cfg); err != nil {
+		return nil, err
+	}
+	img, err := s.tag(name, id, SourceImport)
+	if errors.Is(err, errGone) {
+		// Collected between finish and tag: the rootfs is gone with it,
+		// and r can't be read twice.
+		return nil, fmt.Errorf("images: image %s was removed while importing it", id)
+	}
+	return img, err
+}
+
+// syntheticID is the digest of the OCI config a single-layer image with
+// cfg would have. Ids are always config digests this way, so a rootfs
+// import can't claim the id of a registry image (which would make a later
+// pull of it reuse the import).
+func syntheticID(diffID string, cfg ImageConfig) (string, error) {
+	h, err := v1.NewHash(diffID)
+	if err != nil {
+		return "", err
+	}
+	cf := v1.ConfigFile{
+		Architecture: runtime.GOARCH,
+		OS:           "linux",
+		RootFS:       v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{h}},
+		Config:       v1.Config{Env: cfg.Env},
+	}
+	data, err := json.Marshal(cf)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// spooled is an import tarball, uncompressed, in an unlinked temp file:
+// archives need random access, and an unlinked file disappears with the
+// process whatever happens.
+type spooled struct {
+	f    *os.File
+	size int64
+}
+
+func (s *Store) spool(ctx context.Context, r io.Reader) (*spooled, error) {
+	dr, err := decompress(r)
+	if err != nil {
+		return nil, streamError("reading import", err)
+	}
+	defer dr.Close()
+	f, err := os.CreateTemp(s.tmpDir(), "import-")
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	_ = os.Remove(f.Name())
+	b := newBudget(s.opts.MaxImageBytes, s.opts.MaxEntries)
+	n, err := io.Copy(f, &limitedReader{ctx: ctx, r: dr, b: b})
+	if err != nil {
+		_ = f.Close()
+		return nil, streamError("reading import", err)
+	}
+	return &spooled{f: f, size: n}, nil
+}
+
+func (sp *spooled) Close() error { return sp.f.Close() }
+
+func (sp *spooled) reader() *io.SectionReader { return io.NewSectionReader(sp.f, 0, sp.size) }
+
+// kind looks at the top-level names only.
+func (sp *spooled) kind() (archiveKind, error) {
+	tr := tar.NewReader(sp.reader())
+	oci := false
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: not a tar archive: %w", ErrInvalid, err)
+		}
+		p, err := cleanEntryName(hdr.Name)
+		if err != nil {
+			return 0, err
+		}
+		switch p {
+		case "manifest.json":
+			return kindDocker, nil
+		case "oci-layout", "index.json":
+			oci = true
+		}
+	}
+	if oci {
+		return kindOCI, nil
+	}
+	return kindRootfs, nil
+}
+
+var blobName = regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`)
+
+// extractLayout writes the files of an OCI layout to dir. Only the names a
+// layout has are taken, as regular files, into directories made here, so
+// nothing of the tar can point a write elsewhere.
+func (sp *spooled) extractLayout(dir string) error {
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o700); err != nil {
+		return err
+	}
+	tr := tar.NewReader(sp.reader())
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return invalidf("reading layout: %v", err)
+		}
+		p, err := cleanEntryName(hdr.Name)
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag != tar.TypeReg || !(p == "oci-layout" || p == "index.json" || blobName.MatchString(p)) {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(p)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return invalidf("layout entry %q: %v", hdr.Name, err)
+		}
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("layout entry %q: %w", hdr.Name, err)
+		}
+	}
+}
