@@ -41,8 +41,8 @@ var mountPoints = []struct {
 // flatten unpacks layers in order into a new build directory under tmp/
 // and returns it with the diffIDs it saw. The caller commits the
 // directory or removes it; on error it is already removed.
-func (s *Store) flatten(ctx context.Context, layers []layerStream) (buildDir string, diffIDs []string, err error) {
-	buildDir, err = os.MkdirTemp(s.tmpDir(), "build-")
+func (s *Store) flatten(ctx context.Context, layers []layerStream) (_ string, diffIDs []string, err error) {
+	buildDir, err := os.MkdirTemp(s.tmpDir(), "build-")
 	if err != nil {
 		return "", nil, fmt.Errorf("images: %w", err)
 	}
@@ -51,7 +51,6 @@ func (s *Store) flatten(ctx context.Context, layers []layerStream) (buildDir str
 			if rerr := os.RemoveAll(buildDir); rerr != nil {
 				s.log.Error("removing failed build", "dir", buildDir, "err", rerr)
 			}
-			buildDir = ""
 		}
 	}()
 	rootfs := filepath.Join(buildDir, "rootfs")

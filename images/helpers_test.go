@@ -49,13 +49,13 @@ func makeTar(t testing.TB, ents ...ent) []byte {
 				h.Mode = 0o755
 			}
 		}
-		if h.Typeflag == tar.TypeReg {
+		if h.Typeflag == tar.TypeReg || e.body != "" {
 			h.Size = int64(len(e.body))
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatalf("tar header %q: %v", e.name, err)
 		}
-		if h.Typeflag == tar.TypeReg {
+		if h.Size > 0 {
 			if _, err := tw.Write([]byte(e.body)); err != nil {
 				t.Fatal(err)
 			}
