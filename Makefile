@@ -10,7 +10,7 @@ CACHE     := .cache
 ROOTFS    := $(CACHE)/rootfs/busybox
 TESTROOT  := $(CACHE)/rootfs/busybox-test
 PROBE     := $(CACHE)/probe
-APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static
+APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
@@ -45,7 +45,7 @@ rootfs: deps $(ROOTFS)
 test: deps $(BIN) $(TESTROOT)
 	$(GO) vet -tags "$(TAGS)" ./...
 	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) \
-		$(GO) test -tags "$(TAGS)" -count=1 -timeout 30m ./...
+		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 30m ./...
 
 # The cgroup v2 path, proven in a qemu VM (TCG) booted with cgroup_no_v1=all
 # on Debian 12's kernel, fetched once through apt into $(CG2_CACHE).
@@ -57,10 +57,7 @@ test-cgroup2: deps $(BIN) $(TESTROOT)
 	GO=$(GO) TAGS="$(TAGS)" CACHE_DIR=$(CG2_CACHE) scripts/test-cgroup2.sh $(BIN) $(TESTROOT)
 
 run: deps $(BIN) $(ROOTFS)
-	@echo "== demo: a Python-free hello world in a busybox sandbox =="
-	$(BIN) exec --rootfs $(ROOTFS) -- /bin/sh -c 'echo "hello from $$(hostname) as $$(id -un), pid $$$$"'
-	@echo "== the same, as the JSON result =="
-	$(BIN) exec --json --rootfs $(ROOTFS) -- /bin/sh -c 'echo hello'
+	@scripts/run-daemon.sh $(BIN) $(ROOTFS)
 
 bench-exec: deps $(BIN) $(ROOTFS)
 	$(GO) run ./bench/exec -bin $(BIN) -rootfs $(ROOTFS) -n 200

@@ -33,8 +33,13 @@ func main() {
 	app := &cli.App{
 		Name:  "sandboxd",
 		Usage: "run untrusted code in Linux sandboxes",
+		Version: version,
 		Commands: []*cli.Command{
 			execCommand(),
+			serveCommand(),
+			runCommand(),
+			imageCommand(),
+			statusCommand(),
 		},
 		HideHelpCommand: true,
 	}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
+	internalunits "github.com/sandboxd/sandboxd/internal/units"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+var socketFlag = &cli.StringFlag{Name: "socket", Value: client.DefaultSocket, Usage: "the daemon's Unix socket", EnvVars: []string{"SANDBOXD_SOCKET"}}
+
+func newClient(c *cli.Context) *client.Client { return client.New(c.String("socket")) }
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a command in a sandbox through the daemon",
+		ArgsUsage: "[FILE...] -- CMD [ARGS...]",
+		Flags: []cli.Flag{
+			socketFlag,
+			&cli.StringFlag{Name: "image", Usage: "image to run in", Required: true},
+			&cli.StringFlag{Name: "stdin", Usage: "file to feed to standard input"},
+			&cli.BoolFlag{Name: "json", Usage: "print the daemon's response instead of the program's output"},
+			&cli.StringSliceFlag{Name: "env", Usage: "K=V for the program (repeatable)"},
+			&cli.StringFlag{Name: "memory"}, &cli.StringFlag{Name: "cpus"}, &cli.StringFlag{Name: "pids"},
+			&cli.StringFlag{Name: "wall-time"}, &cli.StringFlag{Name: "cpu-time"}, &cli.StringFlag{Name: "output-limit"},
+			&cli.StringFlag{Name: "tmp-size"}, &cli.StringFlag{Name: "work-size"}, &cli.StringFlag{Name: "file-size"},
+		},
+		OnUsageError: oneLineUsageError,
+		Action: func(c *cli.Context) error {
+			code, err := runRemote(c)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "sandboxd run:", oneLine(err))
+				os.Exit(exitSandboxFailed)
+			}
+			os.Exit(code)
+			return nil
+		},
+	}
+}
+
+// splitArgs separates FILE... from CMD after "--", which urfave/cli drops.
+func splitArgs(c *cli.Context) (files, cmd []string) {
+	args := c.Args().Slice()
+	if i := slices.Index(os.Args, "--"); i >= 0 {
+		cmd = os.Args[i+1:]
+		files = args[:max(len(args)-len(cmd), 0)]
+		return files, cmd
+	}
+	return args, nil
+}
+
+func runRemote(c *cli.Context) (int, error) {
+	files, cmd := splitArgs(c)
+	if len(cmd) == 0 {
+		return 0, errors.New("no command given: use sandboxd run --image I [FILE...] -- CMD [ARGS...]")
+	}
+	req := &api.ExecuteRequest{Image: c.String("image"), Cmd: cmd, Env: map[string]string{}}
+	for _, kv := range c.StringSlice("env") {
+		k, v, ok := cutEnv(kv)
+		if !ok {
+			return 0, fmt.Errorf("--env %q: expected K=V", kv)
+		}
+		req.Env[k] = v
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		req.Files = append(req.Files, api.File{Name: filepath.Base(f), Content: base64.StdEncoding.EncodeToString(data), Encoding: "base64"})
+	}
+	if p := c.String("stdin"); p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return 0, fmt.Errorf("--stdin: %w", err)
+		}
+		req.Stdin = string(data)
+	}
+	limits, err := limitFlags(c)
+	if err != nil {
+		return 0, err
+	}
+	req.Limits = limits
+	resp, err := newClient(c).Execute(c.Context, req)
+	if err != nil {
+		return 0, err
+	}
+	if c.Bool("json") {
+		return resp.Run.ExitCode, json.NewEncoder(os.Stdout).Encode(resp)
+	}
+	writeStream(os.Stdout, resp.Run.Stdout, resp.Run.StdoutEncoding)
+	writeStream(os.Stderr, resp.Run.Stderr, resp.Run.StderrEncoding)
+	if resp.Status != runtime.StatusOK && resp.Status != runtime.StatusRuntimeError {
+		fmt.Fprintf(os.Stderr, "sandboxd run: %s\n", describe(resp.Run))
+	}
+	if resp.Status == runtime.StatusInternalError {
+		return exitSandboxFailed, nil
+	}
+	return resp.Run.ExitCode, nil
+}
+
+func cutEnv(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], i > 0
+		}
+	}
+	return "", "", false
+}
+
+func writeStream(w io.Writer, text, encoding string) {
+	if encoding == "base64" {
+		data, err := base64.StdEncoding.DecodeString(text)
+		if err == nil {
+			_, _ = w.Write(data)
+			return
+		}
+	}
+	_, _ = io.WriteString(w, text)
+}
+
+func limitFlags(c *cli.Context) (*api.Limits, error) {
+	var l api.Limits
+	set := false
+	sizes := []struct {
+		flag string
+		dst  **int64
+	}{
+		{"memory", &l.MemoryBytes}, {"output-limit", &l.OutputBytes}, {"tmp-size", &l.TmpBytes},
+		{"work-size", &l.WorkBytes}, {"file-size", &l.FileSizeBytes},
+	}
+	for _, s := range sizes {
+		if c.IsSet(s.flag) {
+			n, err := internalunits.ParseSize(c.String(s.flag))
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %w", s.flag, err)
+			}
+			*s.dst, set = &n, true
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		dst  **int64
+	}{{"wall-time", &l.WallTimeMS}, {"cpu-time", &l.CPUTimeMS}} {
+		if c.IsSet(d.flag) {
+			v, err := internalunits.ParseDuration(c.String(d.flag))
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %w", d.flag, err)
+			}
+			ms := v.Milliseconds()
+			*d.dst, set = &ms, true
+		}
+	}
+	if c.IsSet("pids") {
+		n, err := strconv.ParseInt(c.String("pids"), 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("--pids %q: expected a whole number greater than zero", c.String("pids"))
+		}
+		l.Pids, set = &n, true
+	}
+	if c.IsSet("cpus") {
+		f, err := strconv.ParseFloat(c.String("cpus"), 64)
+		if err != nil || f <= 0 {
+			return nil, fmt.Errorf("--cpus %q: expected a number of cores greater than zero", c.String("cpus"))
+		}
+		l.CPUs, set = &f, true
+	}
+	if !set {
+		return nil, nil
+	}
+	return &l, nil
+}
+
+func imageCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "image",
+		Usage: "manage the daemon's images",
+		Subcommands: []*cli.Command{
+			{
+				Name: "pull", Usage: "pull an image from a registry", ArgsUsage: "REF",
+				Flags: []cli.Flag{socketFlag, &cli.StringFlag{Name: "name", Usage: "store it under this name:tag"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return errors.New("usage: sandboxd image pull REF [--name N]")
+					}
+					fmt.Fprintf(os.Stderr, "pulling %s ...\n", c.Args().First())
+					img, err := newClient(c).Pull(c.Context, c.Args().First(), c.String("name"))
+					if err != nil {
+						return err
+					}
+					fmt.Printf("%s %s %s\n", img.Name, img.ID, units.BytesSize(float64(img.SizeBytes)))
+					return nil
+				},
+			},
+			{
+				Name: "import", Usage: "import a docker-save/OCI archive or a rootfs tarball (- for stdin)", ArgsUsage: "FILE|-",
+				Flags: []cli.Flag{socketFlag, &cli.StringFlag{Name: "name", Required: true, Usage: "name:tag to store it as"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return errors.New("usage: sandboxd image import FILE|- --name N")
+					}
+					var r io.Reader = os.Stdin
+					if p := c.Args().First(); p != "-" {
+						f, err := os.Open(p)
+						if err != nil {
+							return err
+						}
+						defer f.Close()
+						r = f
+					}
+					img, err := newClient(c).Import(c.Context, r, c.String("name"))
+					if err != nil {
+						return err
+					}
+					fmt.Printf("%s %s %s\n", img.Name, img.ID, units.BytesSize(float64(img.SizeBytes)))
+					return nil
+				},
+			},
+			{
+				Name: "ls", Usage: "list images with their disk usage", Flags: []cli.Flag{socketFlag},
+				Action: func(c *cli.Context) error {
+					list, err := newClient(c).Images(c.Context)
+					if err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "NAME\tID\tSIZE\tCREATED\tSOURCE")
+					for _, img := range list {
+						id := img.ID
+						if len(id) > 19 {
+							id = id[:19]
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.Name, id, units.BytesSize(float64(img.SizeBytes)),
+							img.Created.Format(time.RFC3339), img.Source)
+					}
+					return tw.Flush()
+				},
+			},
+			{
+				Name: "rm", Usage: "remove an image", ArgsUsage: "NAME", Flags: []cli.Flag{socketFlag},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return errors.New("usage: sandboxd image rm NAME")
+					}
+					return newClient(c).RemoveImage(c.Context, c.Args().First())
+				},
+			},
+			{
+				Name: "inspect", Usage: "show an image as JSON", ArgsUsage: "NAME", Flags: []cli.Flag{socketFlag},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return errors.New("usage: sandboxd image inspect NAME")
+					}
+					img, err := newClient(c).Image(c.Context, c.Args().First())
+					if err != nil {
+						return err
+					}
+					enc := json.NewEncoder(os.Stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(img)
+				},
+			},
+		},
+	}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name: "status", Usage: "show the daemon's health and versions", Flags: []cli.Flag{socketFlag},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := context.WithTimeout(c.Context, 5*time.Second)
+			defer cancel()
+			cl := newClient(c)
+			h, err := cl.Health(ctx)
+			if err != nil {
+				return err
+			}
+			v, err := cl.Version(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("status:        %s\nversion:       %s (api %s, %s, libcontainer %s, %s)\ncgroups:       %s, parent %s\nsandboxes:     %d running of %d, %d queued of %d\nimages:        %d\n",
+				h.Status, v.Version, v.API, v.Go, v.Libcontainer, v.Libseccomp, h.Cgroup, h.CgroupParent,
+				h.Running, h.Capacity, h.Queued, h.QueueLength, h.Images)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/config"
+	"github.com/sandboxd/sandboxd/daemon"
+)
+
+// version is set at build time (-X main.version=...).
+var version = "dev"
+
+// configFlag ties one flag to one config key, so that every key has a flag.
+type configFlag struct {
+	name, usage string
+	set         func(*config.Config, string) error
+}
+
+func str(dst func(*config.Config) *string) func(*config.Config, string) error {
+	return func(c *config.Config, v string) error { *dst(c) = v; return nil }
+}
+
+func integer(dst func(*config.Config) *int) func(*config.Config, string) error {
+	return func(c *config.Config, v string) error {
+		n, err := strconv.Atoi(v)
+		*dst(c) = n
+		return err
+	}
+}
+
+func configFlags() []configFlag {
+	flags := []configFlag{
+		{"socket", "Unix socket to listen on", str(func(c *config.Config) *string { return &c.Socket })},
+		{"socket-group", "group that owns the socket (name or gid)", str(func(c *config.Config) *string { return &c.SocketGroup })},
+		{"socket-mode", "socket permissions (octal)", str(func(c *config.Config) *string { return &c.SocketMode })},
+		{"state-dir", "persistent state (images)", str(func(c *config.Config) *string { return &c.StateDir })},
+		{"run-dir", "sandbox state (use tmpfs)", str(func(c *config.Config) *string { return &c.RunDir })},
+		{"cgroup-parent", "cgroup under which sandboxes nest", str(func(c *config.Config) *string { return &c.CgroupParent })},
+		{"concurrency", "sandboxes running at once", integer(func(c *config.Config) *int { return &c.Concurrency })},
+		{"queue-length", "requests waiting beyond that; more get 503", integer(func(c *config.Config) *int { return &c.QueueLength })},
+		{"max-body", "largest request body", str(func(c *config.Config) *string { return &c.MaxBody })},
+		{"grace-period", "how long in-flight runs may finish on SIGTERM", str(func(c *config.Config) *string { return &c.GracePeriod })},
+		{"log-format", "text or json", str(func(c *config.Config) *string { return &c.LogFormat })},
+		{"log-level", "debug, info, warn or error", str(func(c *config.Config) *string { return &c.LogLevel })},
+		{"catalog", "language catalog file", str(func(c *config.Config) *string { return &c.Catalog })},
+	}
+	for _, side := range []struct {
+		prefix string
+		get    func(*config.Config) *config.Limits
+	}{
+		{"default", func(c *config.Config) *config.Limits { return &c.Defaults }},
+		{"max", func(c *config.Config) *config.Limits { return &c.Maximums }},
+	} {
+		get := side.get
+		flags = append(flags,
+			configFlag{side.prefix + "-wall-time", "wall-time limit", str(func(c *config.Config) *string { return &get(c).WallTime })},
+			configFlag{side.prefix + "-cpu-time", "CPU-time limit", str(func(c *config.Config) *string { return &get(c).CPUTime })},
+			configFlag{side.prefix + "-memory", "memory limit", str(func(c *config.Config) *string { return &get(c).Memory })},
+			configFlag{side.prefix + "-output", "output limit per stream", str(func(c *config.Config) *string { return &get(c).Output })},
+			configFlag{side.prefix + "-tmp", "/tmp size", str(func(c *config.Config) *string { return &get(c).Tmp })},
+			configFlag{side.prefix + "-work", "/work size", str(func(c *config.Config) *string { return &get(c).Work })},
+			configFlag{side.prefix + "-file-size", "RLIMIT_FSIZE", str(func(c *config.Config) *string { return &get(c).FileSize })},
+			configFlag{side.prefix + "-pids", "tasks limit", func(c *config.Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				get(c).Pids = n
+				return err
+			}},
+			configFlag{side.prefix + "-cpus", "CPU quota in cores", func(c *config.Config, v string) error {
+				n, err := strconv.ParseFloat(v, 64)
+				get(c).CPUs = n
+				return err
+			}},
+			configFlag{side.prefix + "-nofile", "RLIMIT_NOFILE", func(c *config.Config, v string) error {
+				n, err := strconv.ParseUint(v, 10, 64)
+				get(c).Nofile = n
+				return err
+			}},
+		)
+	}
+	return flags
+}
+
+func serveCommand() *cli.Command {
+	cf := configFlags()
+	flags := []cli.Flag{&cli.StringFlag{Name: "config", Usage: "TOML configuration file (flags override it)"}}
+	for _, f := range cf {
+		flags = append(flags, &cli.StringFlag{Name: f.name, Usage: f.usage + " (config: " + strings.ReplaceAll(f.name, "-", "_") + ")"})
+	}
+	return &cli.Command{
+		Name:         "serve",
+		Usage:        "run the daemon: the HTTP API on a Unix socket",
+		Flags:        flags,
+		OnUsageError: oneLineUsageError,
+		Action: func(c *cli.Context) error {
+			cfg, err := config.Load(c.String("config"))
+			if err != nil {
+				return err
+			}
+			for _, f := range cf {
+				if c.IsSet(f.name) {
+					if err := f.set(&cfg, c.String(f.name)); err != nil {
+						return fmt.Errorf("--%s %q: %w", f.name, c.String(f.name), err)
+					}
+				}
+			}
+			resolved, err := cfg.Resolve()
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.LogFormat, cfg.LogLevel)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+			defer stop()
+			return daemon.Run(ctx, resolved, version, log)
+		},
+	}
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: expected debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+}
+
+func oneLineUsageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%w (see --help)", err)
+}

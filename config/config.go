@@ -1,0 +1,203 @@
+// Package config is the daemon's configuration: a TOML file whose every key
+// also has a command-line flag. Flags override the file, which overrides
+// the built-in defaults.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/sandboxd/sandboxd/internal/units"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+// Config is everything `sandboxd serve` can be told.
+type Config struct {
+	Socket       string `toml:"socket"`
+	SocketGroup  string `toml:"socket_group"`
+	SocketMode   string `toml:"socket_mode"`
+	StateDir     string `toml:"state_dir"`
+	RunDir       string `toml:"run_dir"`
+	CgroupParent string `toml:"cgroup_parent"`
+	Concurrency  int    `toml:"concurrency"`
+	QueueLength  int    `toml:"queue_length"`
+	MaxBody      string `toml:"max_body"`
+	GracePeriod  string `toml:"grace_period"`
+	LogFormat    string `toml:"log_format"`
+	LogLevel     string `toml:"log_level"`
+	Catalog      string `toml:"catalog"`
+	Defaults     Limits `toml:"defaults"`
+	Maximums     Limits `toml:"maximums"`
+}
+
+// Limits is a set of run limits as written in the file: sizes with units,
+// durations as Go durations.
+type Limits struct {
+	WallTime string  `toml:"wall_time"`
+	CPUTime  string  `toml:"cpu_time"`
+	Memory   string  `toml:"memory"`
+	Pids     int64   `toml:"pids"`
+	CPUs     float64 `toml:"cpus"`
+	Output   string  `toml:"output"`
+	Tmp      string  `toml:"tmp"`
+	Work     string  `toml:"work"`
+	FileSize string  `toml:"file_size"`
+	Nofile   uint64  `toml:"nofile"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		Socket:      "/run/sandboxd/sandboxd.sock",
+		SocketMode:  "0660",
+		StateDir:    "/var/lib/sandboxd",
+		RunDir:      "/run/sandboxd",
+		Concurrency: goruntime.NumCPU(),
+		QueueLength: 64,
+		MaxBody:     "16MiB",
+		GracePeriod: "30s",
+		LogFormat:   "text",
+		LogLevel:    "info",
+		Defaults: Limits{
+			WallTime: "10s", CPUTime: "10s", Memory: "128MiB", Pids: 64, CPUs: 0.5,
+			Output: "1MiB", Tmp: "64MiB", Work: "64MiB", FileSize: "16MiB", Nofile: 256,
+		},
+		Maximums: Limits{
+			WallTime: "60s", CPUTime: "60s", Memory: "2GiB", Pids: 1024, CPUs: float64(goruntime.NumCPU()),
+			Output: "16MiB", Tmp: "1GiB", Work: "1GiB", FileSize: "1GiB", Nofile: 4096,
+		},
+	}
+}
+
+// Load reads path over the defaults. Unknown keys are an error: a typo
+// must not silently leave a limit at its default.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if path == "" {
+		return cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return cfg, fmt.Errorf("config %s: unknown key %q", path, undecoded[0].String())
+	}
+	return cfg, nil
+}
+
+// Resolved is a validated configuration in the types the daemon uses.
+type Resolved struct {
+	Config
+	SocketMode  os.FileMode
+	MaxBody     int64
+	GracePeriod time.Duration
+	Defaults    runtime.Limits
+	Maximums    runtime.Limits
+}
+
+// Resolve validates c and converts its strings.
+func (c Config) Resolve() (*Resolved, error) {
+	r := &Resolved{Config: c}
+	var errs []error
+	mode, err := strconv.ParseUint(c.SocketMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		errs = append(errs, fmt.Errorf("socket_mode %q: expected an octal mode such as 0660", c.SocketMode))
+	}
+	r.SocketMode = os.FileMode(mode)
+	if r.MaxBody, err = units.ParseSize(c.MaxBody); err != nil {
+		errs = append(errs, fmt.Errorf("max_body: %w", err))
+	}
+	if r.GracePeriod, err = units.ParseDuration(c.GracePeriod); err != nil {
+		errs = append(errs, fmt.Errorf("grace_period: %w", err))
+	}
+	if c.Concurrency <= 0 {
+		errs = append(errs, errors.New("concurrency must be greater than zero"))
+	}
+	if c.QueueLength < 0 {
+		errs = append(errs, errors.New("queue_length must not be negative"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log_format %q: expected text or json", c.LogFormat))
+	}
+	if c.Socket == "" || c.StateDir == "" || c.RunDir == "" {
+		errs = append(errs, errors.New("socket, state_dir and run_dir must be set"))
+	}
+	if r.Defaults, err = c.Defaults.resolve(); err != nil {
+		errs = append(errs, fmt.Errorf("defaults: %w", err))
+	}
+	if r.Maximums, err = c.Maximums.resolve(); err != nil {
+		errs = append(errs, fmt.Errorf("maximums: %w", err))
+	}
+	if len(errs) == 0 {
+		if err := Within(r.Defaults, r.Maximums); err != nil {
+			errs = append(errs, fmt.Errorf("defaults exceed maximums: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return r, nil
+}
+
+func (l Limits) resolve() (runtime.Limits, error) {
+	var out runtime.Limits
+	var err error
+	sizes := []struct {
+		name string
+		in   string
+		out  *int64
+	}{
+		{"memory", l.Memory, &out.MemoryBytes}, {"output", l.Output, &out.OutputBytes},
+		{"tmp", l.Tmp, &out.TmpBytes}, {"work", l.Work, &out.WorkBytes}, {"file_size", l.FileSize, &out.FileSizeBytes},
+	}
+	for _, s := range sizes {
+		if *s.out, err = units.ParseSize(s.in); err != nil {
+			return out, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	if out.WallTime, err = units.ParseDuration(l.WallTime); err != nil {
+		return out, fmt.Errorf("wall_time: %w", err)
+	}
+	if out.CPUTime, err = units.ParseDuration(l.CPUTime); err != nil {
+		return out, fmt.Errorf("cpu_time: %w", err)
+	}
+	out.Pids, out.CPUs, out.OpenFiles = l.Pids, l.CPUs, l.Nofile
+	return out, out.Validate()
+}
+
+// Within reports the first limit of l that is above max.
+func Within(l, max runtime.Limits) error {
+	checks := []struct {
+		name     string
+		over     bool
+		got, lim any
+	}{
+		{"wall_time", l.WallTime > max.WallTime, l.WallTime, max.WallTime},
+		{"cpu_time", l.CPUTime > max.CPUTime, l.CPUTime, max.CPUTime},
+		{"memory", l.MemoryBytes > max.MemoryBytes, l.MemoryBytes, max.MemoryBytes},
+		{"pids", l.Pids > max.Pids, l.Pids, max.Pids},
+		{"cpus", l.CPUs > max.CPUs, l.CPUs, max.CPUs},
+		{"output", l.OutputBytes > max.OutputBytes, l.OutputBytes, max.OutputBytes},
+		{"tmp", l.TmpBytes > max.TmpBytes, l.TmpBytes, max.TmpBytes},
+		{"work", l.WorkBytes > max.WorkBytes, l.WorkBytes, max.WorkBytes},
+		{"file_size", l.FileSizeBytes > max.FileSizeBytes, l.FileSizeBytes, max.FileSizeBytes},
+		{"nofile", l.OpenFiles > max.OpenFiles, l.OpenFiles, max.OpenFiles},
+	}
+	for _, c := range checks {
+		if c.over {
+			return fmt.Errorf("%s %v is above the maximum %v", c.name, c.got, c.lim)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+// Package daemon wires the long-running sandboxd together: it locks the run
+// dir, recovers from a crashed predecessor, opens the image store, listens
+// on the Unix socket, serves the API and shuts down gracefully.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/config"
+	"github.com/sandboxd/sandboxd/images"
+	"github.com/sandboxd/sandboxd/queue"
+	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/server"
+)
+
+// SandboxUID and SandboxGID run every program the daemon starts.
+const SandboxUID, SandboxGID = 65534, 65534
+
+// Run serves until ctx ends (SIGTERM/SIGINT in the CLI), then stops
+// accepting, lets in-flight runs finish within the grace period, kills what
+// remains and cleans up.
+func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Logger) error {
+	for _, d := range []string{cfg.RunDir, cfg.StateDir, filepath.Dir(cfg.Socket)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	unlock, err := lockRunDir(cfg.RunDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	engine, err := runtime.NewEngine(runtime.EngineConfig{RunDir: cfg.RunDir, CgroupParent: cfg.CgroupParent})
+	if err != nil {
+		return err
+	}
+	rec, err := engine.Recover(ctx)
+	if err != nil {
+		log.Warn("recovering from an earlier instance", "err", err)
+	}
+	if rec != (runtime.Recovered{}) {
+		log.Info("removed what an earlier instance left", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "scratch", rec.Scratch)
+	}
+	store, err := images.Open(filepath.Join(cfg.StateDir, "images"), images.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := listenUnix(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cfg.Socket)
+
+	srv := server.New(server.Options{
+		Sandboxes: engine, Images: store,
+		Queue: queue.New(cfg.Concurrency, cfg.QueueLength), Slots: cfg.Concurrency, QueueLen: cfg.QueueLength,
+		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody,
+		Logger: log, Version: version, UID: SandboxUID, GID: SandboxGID,
+	})
+	// Runs take their context from here, not only from their request, so
+	// that the end of the grace period can kill every one of them.
+	runCtx, killRuns := context.WithCancel(context.Background())
+	defer killRuns()
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second, // slowloris: headers must come promptly
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return runCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	log.Info("sandboxd serving", "socket", cfg.Socket, "version", version, "cgroup", engine.CgroupMode(),
+		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace_period", cfg.GracePeriod)
+	grace, cancel := context.WithTimeout(context.Background(), cfg.GracePeriod)
+	defer cancel()
+	if err := httpSrv.Shutdown(grace); err != nil {
+		log.Warn("grace period over: killing the remaining runs")
+		killRuns()
+		closing, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(closing)
+		_ = httpSrv.Close()
+	}
+	if rec, err := engine.Recover(context.Background()); err != nil || rec != (runtime.Recovered{}) {
+		log.Info("final cleanup", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "scratch", rec.Scratch, "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// lockRunDir makes sure one daemon at a time owns the run dir: recovery
+// removes every sandbox it finds there, which is only right for the owner.
+func lockRunDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "sandboxd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking run dir: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another sandboxd is already running with run dir %s", dir)
+		}
+		return nil, fmt.Errorf("locking run dir: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func listenUnix(path string, mode os.FileMode, group string) (net.Listener, error) {
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("socket path %s exists and is not a socket", path)
+		}
+		// A socket left by a dead daemon (we hold the run-dir lock).
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("socket mode: %w", err)
+	}
+	if group != "" {
+		gid, err := lookupGroup(group)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		if err := os.Chown(path, 0, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("socket group: %w", err)
+		}
+	}
+	return ln, nil
+}
+
+func lookupGroup(group string) (int, error) {
+	if gid, err := strconv.Atoi(group); err == nil {
+		return gid, nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return 0, fmt.Errorf("socket group %q: %w", group, err)
+	}
+	return strconv.Atoi(g.Gid)
+}

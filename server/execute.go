@@ -1,0 +1,258 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/config"
+	"github.com/sandboxd/sandboxd/images"
+	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+func apiErrorBody(code, msg string) api.ErrorBody {
+	return api.ErrorBody{Error: api.ErrorDetail{Code: code, Message: msg}}
+}
+
+// decode reads exactly one JSON object of type T from the body, refusing
+// unknown fields and anything after the object.
+func decode[T any](s *Server, w http.ResponseWriter, r *http.Request) (*T, error) {
+	body := http.MaxBytesReader(w, r.Body, s.MaxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var v T
+	if err := dec.Decode(&v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, err
+		}
+		return nil, invalid("malformed JSON body: " + err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, err
+		}
+		return nil, invalid("malformed JSON body: data after the object")
+	}
+	return &v, nil
+}
+
+// job is a validated request, ready to run.
+type job struct {
+	image  string
+	args   []string
+	env    map[string]string
+	files  []rootfs.File
+	stdin  []byte
+	limits runtime.Limits
+}
+
+func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
+	req, err := decode[api.ExecuteRequest](s, w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	j, err := s.plan(req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp, err := s.execute(r, j)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// plan validates a raw-mode request into a job. (Language mode will plan a
+// compile stage and runs here as well.)
+func (s *Server) plan(req *api.ExecuteRequest) (*job, error) {
+	if req.Image == "" {
+		return nil, invalid(`"image" is required`)
+	}
+	if len(req.Cmd) == 0 || req.Cmd[0] == "" {
+		return nil, invalid(`"cmd" is required and its first element must not be empty`)
+	}
+	for _, a := range req.Cmd {
+		if strings.ContainsRune(a, 0) {
+			return nil, invalid(`"cmd" must not contain NUL characters`)
+		}
+	}
+	for k, v := range req.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return nil, invalid(fmt.Sprintf("env: invalid variable name %q (no \"=\", no NUL, not empty)", k))
+		}
+	}
+	files, err := decodeFiles(req.Files)
+	if err != nil {
+		return nil, err
+	}
+	limits, err := resolveLimits(req.Limits, s.Defaults, s.Maximums)
+	if err != nil {
+		return nil, err
+	}
+	return &job{image: req.Image, args: req.Cmd, env: req.Env, files: files, stdin: []byte(req.Stdin), limits: limits}, nil
+}
+
+func decodeFiles(in []api.File) ([]rootfs.File, error) {
+	seen := map[string]bool{}
+	out := make([]rootfs.File, 0, len(in))
+	for i, f := range in {
+		if strings.Contains(f.Name, "/") || f.Name == ".." {
+			return nil, invalid(fmt.Sprintf("files[%d]: name %q must not contain \"/\" or be \"..\"", i, f.Name))
+		}
+		if err := rootfs.CheckName(f.Name); err != nil {
+			return nil, invalid(fmt.Sprintf("files[%d]: %v", i, err))
+		}
+		if seen[f.Name] {
+			return nil, invalid(fmt.Sprintf("files[%d]: duplicate name %q", i, f.Name))
+		}
+		seen[f.Name] = true
+		var data []byte
+		switch f.Encoding {
+		case "", "utf8":
+			data = []byte(f.Content)
+		case "base64":
+			var err error
+			if data, err = base64.StdEncoding.DecodeString(f.Content); err != nil {
+				return nil, invalid(fmt.Sprintf("files[%d]: content is not valid base64", i))
+			}
+		default:
+			return nil, invalid(fmt.Sprintf("files[%d]: encoding %q: expected utf8 or base64", i, f.Encoding))
+		}
+		out = append(out, rootfs.File{Name: f.Name, Data: data, Mode: 0o644})
+	}
+	return out, nil
+}
+
+// resolveLimits lays the request's limits over the defaults and refuses any
+// that is not positive or is above the configured maximum.
+func resolveLimits(req *api.Limits, defaults, maximums runtime.Limits) (runtime.Limits, error) {
+	l := defaults
+	if req == nil {
+		return l, nil
+	}
+	ints := []struct {
+		name string
+		v    *int64
+		set  func(int64)
+	}{
+		{"wall_time_ms", req.WallTimeMS, func(v int64) { l.WallTime = time.Duration(v) * time.Millisecond }},
+		{"cpu_time_ms", req.CPUTimeMS, func(v int64) { l.CPUTime = time.Duration(v) * time.Millisecond }},
+		{"memory_bytes", req.MemoryBytes, func(v int64) { l.MemoryBytes = v }},
+		{"pids", req.Pids, func(v int64) { l.Pids = v }},
+		{"output_bytes", req.OutputBytes, func(v int64) { l.OutputBytes = v }},
+		{"tmp_bytes", req.TmpBytes, func(v int64) { l.TmpBytes = v }},
+		{"work_bytes", req.WorkBytes, func(v int64) { l.WorkBytes = v }},
+		{"file_size_bytes", req.FileSizeBytes, func(v int64) { l.FileSizeBytes = v }},
+	}
+	for _, f := range ints {
+		if f.v == nil {
+			continue
+		}
+		if *f.v <= 0 {
+			return l, invalid(fmt.Sprintf("limits.%s must be greater than zero", f.name))
+		}
+		if f.name == "wall_time_ms" || f.name == "cpu_time_ms" {
+			if *f.v > int64(24*time.Hour/time.Millisecond) {
+				return l, invalid(fmt.Sprintf("limits.%s is above the configured maximum", f.name))
+			}
+		}
+		f.set(*f.v)
+	}
+	if req.WallTimeMS != nil && req.CPUTimeMS == nil {
+		// As with `sandboxd exec`: the CPU limit follows the wall limit.
+		l.CPUTime = min(l.WallTime, maximums.CPUTime)
+	}
+	if req.CPUs != nil {
+		if *req.CPUs <= 0 {
+			return l, invalid("limits.cpus must be greater than zero")
+		}
+		l.CPUs = *req.CPUs
+	}
+	if err := config.Within(l, maximums); err != nil {
+		return l, invalid("limits: " + err.Error())
+	}
+	if err := l.Validate(); err != nil {
+		return l, invalid("limits: " + err.Error())
+	}
+	return l, nil
+}
+
+// environment builds the program's environment: the image's (PATH among
+// it), sandboxd's HOME and TMPDIR, then the request's, sorted by name.
+func environment(img *images.Image, env map[string]string) []string {
+	out := []string{}
+	hasPath := false
+	for _, kv := range img.Config.Env {
+		if strings.HasPrefix(kv, "PATH=") {
+			hasPath = true
+		}
+		out = append(out, kv)
+	}
+	if !hasPath {
+		out = append(out, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	out = append(out, "HOME=/work", "TMPDIR=/tmp")
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+func (s *Server) execute(r *http.Request, j *job) (*api.ExecuteResponse, error) {
+	ctx := r.Context()
+	img, release, err := s.Images.Acquire(j.image)
+	if err != nil {
+		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrInvalid) {
+			return nil, &apiError{http.StatusNotFound, "unknown_image", fmt.Sprintf("image %q is not in the store (see GET /v1/images)", j.image)}
+		}
+		return nil, err
+	}
+	defer release()
+	queued := time.Now()
+	slot, err := s.Queue.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer slot()
+	wait := time.Since(queued)
+
+	sb, err := s.Sandboxes.Build(ctx, runtime.BuildOptions{Rootfs: img.Rootfs, UID: s.UID, GID: s.GID, Limits: j.limits})
+	if err != nil {
+		return nil, fmt.Errorf("building sandbox: %w", err)
+	}
+	defer func() {
+		if err := sb.Destroy(); err != nil {
+			s.log.Error("destroying sandbox", "id", sb.ID(), "err", err)
+		}
+	}()
+	res, err := sb.Run(ctx, runtime.Request{
+		Args: j.args, Env: environment(img, j.env), Files: j.files,
+		Stdin: bytes.NewReader(j.stdin), Limits: j.limits,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("execution", "id", sb.ID(), "image", img.Name, "status", res.Status,
+		"wall_ms", res.WallTimeMS, "cpu_ms", res.CPUTimeMS, "memory_peak", res.MemoryPeakBytes,
+		"queue_ms", wait.Milliseconds())
+	return &api.ExecuteResponse{ID: sb.ID(), Image: img.Name, Status: res.Status, Run: res}, nil
+}

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/images"
+)
+
+func toAPIImage(img *images.Image) api.Image {
+	c := img.Config
+	return api.Image{
+		Name: img.Name, ID: img.ID, SizeBytes: img.SizeBytes, Created: img.Created, Source: img.Source,
+		Config: api.ImageConfig{Env: nonNil(c.Env), WorkingDir: c.WorkingDir, User: c.User,
+			Entrypoint: nonNil(c.Entrypoint), Cmd: nonNil(c.Cmd)},
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Images.List()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]api.Image, 0, len(list))
+	for i := range list {
+		out = append(out, toAPIImage(&list[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
+	img, err := s.Images.Get(r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIImage(img))
+}
+
+func (s *Server) handleRemoveImage(w http.ResponseWriter, r *http.Request) {
+	if err := s.Images.Remove(r.PathValue("name")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
+	req, err := decode[api.PullRequest](s, w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Ref == "" {
+		s.writeError(w, r, invalid(`"ref" is required`))
+		return
+	}
+	img, err := s.Images.Pull(r.Context(), req.Ref, req.Name, nil)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("image pulled", "ref", req.Ref, "name", img.Name, "id", img.ID, "size", img.SizeBytes)
+	writeJSON(w, http.StatusOK, toAPIImage(img))
+}
+
+// handleImport takes a tar stream: a `docker save` archive, an OCI layout,
+// or a plain rootfs (optionally gzip-compressed). Image tars can be large:
+// the body limit here is the store's own size limit, not MaxBody.
+func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		s.writeError(w, r, invalid(`query parameter "name" is required`))
+		return
+	}
+	img, err := s.Images.Import(r.Context(), r.Body, name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("image imported", "name", img.Name, "id", img.ID, "size", img.SizeBytes)
+	writeJSON(w, http.StatusOK, toAPIImage(img))
+}

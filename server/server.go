@@ -1,0 +1,96 @@
+// Package server is sandboxd's HTTP API: it decodes and validates requests,
+// admits them through the queue, runs them in sandboxes and answers with
+// JSON. docs/api.md is its reference; api/openapi.yaml its schema.
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/sandboxd/sandboxd/cgroup"
+	"github.com/sandboxd/sandboxd/images"
+	"github.com/sandboxd/sandboxd/queue"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+// Sandboxes builds sandboxes; *runtime.Engine is one.
+type Sandboxes interface {
+	Build(ctx context.Context, opts runtime.BuildOptions) (*runtime.Sandbox, error)
+	CgroupMode() cgroup.Mode
+	CgroupParent() string
+}
+
+// Images is the image store as the API uses it; *images.Store is one.
+type Images interface {
+	Get(name string) (*images.Image, error)
+	List() ([]images.Image, error)
+	Remove(name string) error
+	Acquire(name string) (*images.Image, func(), error)
+	Pull(ctx context.Context, ref, name string, progress images.Progress) (*images.Image, error)
+	Import(ctx context.Context, r io.Reader, name string) (*images.Image, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Sandboxes Sandboxes
+	Images    Images
+	Queue     *queue.Queue
+	Slots     int
+	QueueLen  int
+	Defaults  runtime.Limits
+	Maximums  runtime.Limits
+	MaxBody   int64
+	Logger    *slog.Logger
+	Version   string
+	// UID and GID run every program.
+	UID, GID int
+}
+
+// Server serves the API.
+type Server struct {
+	Options
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns a server; Handler gives its routes.
+func New(o Options) *Server {
+	s := &Server{Options: o, log: o.Logger, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.mux.HandleFunc("POST /v1/execute", s.handleExecute)
+	s.mux.HandleFunc("GET /v1/images", s.handleListImages)
+	s.mux.HandleFunc("POST /v1/images/pull", s.handlePull)
+	s.mux.HandleFunc("POST /v1/images/import", s.handleImport)
+	s.mux.HandleFunc("GET /v1/images/{name...}", s.handleGetImage)
+	s.mux.HandleFunc("DELETE /v1/images/{name...}", s.handleRemoveImage)
+	s.mux.HandleFunc("GET /v1/healthz", s.handleHealth)
+	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiErrorBody("not_found", "no such endpoint: "+r.Method+" "+r.URL.Path))
+	})
+	return s
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler { return recoverPanics(s.log, s.mux) }
+
+// recoverPanics turns a handler panic into a 500 instead of a dropped
+// connection; the stack goes to the log, never to the client.
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("handler panic", "path", r.URL.Path, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, apiErrorBody("internal_error", "internal error; see the daemon's log"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

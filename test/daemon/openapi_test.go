@@ -1,0 +1,84 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+)
+
+// Every answer of the real server, for requests of every kind, must match
+// api/openapi.yaml: status codes, content types and bodies.
+func TestServerMatchesOpenAPI(t *testing.T) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile("../../api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid: %v", err)
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t)
+	d.importRootfs("busybox", testRootfs)
+	cases := []struct {
+		method, path, body string
+		validRequest       bool
+	}{
+		{"POST", "/v1/execute", `{"image":"busybox","cmd":["echo","hi"]}`, true},
+		{"POST", "/v1/execute", `{"image":"busybox","cmd":["sh","-c","printf '\\377'; exit 2"],"files":[{"name":"a","content":"eA==","encoding":"base64"}],"env":{"A":"b"},"stdin":"x"}`, true},
+		{"POST", "/v1/execute", `{"image":"busybox","cmd":["sleep","2"],"limits":{"wall_time_ms":100}}`, true},
+		{"POST", "/v1/execute", `{"image":"busybox","cmd":["yes"],"limits":{"output_bytes":5,"cpus":1,"memory_bytes":33554432}}`, true},
+		{"POST", "/v1/execute", `{"image":"nosuch","cmd":["true"]}`, true},
+		{"POST", "/v1/execute", `{"image":"busybox"}`, false},
+		{"POST", "/v1/execute", `{"image":"busybox","cmd":["true"],"limits":{"pids":-1}}`, false},
+		{"GET", "/v1/images", "", true},
+		{"GET", "/v1/images/busybox:latest", "", true},
+		{"GET", "/v1/images/nosuch", "", true},
+		{"DELETE", "/v1/images/nosuch", "", true},
+		{"POST", "/v1/images/pull", `{"ref":""}`, true},
+		{"GET", "/v1/healthz", "", true},
+		{"GET", "/v1/version", "", true},
+	}
+	hc := rawClient(d.socket)
+	for _, c := range cases {
+		t.Run(c.method+" "+c.path+" "+c.body, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, "http://localhost"+c.path, strings.NewReader(c.body))
+			if c.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			route, params, err := router.FindRoute(req)
+			if err != nil {
+				t.Fatalf("no route in the schema: %v", err)
+			}
+			in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+			if err := openapi3filter.ValidateRequest(context.Background(), in); (err == nil) != c.validRequest {
+				t.Fatalf("schema says request valid=%v: %v", err == nil, err)
+			}
+			req.Body = io.NopCloser(strings.NewReader(c.body))
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			out := &openapi3filter.ResponseValidationInput{
+				RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+				Body: io.NopCloser(bytes.NewReader(body)),
+			}
+			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+				t.Errorf("response %d %s does not match the schema: %v", resp.StatusCode, body, err)
+			}
+		})
+	}
+}

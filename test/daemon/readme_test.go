@@ -1,0 +1,77 @@
+package daemon_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+)
+
+// The README's quick start, as a new user would follow it: `make run`, then
+// the one curl line it shows.
+func TestReadmeQuickStart(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var curl string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "curl --unix-socket") {
+			curl = strings.TrimSpace(line)
+			break
+		}
+	}
+	if curl == "" {
+		t.Fatal("the README shows no curl line")
+	}
+	const readmeSocket = ".cache/demo/sandboxd.sock"
+	if !strings.Contains(curl, readmeSocket) {
+		t.Fatalf("the README's curl line does not use %s: %s", readmeSocket, curl)
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is not installed (make test installs it)")
+	}
+	demo := t.TempDir()
+	mk := exec.Command("make", "run")
+	mk.Dir = "../.."
+	mk.Env = append(os.Environ(), "SANDBOXD_DEMO_DIR="+demo)
+	mk.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &syncBuffer{}
+	mk.Stdout, mk.Stderr = out, out
+	if err := mk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(-mk.Process.Pid, syscall.SIGTERM) // our own process group
+		done := make(chan error, 1)
+		go func() { done <- mk.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-mk.Process.Pid, syscall.SIGKILL)
+		}
+		removeCgroupParent("sandboxd")
+	}()
+	socket := filepath.Join(demo, "sandboxd.sock")
+	waitUntil(t, "make run to serve with the busybox image", 120*time.Second, func() bool {
+		return strings.Contains(out.String(), "sandboxd is running")
+	})
+	cmd := exec.Command("sh", "-c", strings.ReplaceAll(curl, readmeSocket, socket))
+	body, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", curl, err, out.String())
+	}
+	var resp api.ExecuteResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatalf("curl printed %q: %v", body, err)
+	}
+	if resp.Status != "ok" || resp.Run.Stdout != "hello from sandbox\n" {
+		t.Fatalf("curl got %s", body)
+	}
+}
