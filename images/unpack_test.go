@@ -302,7 +302,9 @@ func TestMaliciousTar(t *testing.T) {
 	}
 }
 
-func isNotFound(err error) bool { return err != nil && strings.Contains(err.Error(), ErrNotFound.Error()) }
+func isNotFound(err error) bool {
+	return err != nil && strings.Contains(err.Error(), ErrNotFound.Error())
+}
 
 func mustContent(t *testing.T, p, want string) {
 	t.Helper()
