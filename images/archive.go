@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -183,11 +184,10 @@ func ociImage(dir string) (v1.Image, string, error) {
 		return nil, "", invalidf("the layout holds %d images; import one at a time", len(top))
 	}
 	d := top[0]
-	tagged := ""
-	for _, k := range []string{"io.containerd.image.name", "org.opencontainers.image.ref.name"} {
-		if tagged = nameOf(d.Annotations[k]); tagged != "" {
-			break
-		}
+	tagged := nameOf(d.Annotations["io.containerd.image.name"])
+	// ref.name is often a bare tag ("latest"), which names no image.
+	if rn := d.Annotations["org.opencontainers.image.ref.name"]; tagged == "" && strings.ContainsAny(rn, ":/@") {
+		tagged = nameOf(rn)
 	}
 	if d.MediaType.IsImage() {
 		img, err := idx.Image(d.Digest)
