@@ -70,3 +70,87 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not reached")
 }
+
+// A freed slot goes to the users in turn: B's one waiter is served right
+// after the running job, ahead of A's earlier waiters.
+func TestRoundRobinAcrossUsers(t *testing.T) {
+	q := New(1, 10)
+	a := WithKey(context.Background(), "a")
+	b := WithKey(context.Background(), "b")
+	first, _ := q.Acquire(a)
+	order := make(chan string, 10)
+	start := func(ctx context.Context, name string) {
+		go func() {
+			r, err := q.Acquire(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			order <- name
+			r()
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		start(a, "a")
+		waitFor(t, func() bool { _, w := q.Stats(); return w == i+1 })
+	}
+	start(b, "b")
+	waitFor(t, func() bool { _, w := q.Stats(); return w == 5 })
+	first()
+	got := ""
+	for i := 0; i < 5; i++ {
+		got += <-order
+	}
+	if got != "abaaa" {
+		t.Fatalf("served %q, want abaaa", got)
+	}
+}
+
+// A full line still takes a user with fewer waiters: the flooding user's
+// newest waiter leaves with ErrFull.
+func TestFullLineEvictsTheLargestUser(t *testing.T) {
+	q := New(1, 3)
+	a := WithKey(context.Background(), "a")
+	b := WithKey(context.Background(), "b")
+	r, _ := q.Acquire(a)
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			rel, err := q.Acquire(a)
+			if err == nil {
+				rel()
+			}
+			errs <- err
+		}()
+		waitFor(t, func() bool { _, w := q.Stats(); return w == i+1 })
+	}
+	if _, err := q.Acquire(a); !errors.Is(err, ErrFull) {
+		t.Fatalf("a fourth waiter of a: %v, want ErrFull", err)
+	}
+	bDone := make(chan error, 1)
+	go func() {
+		rel, err := q.Acquire(b)
+		if err == nil {
+			rel()
+		}
+		bDone <- err
+	}()
+	if err := <-errs; !errors.Is(err, ErrFull) {
+		t.Fatalf("evicted waiter: %v, want ErrFull", err)
+	}
+	if _, w := q.Stats(); w != 3 {
+		t.Fatalf("waiting %d, want 3", w)
+	}
+	r()
+	if err := <-bDone; err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if run, w := q.Stats(); run != 0 || w != 0 {
+		t.Fatalf("running %d waiting %d", run, w)
+	}
+}
