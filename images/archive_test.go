@@ -3,6 +3,7 @@ package images
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -230,4 +231,37 @@ func TestWhiteoutsAcrossLayers(t *testing.T) {
 		"f2d dir", "f2d/in = in",
 		"etc dir", "etc/passwd = new root", "etc/pw = root",
 	})
+}
+
+func TestImportCanceled(t *testing.T) {
+	img, _ := twoLayers(t)
+	docker := dockerSave(t, "c:1", img)
+	rootfsTar := makeTar(t, file("a", "a"))
+	for name, imp := range map[string]func(s *Store, ctx context.Context) error{
+		"archive": func(s *Store, ctx context.Context) error {
+			_, err := s.ImportArchive(ctx, bytes.NewReader(docker), "")
+			return err
+		},
+		"rootfs": func(s *Store, ctx context.Context) error {
+			_, err := s.ImportRootfs(ctx, bytes.NewReader(rootfsTar), "r")
+			return err
+		},
+		"detected": func(s *Store, ctx context.Context) error {
+			_, err := s.Import(ctx, bytes.NewReader(rootfsTar), "r")
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			ctx, cancel := context.WithCancel(bg)
+			cancel()
+			if err := imp(e.store, ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("err %v, want context.Canceled", err)
+			}
+			if list, _ := e.store.List(); len(list) != 0 {
+				t.Errorf("images after a canceled import: %v", list)
+			}
+			e.checkNoLeftovers(t)
+		})
+	}
 }

@@ -79,11 +79,16 @@ func (g *flights) do(ctx context.Context, key string, progress Progress, fn func
 
 	select {
 	case <-f.done:
-		if f.img == nil {
-			return nil, f.err
-		}
-		return f.img.clone(), f.err
+		return f.img.cloneOrNil(), f.err
 	case <-ctx.Done():
+	}
+	select {
+	case <-f.done:
+		// Finished just as ctx ended: the work is done, hand it out.
+		if f.err == nil {
+			return f.img.cloneOrNil(), nil
+		}
+	default:
 	}
 	g.mu.Lock()
 	f.waiters--

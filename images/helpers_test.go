@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -258,5 +257,3 @@ func mustClass(t *testing.T, err, class error) {
 }
 
 var bg = context.Background()
-
-var _ = io.EOF

@@ -270,6 +270,13 @@ func (s *Store) image(name string, e refEntry) *Image {
 	}).clone()
 }
 
+func (img *Image) cloneOrNil() *Image {
+	if img == nil {
+		return nil
+	}
+	return img.clone()
+}
+
 func (img *Image) clone() *Image {
 	c := *img
 	c.Config.Env = slices.Clone(img.Config.Env)
@@ -460,6 +467,11 @@ func (s *Store) obtain(ctx context.Context, id, name, source string, progress Pr
 	for try := 0; ; try++ {
 		if !s.has(id) {
 			if _, err := s.builds.do(ctx, id, progress, build); err != nil {
+				// The build may have been committed just before ctx
+				// ended; unnamed, it must not stay.
+				s.mu.Lock()
+				s.collect(id)
+				s.mu.Unlock()
 				return nil, err
 			}
 		}
