@@ -6,6 +6,7 @@ package api
 import (
 	"time"
 
+	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -32,14 +33,55 @@ type Limits struct {
 	CPUs          *float64 `json:"cpus,omitempty"`
 }
 
-// ExecuteRequest is the body of POST /v1/execute (raw mode).
+// ExecuteRequest is the body of POST /v1/execute. Raw mode sets Image and
+// Cmd; language mode sets Language (and Version, Args, CompileLimits,
+// Tests). The two modes exclude each other.
 type ExecuteRequest struct {
-	Image  string            `json:"image"`
-	Cmd    []string          `json:"cmd"`
+	Image  string            `json:"image,omitempty"`
+	Cmd    []string          `json:"cmd,omitempty"`
 	Files  []File            `json:"files,omitempty"`
 	Stdin  string            `json:"stdin,omitempty"`
 	Env    map[string]string `json:"env,omitempty"`
 	Limits *Limits           `json:"limits,omitempty"`
+
+	Language      string   `json:"language,omitempty"`
+	Version       string   `json:"version,omitempty"`
+	Args          []string `json:"args,omitempty"`
+	CompileLimits *Limits  `json:"compile_limits,omitempty"`
+	Tests         []Test   `json:"tests,omitempty"`
+}
+
+// Test is one input of a language-mode request and the output it must give.
+type Test struct {
+	Stdin          string `json:"stdin"`
+	ExpectedStdout string `json:"expected_stdout"`
+}
+
+// LanguageResponse is the 200 answer in language mode. Stages that did not
+// run are null: compile for interpreted languages and after a cache miss
+// never; run when tests were given or the compile failed; tests when none
+// were given.
+type LanguageResponse struct {
+	ID       string                   `json:"id"`
+	Language string                   `json:"language"`
+	Version  string                   `json:"version"`
+	Status   string                   `json:"status"`
+	Compile  *languages.CompileResult `json:"compile"`
+	Run      *runtime.Result          `json:"run"`
+	Tests    []languages.TestResult   `json:"tests"`
+	Summary  map[string]int           `json:"summary,omitempty"`
+}
+
+// LanguageInfo describes one language of GET /v1/languages.
+type LanguageInfo struct {
+	Name     string   `json:"name"`
+	Aliases  []string `json:"aliases"`
+	Version  string   `json:"version"`
+	Image    string   `json:"image"`
+	Compiled bool     `json:"compiled"`
+	// Available is false when the image is not in the store and could not
+	// be pulled; Version is then empty.
+	Available bool `json:"available"`
 }
 
 // ExecuteResponse is returned with 200 for every outcome of the program.
@@ -54,6 +96,7 @@ type ExecuteResponse struct {
 const (
 	CodeInvalidRequest  = "invalid_request"
 	CodeUnknownImage    = "unknown_image"
+	CodeUnknownLanguage = "unknown_language"
 	CodeNotFound        = "not_found"
 	CodeConflict        = "conflict"
 	CodeRequestTooLarge = "request_too_large"

@@ -32,6 +32,8 @@ type Config struct {
 	LogFormat    string `toml:"log_format"`
 	LogLevel     string `toml:"log_level"`
 	Catalog      string `toml:"catalog"`
+	MaxSource    string `toml:"max_source"`
+	CompileCache string `toml:"compile_cache"`
 	Defaults     Limits `toml:"defaults"`
 	Maximums     Limits `toml:"maximums"`
 }
@@ -54,16 +56,19 @@ type Limits struct {
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
-		Socket:      "/run/sandboxd/sandboxd.sock",
-		SocketMode:  "0660",
-		StateDir:    "/var/lib/sandboxd",
-		RunDir:      "/run/sandboxd",
-		Concurrency: goruntime.NumCPU(),
-		QueueLength: 64,
-		MaxBody:     "16MiB",
-		GracePeriod: "30s",
-		LogFormat:   "text",
-		LogLevel:    "info",
+		Socket:       "/run/sandboxd/sandboxd.sock",
+		SocketMode:   "0660",
+		StateDir:     "/var/lib/sandboxd",
+		RunDir:       "/run/sandboxd",
+		Concurrency:  goruntime.NumCPU(),
+		QueueLength:  64,
+		MaxBody:      "16MiB",
+		GracePeriod:  "30s",
+		LogFormat:    "text",
+		LogLevel:     "info",
+		Catalog:      "languages/catalog.toml",
+		MaxSource:    "1MiB",
+		CompileCache: "1GiB",
 		Defaults: Limits{
 			WallTime: "10s", CPUTime: "10s", Memory: "128MiB", Pids: 64, CPUs: 0.5,
 			Output: "1MiB", Tmp: "64MiB", Work: "64MiB", FileSize: "16MiB", Nofile: 256,
@@ -99,11 +104,14 @@ func Load(path string) (Config, error) {
 // Resolved is a validated configuration in the types the daemon uses.
 type Resolved struct {
 	Config
-	SocketMode  os.FileMode
-	MaxBody     int64
-	GracePeriod time.Duration
-	Defaults    runtime.Limits
-	Maximums    runtime.Limits
+	SocketMode os.FileMode
+	MaxBody    int64
+	MaxSource  int64
+	// CompileCacheBytes bounds the on-disk compile cache.
+	CompileCacheBytes int64
+	GracePeriod       time.Duration
+	Defaults          runtime.Limits
+	Maximums          runtime.Limits
 }
 
 // Resolve validates c and converts its strings.
@@ -117,6 +125,12 @@ func (c Config) Resolve() (*Resolved, error) {
 	r.SocketMode = os.FileMode(mode)
 	if r.MaxBody, err = units.ParseSize(c.MaxBody); err != nil {
 		errs = append(errs, fmt.Errorf("max_body: %w", err))
+	}
+	if r.MaxSource, err = units.ParseSize(c.MaxSource); err != nil {
+		errs = append(errs, fmt.Errorf("max_source: %w", err))
+	}
+	if r.CompileCacheBytes, err = units.ParseSize(c.CompileCache); err != nil {
+		errs = append(errs, fmt.Errorf("compile_cache: %w", err))
 	}
 	if r.GracePeriod, err = units.ParseDuration(c.GracePeriod); err != nil {
 		errs = append(errs, fmt.Errorf("grace_period: %w", err))
@@ -200,4 +214,50 @@ func Within(l, max runtime.Limits) error {
 		}
 	}
 	return nil
+}
+
+// Overlay returns base with every field that l sets replaced; empty fields
+// keep base's value. It is how a language's limits refine the defaults.
+func (l Limits) Overlay(base runtime.Limits) (runtime.Limits, error) {
+	out := base
+	var err error
+	sizes := []struct {
+		name string
+		in   string
+		out  *int64
+	}{
+		{"memory", l.Memory, &out.MemoryBytes}, {"output", l.Output, &out.OutputBytes},
+		{"tmp", l.Tmp, &out.TmpBytes}, {"work", l.Work, &out.WorkBytes}, {"file_size", l.FileSize, &out.FileSizeBytes},
+	}
+	for _, s := range sizes {
+		if s.in == "" {
+			continue
+		}
+		if *s.out, err = units.ParseSize(s.in); err != nil {
+			return out, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	durations := []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{{"wall_time", l.WallTime, &out.WallTime}, {"cpu_time", l.CPUTime, &out.CPUTime}}
+	for _, d := range durations {
+		if d.in == "" {
+			continue
+		}
+		if *d.out, err = units.ParseDuration(d.in); err != nil {
+			return out, fmt.Errorf("%s: %w", d.name, err)
+		}
+	}
+	if l.Pids != 0 {
+		out.Pids = l.Pids
+	}
+	if l.CPUs != 0 {
+		out.CPUs = l.CPUs
+	}
+	if l.Nofile != 0 {
+		out.OpenFiles = l.Nofile
+	}
+	return out, out.Validate()
 }

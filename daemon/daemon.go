@@ -18,8 +18,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandboxd/sandboxd/compilecache"
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/images"
+	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/queue"
 	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/server"
@@ -58,6 +60,14 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	catalog, err := loadCatalog(cfg.Catalog, log)
+	if err != nil {
+		return err
+	}
+	cache, err := compilecache.Open(filepath.Join(cfg.StateDir, "compile-cache"), cfg.CompileCacheBytes, log)
+	if err != nil {
+		return fmt.Errorf("compile cache: %w", err)
+	}
 	ln, err := listenUnix(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
 	if err != nil {
 		return err
@@ -69,6 +79,7 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		Queue: queue.New(cfg.Concurrency, cfg.QueueLength), Slots: cfg.Concurrency, QueueLen: cfg.QueueLength,
 		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody,
 		Logger: log, Version: version, UID: SandboxUID, GID: SandboxGID,
+		Catalog: catalog, Cache: cache, MaxSource: cfg.MaxSource,
 	})
 	// Runs take their context from here, not only from their request, so
 	// that the end of the grace period can kill every one of them.
@@ -108,6 +119,24 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loadCatalog reads the language catalog. The default path may be absent
+// (language mode is then off); a configured one must load.
+func loadCatalog(path string, log *slog.Logger) (*languages.Catalog, error) {
+	if path == "" {
+		return nil, nil
+	}
+	c, err := languages.Load(path)
+	if errors.Is(err, os.ErrNotExist) && path == config.Default().Catalog {
+		log.Warn("no language catalog: language mode is off", "path", path)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("language catalog", "path", path, "languages", len(c.Languages))
+	return c, nil
 }
 
 // lockRunDir makes sure one daemon at a time owns the run dir: recovery

@@ -3,6 +3,7 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -128,4 +129,55 @@ func FilesFromDir(dir string) ([]File, error) {
 		return nil, fmt.Errorf("reading --files: %w", err)
 	}
 	return out, nil
+}
+
+// ErrTooLarge is returned by Collect when /work holds more than allowed.
+var ErrTooLarge = errors.New("work directory holds more than the allowed size")
+
+// Collect reads back the regular files in /work (recursively), for a
+// compile stage whose output the next stages need. The sandbox is dead when
+// this runs, but what it left is hostile: symlinks are never followed (they
+// are skipped, like sockets and fifos), every open uses O_NOFOLLOW inside
+// the scratch root, and the total is bounded by maxBytes.
+func (s *Scratch) Collect(maxBytes int64) ([]File, error) {
+	root := s.WorkDir()
+	var out []File
+	var total int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil // directories are walked; links and specials skipped
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || CheckName(filepath.ToSlash(rel)) != nil {
+			return nil
+		}
+		safe, err := securejoin.SecureJoin(root, rel)
+		if err != nil || safe != p {
+			return nil // a path that resolves elsewhere is not collected
+		}
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("rootfs: collecting %q: %w", rel, err)
+		}
+		f := os.NewFile(uintptr(fd), p)
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			return nil
+		}
+		total += st.Size()
+		if total > maxBytes {
+			return ErrTooLarge
+		}
+		data, err := io.ReadAll(io.LimitReader(f, st.Size()+1))
+		if err != nil {
+			return fmt.Errorf("rootfs: collecting %q: %w", rel, err)
+		}
+		out = append(out, File{Name: filepath.ToSlash(rel), Data: data, Mode: st.Mode().Perm()})
+		return nil
+	})
+	return out, err
 }

@@ -527,3 +527,9 @@ func (s *Sandbox) Destroy() error {
 	})
 	return s.destroyErr
 }
+
+// CollectWork returns the regular files the run left in /work, at most
+// maxBytes in all. Call it after Run and before Destroy.
+func (s *Sandbox) CollectWork(maxBytes int64) ([]rootfs.File, error) {
+	return s.scratch.Collect(maxBytes)
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/images"
+	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime"
 )
@@ -63,6 +65,10 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.Language != "" {
+		s.handleLanguage(w, r, req)
+		return
+	}
 	j, err := s.plan(req)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -80,7 +86,10 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 // compile stage and runs here as well.)
 func (s *Server) plan(req *api.ExecuteRequest) (*job, error) {
 	if req.Image == "" {
-		return nil, invalid(`"image" is required`)
+		return nil, invalid(`either "image" (with "cmd") or "language" is required`)
+	}
+	if req.Version != "" || len(req.Args) > 0 || req.CompileLimits != nil || len(req.Tests) > 0 {
+		return nil, invalid(`"version", "args", "compile_limits" and "tests" belong to language mode; with "image", put everything in "cmd"`)
 	}
 	if len(req.Cmd) == 0 || req.Cmd[0] == "" {
 		return nil, invalid(`"cmd" is required and its first element must not be empty`)
@@ -192,8 +201,9 @@ func resolveLimits(req *api.Limits, defaults, maximums runtime.Limits) (runtime.
 }
 
 // environment builds the program's environment: the image's (PATH among
-// it), sandboxd's HOME and TMPDIR, then the request's, sorted by name.
-func environment(img *images.Image, env map[string]string) []string {
+// it), sandboxd's HOME and TMPDIR, then env (the language's or the
+// request's, already sorted), later entries overriding earlier ones.
+func environment(img *images.Image, env []string) []string {
 	out := []string{}
 	hasPath := false
 	for _, kv := range img.Config.Env {
@@ -206,23 +216,64 @@ func environment(img *images.Image, env map[string]string) []string {
 		out = append(out, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
 	out = append(out, "HOME=/work", "TMPDIR=/tmp")
+	return dedupeEnv(append(out, env...))
+}
+
+// dedupeEnv keeps the last value of each variable, in first-seen order.
+func dedupeEnv(env []string) []string {
+	last := map[string]int{}
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = i
+	}
+	out := env[:0:0]
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if last[k] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func (s *Server) execute(r *http.Request, j *job) (*api.ExecuteResponse, error) {
+	out, err := s.RunStage(r.Context(), languages.Stage{
+		Image: j.image, Args: j.args, Env: envList(j.env), Files: j.files, Stdin: j.stdin, Limits: j.limits,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.ExecuteResponse{ID: out.id, Image: out.image, Status: out.Result.Status, Run: out.Result}, nil
+}
+
+func envList(env map[string]string) []string {
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	out := make([]string, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, k+"="+env[k])
 	}
 	return out
 }
 
-func (s *Server) execute(r *http.Request, j *job) (*api.ExecuteResponse, error) {
-	ctx := r.Context()
-	img, release, err := s.Images.Acquire(j.image)
+// stageOutput adds to a stage's output what the raw-mode answer needs.
+type stageOutput struct {
+	*languages.StageOutput
+	id, image string
+}
+
+// RunStage runs one stage in a fresh sandbox: it holds the image, waits for
+// a slot, builds the sandbox, runs, collects /work if asked, and destroys
+// the sandbox whatever happens. The request context ends the run when the
+// client goes away.
+func (s *Server) RunStage(ctx context.Context, st languages.Stage) (*stageOutput, error) {
+	img, release, err := s.Images.Acquire(st.Image)
 	if err != nil {
 		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrInvalid) {
-			return nil, &apiError{http.StatusNotFound, "unknown_image", fmt.Sprintf("image %q is not in the store (see GET /v1/images)", j.image)}
+			return nil, &apiError{http.StatusNotFound, "unknown_image", fmt.Sprintf("image %q is not in the store (see GET /v1/images)", st.Image)}
 		}
 		return nil, err
 	}
@@ -235,7 +286,7 @@ func (s *Server) execute(r *http.Request, j *job) (*api.ExecuteResponse, error) 
 	defer slot()
 	wait := time.Since(queued)
 
-	sb, err := s.Sandboxes.Build(ctx, runtime.BuildOptions{Rootfs: img.Rootfs, UID: s.UID, GID: s.GID, Limits: j.limits})
+	sb, err := s.Sandboxes.Build(ctx, runtime.BuildOptions{Rootfs: img.Rootfs, UID: s.UID, GID: s.GID, Limits: st.Limits})
 	if err != nil {
 		return nil, fmt.Errorf("building sandbox: %w", err)
 	}
@@ -245,8 +296,8 @@ func (s *Server) execute(r *http.Request, j *job) (*api.ExecuteResponse, error) 
 		}
 	}()
 	res, err := sb.Run(ctx, runtime.Request{
-		Args: j.args, Env: environment(img, j.env), Files: j.files,
-		Stdin: bytes.NewReader(j.stdin), Limits: j.limits,
+		Args: st.Args, Env: environment(img, st.Env), Files: st.Files,
+		Stdin: bytes.NewReader(st.Stdin), Limits: st.Limits,
 	})
 	if err != nil {
 		return nil, err
@@ -254,5 +305,11 @@ func (s *Server) execute(r *http.Request, j *job) (*api.ExecuteResponse, error) 
 	s.log.Info("execution", "id", sb.ID(), "image", img.Name, "status", res.Status,
 		"wall_ms", res.WallTimeMS, "cpu_ms", res.CPUTimeMS, "memory_peak", res.MemoryPeakBytes,
 		"queue_ms", wait.Milliseconds())
-	return &api.ExecuteResponse{ID: sb.ID(), Image: img.Name, Status: res.Status, Run: res}, nil
+	out := &stageOutput{StageOutput: &languages.StageOutput{Result: res}, id: sb.ID(), image: img.Name}
+	if st.Collect && res.Status == runtime.StatusOK {
+		if out.Work, err = sb.CollectWork(st.Limits.WorkBytes); err != nil {
+			return nil, fmt.Errorf("collecting compile output: %w", err)
+		}
+	}
+	return out, nil
 }

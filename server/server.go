@@ -5,12 +5,15 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
 
 	"github.com/sandboxd/sandboxd/cgroup"
 	"github.com/sandboxd/sandboxd/images"
+	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/queue"
 	"github.com/sandboxd/sandboxd/runtime"
 )
@@ -46,18 +49,23 @@ type Options struct {
 	Version   string
 	// UID and GID run every program.
 	UID, GID int
+	// Catalog and Cache serve language mode; a nil Catalog disables it.
+	Catalog   *languages.Catalog
+	Cache     languages.Cache
+	MaxSource int64
 }
 
 // Server serves the API.
 type Server struct {
 	Options
-	log *slog.Logger
-	mux *http.ServeMux
+	log      *slog.Logger
+	mux      *http.ServeMux
+	versions versions
 }
 
 // New returns a server; Handler gives its routes.
 func New(o Options) *Server {
-	s := &Server{Options: o, log: o.Logger, mux: http.NewServeMux()}
+	s := &Server{Options: o, log: o.Logger, mux: http.NewServeMux(), versions: versions{byID: map[string]string{}}}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -67,6 +75,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("POST /v1/images/import", s.handleImport)
 	s.mux.HandleFunc("GET /v1/images/{name...}", s.handleGetImage)
 	s.mux.HandleFunc("DELETE /v1/images/{name...}", s.handleRemoveImage)
+	s.mux.HandleFunc("GET /v1/languages", s.handleLanguages)
 	s.mux.HandleFunc("GET /v1/healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -93,4 +102,10 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "req-" + hex.EncodeToString(b[:])
 }

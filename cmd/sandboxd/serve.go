@@ -52,6 +52,8 @@ func configFlags() []configFlag {
 		{"log-format", "text or json", str(func(c *config.Config) *string { return &c.LogFormat })},
 		{"log-level", "debug, info, warn or error", str(func(c *config.Config) *string { return &c.LogLevel })},
 		{"catalog", "language catalog file", str(func(c *config.Config) *string { return &c.Catalog })},
+		{"max-source", "largest source file in language mode (413 beyond)", str(func(c *config.Config) *string { return &c.MaxSource })},
+		{"compile-cache", "size of the on-disk compile cache", str(func(c *config.Config) *string { return &c.CompileCache })},
 	}
 	for _, side := range []struct {
 		prefix string

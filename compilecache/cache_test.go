@@ -1,0 +1,84 @@
+package compilecache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sandboxd/sandboxd/languages"
+	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+func key(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func output(n int) *languages.CompileOutput {
+	return &languages.CompileOutput{
+		Result: &runtime.Result{Status: runtime.StatusOK},
+		Work:   []rootfs.File{{Name: "main", Data: make([]byte, n), Mode: 0o755}},
+	}
+}
+
+func TestPutGetSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(dir, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Put(key("a"), output(100))
+	c2, err := Open(dir, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c2.Get(key("a"))
+	if !ok || len(got.Work) != 1 || got.Work[0].Mode != 0o755 || len(got.Work[0].Data) != 100 {
+		t.Fatalf("after reopen: %v %+v", ok, got)
+	}
+	if _, ok := c2.Get(key("b")); ok {
+		t.Fatal("hit for a key never stored")
+	}
+}
+
+func TestEvictsLeastRecentlyUsed(t *testing.T) {
+	c, err := Open(t.TempDir(), 3000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Put(key("a"), output(600))
+	time.Sleep(5 * time.Millisecond)
+	c.Put(key("b"), output(600))
+	time.Sleep(5 * time.Millisecond)
+	c.Get(key("a")) // a is now more recent than b
+	time.Sleep(5 * time.Millisecond)
+	c.Put(key("c"), output(600))
+	if _, ok := c.Get(key("b")); ok {
+		t.Error("b, the least recently used, was not evicted")
+	}
+	for _, k := range []string{"a", "c"} {
+		if _, ok := c.Get(key(k)); !ok {
+			t.Errorf("%s was evicted", k)
+		}
+	}
+	if _, total := c.Stats(); total > 3000 {
+		t.Errorf("total %d over the limit", total)
+	}
+}
+
+func TestCorruptEntryIsDropped(t *testing.T) {
+	dir := t.TempDir()
+	c, _ := Open(dir, 1<<20, nil)
+	c.Put(key("a"), output(10))
+	os.WriteFile(filepath.Join(dir, key("a")+".json"), []byte("{not json"), 0o600)
+	if _, ok := c.Get(key("a")); ok {
+		t.Fatal("a corrupt entry was returned")
+	}
+	if n, _ := c.Stats(); n != 0 {
+		t.Fatalf("%d entries after dropping the corrupt one", n)
+	}
+}

@@ -1,0 +1,136 @@
+package languages
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+// fakeRunner "compiles" by copying sources to an artifact and "runs" by
+// echoing stdin, so the plan's logic is tested without sandboxes.
+type fakeRunner struct {
+	compiles, runs int
+	compileStatus  runtime.Status
+	lastArgs       []string
+}
+
+func (f *fakeRunner) RunStage(_ context.Context, s Stage) (*StageOutput, error) {
+	f.lastArgs = s.Args
+	if s.Collect {
+		f.compiles++
+		st := f.compileStatus
+		if st == "" {
+			st = runtime.StatusOK
+		}
+		return &StageOutput{Result: &runtime.Result{Status: st, Stderr: "compiler says"},
+			Work: append(s.Files, rootfs.File{Name: "a.out", Data: []byte("bin"), Mode: 0o755})}, nil
+	}
+	f.runs++
+	return &StageOutput{Result: &runtime.Result{Status: runtime.StatusOK, Stdout: string(s.Stdin)}}, nil
+}
+
+type mapCache map[string]*CompileOutput
+
+func (m mapCache) Get(k string) (*CompileOutput, bool) { v, ok := m[k]; return v, ok }
+func (m mapCache) Put(k string, v *CompileOutput)      { m[k] = v }
+
+var compiled = &Language{Name: "c", Image: "lang/c", Main: "main.c", Compile: []string{"cc", "{files}", "-o", "a.out"}, Run: []string{"./a.out"}}
+
+func TestCompileOnceRunManyTests(t *testing.T) {
+	f, cache := &fakeRunner{}, mapCache{}
+	req := &Request{Language: compiled, Files: []rootfs.File{{Name: "main.c"}, {Name: "util.h"}},
+		Tests: []Test{{Stdin: "1\n", ExpectedStdout: "1"}, {Stdin: "2  \n\n", ExpectedStdout: "2\n"}, {Stdin: "3", ExpectedStdout: "4"}}}
+	out, err := Execute(context.Background(), f, cache, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.compiles != 1 || f.runs != 3 {
+		t.Fatalf("%d compiles, %d runs; want 1 and 3", f.compiles, f.runs)
+	}
+	if out.Status != StatusWrongAnswer || out.Summary[StatusAccepted] != 2 || out.Summary[StatusWrongAnswer] != 1 {
+		t.Fatalf("status %s summary %v", out.Status, out.Summary)
+	}
+	if out.Run != nil || out.Compile == nil || out.Compile.Cached {
+		t.Fatalf("run %v compile %+v", out.Run, out.Compile)
+	}
+	// The same sources again: the compile comes from the cache.
+	out, err = Execute(context.Background(), f, cache, req)
+	if err != nil || f.compiles != 1 || !out.Compile.Cached {
+		t.Fatalf("second request: err %v, %d compiles, cached %v", err, f.compiles, out.Compile.Cached)
+	}
+	// Different sources: a new compile.
+	req.Files = []rootfs.File{{Name: "main.c", Data: []byte("x")}, {Name: "util.h"}}
+	if _, err := Execute(context.Background(), f, cache, req); err != nil || f.compiles != 2 {
+		t.Fatalf("changed sources: err %v, %d compiles", err, f.compiles)
+	}
+}
+
+func TestCompileErrorStopsThePlan(t *testing.T) {
+	f := &fakeRunner{compileStatus: runtime.StatusRuntimeError}
+	out, err := Execute(context.Background(), f, mapCache{}, &Request{Language: compiled, Files: []rootfs.File{{Name: "main.c"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != StatusCompileError || f.runs != 0 || out.Run != nil || out.Compile.Stderr != "compiler says" {
+		t.Fatalf("status %s, %d runs, compile %+v", out.Status, f.runs, out.Compile)
+	}
+}
+
+func TestInterpretedRunWithArgsAndPrefix(t *testing.T) {
+	f := &fakeRunner{}
+	py := &Language{Name: "python", Image: "lang/python", Main: "main.py", Run: []string{"python3", "{main}"}, CodePrefix: "# prefix\n"}
+	files := []rootfs.File{{Name: "prog.py", Data: []byte("print(1)")}}
+	out, err := Execute(context.Background(), f, mapCache{}, &Request{Language: py, Files: files, Args: []string{"a", "b"}, Stdin: []byte("in")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Compile != nil || out.Run.Stdout != "in" || out.Status != "ok" {
+		t.Fatalf("%+v", out)
+	}
+	if strings.Join(f.lastArgs, " ") != "python3 prog.py a b" {
+		t.Fatalf("argv %q", f.lastArgs)
+	}
+	if string(files[0].Data) != "print(1)" {
+		t.Fatal("the code prefix changed the caller's file")
+	}
+}
+
+func TestParseCatalog(t *testing.T) {
+	c, err := Parse(`
+[[language]]
+name = "python"
+aliases = ["py", "python3"]
+image = "lang/python:3"
+main = "main.py"
+run = ["python3", "{main}"]
+version_cmd = ["python3", "--version"]
+version_regexp = "Python ([0-9.]+)"
+[language.limits]
+memory = "256MiB"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Lookup("PY")
+	if err != nil || l.Name != "python" || l.Compiled() {
+		t.Fatalf("lookup: %v %+v", err, l)
+	}
+	if v := l.ParseVersion("Python 3.11.2\n"); v != "3.11.2" || !VersionMatches("3", v) || VersionMatches("3.1", v) {
+		t.Fatalf("version %q", v)
+	}
+	if _, err := c.Lookup("cobol"); err == nil || !strings.Contains(err.Error(), "python") {
+		t.Fatalf("unknown language error %v does not list what exists", err)
+	}
+	for _, bad := range []string{
+		`[[language]]` + "\nname = \"x\"",
+		"[[language]]\nname=\"x\"\nimage=\"i\"\nmain=\"m\"\nrun=[\"r\"]\nbogus=1",
+		"[[language]]\nname=\"x\"\nimage=\"i\"\nmain=\"m\"\nrun=[\"r\"]\n[[language]]\nname=\"x\"\nimage=\"i\"\nmain=\"m\"\nrun=[\"r\"]",
+	} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
