@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -150,6 +152,7 @@ func (s *Store) finish(buildDir, id string, cfg ImageConfig) error {
 		_ = os.RemoveAll(buildDir)
 		return fmt.Errorf("images: %w", err)
 	}
+	s.log.Info("image unpacked", "id", id, "bytes", size)
 	return nil
 }
 
@@ -161,4 +164,36 @@ func withDefaultPath(cfg ImageConfig) ImageConfig {
 	}
 	cfg.Env = append(append([]string(nil), cfg.Env...), DefaultPath)
 	return cfg
+}
+
+// diskUsage sums the blocks of everything under dir, counting each inode
+// once (hard links).
+func diskUsage(dir string) (int64, error) {
+	type ino struct{ dev, ino uint64 }
+	seen := map[ino]bool{}
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			total += info.Size()
+			return nil
+		}
+		k := ino{uint64(st.Dev), st.Ino}
+		if st.Nlink > 1 {
+			if seen[k] {
+				return nil
+			}
+			seen[k] = true
+		}
+		total += st.Blocks * 512
+		return nil
+	})
+	return total, err
 }
