@@ -57,7 +57,7 @@ func (s *Store) Acquire(name string) (*Image, func(), error) {
 	release := func() {
 		once.Do(func() {
 			s.mu.Lock()
-			defer s.mu.Unlock()
+			defer s.unlockAndEmpty()
 			if s.inUse[e.ID]--; s.inUse[e.ID] <= 0 {
 				delete(s.inUse, e.ID)
 			}
@@ -76,7 +76,7 @@ func (s *Store) Remove(name string) error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlockAndEmpty()
 	e, ok := s.refs[n]
 	if !ok {
 		return notFoundf("no image %s", n)
@@ -104,25 +104,53 @@ func (s *Store) refCount(id string) int {
 }
 
 // collect removes an image that no name points at and no sandbox uses;
-// s.mu held. It is renamed into tmp first, so it vanishes at once, and a
-// crash halfway through deleting leaves only tmp to clean.
+// s.mu held. Under the lock it is only renamed into tmp, so it vanishes
+// at once; unlockAndEmpty deletes it after, so that deleting a large tree
+// does not hold up the store, and a crash halfway leaves only tmp to
+// clean.
 func (s *Store) collect(id string) {
 	if _, ok := s.images[id]; !ok || s.inUse[id] > 0 || s.refCount(id) > 0 {
 		return
 	}
 	delete(s.images, id)
-	if err := s.removeImageDir(idHex(id)); err != nil {
+	trash, err := s.trashImageDir(idHex(id))
+	if err != nil {
 		s.log.Error("removing image", "id", id, "err", err)
+		return
+	}
+	s.trash = append(s.trash, trash)
+}
+
+// unlockAndEmpty releases s.mu and deletes what collect set aside.
+func (s *Store) unlockAndEmpty() {
+	trash := s.trash
+	s.trash = nil
+	s.mu.Unlock()
+	for _, t := range trash {
+		if err := os.RemoveAll(t); err != nil {
+			s.log.Error("removing image", "dir", t, "err", err)
+		}
 	}
 }
 
-func (s *Store) removeImageDir(hex string) error {
+// trashImageDir moves images/<hex> into a new directory under tmp and
+// returns that directory.
+func (s *Store) trashImageDir(hex string) (string, error) {
 	trash, err := os.MkdirTemp(s.tmpDir(), "rm-")
 	if err != nil {
-		return fmt.Errorf("images: %w", err)
+		return "", fmt.Errorf("images: %w", err)
 	}
 	if err := os.Rename(filepath.Join(s.imagesDir(), hex), filepath.Join(trash, hex)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("images: %w", err)
+		_ = os.Remove(trash)
+		return "", fmt.Errorf("images: %w", err)
+	}
+	return trash, nil
+}
+
+func (s *Store) removeImageDir(hex string) error {
+	trash, err := s.trashImageDir(hex)
+	if err != nil {
+		return err
 	}
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("images: %w", err)

@@ -112,6 +112,7 @@ type Store struct {
 	refs   map[string]refEntry
 	images map[string]imageRecord // by id
 	inUse  map[string]int         // by id
+	trash  []string               // collected, to delete after unlocking
 }
 
 // Open opens (creating it if need be) the store in stateDir, removes
@@ -291,7 +292,7 @@ var errGone = errors.New("image removed meanwhile")
 // it.
 func (s *Store) tag(name, id, source string) (*Image, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlockAndEmpty()
 	if _, ok := s.images[id]; !ok {
 		return nil, errGone
 	}
@@ -350,7 +351,7 @@ func (s *Store) obtain(ctx context.Context, id, name, source string, progress Pr
 				// ended; unnamed, it must not stay.
 				s.mu.Lock()
 				s.collect(id)
-				s.mu.Unlock()
+				s.unlockAndEmpty()
 				return nil, err
 			}
 		}
