@@ -115,6 +115,21 @@ func (c *Client) Execute(ctx context.Context, req *api.ExecuteRequest) (*api.Exe
 	return &out, nil
 }
 
+// ExecuteLanguage runs a language-mode request (req.Language set).
+func (c *Client) ExecuteLanguage(ctx context.Context, req *api.ExecuteRequest) (*api.LanguageResponse, error) {
+	var out api.LanguageResponse
+	if err := c.doJSON(ctx, http.MethodPost, "/v1/execute", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Languages lists the daemon's languages.
+func (c *Client) Languages(ctx context.Context) ([]api.LanguageInfo, error) {
+	var out []api.LanguageInfo
+	return out, c.doJSON(ctx, http.MethodGet, "/v1/languages", nil, &out)
+}
+
 // Images lists the stored images.
 func (c *Client) Images(ctx context.Context) ([]api.Image, error) {
 	var out []api.Image

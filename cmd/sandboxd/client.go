@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	units "github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
@@ -31,10 +33,15 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a command in a sandbox through the daemon",
-		ArgsUsage: "[FILE...] -- CMD [ARGS...]",
+		ArgsUsage: "[FILE...] [-- CMD [ARGS...] | -- ARGS...]",
+		Description: "With --image, FILEs are put in /work and CMD runs. With --language, the FILEs are\n" +
+			"the program (the first is the main file) and ARGS are its arguments.\n" +
+			"Standard input comes from --stdin FILE, or from sandboxd's own stdin when it is not a terminal.",
 		Flags: []cli.Flag{
 			socketFlag,
-			&cli.StringFlag{Name: "image", Usage: "image to run in", Required: true},
+			&cli.StringFlag{Name: "image", Usage: "image to run CMD in"},
+			&cli.StringFlag{Name: "language", Aliases: []string{"l"}, Usage: "language of the FILEs (see sandboxd lang ls)"},
+			&cli.StringFlag{Name: "version", Usage: "language version prefix (\"3\" selects 3.11.2)"},
 			&cli.StringFlag{Name: "stdin", Usage: "file to feed to standard input"},
 			&cli.BoolFlag{Name: "json", Usage: "print the daemon's response instead of the program's output"},
 			&cli.StringSliceFlag{Name: "env", Usage: "K=V for the program (repeatable)"},
@@ -68,10 +75,23 @@ func splitArgs(c *cli.Context) (files, cmd []string) {
 
 func runRemote(c *cli.Context) (int, error) {
 	files, cmd := splitArgs(c)
-	if len(cmd) == 0 {
-		return 0, errors.New("no command given: use sandboxd run --image I [FILE...] -- CMD [ARGS...]")
+	req := &api.ExecuteRequest{Env: map[string]string{}}
+	switch {
+	case c.String("image") != "" && c.String("language") != "":
+		return 0, errors.New("--image and --language exclude each other")
+	case c.String("language") != "":
+		if len(files) == 0 {
+			return 0, errors.New("no source files given: use sandboxd run --language L MAIN [FILE...] [-- ARGS...]")
+		}
+		req.Language, req.Version, req.Args = c.String("language"), c.String("version"), cmd
+	case c.String("image") != "":
+		if len(cmd) == 0 {
+			return 0, errors.New("no command given: use sandboxd run --image I [FILE...] -- CMD [ARGS...]")
+		}
+		req.Image, req.Cmd = c.String("image"), cmd
+	default:
+		return 0, errors.New("--image or --language is required")
 	}
-	req := &api.ExecuteRequest{Image: c.String("image"), Cmd: cmd, Env: map[string]string{}}
 	for _, kv := range c.StringSlice("env") {
 		k, v, ok := cutEnv(kv)
 		if !ok {
@@ -84,7 +104,7 @@ func runRemote(c *cli.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		req.Files = append(req.Files, api.File{Name: filepath.Base(f), Content: base64.StdEncoding.EncodeToString(data), Encoding: "base64"})
+		req.Files = append(req.Files, sourceFile(filepath.Base(f), data))
 	}
 	if p := c.String("stdin"); p != "" {
 		data, err := os.ReadFile(p)
@@ -92,6 +112,19 @@ func runRemote(c *cli.Context) (int, error) {
 			return 0, fmt.Errorf("--stdin: %w", err)
 		}
 		req.Stdin = string(data)
+	} else if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+		data, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return 0, fmt.Errorf("reading stdin: %w", err)
+		}
+		req.Stdin = string(data)
+	}
+	if req.Language != "" {
+		if len(req.Env) > 0 {
+			return 0, errors.New("--env is not available with --language")
+		}
+		req.Env = nil
+		return runLanguage(c, req)
 	}
 	limits, err := limitFlags(c)
 	if err != nil {
@@ -114,6 +147,76 @@ func runRemote(c *cli.Context) (int, error) {
 		return exitSandboxFailed, nil
 	}
 	return resp.Run.ExitCode, nil
+}
+
+// sourceFile sends text as text, so the request stays readable, and
+// anything else as base64.
+func sourceFile(name string, data []byte) api.File {
+	if utf8.Valid(data) {
+		return api.File{Name: name, Content: string(data)}
+	}
+	return api.File{Name: name, Content: base64.StdEncoding.EncodeToString(data), Encoding: "base64"}
+}
+
+func runLanguage(c *cli.Context, req *api.ExecuteRequest) (int, error) {
+	limits, err := limitFlags(c)
+	if err != nil {
+		return 0, err
+	}
+	req.Limits = limits
+	resp, err := newClient(c).ExecuteLanguage(c.Context, req)
+	if err != nil {
+		return 0, err
+	}
+	if c.Bool("json") {
+		code := 0
+		if resp.Run != nil {
+			code = resp.Run.ExitCode
+		}
+		return code, json.NewEncoder(os.Stdout).Encode(resp)
+	}
+	if resp.Compile != nil && resp.Compile.Status != runtime.StatusOK {
+		writeStream(os.Stderr, resp.Compile.Stdout, resp.Compile.StdoutEncoding)
+		writeStream(os.Stderr, resp.Compile.Stderr, resp.Compile.StderrEncoding)
+		fmt.Fprintf(os.Stderr, "sandboxd run: compile_error (%s)\n", resp.Compile.Status)
+		return 1, nil
+	}
+	r := resp.Run
+	writeStream(os.Stdout, r.Stdout, r.StdoutEncoding)
+	writeStream(os.Stderr, r.Stderr, r.StderrEncoding)
+	if r.Status != runtime.StatusOK && r.Status != runtime.StatusRuntimeError {
+		fmt.Fprintf(os.Stderr, "sandboxd run: %s\n", describe(r))
+	}
+	if r.Status == runtime.StatusInternalError {
+		return exitSandboxFailed, nil
+	}
+	return r.ExitCode, nil
+}
+
+func langCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "lang",
+		Usage: "the daemon's languages",
+		Subcommands: []*cli.Command{{
+			Name: "ls", Usage: "list languages with their versions", Flags: []cli.Flag{socketFlag},
+			Action: func(c *cli.Context) error {
+				list, err := newClient(c).Languages(c.Context)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tVERSION\tCOMPILED\tIMAGE\tALIASES")
+				for _, l := range list {
+					v := l.Version
+					if !l.Available {
+						v = "(image not available)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", l.Name, v, l.Compiled, l.Image, strings.Join(l.Aliases, ","))
+				}
+				return tw.Flush()
+			},
+		}},
+	}
 }
 
 func cutEnv(kv string) (string, string, bool) {

@@ -31,14 +31,15 @@ func init() {
 
 func main() {
 	app := &cli.App{
-		Name:  "sandboxd",
-		Usage: "run untrusted code in Linux sandboxes",
+		Name:    "sandboxd",
+		Usage:   "run untrusted code in Linux sandboxes",
 		Version: version,
 		Commands: []*cli.Command{
 			execCommand(),
 			serveCommand(),
 			runCommand(),
 			imageCommand(),
+			langCommand(),
 			statusCommand(),
 		},
 		HideHelpCommand: true,
