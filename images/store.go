@@ -12,8 +12,9 @@
 //	lock                      flock: one Store per state directory
 //
 // <hex> is the image id without "sha256:": the digest of the image config
-// for registry and archive images (as in Docker), the digest of the
-// uncompressed tar for plain rootfs imports. Layers are not kept: each is
+// (as in Docker), computed here from the config's bytes; a plain rootfs
+// import gets the digest of a config made up for it, as `docker import`
+// does. Layers are not kept: each is
 // verified against its diffID while it is flattened straight from its
 // stream, so an image costs its rootfs and nothing else, and two names of
 // one image share it. Images that share base layers do not share files.
