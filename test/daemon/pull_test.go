@@ -1,0 +1,88 @@
+package daemon_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+// A registry in this process, on 127.0.0.1: the daemon pulls the busybox
+// test rootfs from it as a two-layer image, then runs a program in it that
+// sees the image's Env.
+func TestPullFromRegistryAndRun(t *testing.T) {
+	reg := httptest.NewServer(registry.New())
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+
+	base, err := io.ReadAll(tarDir(t, testRootfs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer1, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(base)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra bytes.Buffer
+	tw := tar.NewWriter(&extra)
+	msg := []byte("from the second layer\n")
+	tw.WriteHeader(&tar.Header{Name: "etc/motd", Mode: 0o644, Size: int64(len(msg)), Typeflag: tar.TypeReg})
+	tw.Write(msg)
+	tw.Close()
+	layer2, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(extra.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer1, layer2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/usr/local/bin:/bin", "GREETING=from the image"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host + "/test/busybox:1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+
+	d := startDaemon(t)
+	got, err := d.client.Pull(context.Background(), ref.String(), "pulled:1.0")
+	if err != nil {
+		t.Fatalf("pull: %v\n%s", err, d.log.String())
+	}
+	if got.Name != "pulled:1.0" || len(got.Config.Env) == 0 {
+		t.Fatalf("pulled %+v", got)
+	}
+	resp, err := d.exec(context.Background(), &api.ExecuteRequest{Image: "pulled:1.0", Cmd: []string{"/bin/sh", "-c", `cat /etc/motd; echo "$GREETING"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != runtime.StatusOK || resp.Run.Stdout != "from the second layer\nfrom the image\n" {
+		t.Fatalf("run in the pulled image: %+v", resp.Run)
+	}
+	if _, err := d.client.Pull(context.Background(), host+"/test/nosuch:1.0", ""); !client.IsCode(err, "not_found") {
+		t.Errorf("pull of a missing image: %v, want not_found", err)
+	}
+	if _, err := d.client.Pull(context.Background(), "not a reference!", ""); !client.IsCode(err, "invalid_request") {
+		t.Errorf("pull of a bad reference: %v, want invalid_request", err)
+	}
+}
