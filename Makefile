@@ -10,6 +10,8 @@ CACHE     := .cache
 ROOTFS    := $(CACHE)/rootfs/busybox
 TESTROOT  := $(CACHE)/rootfs/busybox-test
 PROBE     := $(CACHE)/probe
+# Hostile programs of the adversarial suite (test/attacks), one per C file.
+ATTACKS   := $(patsubst testdata/attacks/%.c,$(CACHE)/attacks/%,$(wildcard testdata/attacks/*.c))
 APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
@@ -32,13 +34,17 @@ $(PROBE): testdata/probe/probe.c
 	@mkdir -p $(CACHE)
 	gcc -static -O2 -pthread -o $@ $<
 
+$(CACHE)/attacks/%: testdata/attacks/%.c
+	@mkdir -p $(dir $@)
+	gcc -static -O2 -pthread -o $@ $<
+
 $(ROOTFS): scripts/mkrootfs-busybox.sh
 	@mkdir -p $(dir $@)
 	scripts/mkrootfs-busybox.sh $@
 
-$(TESTROOT): scripts/mkrootfs-busybox.sh $(PROBE)
+$(TESTROOT): scripts/mkrootfs-busybox.sh $(PROBE) $(ATTACKS)
 	@mkdir -p $(dir $@)
-	scripts/mkrootfs-busybox.sh $@ $(PROBE)
+	scripts/mkrootfs-busybox.sh $@ $(PROBE) $(ATTACKS)
 
 rootfs: deps $(ROOTFS)
 
