@@ -36,6 +36,24 @@ type Config struct {
 	CompileCache string `toml:"compile_cache"`
 	Defaults     Limits `toml:"defaults"`
 	Maximums     Limits `toml:"maximums"`
+
+	// Access and operations (see Access below).
+	Listen               []string `toml:"listen"`
+	TLSCert              string   `toml:"tls_cert"`
+	TLSKey               string   `toml:"tls_key"`
+	RequireAuth          bool     `toml:"require_auth"`
+	AllowedUIDs          []int    `toml:"allowed_uids"`
+	AllowedGIDs          []int    `toml:"allowed_gids"`
+	JWTSecretFile        string   `toml:"jwt_secret_file"`
+	JWTPublicKeyFile     string   `toml:"jwt_public_key_file"`
+	JWTJWKSFile          string   `toml:"jwt_jwks_file"`
+	JWTIssuer            string   `toml:"jwt_issuer"`
+	JWTAudience          string   `toml:"jwt_audience"`
+	RateLimit            float64  `toml:"rate_limit"`
+	RateBurst            int      `toml:"rate_burst"`
+	MaxConcurrentPerUser int      `toml:"max_concurrent_per_user"`
+	AuditLog             string   `toml:"audit_log"`
+	MetricsListen        string   `toml:"metrics_listen"`
 }
 
 // Limits is a set of run limits as written in the file: sizes with units,
@@ -69,6 +87,7 @@ func Default() Config {
 		Catalog:      "languages/catalog.toml",
 		MaxSource:    "1MiB",
 		CompileCache: "1GiB",
+		RateBurst:    10,
 		Defaults: Limits{
 			WallTime: "10s", CPUTime: "10s", Memory: "128MiB", Pids: 64, CPUs: 0.5,
 			Output: "1MiB", Tmp: "64MiB", Work: "64MiB", FileSize: "16MiB", Nofile: 256,
@@ -112,6 +131,10 @@ type Resolved struct {
 	GracePeriod       time.Duration
 	Defaults          runtime.Limits
 	Maximums          runtime.Limits
+	// Listeners are the parsed listen addresses (default: the socket).
+	Listeners []ListenAddr
+	// MetricsAddr is the host:port of metrics_listen, or "".
+	MetricsAddr string
 }
 
 // Resolve validates c and converts its strings.
@@ -147,6 +170,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	if c.Socket == "" || c.StateDir == "" || c.RunDir == "" {
 		errs = append(errs, errors.New("socket, state_dir and run_dir must be set"))
 	}
+	errs = append(errs, c.resolveAccess(r)...)
 	if r.Defaults, err = c.Defaults.resolve(); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

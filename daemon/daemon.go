@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/compilecache"
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/images"
@@ -68,11 +69,22 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("compile cache: %w", err)
 	}
-	ln, err := listenUnix(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
+	lns, err := openListeners(cfg, log) // listen.go: unix, tcp, TLS, socket activation
 	if err != nil {
 		return err
 	}
-	defer os.Remove(cfg.Socket)
+	defer lns.close()
+	acc, err := access(cfg, lns)
+	if err != nil {
+		return err
+	}
+	var auditLog *audit.Log
+	if cfg.AuditLog != "" {
+		if auditLog, err = audit.Open(cfg.AuditLog, 4096, log); err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		defer auditLog.Close(5 * time.Second)
+	}
 
 	srv := server.New(server.Options{
 		Sandboxes: engine, Images: store,
@@ -80,6 +92,8 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody,
 		Logger: log, Version: version, UID: SandboxUID, GID: SandboxGID,
 		Catalog: catalog, Cache: cache, MaxSource: cfg.MaxSource,
+		Access: acc, Audit: auditLog,
+		UserLimits: server.UserLimits{Rate: cfg.RateLimit, Burst: cfg.RateBurst, MaxConcurrent: cfg.MaxConcurrentPerUser},
 	})
 	// Runs take their context from here, not only from their request, so
 	// that the end of the grace period can kill every one of them.
@@ -91,12 +105,22 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return runCtx },
+		ConnContext:       server.ConnContext, // transport and peer credentials
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	served := make(chan error, 1)
-	go func() { served <- httpSrv.Serve(ln) }()
-	log.Info("sandboxd serving", "socket", cfg.Socket, "version", version, "cgroup", engine.CgroupMode(),
-		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength)
+	served := make(chan error, len(lns.lns)+1)
+	var addrs []string
+	for _, ln := range lns.lns {
+		go func() { served <- httpSrv.Serve(ln) }()
+		addrs = append(addrs, ln.Addr().Network()+"://"+ln.Addr().String())
+	}
+	metricsSrv, err := serveMetrics(cfg.MetricsAddr, srv, served, log)
+	if err != nil {
+		return err
+	}
+	log.Info("sandboxd serving", "listen", addrs, "version", version, "cgroup", engine.CgroupMode(),
+		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength,
+		"auth", acc.Verifier != nil, "require_auth", cfg.RequireAuth, "metrics", cfg.MetricsAddr, "audit", cfg.AuditLog)
 
 	select {
 	case err := <-served:
@@ -104,6 +128,9 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace_period", cfg.GracePeriod)
+	if metricsSrv != nil {
+		defer metricsSrv.Close()
+	}
 	grace, cancel := context.WithTimeout(context.Background(), cfg.GracePeriod)
 	defer cancel()
 	if err := httpSrv.Shutdown(grace); err != nil {
@@ -137,6 +164,27 @@ func loadCatalog(path string, log *slog.Logger) (*languages.Catalog, error) {
 	}
 	log.Info("language catalog", "path", path, "languages", len(c.Languages))
 	return c, nil
+}
+
+// serveMetrics serves GET /metrics, without authentication, on addr
+// (metrics_listen) when it is set.
+func serveMetrics(addr string, srv *server.Server, served chan<- error, log *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", srv.MetricsHandler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			served <- fmt.Errorf("metrics: %w", err)
+		}
+	}()
+	return hs, nil
 }
 
 // lockRunDir makes sure one daemon at a time owns the run dir: recovery

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/images"
@@ -30,9 +31,18 @@ func invalid(msg string) error { return &apiError{http.StatusBadRequest, api.Cod
 func classify(err error) *apiError {
 	var ae *apiError
 	var tooLarge *http.MaxBytesError
+	var limited *rateLimitedError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, errUnauthorized):
+		// Never which check failed (signature, expiry, audience...): the
+		// daemon's debug log has that.
+		return &apiError{http.StatusUnauthorized, api.CodeUnauthorized, "a valid bearer token is required"}
+	case errors.Is(err, errForbidden):
+		return &apiError{http.StatusForbidden, api.CodeForbidden, "this caller is not allowed to use sandboxd"}
+	case errors.As(err, &limited):
+		return &apiError{http.StatusTooManyRequests, api.CodeRateLimited, limited.message}
 	case errors.As(err, &tooLarge):
 		return &apiError{http.StatusRequestEntityTooLarge, api.CodeRequestTooLarge, "request body exceeds the configured maximum"}
 	case errors.Is(err, queue.ErrFull):
@@ -55,9 +65,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if ae.status == http.StatusServiceUnavailable {
+	switch ae.status {
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusTooManyRequests:
+		var limited *rateLimitedError
+		retry := time.Second
+		if errors.As(err, &limited) {
+			retry = limited.retryAfter
+		}
+		w.Header().Set("Retry-After", retryAfterSeconds(retry))
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sandboxd"`)
 	}
+	s.noteError(r, ae)
 	writeJSON(w, ae.status, api.ErrorBody{Error: api.ErrorDetail{Code: ae.code, Message: ae.message}})
 }
 

@@ -65,6 +65,10 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.noteRequest(r, req); err != nil { // audit record, token caps (admit.go)
+		s.writeError(w, r, err)
+		return
+	}
 	if req.Language != "" {
 		s.handleLanguage(w, r, req)
 		return
@@ -278,6 +282,7 @@ func (s *Server) RunStage(ctx context.Context, st languages.Stage) (*stageOutput
 		return nil, err
 	}
 	defer release()
+	st.Limits = s.capStage(ctx, st.Limits) // the caller's token caps (admit.go)
 	queued := time.Now()
 	slot, err := s.Queue.Acquire(ctx)
 	if err != nil {
@@ -304,7 +309,8 @@ func (s *Server) RunStage(ctx context.Context, st languages.Stage) (*stageOutput
 	}
 	s.log.Info("execution", "id", sb.ID(), "image", img.Name, "status", res.Status,
 		"wall_ms", res.WallTimeMS, "cpu_ms", res.CPUTimeMS, "memory_peak", res.MemoryPeakBytes,
-		"queue_ms", wait.Milliseconds())
+		"queue_ms", wait.Milliseconds(), "request", requestIDOf(ctx))
+	s.observeStage(ctx, sb.ID(), img.Name, wait, st.Limits, res) // metrics, audit (admit.go)
 	out := &stageOutput{StageOutput: &languages.StageOutput{Result: res}, id: sb.ID(), image: img.Name}
 	if st.Collect && res.Status == runtime.StatusOK {
 		if out.Work, err = sb.CollectWork(st.Limits.WorkBytes); err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/cgroup"
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/languages"
@@ -53,6 +54,12 @@ type Options struct {
 	Catalog   *languages.Catalog
 	Cache     languages.Cache
 	MaxSource int64
+	// Access says who may call (nil: anyone who reaches the listener);
+	// UserLimits bound each user's executions; Audit gets one line per
+	// execution request (nil: none). See auth.go, admit.go, metrics.go.
+	Access     *Access
+	UserLimits UserLimits
+	Audit      *audit.Log
 }
 
 // Server serves the API.
@@ -61,6 +68,8 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	versions versions
+	users    *users
+	metrics  *metrics
 }
 
 // New returns a server; Handler gives its routes.
@@ -69,15 +78,18 @@ func New(o Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.mux.HandleFunc("POST /v1/execute", s.handleExecute)
+	s.users = newUsers(o.UserLimits)
+	s.metrics = newMetrics(s)
+	s.mux.HandleFunc("POST /v1/execute", s.admitExecution(s.handleExecute))
 	s.mux.HandleFunc("GET /v1/images", s.handleListImages)
-	s.mux.HandleFunc("POST /v1/images/pull", s.handlePull)
+	s.mux.HandleFunc("POST /v1/images/pull", s.countPulls(s.handlePull))
 	s.mux.HandleFunc("POST /v1/images/import", s.handleImport)
 	s.mux.HandleFunc("GET /v1/images/{name...}", s.handleGetImage)
 	s.mux.HandleFunc("DELETE /v1/images/{name...}", s.handleRemoveImage)
 	s.mux.HandleFunc("GET /v1/languages", s.handleLanguages)
 	s.mux.HandleFunc("GET /v1/healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
+	s.mux.Handle("GET /metrics", s.MetricsHandler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiErrorBody("not_found", "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
@@ -85,7 +97,10 @@ func New(o Options) *Server {
 }
 
 // Handler returns the API's HTTP handler.
-func (s *Server) Handler() http.Handler { return recoverPanics(s.log, s.mux) }
+// Every request gets an id, then its caller is identified (or refused).
+func (s *Server) Handler() http.Handler {
+	return recoverPanics(s.log, withRequestID(s.authenticate(s.mux)))
+}
 
 // recoverPanics turns a handler panic into a 500 instead of a dropped
 // connection; the stack goes to the log, never to the client.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -55,6 +54,7 @@ func configFlags() []configFlag {
 		{"max-source", "largest source file in language mode (413 beyond)", str(func(c *config.Config) *string { return &c.MaxSource })},
 		{"compile-cache", "size of the on-disk compile cache", str(func(c *config.Config) *string { return &c.CompileCache })},
 	}
+	flags = append(flags, accessFlags()...) // serve_access.go
 	for _, side := range []struct {
 		prefix string
 		get    func(*config.Config) *config.Limits
@@ -95,7 +95,7 @@ func serveCommand() *cli.Command {
 	cf := configFlags()
 	flags := []cli.Flag{&cli.StringFlag{Name: "config", Usage: "TOML configuration file (flags override it)"}}
 	for _, f := range cf {
-		flags = append(flags, &cli.StringFlag{Name: f.name, Usage: f.usage + " (config: " + strings.ReplaceAll(f.name, "-", "_") + ")"})
+		flags = append(flags, cliFlag(f))
 	}
 	return &cli.Command{
 		Name:         "serve",
@@ -109,8 +109,8 @@ func serveCommand() *cli.Command {
 			}
 			for _, f := range cf {
 				if c.IsSet(f.name) {
-					if err := f.set(&cfg, c.String(f.name)); err != nil {
-						return fmt.Errorf("--%s %q: %w", f.name, c.String(f.name), err)
+					if err := f.set(&cfg, flagValue(c, f.name)); err != nil {
+						return fmt.Errorf("--%s %q: %w", f.name, flagValue(c, f.name), err)
 					}
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -101,7 +102,8 @@ func (d *daemon) start() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := d.client.Health(ctx)
 		cancel()
-		if err == nil {
+		var apiErr *client.Error
+		if err == nil || errors.As(err, &apiErr) { // an API error (401 under --require-auth) is an answer too
 			return
 		}
 		if time.Now().After(deadline) {
