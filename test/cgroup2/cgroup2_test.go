@@ -157,14 +157,29 @@ func TestMemoryLimit(t *testing.T) {
 
 // memoryPeakSlack is how far above the program's own 50 MiB the reported
 // peak may be. With Linux >= 6.12 the peak is reset when the program
-// starts; Debian 12's 6.1 can't reset memory.peak, so the figure is the
-// sandbox cgroup's peak since its creation: the larger of sandboxd's setup
-// (libcontainer's init, then the parked entry) and the program's own use.
-// Setup has ended when the program runs, so it only adds the entry's few
-// pages and the cgroup's share of page cache; 8 MiB covers it, as on v1.
+// starts; Debian 12's 6.1 can't reset memory.peak (writing "reset" fails
+// with EINVAL), so the figure is the sandbox cgroup's peak since its
+// creation: the larger of sandboxd's setup (libcontainer's init, a Go
+// program, then the parked entry) and the program's own use. Setup is over
+// when the program runs, so for a program bigger than setup it only adds
+// the entry's few pages and the cgroup's share of page cache: measured in
+// the VM, probe alloc 50 peaks at 50.6-51.0 MiB. 8 MiB, as on v1, covers it.
 const memoryPeakSlack = 8 << 20
 
+// setupPeakMax bounds the peak of a program smaller than setup: on 6.1 that
+// is setup's own peak, measured in the VM at 7.6-7.7 MiB for /bin/true
+// (libcontainer's init). Twice that leaves room for other builds of it.
+const setupPeakMax = 16 << 20
+
 func TestMemoryPeak(t *testing.T) {
+	requireV2(t)
+	// Which accounting this kernel allows, for the log.
+	f, err := os.OpenFile(filepath.Join(serviceDir, "memory.peak"), os.O_RDWR, 0)
+	if err == nil {
+		_, err = f.WriteString("reset\n")
+		f.Close()
+	}
+	t.Logf("memory.peak reset on this kernel: %v", err)
 	r := run(t, []string{"--memory", "128MiB"}, "probe", "alloc", "50")
 	wantStatus(t, r, sbx.StatusOK)
 	t.Logf("probe alloc 50: memory_peak_bytes %d (%.2f MiB)", r.MemoryPeakBytes, float64(r.MemoryPeakBytes)/(1<<20))
@@ -173,8 +188,8 @@ func TestMemoryPeak(t *testing.T) {
 	}
 	small := run(t, nil, "/bin/true")
 	t.Logf("/bin/true: memory_peak_bytes %d (%.2f MiB)", small.MemoryPeakBytes, float64(small.MemoryPeakBytes)/(1<<20))
-	if small.MemoryPeakBytes <= 0 || small.MemoryPeakBytes > 32<<20 {
-		t.Errorf("/bin/true peaks at %d bytes: want a figure above 0 and below 32 MiB (setup included on kernels before 6.12)", small.MemoryPeakBytes)
+	if small.MemoryPeakBytes <= 0 || small.MemoryPeakBytes > setupPeakMax {
+		t.Errorf("/bin/true peaks at %d bytes: want a figure above 0 and at most %d MiB (setup included on kernels before 6.12)", small.MemoryPeakBytes, setupPeakMax>>20)
 	}
 }
 
