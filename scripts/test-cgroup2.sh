@@ -134,11 +134,12 @@ log="$cache/console.log"
 say "booting (TCG, -m $mem, -smp 2, timeout ${timeout}s); console in $log"
 rm -f "$cache/qemu.rc"
 {
+	rc=0
 	timeout --foreground -k 10 "$timeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
 		-display none -nodefaults -no-reboot -serial stdio \
 		-kernel "$kernel" -initrd "$cache/initramfs.cpio.gz" \
-		-append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet" </dev/null 2>&1
-	echo $? > "$cache/qemu.rc"
+		-append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet" </dev/null 2>&1 || rc=$?
+	echo "$rc" > "$cache/qemu.rc"
 } | tr -d '\r' | tee "$log"
 qemu_rc=$(cat "$cache/qemu.rc" 2>/dev/null || echo 1)
 

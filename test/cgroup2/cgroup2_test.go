@@ -194,13 +194,16 @@ func TestMemoryPeak(t *testing.T) {
 }
 
 // --cpus is cpu.max: a burner given half a core gets about half a core.
-// TCG emulation is slow and jittery, so the bounds are wide.
+// The VM has two CPUs, so without the quota it would get a whole one. TCG
+// emulation is slow and, on a loaded host, loses wall time the guest never
+// runs in, which only lowers the share; the upper bound is what proves the
+// quota, the lower one that the program ran at all.
 func TestCPUQuota(t *testing.T) {
 	r := run(t, []string{"--cpus", "0.5", "--wall-time", "20s"}, "probe", "burnfor", "1500")
 	wantStatus(t, r, sbx.StatusOK)
 	share := r.CPUTimeMS / r.WallTimeMS
 	t.Logf("cpu %.0f ms over %.0f ms wall = %.2f cores", r.CPUTimeMS, r.WallTimeMS, share)
-	if share < 0.25 || share > 0.75 {
+	if share < 0.15 || share > 0.7 {
 		t.Errorf("cpu %.0f ms over %.0f ms wall = %.2f cores, want about 0.5", r.CPUTimeMS, r.WallTimeMS, share)
 	}
 }
