@@ -70,3 +70,25 @@ bench-exec: deps $(BIN) $(ROOTFS)
 
 clean:
 	rm -rf bin $(CACHE)
+
+# `make install` puts the binary, the systemd units (sandboxd.service,
+# sandboxd.socket), the sysusers.d entry for group sandboxd and a sample
+# configuration (an existing one is kept) under DESTDIR and PREFIX.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR  ?= /etc
+
+.PHONY: install
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/sandboxd
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/sandboxd
+	sed -e 's|/usr/local/bin/sandboxd|$(BINDIR)/sandboxd|' -e 's|/etc/sandboxd/|$(SYSCONFDIR)/sandboxd/|' \
+		contrib/systemd/sandboxd.service > $(DESTDIR)$(UNITDIR)/sandboxd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sandboxd.service
+	install -m 0644 contrib/systemd/sandboxd.socket $(DESTDIR)$(UNITDIR)/sandboxd.socket
+	install -m 0644 contrib/systemd/sandboxd.sysusers $(DESTDIR)$(SYSUSERSDIR)/sandboxd.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/sandboxd/sandboxd.toml || \
+		install -m 0640 contrib/sandboxd.toml $(DESTDIR)$(SYSCONFDIR)/sandboxd/sandboxd.toml

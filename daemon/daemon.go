@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/audit"
@@ -121,6 +122,7 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	log.Info("sandboxd serving", "listen", addrs, "version", version, "cgroup", engine.CgroupMode(),
 		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength,
 		"auth", acc.Verifier != nil, "require_auth", cfg.RequireAuth, "metrics", cfg.MetricsAddr, "audit", cfg.AuditLog)
+	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyReady) // systemd Type=notify; a no-op elsewhere
 
 	select {
 	case err := <-served:
@@ -128,6 +130,7 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace_period", cfg.GracePeriod)
+	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
 	if metricsSrv != nil {
 		defer metricsSrv.Close()
 	}
