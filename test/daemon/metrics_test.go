@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,6 +73,21 @@ func TestMetrics(t *testing.T) {
 	m := scrape()
 	if m["sandboxd_image_pulls_total"] != 1 || m["sandboxd_image_pull_failures_total"] != 1 {
 		t.Errorf("pulls %v failures %v, want 1 1", m["sandboxd_image_pulls_total"], m["sandboxd_image_pull_failures_total"])
+	}
+	// Every metric the Grafana dashboard queries exists.
+	dash, err := os.ReadFile("../../contrib/grafana/sandboxd.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for k := range m {
+		name, _, _ := strings.Cut(k, "{")
+		names[name] = true
+	}
+	for _, used := range regexp.MustCompile(`sandboxd_[a-z_]+`).FindAllString(string(dash), -1) {
+		if !names[used] {
+			t.Errorf("the dashboard queries %s, which the daemon does not export", used)
+		}
 	}
 	// The metrics listener serves the same registry, without a token.
 	c := &http.Client{Timeout: 10 * time.Second}
