@@ -24,6 +24,12 @@ type EngineConfig struct {
 	// CgroupParent is where sandbox cgroups nest; empty means a child of
 	// sandboxd's own cgroup.
 	CgroupParent string
+	// NoUserNamespace turns off the per-sandbox user namespace (on by
+	// default: each sandbox maps its ids onto its own slice of IDs).
+	NoUserNamespace bool
+	// IDs is the host id range for user namespaces; the zero value means
+	// /etc/subuid's entry for "sandboxd", else DefaultIDRange.
+	IDs IDRange
 }
 
 // Engine builds sandboxes. It holds what every sandbox shares: the
@@ -32,6 +38,8 @@ type Engine struct {
 	runDir string
 	parent cgroup.Parent
 	filter []byte
+	userns bool
+	ids    IDRange
 }
 
 // NewEngine prepares the run dir, the cgroup parent and the filter.
@@ -46,9 +54,31 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, invalidf("run dir %q: %v", cfg.RunDir, err)
 	}
-	for _, d := range []string{runDir, filepath.Join(runDir, "containers"), filepath.Join(runDir, "scratch")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{runDir, 0o700}, {filepath.Join(runDir, "containers"), 0o700}, {filepath.Join(runDir, "scratch"), 0o700}, {filepath.Join(runDir, "userns"), 0o700}} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
 			return nil, fmt.Errorf("creating run dir: %w", err)
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return nil, fmt.Errorf("creating run dir: %w", err)
+		}
+	}
+	ids := cfg.IDs
+	if !cfg.NoUserNamespace && ids == (IDRange{}) {
+		sub, ok, err := SubIDRange()
+		if err != nil {
+			return nil, err
+		}
+		ids = DefaultIDRange
+		if ok {
+			ids = sub
+		}
+	}
+	if !cfg.NoUserNamespace {
+		if err := ids.check(); err != nil {
+			return nil, err
 		}
 	}
 	parent, err := cgroup.ResolveParent(cfg.CgroupParent)
@@ -59,7 +89,38 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{runDir: runDir, parent: parent, filter: filter}, nil
+	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace, ids: ids}, nil
+}
+
+// CheckReachable reports whether image roots under dir can be reached
+// from sandboxes' user namespaces (a daemon checks its image store at
+// start, instead of failing every run later).
+func (e *Engine) CheckReachable(dir string) error {
+	if !e.userns {
+		return nil
+	}
+	return traversable(dir)
+}
+
+// UserNamespaces reports whether sandboxes get their own user namespace.
+func (e *Engine) UserNamespaces() bool { return e.userns }
+
+// traversable checks that a sandbox's mapped root can reach dir (the image
+// root, which libcontainer prepares from inside the user namespace): every
+// directory on the way must be searchable by others.
+func traversable(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s is not searchable by other users (mode %o): sandboxes in user namespaces could not reach %s; use chmod o+x or another directory", d, st.Mode().Perm(), dir)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
 }
 
 // CgroupMode reports the host's cgroup mode.

@@ -50,6 +50,8 @@ type Sandbox struct {
 	processDone    chan struct{}
 	processState   *os.ProcessState
 
+	ids         *idSlot
+
 	used        atomic.Bool
 	destroyOnce sync.Once
 	destroyErr  error
@@ -96,11 +98,25 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 			_ = s.Destroy()
 		}
 	}()
-	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), opts.UID, opts.GID, opts.Limits.scratch())
+	hostUID, hostGID := opts.UID, opts.GID
+	if e.userns {
+		if opts.UID >= IDsPerSandbox || opts.GID >= IDsPerSandbox {
+			return nil, invalidf("uid and gid must be below %d inside a user namespace", IDsPerSandbox)
+		}
+		if s.ids, err = e.allocSlot(); err != nil {
+			return nil, err
+		}
+		hostUID, hostGID = int(s.ids.base)+opts.UID, int(s.ids.base)+opts.GID
+		// libcontainer prepares the root from inside the user namespace.
+		if err := traversable(root); err != nil {
+			return nil, err
+		}
+	}
+	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), hostUID, hostGID, opts.Limits.scratch())
 	if err != nil {
 		return nil, err
 	}
-	spec, err := e.spec(s.id, root, opts, s.scratch)
+	spec, err := e.spec(s, root, opts, s.scratch)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +219,8 @@ func (s *Sandbox) start(opts BuildOptions) error {
 	return nil
 }
 
-func (e *Engine) spec(id, root string, opts BuildOptions, scratch *rootfs.Scratch) (*specs.Spec, error) {
+func (e *Engine) spec(s *Sandbox, root string, opts BuildOptions, scratch *rootfs.Scratch) (*specs.Spec, error) {
+	id := s.id
 	oomScore := 1000 // under host memory pressure, sandboxes go first
 	spec := &specs.Spec{
 		Version:  specs.Version,
@@ -228,6 +245,14 @@ func (e *Engine) spec(id, root string, opts BuildOptions, scratch *rootfs.Scratc
 			Resources:   opts.Limits.cgroup().SpecFor(e.parent.Mode()),
 			CgroupsPath: e.parent.PathFor(id),
 		},
+	}
+	if e.userns {
+		// Inside, ids 0-65535; outside, this sandbox's own slot. Files of
+		// the image owned by host users show as nobody and keep their
+		// host permissions: what is root-only on the host stays so.
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.ids.base, Size: IDsPerSandbox}}
+		spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.ids.base, Size: IDsPerSandbox}}
 	}
 	plan := rootfs.Plan{Rootfs: root, Scratch: scratch}
 	if err := plan.Apply(spec); err != nil {
@@ -523,6 +548,8 @@ func (s *Sandbox) Destroy() error {
 				errs = append(errs, err)
 			}
 		}
+		// Only now, with every process gone, may another sandbox get these ids.
+		s.ids.release()
 		s.destroyErr = errors.Join(errs...)
 	})
 	return s.destroyErr

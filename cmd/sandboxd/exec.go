@@ -57,6 +57,8 @@ func execCommand() *cli.Command {
 			&cli.StringFlag{Name: "user", Value: "65534:65534", Usage: "UID[:GID] that runs the program (never 0)"},
 			&cli.StringFlag{Name: "run-dir", Value: "/run/sandboxd", Usage: "directory for sandbox state (should be tmpfs)"},
 			&cli.StringFlag{Name: "cgroup-parent", Usage: "cgroup under which sandboxes nest (default: a child of sandboxd's own)"},
+			&cli.BoolFlag{Name: "no-userns", Usage: "run without a user namespace of its own (ids are then host ids)"},
+			&cli.StringFlag{Name: "userns-range", Usage: "START:SIZE host ids for user namespaces (default: /etc/subuid's \"sandboxd\" entry, else 1073741824:33554432)"},
 		},
 		// One line, not the whole usage text, like every other input error.
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -110,7 +112,13 @@ func runExec(c *cli.Context) (int, error) {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer cancel()
-	engine, err := runtime.NewEngine(runtime.EngineConfig{RunDir: c.String("run-dir"), CgroupParent: c.String("cgroup-parent")})
+	cfg := runtime.EngineConfig{RunDir: c.String("run-dir"), CgroupParent: c.String("cgroup-parent"), NoUserNamespace: c.Bool("no-userns")}
+	if r := c.String("userns-range"); r != "" {
+		if cfg.IDs, err = runtime.ParseIDRange(r); err != nil {
+			return 0, fmt.Errorf("--userns-range: %w", err)
+		}
+	}
+	engine, err := runtime.NewEngine(cfg)
 	if err != nil {
 		return 0, err
 	}

@@ -72,6 +72,9 @@ func (b *syncBuffer) String() string {
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
+	// Sandboxes in user namespaces must be able to reach the image store.
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
 	d := &daemon{
 		t: t, dir: dir, socket: filepath.Join(dir, "sandboxd.sock"),
 		state: filepath.Join(dir, "state"), runDir: filepath.Join(dir, "run"),

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ import (
 // test rootfs from it as a two-layer image, then runs a program in it that
 // sees the image's Env.
 func TestPullFromRegistryAndRun(t *testing.T) {
-	reg := httptest.NewServer(registry.New())
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,6 +23,9 @@ var (
 	sandboxdBin string
 	testRootfs  string
 	runDir      string
+	// cgroupParent keeps this suite's sandboxes apart from any other
+	// sandboxd on the machine, so that counting them means something.
+	cgroupParent = fmt.Sprintf("sandboxd-engine-test-%d", os.Getpid())
 )
 
 func TestMain(m *testing.M) {
@@ -39,9 +43,18 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	// Sandboxes in user namespaces must be able to reach their scratch dirs.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
+	}
 	runDir = filepath.Join(dir, "run")
 	code := m.Run()
 	os.RemoveAll(dir)
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent)
+	mem, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/" + cgroupParent)
+	for _, d := range append(dirs, mem...) {
+		os.Remove(d)
+	}
 	os.Exit(code)
 }
 
@@ -54,6 +67,9 @@ type execOutcome struct {
 func sandboxd(t *testing.T, stdin []byte, args ...string) execOutcome {
 	t.Helper()
 	full := append([]string{"exec", "--run-dir", runDir}, args...)
+	if !slices.Contains(args, "--cgroup-parent") {
+		full = append([]string{"exec", "--run-dir", runDir, "--cgroup-parent", cgroupParent}, args...)
+	}
 	cmd := exec.Command(sandboxdBin, full...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -30,17 +30,28 @@ func countDirs(root string, onlyDirs bool) int {
 	return n
 }
 
+// measure counts this suite's cgroups (under its own parent, in every
+// hierarchy), the mounts under its run dir, and the files in its run dir
+// other than the user-namespace slot locks, which persist by design (one
+// per slot ever used, bounded by the id range).
 func measure(t *testing.T) footprint {
 	t.Helper()
 	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return footprint{
-		cgroups: countDirs("/sys/fs/cgroup", true),
-		mounts:  strings.Count(string(mountinfo), "\n"),
-		files:   countDirs(runDir, false),
+	fp := footprint{files: countDirs(runDir, false) - countDirs(filepath.Join(runDir, "userns"), false)}
+	for _, l := range strings.Split(string(mountinfo), "\n") {
+		if strings.Contains(l, runDir) {
+			fp.mounts++
+		}
 	}
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent)
+	mem, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/" + cgroupParent)
+	for _, p := range append(parents, mem...) {
+		fp.cgroups += countDirs(p, true)
+	}
+	return fp
 }
 
 // After many runs of every outcome, the host has exactly the cgroups,
@@ -184,11 +195,19 @@ func TestCgroupNesting(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Wait until the program runs: the entry and sleep are both in the
+	// cgroup, and the run's limits have been applied.
 	var found []string
 	deadline := time.Now().Add(900 * time.Millisecond)
-	for time.Now().Before(deadline) && len(found) == 0 {
+	for time.Now().Before(deadline) {
 		found, _ = filepath.Glob(filepath.Join(ownMem, parent, "sbx-*"))
-		time.Sleep(10 * time.Millisecond)
+		if len(found) == 1 {
+			procs, _ := os.ReadFile(filepath.Join(found[0], "cgroup.procs"))
+			if len(strings.Fields(string(procs))) >= 2 {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if len(found) != 1 {
 		cmd.Wait()
