@@ -34,8 +34,14 @@ type Config struct {
 	Catalog      string `toml:"catalog"`
 	MaxSource    string `toml:"max_source"`
 	CompileCache string `toml:"compile_cache"`
-	Defaults     Limits `toml:"defaults"`
-	Maximums     Limits `toml:"maximums"`
+	// Warm pool and user namespaces (see README "Speed" and SECURITY.md).
+	PoolSize    int    `toml:"pool_size"`
+	PoolMemory  string `toml:"pool_memory"`
+	PoolIdle    string `toml:"pool_idle"`
+	NoUserNS    bool   `toml:"no_userns"`
+	UsernsRange string `toml:"userns_range"`
+	Defaults    Limits `toml:"defaults"`
+	Maximums    Limits `toml:"maximums"`
 
 	// Access and operations (see Access below).
 	Listen               []string `toml:"listen"`
@@ -87,6 +93,9 @@ func Default() Config {
 		Catalog:      "languages/catalog.toml",
 		MaxSource:    "1MiB",
 		CompileCache: "1GiB",
+		PoolSize:     8,
+		PoolMemory:   "256MiB",
+		PoolIdle:     "5m",
 		RateBurst:    10,
 		Defaults: Limits{
 			WallTime: "10s", CPUTime: "10s", Memory: "128MiB", Pids: 64, CPUs: 0.5,
@@ -128,6 +137,8 @@ type Resolved struct {
 	MaxSource  int64
 	// CompileCacheBytes bounds the on-disk compile cache.
 	CompileCacheBytes int64
+	PoolMemory        int64
+	PoolIdle          time.Duration
 	GracePeriod       time.Duration
 	Defaults          runtime.Limits
 	Maximums          runtime.Limits
@@ -154,6 +165,15 @@ func (c Config) Resolve() (*Resolved, error) {
 	}
 	if r.CompileCacheBytes, err = units.ParseSize(c.CompileCache); err != nil {
 		errs = append(errs, fmt.Errorf("compile_cache: %w", err))
+	}
+	if r.PoolMemory, err = units.ParseSize(c.PoolMemory); err != nil {
+		errs = append(errs, fmt.Errorf("pool_memory: %w", err))
+	}
+	if r.PoolIdle, err = units.ParseDuration(c.PoolIdle); err != nil {
+		errs = append(errs, fmt.Errorf("pool_idle: %w", err))
+	}
+	if c.PoolSize < 0 {
+		errs = append(errs, errors.New("pool_size must not be negative (0 turns the pool off)"))
 	}
 	if r.GracePeriod, err = units.ParseDuration(c.GracePeriod); err != nil {
 		errs = append(errs, fmt.Errorf("grace_period: %w", err))

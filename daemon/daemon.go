@@ -24,6 +24,7 @@ import (
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/languages"
+	"github.com/sandboxd/sandboxd/pool"
 	"github.com/sandboxd/sandboxd/queue"
 	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/server"
@@ -47,9 +48,18 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	}
 	defer unlock()
 
-	engine, err := runtime.NewEngine(runtime.EngineConfig{RunDir: cfg.RunDir, CgroupParent: cfg.CgroupParent})
+	ecfg := runtime.EngineConfig{RunDir: cfg.RunDir, CgroupParent: cfg.CgroupParent, NoUserNamespace: cfg.NoUserNS}
+	if cfg.UsernsRange != "" {
+		if ecfg.IDs, err = runtime.ParseIDRange(cfg.UsernsRange); err != nil {
+			return fmt.Errorf("userns_range: %w", err)
+		}
+	}
+	engine, err := runtime.NewEngine(ecfg)
 	if err != nil {
 		return err
+	}
+	if err := engine.CheckReachable(cfg.StateDir); err != nil {
+		return fmt.Errorf("state dir: %w", err)
 	}
 	rec, err := engine.Recover(ctx)
 	if err != nil {
@@ -87,8 +97,14 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		defer auditLog.Close(5 * time.Second)
 	}
 
+	// Parked sandboxes are built with the maximums: a request may only
+	// lower what a sandbox was built with (rlimits set at build are hard).
+	warm := pool.New(engine, pool.Options{
+		MaxParked: cfg.PoolSize, MaxMemory: cfg.PoolMemory, ParkedCost: pool.ParkedCost,
+		Limits: cfg.Maximums, Idle: cfg.PoolIdle, Logger: log,
+	})
 	srv := server.New(server.Options{
-		Sandboxes: engine, Images: store,
+		Sandboxes: warm, Images: store,
 		Queue: queue.New(cfg.Concurrency, cfg.QueueLength), Slots: cfg.Concurrency, QueueLen: cfg.QueueLength,
 		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody,
 		Logger: log, Version: version, UID: SandboxUID, GID: SandboxGID,
@@ -121,6 +137,7 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	}
 	log.Info("sandboxd serving", "listen", addrs, "version", version, "cgroup", engine.CgroupMode(),
 		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength,
+		"pool", cfg.PoolSize, "userns", engine.UserNamespaces(),
 		"auth", acc.Verifier != nil, "require_auth", cfg.RequireAuth, "metrics", cfg.MetricsAddr, "audit", cfg.AuditLog)
 	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyReady) // systemd Type=notify; a no-op elsewhere
 
@@ -144,6 +161,8 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		_ = httpSrv.Shutdown(closing)
 		_ = httpSrv.Close()
 	}
+	srv.WaitDestroyed()
+	warm.Close()
 	if rec, err := engine.Recover(context.Background()); err != nil || rec != (runtime.Recovered{}) {
 		log.Info("final cleanup", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "scratch", rec.Scratch, "err", err)
 	}

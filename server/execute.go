@@ -295,11 +295,9 @@ func (s *Server) RunStage(ctx context.Context, st languages.Stage) (*stageOutput
 	if err != nil {
 		return nil, fmt.Errorf("building sandbox: %w", err)
 	}
-	defer func() {
-		if err := sb.Destroy(); err != nil {
-			s.log.Error("destroying sandbox", "id", sb.ID(), "err", err)
-		}
-	}()
+	// Tearing down (cgroup removal, network namespace, unmounts) happens
+	// after the answer, off the request path; shutdown waits for it.
+	defer s.destroyLater(sb)
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: st.Args, Env: environment(img, st.Env), Files: st.Files,
 		Stdin: bytes.NewReader(st.Stdin), Limits: st.Limits,

@@ -46,9 +46,17 @@ func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRemoveImage(w http.ResponseWriter, r *http.Request) {
+	img, _ := s.Images.Get(r.PathValue("name"))
 	if err := s.Images.Remove(r.PathValue("name")); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	// Sandboxes parked on the removed image must not serve a later image
+	// of the same name.
+	if dropper, ok := s.Sandboxes.(interface{ Drop(rootfs string) }); ok && img != nil {
+		if _, err := s.Images.Get(img.Name); err != nil {
+			dropper.Drop(img.Rootfs)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

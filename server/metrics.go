@@ -56,7 +56,12 @@ func newMetrics(s *Server) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "queue_length", Help: "Requests waiting for a sandbox slot."},
 			func() float64 { _, n := s.Queue.Stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "warm_sandboxes", Help: "Sandboxes built ahead of time, waiting in the pool."},
-			func() float64 { return 0 }),
+			func() float64 {
+				if p, ok := s.Sandboxes.(interface{ Parked() int }); ok {
+					return float64(p.Parked())
+				}
+				return 0
+			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "audit_dropped_total",
 			Help: "Audit lines lost: the buffer was full or the write failed."},
 			func() float64 { return float64(s.Audit.Dropped()) }),

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/cgroup"
@@ -70,6 +71,8 @@ type Server struct {
 	versions versions
 	users    *users
 	metrics  *metrics
+	// destroying counts sandboxes being torn down in the background.
+	destroying sync.WaitGroup
 }
 
 // New returns a server; Handler gives its routes.
@@ -95,6 +98,20 @@ func New(o Options) *Server {
 	})
 	return s
 }
+
+// destroyLater destroys a used sandbox in the background.
+func (s *Server) destroyLater(sb *runtime.Sandbox) {
+	s.destroying.Add(1)
+	go func() {
+		defer s.destroying.Done()
+		if err := sb.Destroy(); err != nil {
+			s.log.Error("destroying sandbox", "id", sb.ID(), "err", err)
+		}
+	}()
+}
+
+// WaitDestroyed waits until every used sandbox is torn down.
+func (s *Server) WaitDestroyed() { s.destroying.Wait() }
 
 // Handler returns the API's HTTP handler.
 // Every request gets an id, then its caller is identified (or refused).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/daemon"
+	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // version is set at build time (-X main.version=...).
@@ -53,6 +54,15 @@ func configFlags() []configFlag {
 		{"catalog", "language catalog file", str(func(c *config.Config) *string { return &c.Catalog })},
 		{"max-source", "largest source file in language mode (413 beyond)", str(func(c *config.Config) *string { return &c.MaxSource })},
 		{"compile-cache", "size of the on-disk compile cache", str(func(c *config.Config) *string { return &c.CompileCache })},
+		{"pool-size", "most sandboxes kept built ahead of time (0: no warm pool)", integer(func(c *config.Config) *int { return &c.PoolSize })},
+		{"pool-memory", "host memory the warm pool may hold", str(func(c *config.Config) *string { return &c.PoolMemory })},
+		{"pool-idle", "an image's parked sandboxes go after this long without requests", str(func(c *config.Config) *string { return &c.PoolIdle })},
+		{"no-userns", "true: no user namespace per sandbox", func(c *config.Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.NoUserNS = b
+			return err
+		}},
+		{"userns-range", "START:SIZE host ids for user namespaces (default: /etc/subuid's sandboxd entry)", str(func(c *config.Config) *string { return &c.UsernsRange })},
 	}
 	flags = append(flags, accessFlags()...) // serve_access.go
 	for _, side := range []struct {
@@ -121,6 +131,11 @@ func serveCommand() *cli.Command {
 			log, err := newLogger(cfg.LogFormat, cfg.LogLevel)
 			if err != nil {
 				return err
+			}
+			// Once per daemon instead of once per sandbox: run from a sealed
+			// copy of the binary, which libcontainer then uses as it is.
+			if err := runtime.ReexecSealed(); err != nil {
+				log.Warn("running unsealed: libcontainer will seal a copy per sandbox", "err", err)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
 			defer stop()

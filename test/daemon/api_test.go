@@ -170,7 +170,7 @@ func TestBusyWhenQueueIsFull(t *testing.T) {
 }
 
 func TestFiftyConcurrentRequests(t *testing.T) {
-	d := startDaemon(t)
+	d := startDaemon(t, "--pool-size", "0")
 	d.importRootfs("busybox", testRootfs)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
@@ -193,13 +193,12 @@ func TestFiftyConcurrentRequests(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if l := leftovers(t, d); len(l) != 0 {
-		t.Errorf("left behind: %v", l)
-	}
+	// Sandboxes are torn down just after their answer: give it a moment.
+	waitUntil(t, "every sandbox to be torn down", 10*time.Second, func() bool { return len(leftovers(t, d)) == 0 })
 }
 
 func TestClientDisconnectKillsTheRun(t *testing.T) {
-	d := startDaemon(t)
+	d := startDaemon(t, "--pool-size", "0")
 	d.importRootfs("busybox", testRootfs)
 	marker := fmt.Sprintf("disconnect-%d", time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -245,7 +244,8 @@ func TestCrashRecovery(t *testing.T) {
 }
 
 func TestGracefulShutdownLetsRunsFinish(t *testing.T) {
-	d := startDaemon(t, "--grace-period", "5s")
+	// With the warm pool on: shutdown also removes the parked sandboxes.
+	d := startDaemon(t, "--grace-period", "5s", "--pool-size", "4")
 	d.importRootfs("busybox", testRootfs)
 	done := make(chan *api.ExecuteResponse, 1)
 	go func() {

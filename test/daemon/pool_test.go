@@ -1,0 +1,107 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+func warmSandboxes(t *testing.T, d *daemon) int {
+	t.Helper()
+	resp, err := rawClient(d.socket).Get("http://sandboxd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, body)
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, "sandboxd_warm_sandboxes "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	t.Fatal("no sandboxd_warm_sandboxes metric")
+	return 0
+}
+
+// Parked sandboxes are used once each, get the request's limits when they
+// are taken, and account only for the program.
+func TestWarmPool(t *testing.T) {
+	d := startDaemon(t, "--pool-size", "4")
+	d.importRootfs("busybox", testRootfs)
+	ctx := context.Background()
+	run := func(req api.ExecuteRequest) *api.ExecuteResponse {
+		t.Helper()
+		req.Image = "busybox"
+		resp, err := d.exec(ctx, &req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	run(api.ExecuteRequest{Cmd: []string{"true"}})
+	waitUntil(t, "the pool to fill", 10*time.Second, func() bool { return warmSandboxes(t, d) >= 1 })
+
+	// Used exactly once: a mark left in /work never shows up again.
+	ids := map[string]bool{}
+	for i := 0; i < 6; i++ {
+		resp := run(api.ExecuteRequest{Cmd: []string{"/bin/sh", "-c", "ls /work; touch /work/used-before"}})
+		if resp.Run.Stdout != "" {
+			t.Fatalf("run %d found a used sandbox: /work holds %q", i, resp.Run.Stdout)
+		}
+		if ids[resp.ID] {
+			t.Fatalf("sandbox %s served twice", resp.ID)
+		}
+		ids[resp.ID] = true
+	}
+	// The request's limits are in force although the sandbox was built
+	// with the maximums.
+	mem := run(api.ExecuteRequest{Cmd: []string{"probe", "alloc", "100"}, Limits: &api.Limits{MemoryBytes: ptr(int64(32 << 20))}})
+	if mem.Status != runtime.StatusMemoryLimit {
+		t.Errorf("memory limit in a parked sandbox: %s", mem.Status)
+	}
+	pids := run(api.ExecuteRequest{Cmd: []string{"probe", "forkbomb"}, Limits: &api.Limits{Pids: ptr(int64(16))}})
+	var forks int
+	if _, err := fmt.Sscanf(pids.Run.Stdout, "fork failed after %d", &forks); err != nil || forks >= 16 {
+		t.Errorf("pids limit in a parked sandbox: %q", pids.Run.Stdout)
+	}
+	out := run(api.ExecuteRequest{Cmd: []string{"/bin/sh", "-c", "ulimit -n; ulimit -f"}, Limits: &api.Limits{FileSizeBytes: ptr(int64(1 << 20))}})
+	if out.Run.Stdout != "256\n2048\n" {
+		t.Errorf("rlimits in a parked sandbox: %q, want nofile 256 and 1 MiB (2048 blocks)", out.Run.Stdout)
+	}
+	// Accounting starts with the program, not with the parked setup.
+	peak := run(api.ExecuteRequest{Cmd: []string{"probe", "alloc", "50"}})
+	if p := peak.Run.MemoryPeakBytes; p < 50<<20 || p > 58<<20 {
+		t.Errorf("memory peak %d in a parked sandbox, want 50..58 MiB", p)
+	}
+	idle := run(api.ExecuteRequest{Cmd: []string{"true"}})
+	if idle.Run.CPUTimeMS > 20 || idle.Run.MemoryPeakBytes > 8<<20 {
+		t.Errorf("/bin/true in a parked sandbox: cpu %.1f ms, peak %d: setup was counted", idle.Run.CPUTimeMS, idle.Run.MemoryPeakBytes)
+	}
+}
+
+// With the pool off, nothing is built ahead.
+func TestPoolOff(t *testing.T) {
+	d := startDaemon(t, "--pool-size", "0")
+	d.importRootfs("busybox", testRootfs)
+	for i := 0; i < 3; i++ {
+		if _, err := d.exec(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := warmSandboxes(t, d); n != 0 {
+		t.Errorf("%d parked sandboxes with the pool off", n)
+	}
+}
