@@ -16,7 +16,7 @@ APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs test test-unit test-engine test-cgroup2 run bench-exec clean
+.PHONY: all deps build rootfs images test test-unit test-engine test-cgroup2 run bench-exec clean
 
 all: build
 
@@ -62,8 +62,20 @@ test-cgroup2: deps $(BIN) $(TESTROOT)
 	@scripts/deps.sh $(CG2_APT_DEPS)
 	GO=$(GO) TAGS="$(TAGS)" CACHE_DIR=$(CG2_CACHE) scripts/test-cgroup2.sh $(BIN) $(TESTROOT)
 
-run: deps $(BIN) $(ROOTFS)
-	@scripts/run-daemon.sh $(BIN) $(ROOTFS)
+# The language images (images/recipes/), built with mmdebstrap from the
+# machine's Debian mirror into IMAGE_CACHE, outside the checkout so that
+# every clone on this machine reuses them; a recipe is rebuilt only when it
+# (or the builder) changes. LANG_IMAGES picks recipes (default: all).
+IMAGE_CACHE ?= /var/cache/sandboxd/images
+LANG_IMAGES ?=
+IMAGE_JOBS  ?= 2
+
+images:
+	@scripts/deps.sh mmdebstrap
+	@SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) JOBS=$(IMAGE_JOBS) scripts/build-images.sh $(LANG_IMAGES)
+
+run: deps $(BIN) $(ROOTFS) images
+	@SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/run-daemon.sh $(BIN) $(ROOTFS)
 
 bench-exec: deps $(BIN) $(ROOTFS)
 	$(GO) run ./bench/exec -bin $(BIN) -rootfs $(ROOTFS) -n 200

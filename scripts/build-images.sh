@@ -114,6 +114,16 @@ trim() {
 	chmod 1777 "$root/tmp"
 }
 
+# rm -rf of a build tree, unless something is still mounted in it (a
+# killed mmdebstrap may leave its bind mounts of the host's /dev behind).
+remove_tree() {
+	if awk -v p="$1/" 'index($2, p) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+		echo "build-images: leaving $1: something is mounted in it" >&2
+		return 0
+	fi
+	rm -rf "$1"
+}
+
 build_one() {
 	r=$1
 	[ -f "$recipes_dir/$r" ] || die "no recipe images/recipes/$r"
@@ -128,15 +138,19 @@ build_one() {
 	image=$(recipe_image "$r")
 	pkgs=$(. "$recipes_dir/$r"; printf '%s' "$PACKAGES" | tr -s ' \t\n' ',' | sed 's/^,//; s/,$//')
 	has_customize=$(. "$recipes_dir/$r"; command -v customize >/dev/null 2>&1 && echo 1 || echo 0)
+	# What a killed builder left (the lock says none is running).
+	for old in "$cache/.$r.build."*; do
+		[ -e "$old" ] || continue
+		if [ -d "$old" ]; then remove_tree "$old"; else rm -f "$old"; fi
+	done
 	tmp="$cache/.$r.build.$$"
-	rm -rf "$tmp"
 	mkdir -p "$tmp"
 	start=$(date +%s)
 	echo "build-images: building $r ($image: $pkgs)"
 	set -- --variant=essential --mode=root --include="$pkgs" \
 		--hook-dir=/usr/share/mmdebstrap/hooks/maybe-merged-usr \
 		--essential-hook='mkdir -p "$1/usr/share/man/man1"' \
-		--dpkgopt=force-unsafe-io \
+		--aptopt='Acquire::Retries "3"' --dpkgopt=force-unsafe-io \
 		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
 		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 		--dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/lintian/*'
@@ -148,7 +162,7 @@ build_one() {
 	[ -n "$m" ] || die "no $suite mirror in the apt sources (set MIRROR)"
 	if ! mmdebstrap "$@" "$suite" "$tmp/rootfs" "$m" >"$tmp.log" 2>&1; then
 		tail -n 30 "$tmp.log" >&2
-		rm -rf "$tmp"
+		remove_tree "$tmp"
 		die "$r: mmdebstrap failed (log: $tmp.log)"
 	fi
 	trim "$tmp/rootfs"
