@@ -7,6 +7,7 @@
  * are ignored, so the suite can add a marker to every argv.
  *
  *   attack sys NAME            one forbidden syscall; prints NAME=OK|EPERM|...
+ *   attack cpufor MS           spin until the process used MS ms of CPU time, then exit 0
  *   attack threads             create threads until it fails
  *   attack flood BYTES         BYTES to stdout and stderr at once (two processes)
  *   attack vfork MS            a vfork child that pauses; the parent waits in vfork
@@ -231,6 +232,16 @@ int main(int argc, char **argv) {
 	long a3 = argc > 3 ? atol(argv[3]) : 0;
 	if (!strcmp(cmd, "sys") && argc > 2) return do_sys(a2);
 	if (!strcmp(cmd, "threads")) return do_threads();
+	if (!strcmp(cmd, "cpufor") && argc > 2) {
+		double want = atof(a2) / 1e3;
+		struct timespec ts;
+		do {
+			for (volatile int i = 0; i < 100000; i++);
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		} while (ts.tv_sec + ts.tv_nsec / 1e9 < want);
+		printf("used %.0f ms\n", want * 1e3);
+		return 0;
+	}
 	if (!strcmp(cmd, "flood") && argc > 2) return do_flood(atol(a2));
 	if (!strcmp(cmd, "vfork") && argc > 2) return do_vfork(atol(a2));
 	if (!strcmp(cmd, "shmhold")) {

@@ -1,0 +1,95 @@
+package attacks_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+// TestCrashDuring20InFlightRuns SIGKILLs the daemon while 20 sandboxes of
+// assorted kinds run (sleepers, daemonizers, CPU burners, memory holders,
+// /work and /tmp writers, slow output), restarts it, and wants nothing of
+// those runs left (processes, cgroups, mounts, state and scratch
+// directories) and 20 new requests to work.
+func TestCrashDuring20InFlightRuns(t *testing.T) {
+	d := startDaemon(t, "--concurrency", "24")
+	d.importRootfs("busybox", testRootfs)
+	marker := "crash20-" + randHex(4)
+	kinds := []string{
+		`sleep 60; :`,
+		`probe daemon $0; sleep 60; :`,
+		`probe burn 2; :`,
+		`probe alloc 20 && sleep 60; :`,
+		`probe write /work/big 8000000 && probe write /tmp/big 8000000 && sleep 60; :`,
+		`while :; do echo tick; sleep 0.05; done`,
+		`sh -c 'sleep 60; :' $0 & sh -c 'sleep 60; :' $0 & wait`,
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// These never answer: the daemon dies under them.
+			_, _ = d.client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox",
+				Cmd:    []string{"/bin/sh", "-c", kinds[i%len(kinds)], fmt.Sprintf("%s-%02d", marker, i)},
+				Limits: &api.Limits{WallTimeMS: ptr(int64(50000)), CPUs: ptr(0.1)}})
+		}(i)
+	}
+	waitUntil(t, "20 runs in flight", 30*time.Second, func() bool {
+		for i := 0; i < 20; i++ {
+			if len(hostProcessesWith(fmt.Sprintf("%s-%02d", marker, i))) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	before := leftovers(d)
+	inFlight := sandboxIDs(before)
+	t.Logf("in flight: %d sandboxes (with any parked ones), %d processes, %d cgroups/mounts/dirs", len(inFlight), len(processesInCgroup(d.cgroupParent)), len(before))
+	d.kill()
+	wg.Wait()
+	// Orphaned sandboxes end by themselves once their daemon is gone.
+	waitUntil(t, "orphaned sandboxes to end", 10*time.Second, func() bool {
+		return len(hostProcessesWith(marker)) == 0 && len(processesInCgroup(d.cgroupParent)) == 0
+	})
+	t.Logf("after the kill, before the restart: %d leftovers to recover", len(leftovers(d)))
+	d.start()
+	// Nothing of the killed instance's sandboxes (runs or parked) remains;
+	// the new instance may be parking fresh ones.
+	for _, l := range append(leftovers(d), processesInCgroup(d.cgroupParent)...) {
+		if id := sandboxIDRE.FindString(l); inFlight[id] {
+			t.Errorf("after restart, left behind: %s", l)
+		}
+	}
+	if bad := settled(d); len(bad) != 0 {
+		t.Errorf("after restart: %v\n%s", bad, d.log.String())
+	}
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			want := fmt.Sprintf("new %d\n", i)
+			r, err := d.client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "new", fmt.Sprint(i)}})
+			switch {
+			case err != nil:
+				errs <- err
+			case r.Status != runtime.StatusOK || r.Run.Stdout != want:
+				errs <- fmt.Errorf("run %d after restart: %s %q", i, r.Status, r.Run.Stdout)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if bad := settled(d); len(bad) != 0 {
+		t.Errorf("after the new runs: %v", bad)
+	}
+}

@@ -1,0 +1,438 @@
+// Package attacks_test is sandboxd's adversarial suite: hostile programs
+// (busybox sh and the static C programs of testdata/attacks) run through a
+// real `sandboxd serve`, each asserting that its attack failed and that the
+// host, the daemon and other sandboxes are unchanged. Run it with
+// `make test` (root, SANDBOXD_BIN and SANDBOXD_ROOTFS).
+package attacks_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
+)
+
+var (
+	sandboxdBin string
+	testRootfs  string
+)
+
+func TestMain(m *testing.M) {
+	sandboxdBin = os.Getenv("SANDBOXD_BIN")
+	testRootfs = os.Getenv("SANDBOXD_ROOTFS")
+	if sandboxdBin == "" || testRootfs == "" || os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "attack tests need root, SANDBOXD_BIN and SANDBOXD_ROOTFS: run them with `make test`")
+		os.Exit(1)
+	}
+	if _, err := os.Stat(filepath.Join(testRootfs, "usr/local/bin/attack")); err != nil {
+		fmt.Fprintln(os.Stderr, "the test rootfs has no attack program: rebuild it with `make test`")
+		os.Exit(1)
+	}
+	code := m.Run()
+	printTable()
+	os.Exit(code)
+}
+
+// daemon is one `sandboxd serve` under test (as in test/daemon).
+type daemon struct {
+	t                          *testing.T
+	dir, socket, state, runDir string
+	cgroupParent               string
+	cmd                        *exec.Cmd
+	log                        *syncBuffer
+	client                     *client.Client
+	args                       []string
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	dir := t.TempDir()
+	// Sandboxes in user namespaces must be able to reach the image store:
+	// every directory on the way has to be searchable by others.
+	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &daemon{
+		t: t, dir: dir, socket: filepath.Join(dir, "sandboxd.sock"),
+		state: filepath.Join(dir, "state"), runDir: filepath.Join(dir, "run"),
+		cgroupParent: "sandboxd-attacks-" + filepath.Base(filepath.Dir(dir)) + filepath.Base(dir),
+		args:         args,
+	}
+	d.start()
+	t.Cleanup(func() {
+		d.stop()
+		removeCgroupParent(d.cgroupParent)
+	})
+	return d
+}
+
+func (d *daemon) start() {
+	d.t.Helper()
+	args := append([]string{"serve", "--socket", d.socket, "--state-dir", d.state, "--run-dir", d.runDir,
+		"--cgroup-parent", d.cgroupParent, "--log-level", "debug"}, d.args...)
+	d.cmd = exec.Command(sandboxdBin, args...)
+	d.log = &syncBuffer{}
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.client = client.New(d.socket)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := d.client.Health(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("daemon did not come up: %v\n%s", err, d.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *daemon) stop() {
+	if d.cmd == nil || d.cmd.Process == nil || d.cmd.ProcessState != nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-done
+		d.t.Errorf("daemon did not stop on SIGTERM\n%s", d.log.String())
+	}
+}
+
+// kill sends SIGKILL to the daemon (ours, by pid).
+func (d *daemon) kill() {
+	_ = d.cmd.Process.Kill()
+	_ = d.cmd.Wait()
+}
+
+func (d *daemon) importRootfs(name, dir string) *api.Image {
+	d.t.Helper()
+	img, err := d.client.Import(context.Background(), tarDir(d.t, dir, nil), name)
+	if err != nil {
+		d.t.Fatalf("import %s: %v\n%s", name, err, d.log.String())
+	}
+	return img
+}
+
+// tarDir tars dir; edit may change each header (and returns false to skip it).
+func tarDir(t *testing.T, dir string, edit func(*tar.Header) bool) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		if e.IsDir() {
+			hdr.Name += "/"
+		}
+		if edit != nil && !edit(hdr) {
+			return nil
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	return &buf
+}
+
+func removeCgroupParent(parent string) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent)
+	mem, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/" + parent)
+	v2, _ := filepath.Glob("/sys/fs/cgroup/" + parent)
+	for _, d := range append(append(dirs, mem...), v2...) {
+		_ = os.Remove(d)
+	}
+}
+
+// leftovers lists what a daemon's sandboxes may leave: cgroups under its
+// parent, mounts under its run dir, sandbox state and scratch directories.
+func leftovers(d *daemon) []string {
+	var out []string
+	for _, pat := range []string{"/sys/fs/cgroup/*/" + d.cgroupParent + "/sbx-*",
+		"/sys/fs/cgroup/memory/*/*/" + d.cgroupParent + "/sbx-*", "/sys/fs/cgroup/" + d.cgroupParent + "/sbx-*",
+		"/sys/fs/cgroup/*/*/" + d.cgroupParent + "/sbx-*"} {
+		cg, _ := filepath.Glob(pat)
+		out = append(out, cg...)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, d.runDir) {
+			out = append(out, "mount: "+l)
+		}
+	}
+	for _, sub := range []string{"containers", "scratch"} {
+		entries, _ := os.ReadDir(filepath.Join(d.runDir, sub))
+		for _, e := range entries {
+			out = append(out, filepath.Join(sub, e.Name()))
+		}
+	}
+	return dedupe(out)
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// hostProcessesWith lists host processes whose argv contains marker.
+func hostProcessesWith(marker string) []string {
+	var found []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), marker) {
+			found = append(found, d+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return found
+}
+
+// processesInCgroup lists host processes in a cgroup whose path contains
+// parent + "/sbx-": processes of the daemon's sandboxes, whatever their argv.
+func processesInCgroup(parent string) []string {
+	var found []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cg, err := os.ReadFile(filepath.Join(d, "cgroup"))
+		if err == nil && strings.Contains(string(cg), parent+"/sbx-") {
+			cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+			found = append(found, d+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return found
+}
+
+// processState is the state letter of /proc/PID/stat (R, S, D, T, Z...).
+func processState(procDir string) string {
+	stat, err := os.ReadFile(filepath.Join(procDir, "stat"))
+	if err != nil {
+		return ""
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return ""
+	}
+	return string(stat[i+2])
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func rawClient(socket string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}}}
+}
+
+// snapshot describes a tree: names, types, modes, owners and contents.
+func snapshot(root string) map[string]string {
+	snap := map[string]string{}
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			snap[p] = "error " + err.Error()
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		desc := info.Mode().String()
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			desc += fmt.Sprintf(" %d:%d", st.Uid, st.Gid)
+		}
+		if info.Mode().IsRegular() {
+			data, _ := os.ReadFile(p)
+			desc += fmt.Sprintf(" %d %x", len(data), bytes.Repeat(data[:min(len(data), 64)], 1))
+		}
+		snap[p] = desc
+		return nil
+	})
+	return snap
+}
+
+func diffSnapshots(before, after map[string]string) []string {
+	var out []string
+	for p, d := range before {
+		if after[p] != d {
+			out = append(out, fmt.Sprintf("%s changed: %q -> %q", p, d, after[p]))
+		}
+	}
+	for p, d := range after {
+		if _, ok := before[p]; !ok {
+			out = append(out, fmt.Sprintf("%s appeared: %q", p, d))
+		}
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func lines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+var sandboxIDRE = regexp.MustCompile(`sbx-[0-9a-f]+`)
+
+// sandboxIDs lists the sandboxes that leftovers and processes name.
+func sandboxIDs(entries []string) map[string]bool {
+	ids := map[string]bool{}
+	for _, e := range entries {
+		if id := sandboxIDRE.FindString(e); id != "" {
+			ids[id] = true
+		}
+	}
+	return ids
+}
+
+// metric reads one unlabelled value from the daemon's GET /metrics.
+func metric(d *daemon, name string) (float64, bool) {
+	resp, err := rawClient(d.socket).Get("http://sandboxd/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
+// settled waits (up to 5 s) until what is left of the daemon's sandboxes
+// is exactly its warm pool: no more sandboxes (cgroups, mounts, state and
+// scratch directories) than sandboxd_warm_sandboxes, each with at most its
+// parked entry process. It returns what is still wrong.
+func settled(d *daemon) []string {
+	var bad []string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		bad = bad[:0]
+		left := leftovers(d)
+		procs := processesInCgroup(d.cgroupParent)
+		ids := sandboxIDs(left)
+		warm, _ := metric(d, "sandboxd_warm_sandboxes")
+		if len(ids) > int(warm) {
+			bad = append(bad, fmt.Sprintf("%d sandboxes left, %d of them parked in the warm pool: %v", len(ids), int(warm), left))
+		}
+		perID := map[string]int{}
+		for _, p := range procs {
+			id := ""
+			if dir, _, ok := strings.Cut(p, ":"); ok {
+				cg, _ := os.ReadFile(filepath.Join(dir, "cgroup"))
+				id = sandboxIDRE.FindString(string(cg))
+			}
+			perID[id]++
+			if !strings.HasSuffix(p, "sandbox-entry ") {
+				bad = append(bad, "a process other than a parked entry: "+p)
+			}
+		}
+		for id, n := range perID {
+			if n > 1 {
+				bad = append(bad, fmt.Sprintf("%s has %d processes", id, n))
+			}
+		}
+		if len(bad) == 0 || time.Now().After(deadline) {
+			return bad
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
