@@ -116,7 +116,8 @@ type execRecord struct {
 	rec      audit.Record
 	stages   int
 	outcome  string // the request's status once it has one
-	language string
+	language string // as the request named it (audit)
+	langName string // the catalog's name for it, once known (metrics label)
 	errAPI   *apiError
 }
 
@@ -186,9 +187,15 @@ func (s *Server) finish(x *execRecord, httpStatus int) {
 	rec := &x.rec
 	rec.HTTPStatus = httpStatus
 	rec.Language = x.language
-	lang := x.language
-	if lang == "" {
+	// The label is never the request's own string (unbounded): "raw", the
+	// catalog's name, or "unknown" for a language request that failed
+	// before its language was resolved.
+	lang := x.langName
+	switch {
+	case x.language == "":
 		lang = "raw"
+	case lang == "":
+		lang = "unknown"
 	}
 	switch {
 	case x.errAPI != nil:
@@ -341,11 +348,12 @@ func (s *Server) observeStage(ctx context.Context, sandboxID, image string, wait
 	}
 }
 
-// noteOutcome records a language-mode request's overall status.
-func (s *Server) noteOutcome(ctx context.Context, status string) {
+// noteOutcome records a language-mode request's language (the catalog's
+// name) and overall status.
+func (s *Server) noteOutcome(ctx context.Context, language, status string) {
 	if x := recordOf(ctx); x != nil {
 		x.mu.Lock()
-		x.outcome = status
+		x.langName, x.outcome = language, status
 		x.mu.Unlock()
 	}
 }

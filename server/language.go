@@ -114,7 +114,7 @@ func (s *Server) handleLanguage(w http.ResponseWriter, r *http.Request, req *api
 		s.writeError(w, r, err)
 		return
 	}
-	s.noteOutcome(r.Context(), resp.Status) // audit, metrics (admit.go)
+	s.noteOutcome(r.Context(), resp.Language, resp.Status) // audit, metrics (admit.go)
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -19,6 +19,9 @@ import (
 // handed-over one.
 func TestSocketActivation(t *testing.T) {
 	dir := t.TempDir()
+	// Sandboxes in user namespaces must be able to reach the image store.
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
 	activated := filepath.Join(dir, "activated.sock")
 	ln, err := net.Listen("unix", activated)
 	if err != nil {

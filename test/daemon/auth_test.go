@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
 )
 
 // Over TCP a token is always needed; over the socket with --require-auth
@@ -79,6 +81,28 @@ func TestJWT(t *testing.T) {
 				t.Fatalf("healthz without a token: %d", r.status)
 			}
 		})
+	}
+}
+
+// The Go client speaks to both listeners with a token.
+func TestClientWithToken(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := startDaemon(t, append(jwtFlags(t), "--listen", "unix://", "--listen", "tcp://"+addr, "--require-auth")...)
+	tok := goodToken(t, "alice")
+	if _, err := client.NewWithToken(d.socket, tok).Import(context.Background(), tarDir(t, testRootfs), "busybox"); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*client.Client{"unix": client.NewWithToken(d.socket, tok), "tcp": client.NewTCP(addr, tok, nil)} {
+		resp, err := c.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", name}})
+		if err != nil || resp.Run.Stdout != name+"\n" {
+			t.Errorf("%s: %v %v", name, resp, err)
+		}
+	}
+	if _, err := client.NewTCP(addr, "bad", nil).Health(context.Background()); !client.IsCode(err, api.CodeUnauthorized) {
+		t.Errorf("a bad token over TCP: %v", err)
+	}
+	if _, err := client.New(d.socket).Health(context.Background()); !client.IsCode(err, api.CodeUnauthorized) {
+		t.Errorf("no token under --require-auth: %v", err)
 	}
 }
 
@@ -161,6 +185,9 @@ func TestPeerCredentials(t *testing.T) {
 func startDaemonAt(t *testing.T, socket string, args ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
+	// Sandboxes in user namespaces must be able to reach the image store.
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
 	d := &daemon{
 		t: t, dir: dir, socket: socket,
 		state: filepath.Join(dir, "state"), runDir: filepath.Join(dir, "run"),
