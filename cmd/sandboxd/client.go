@@ -27,7 +27,7 @@ import (
 
 var socketFlag = &cli.StringFlag{Name: "socket", Value: client.DefaultSocket, Usage: "the daemon's Unix socket", EnvVars: []string{"SANDBOXD_SOCKET"}}
 
-func newClient(c *cli.Context) *client.Client { return client.New(c.String("socket")) }
+func newClient(c *cli.Context) *client.Client { return clientFor(c.String("socket")) } // client_token.go
 
 func runCommand() *cli.Command {
 	return &cli.Command{

@@ -104,6 +104,15 @@ func TestClientWithToken(t *testing.T) {
 	if _, err := client.New(d.socket).Health(context.Background()); !client.IsCode(err, api.CodeUnauthorized) {
 		t.Errorf("no token under --require-auth: %v", err)
 	}
+	// The CLI takes the token from $SANDBOXD_TOKEN.
+	status := exec.Command(sandboxdBin, "status", "--socket", d.socket)
+	status.Env = append(os.Environ(), "SANDBOXD_TOKEN="+tok)
+	if out, err := status.CombinedOutput(); err != nil {
+		t.Errorf("sandboxd status with SANDBOXD_TOKEN: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(sandboxdBin, "status", "--socket", d.socket).CombinedOutput(); err == nil {
+		t.Errorf("sandboxd status without a token succeeded under --require-auth:\n%s", out)
+	}
 }
 
 func mustNone(t *testing.T) string {
