@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,11 +81,15 @@ type Log struct {
 	OnDrop func(reason string)
 }
 
-// Open opens path for appending (created 0640), or stdout for "-".
+// Open opens path for appending (created 0640, its directory 0750 if
+// missing), or stdout for "-".
 func Open(path string, buffer int, log *slog.Logger) (*Log, error) {
 	var w io.Writer = os.Stdout
 	var c io.Closer = nopCloser{}
 	if path != "-" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, err
+		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
 			return nil, err
