@@ -16,7 +16,7 @@ APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-unit test-engine test-cgroup2 run bench-exec clean
+.PHONY: all deps build rootfs images test test-unit test-engine test-cgroup2 run bench-exec clean fuzz soak
 
 all: build
 
@@ -52,6 +52,28 @@ test: deps $(BIN) $(TESTROOT)
 	$(GO) vet -tags "$(TAGS)" ./...
 	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) \
 		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 300 -conc 100 -warmup 50
+
+# Every fuzz target for FUZZTIME each (their seed corpora, testdata/fuzz/,
+# also run in plain `go test`).
+FUZZTIME    ?= 10s
+FUZZTARGETS := server:FuzzExecuteRequest server:FuzzResolveLimits server:FuzzDecodeFiles \
+	images:FuzzImportRootfs internal/units:FuzzParseSize internal/units:FuzzParseDuration \
+	config:FuzzOverlay config:FuzzLoadResolve
+
+fuzz:
+	@set -e; for t in $(FUZZTARGETS); do \
+		echo "fuzz $${t%%:*} $${t##*:} ($(FUZZTIME))"; \
+		out=$$($(GO) test -tags "$(TAGS)" -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "$$out" | tail -1; \
+	done
+
+# The soak benchmark (not a CI test; `make test` runs a short one): 10,000
+# sequential and 1,000 concurrent runs of mixed outcomes against a real
+# daemon; RSS, fds, threads, goroutines before and after, leaks, failures.
+soak: deps $(BIN) $(TESTROOT)
+	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 10000 -conc 1000
 
 # The cgroup v2 path, proven in a qemu VM (TCG) booted with cgroup_no_v1=all
 # on Debian 12's kernel, fetched once through apt into $(CG2_CACHE).

@@ -1,0 +1,330 @@
+// Command soak runs a real `sandboxd serve` through many runs of mixed
+// outcomes — N sequential, then M at once — and reports what the daemon
+// holds before and after (RSS, open fds, threads, goroutines from
+// GET /metrics), what it leaked (sandbox cgroups, mounts, state and
+// scratch directories beyond its warm pool) and every failed request. It
+// exits 1 when anything leaked, any request failed, or RSS grew more than
+// -max-rss-growth percent. `make soak` runs 10,000 + 1,000; `make test`
+// a short version.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+type kind struct {
+	name string
+	req  api.ExecuteRequest
+	want runtime.Status
+}
+
+func ptr[T any](v T) *T { return &v }
+
+var kinds = []kind{
+	{"ok", api.ExecuteRequest{Cmd: []string{"echo", "hello"}}, runtime.StatusOK},
+	{"oom", api.ExecuteRequest{Cmd: []string{"probe", "alloc", "100"}, Limits: &api.Limits{MemoryBytes: ptr(int64(32 << 20))}}, runtime.StatusMemoryLimit},
+	{"wall timeout", api.ExecuteRequest{Cmd: []string{"sleep", "5"}, Limits: &api.Limits{WallTimeMS: ptr(int64(150))}}, runtime.StatusWallTimeLimit},
+	{"cpu timeout", api.ExecuteRequest{Cmd: []string{"probe", "burn", "1"}, Limits: &api.Limits{CPUTimeMS: ptr(int64(60)), CPUs: ptr(1.0), WallTimeMS: ptr(int64(5000))}}, runtime.StatusTimeLimit},
+	{"output flood", api.ExecuteRequest{Cmd: []string{"yes"}, Limits: &api.Limits{OutputBytes: ptr(int64(64 << 10))}}, runtime.StatusOutputLimit},
+	{"runtime error", api.ExecuteRequest{Cmd: []string{"/bin/sh", "-c", "echo oops >&2; exit 3"}}, runtime.StatusRuntimeError},
+	{"daemonizer", api.ExecuteRequest{Cmd: []string{"probe", "daemon", "soak-daemonized"}}, runtime.StatusOK},
+}
+
+type stats struct {
+	rss, fds, threads int64
+	goroutines, warm  float64
+}
+
+func (s stats) String() string {
+	return fmt.Sprintf("RSS %.1f MiB, %d fds, %d threads, %.0f goroutines (%.0f sandboxes parked in the warm pool)", float64(s.rss)/(1<<20), s.fds, s.threads, s.goroutines, s.warm)
+}
+
+type soak struct {
+	dir, socket, runDir, parent string
+	cmd                         *exec.Cmd
+	c                           *client.Client
+	http                        *http.Client
+	mu                          sync.Mutex
+	failures                    []string
+	counts                      map[string]int
+}
+
+func main() {
+	bin := flag.String("bin", "bin/sandboxd", "sandboxd binary (static)")
+	rootfs := flag.String("rootfs", ".cache/rootfs/busybox-test", "busybox test rootfs (with the probe)")
+	seq := flag.Int("seq", 10000, "sequential runs")
+	conc := flag.Int("conc", 1000, "runs sent at once after the sequential ones")
+	slots := flag.Int("concurrency", 8, "the daemon's --concurrency")
+	warmup := flag.Int("warmup", 100, "runs before the start figures are taken")
+	maxGrowth := flag.Float64("max-rss-growth", 10, "largest RSS growth allowed, percent")
+	flag.Parse()
+	if err := run(*bin, *rootfs, *seq, *conc, *slots, *warmup, *maxGrowth); err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) error {
+	dir, err := os.MkdirTemp("", "sandboxd-soak-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil { // user namespaces must reach the image store
+		return err
+	}
+	s := &soak{dir: dir, socket: filepath.Join(dir, "sandboxd.sock"), runDir: filepath.Join(dir, "run"),
+		parent: "sandboxd-soak-" + filepath.Base(dir), counts: map[string]int{}}
+	abs, _ := filepath.Abs(bin)
+	s.cmd = exec.Command(abs, "serve", "--socket", s.socket, "--state-dir", filepath.Join(dir, "state"), "--run-dir", s.runDir,
+		"--cgroup-parent", s.parent, "--concurrency", fmt.Sprint(slots), "--queue-length", fmt.Sprint(conc+slots), "--log-level", "warn")
+	var log bytes.Buffer
+	s.cmd.Stdout, s.cmd.Stderr = &log, &log
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = s.cmd.Wait()
+		for _, pat := range []string{"/sys/fs/cgroup/*/" + s.parent, "/sys/fs/cgroup/memory/*/*/" + s.parent, "/sys/fs/cgroup/" + s.parent} {
+			dirs, _ := filepath.Glob(pat)
+			for _, d := range dirs {
+				_ = os.Remove(d)
+			}
+		}
+	}()
+	s.c = client.New(s.socket)
+	s.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", s.socket)
+	}}}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := s.c.Health(context.Background()); err == nil {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			return fmt.Errorf("the daemon did not come up:\n%s", log.String())
+		}
+	}
+	tr, err := tarDir(rootfs)
+	if err != nil {
+		return err
+	}
+	if _, err := s.c.Import(context.Background(), tr, "busybox"); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	fmt.Printf("soak: %d sequential + %d concurrent runs of %d kinds, daemon pid %d, --concurrency %d\n", seq, conc, len(kinds), s.cmd.Process.Pid, slots)
+	fmt.Println("soak: compile errors are not exercised: this daemon has no compiled-language image (busybox only)")
+	for i := 0; i < warmup; i++ {
+		s.one(i, false)
+	}
+	s.settle()
+	start := s.stats()
+	fmt.Printf("start (after %d warm-up runs): %s\n", warmup, start)
+	t0 := time.Now()
+	for i := 0; i < seq; i++ {
+		s.one(i, true)
+		if (i+1)%1000 == 0 {
+			fmt.Printf("  %d sequential runs, %v, %s\n", i+1, time.Since(t0).Round(time.Second), s.stats())
+		}
+	}
+	fmt.Printf("sequential: %d runs in %v\n", seq, time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < conc; i++ {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); s.one(i, true) }(i)
+	}
+	wg.Wait()
+	fmt.Printf("concurrent: %d runs in %v\n", conc, time.Since(t0).Round(time.Millisecond))
+	leaks := s.settle()
+	end := s.stats()
+	fmt.Printf("end: %s\n", end)
+	growth := 100 * (float64(end.rss) - float64(start.rss)) / float64(start.rss)
+	fmt.Printf("RSS growth: %+.1f%% (limit %.0f%%); fds %+d; threads %+d; goroutines %+.0f\n", growth, maxGrowth, end.fds-start.fds, end.threads-start.threads, end.goroutines-start.goroutines)
+	fmt.Printf("outcomes: %v\n", s.counts)
+	fmt.Printf("leaked: %d cgroups, %d mounts, %d directories (beyond %d parked in the warm pool)\n", leaks.cgroups, leaks.mounts, leaks.dirs, leaks.warm)
+	fmt.Printf("failures: %d\n", len(s.failures))
+	for i, f := range s.failures {
+		if i == 50 {
+			fmt.Printf("  ... %d more\n", len(s.failures)-50)
+			break
+		}
+		fmt.Println("  " + f)
+	}
+	var errs []string
+	if len(s.failures) > 0 {
+		errs = append(errs, fmt.Sprintf("%d failed requests", len(s.failures)))
+	}
+	if leaks.cgroups+leaks.mounts+leaks.dirs > 0 {
+		errs = append(errs, "leaks")
+	}
+	if growth > maxGrowth {
+		errs = append(errs, fmt.Sprintf("RSS grew %.1f%%", growth))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, ", "))
+	}
+	fmt.Println("soak: ok")
+	return nil
+}
+
+func (s *soak) one(i int, count bool) {
+	k := kinds[i%len(kinds)]
+	req := k.req
+	req.Image = "busybox"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r, err := s.c.Execute(ctx, &req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err != nil:
+		s.failures = append(s.failures, fmt.Sprintf("run %d (%s): %v", i, k.name, err))
+	case r.Status != k.want:
+		s.failures = append(s.failures, fmt.Sprintf("run %d (%s): status %s, want %s (%s)", i, k.name, r.Status, k.want, r.Run.Error))
+	}
+	if count && err == nil {
+		s.counts[string(r.Status)]++
+	}
+}
+
+func (s *soak) stats() stats {
+	pid := s.cmd.Process.Pid
+	var st stats
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(status), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			st.rss = kb << 10
+		}
+		if len(f) >= 2 && f[0] == "Threads:" {
+			st.threads, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	st.fds = int64(len(fds))
+	st.goroutines = s.metric("go_goroutines")
+	st.warm = s.metric("sandboxd_warm_sandboxes")
+	return st
+}
+
+func (s *soak) metric(name string) float64 {
+	resp, err := s.http.Get("http://sandboxd/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return -1
+}
+
+type leaks struct{ cgroups, mounts, dirs, warm int }
+
+var idRE = regexp.MustCompile(`sbx-[0-9a-f]+`)
+
+// settle waits until no run is in flight and what is left is the warm
+// pool, then counts what is beyond it, per kind of leftover.
+func (s *soak) settle() leaks {
+	var l leaks
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		warm := int(s.metric("sandboxd_warm_sandboxes"))
+		cg, mounts, dirs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+		for _, pat := range []string{"/sys/fs/cgroup/*/" + s.parent + "/sbx-*", "/sys/fs/cgroup/memory/*/*/" + s.parent + "/sbx-*", "/sys/fs/cgroup/" + s.parent + "/sbx-*"} {
+			m, _ := filepath.Glob(pat)
+			for _, p := range m {
+				cg[idRE.FindString(p)] = true
+			}
+		}
+		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, line := range strings.Split(string(mi), "\n") {
+			if strings.Contains(line, s.runDir) {
+				mounts[idRE.FindString(line)] = true
+			}
+		}
+		for _, sub := range []string{"containers", "scratch"} {
+			ents, _ := os.ReadDir(filepath.Join(s.runDir, sub))
+			for _, e := range ents {
+				dirs[idRE.FindString(e.Name())] = true
+			}
+		}
+		l = leaks{max(0, len(cg)-warm), max(0, len(mounts)-warm), max(0, len(dirs)-warm), warm}
+		h, err := s.c.Health(context.Background())
+		if (err == nil && h.Running == 0 && h.Queued == 0 && l.cgroups+l.mounts+l.dirs == 0) || time.Now().After(deadline) {
+			return l
+		}
+	}
+}
+
+func tarDir(dir string) (io.Reader, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		if e.IsDir() {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(data)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &buf, tw.Close()
+}
