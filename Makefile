@@ -16,7 +16,7 @@ APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-unit test-engine test-cgroup2 run bench-exec clean fuzz soak
+.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec clean fuzz soak
 
 all: build
 
@@ -48,10 +48,13 @@ $(TESTROOT): scripts/mkrootfs-busybox.sh $(PROBE) $(ATTACKS)
 
 rootfs: deps $(ROOTFS)
 
-test: deps $(BIN) $(TESTROOT)
+# Everything: unit tests, real sandboxes, the daemon, every language (their
+# images are built first, or reused from IMAGE_CACHE), and the cgroup v2 VM.
+test: deps $(BIN) $(TESTROOT) images
 	$(GO) vet -tags "$(TAGS)" ./...
-	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) \
-		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 30m ./...
+	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) \
+		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 35m ./...
+	$(MAKE) test-cgroup2
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 300 -conc 100 -warmup 50
 
@@ -77,7 +80,8 @@ soak: deps $(BIN) $(TESTROOT)
 
 # The cgroup v2 path, proven in a qemu VM (TCG) booted with cgroup_no_v1=all
 # on Debian 12's kernel, fetched once through apt into $(CG2_CACHE).
-CG2_CACHE    := $(CACHE)/cgroup2
+# Outside the checkout, so that every clone on this machine reuses the kernel.
+CG2_CACHE    ?= /var/cache/sandboxd/cgroup2
 CG2_APT_DEPS := qemu-system-x86 busybox-static
 
 test-cgroup2: deps $(BIN) $(TESTROOT)
@@ -101,6 +105,17 @@ run: deps $(BIN) $(ROOTFS) images
 
 bench-exec: deps $(BIN) $(ROOTFS)
 	$(GO) run ./bench/exec -bin $(BIN) -rootfs $(ROOTFS) -n 200
+
+# `make bench` compares sandboxd with runc, crun, docker, bubblewrap and a
+# plain fork+exec in one run (N runs each) and writes docs/benchmarks.md.
+# It installs the other runners from Debian and starts dockerd if needed.
+BENCH_N        ?= 200
+BENCH_APT_DEPS := docker.io runc crun bubblewrap
+bench: deps $(BIN) $(ROOTFS) images
+	@scripts/deps.sh $(BENCH_APT_DEPS)
+	@scripts/start-dockerd.sh || echo "bench: no Docker engine; docker is reported as not runnable"
+	$(GO) run ./bench/compare -bin $(BIN) -rootfs $(ROOTFS) -n $(BENCH_N) \
+		-python-rootfs $$(SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list | awk '$$1=="python"{print $$4}')
 
 clean:
 	rm -rf bin $(CACHE)

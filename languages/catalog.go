@@ -31,6 +31,10 @@ type Language struct {
 	// source file's name. The request's args follow Run.
 	Compile []string `toml:"compile"`
 	Run     []string `toml:"run"`
+	// SourceExt, when set, limits "{files}" to files with these
+	// extensions, so that headers are not handed to the compiler as
+	// sources (g++ would turn them into precompiled headers).
+	SourceExt []string `toml:"source_ext"`
 	Env     []string `toml:"env"`
 	// CodePrefix is put in front of the main file's content.
 	CodePrefix string `toml:"code_prefix"`
@@ -154,6 +158,23 @@ func VersionMatches(requested, detected string) bool {
 		return false
 	}
 	return detected == requested || strings.HasPrefix(detected, requested+".")
+}
+
+// Sources returns the files "{files}" stands for.
+func (l *Language) Sources(files []string) []string {
+	if len(l.SourceExt) == 0 {
+		return files
+	}
+	var out []string
+	for _, f := range files {
+		for _, ext := range l.SourceExt {
+			if strings.HasSuffix(f, ext) {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Expand fills an argv template.

@@ -134,3 +134,24 @@ memory = "256MiB"
 		}
 	}
 }
+
+func TestShippedCatalogLoads(t *testing.T) {
+	c, err := Load("catalog.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"python", "javascript", "c", "cpp", "go", "java", "rust", "ruby", "php", "lua", "bash", "csharp", "dotnet"} {
+		l, err := c.Lookup(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if len(l.VersionCmd) == 0 || l.versionRE == nil {
+			t.Errorf("%s: no version command or regexp: the version must be read from the image", name)
+		}
+	}
+	cpp, _ := c.Lookup("cpp")
+	if got := cpp.Sources([]string{"main.cpp", "util.hpp", "b.cc"}); strings.Join(got, " ") != "main.cpp b.cc" {
+		t.Errorf("cpp sources %v: headers must not be compiled", got)
+	}
+}

@@ -19,7 +19,9 @@ import (
 // compileDefaults are larger than run defaults: compilers are heavier than
 // the programs they build. A language's compile_limits refine them; the
 // daemon's maximums cap them.
-var compileDefaults = config.Limits{WallTime: "30s", CPUTime: "30s", Memory: "512MiB", Pids: 128, CPUs: 1}
+// Compilers also write more: object files, precompiled headers, caches.
+var compileDefaults = config.Limits{WallTime: "30s", CPUTime: "30s", Memory: "512MiB", Pids: 128, CPUs: 1,
+	FileSize: "256MiB", Work: "512MiB", Tmp: "512MiB"}
 
 // stageRunner adapts the server to languages.Runner.
 type stageRunner struct{ s *Server }
@@ -93,6 +95,11 @@ func (s *Server) version(ctx context.Context, l *languages.Language) (string, *i
 		return "", nil, fmt.Errorf("reading the version of %s: %w", l.Name, err)
 	}
 	v = l.ParseVersion(out.Result.Stdout + "\n" + out.Result.Stderr)
+	if out.Result.Status != runtime.StatusOK || v == "" {
+		// Not remembered: the next request tries again.
+		return "", nil, fmt.Errorf("reading the version of %s: %s %v gave status %s and %q", l.Name, l.Image, l.VersionCmd,
+			out.Result.Status, strings.TrimSpace(out.Result.Stdout+" "+out.Result.Stderr))
+	}
 	s.versions.mu.Lock()
 	s.versions.byID[l.Name+"\x00"+img.ID] = v
 	s.versions.mu.Unlock()

@@ -55,8 +55,10 @@ func execCommand() *cli.Command {
 			&cli.StringFlag{Name: "files", Usage: "directory whose files are copied into /work before the start"},
 			&cli.StringSliceFlag{Name: "env", Usage: "environment variable K=V for the program (repeatable)"},
 			&cli.StringFlag{Name: "user", Value: "65534:65534", Usage: "UID[:GID] that runs the program (never 0)"},
-			&cli.StringFlag{Name: "run-dir", Value: "/run/sandboxd", Usage: "directory for sandbox state (should be tmpfs)"},
-			&cli.StringFlag{Name: "cgroup-parent", Usage: "cgroup under which sandboxes nest (default: a child of sandboxd's own)"},
+			// Apart from the daemon's (/run/sandboxd, "sandboxd"): a daemon
+			// starting up removes every sandbox it finds in its own.
+			&cli.StringFlag{Name: "run-dir", Value: "/run/sandboxd-exec", Usage: "directory for sandbox state (should be tmpfs)"},
+			&cli.StringFlag{Name: "cgroup-parent", Value: "sandboxd-exec", Usage: "cgroup under which sandboxes nest; relative to sandboxd's own cgroup unless absolute"},
 			&cli.BoolFlag{Name: "no-userns", Usage: "run without a user namespace of its own (ids are then host ids)"},
 			&cli.StringFlag{Name: "userns-range", Usage: "START:SIZE host ids for user namespaces (default: /etc/subuid's \"sandboxd\" entry, else 1073741824:33554432)"},
 		},

@@ -59,7 +59,7 @@ func TestReadmeQuickStart(t *testing.T) {
 		removeCgroupParent("sandboxd")
 	}()
 	socket := filepath.Join(demo, "sandboxd.sock")
-	waitUntil(t, "make run to serve with the busybox image", 120*time.Second, func() bool {
+	waitUntil(t, "make run to serve with the busybox image", 600*time.Second, func() bool {
 		return strings.Contains(out.String(), "sandboxd is running")
 	})
 	cmd := exec.Command("sh", "-c", strings.ReplaceAll(curl, readmeSocket, socket))

@@ -1,0 +1,432 @@
+// Command compare is `make bench`: it measures, in one run and on the same
+// busybox rootfs running /bin/true, sandboxd through its API (warm pool on
+// and off), `sandboxd exec`, runc, crun, docker, bubblewrap and a plain
+// fork+exec, and prints latency percentiles, CPU per run, throughput at
+// several concurrencies and the ratio to sandboxd. It also times a Python
+// hello world through sandboxd, docker and bare, and writes the table to
+// docs/benchmarks.md. Runners that can't run here are reported with the
+// reason instead of a number.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
+)
+
+type subject struct {
+	name string
+	// run performs one run; cpu returns the CPU it cost when the runner's
+	// processes are not children of this program (the daemon's case).
+	run     func(ctx context.Context) (cpu time.Duration, err error)
+	skipped string
+}
+
+type measurement struct {
+	name             string
+	p50, p90, p99    time.Duration
+	cpu              time.Duration
+	throughput       map[int]float64
+	skipped          string
+}
+
+func pct(xs []time.Duration, p float64) time.Duration {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// command runs argv and returns the CPU its process tree used.
+func command(ctx context.Context, argv ...string) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+}
+
+func measure(ctx context.Context, s subject, n int, concurrencies []int) measurement {
+	m := measurement{name: s.name, skipped: s.skipped, throughput: map[int]float64{}}
+	if s.skipped != "" {
+		return m
+	}
+	if _, err := s.run(ctx); err != nil { // warm-up, and a check that it runs here
+		m.skipped = "not runnable here: " + firstLine(err.Error())
+		return m
+	}
+	lat := make([]time.Duration, 0, n)
+	var cpu time.Duration
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		c, err := s.run(ctx)
+		if err != nil {
+			m.skipped = "failed during the run: " + firstLine(err.Error())
+			return m
+		}
+		lat = append(lat, time.Since(start))
+		cpu += c
+	}
+	m.p50, m.p90, m.p99, m.cpu = pct(lat, .5), pct(lat, .9), pct(lat, .99), cpu/time.Duration(n)
+	for _, c := range concurrencies {
+		start := time.Now()
+		var wg sync.WaitGroup
+		jobs := make(chan struct{})
+		var failed error
+		var mu sync.Mutex
+		for w := 0; w < c; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range jobs {
+					if _, err := s.run(ctx); err != nil {
+						mu.Lock()
+						failed = err
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for i := 0; i < n; i++ {
+			jobs <- struct{}{}
+		}
+		close(jobs)
+		wg.Wait()
+		if failed == nil {
+			m.throughput[c] = float64(n) / time.Since(start).Seconds()
+		}
+	}
+	return m
+}
+
+func firstLine(s string) string { return strings.SplitN(strings.TrimSpace(s), "\n", 2)[0] }
+
+// daemon is a sandboxd serve started for the benchmark.
+type daemon struct {
+	cmd    *exec.Cmd
+	client *client.Client
+	dir    string
+}
+
+func startDaemon(bin, rootfs string, extra ...string) (*daemon, error) {
+	dir, err := os.MkdirTemp("", "sandboxd-bench-")
+	if err != nil {
+		return nil, err
+	}
+	// Sandboxes in user namespaces must reach the image store.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "sock")
+	args := append([]string{"serve", "--socket", sock, "--state-dir", filepath.Join(dir, "state"),
+		"--run-dir", filepath.Join(dir, "run"), "--log-level", "warn", "--queue-length", "256"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	d := &daemon{cmd: cmd, client: client.New(sock), dir: dir}
+	for i := 0; ; i++ {
+		if _, err := d.client.Health(context.Background()); err == nil {
+			break
+		}
+		if i > 200 {
+			d.stop()
+			return nil, errors.New("the daemon did not start")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	tar := exec.Command("tar", "-C", rootfs, "-c", ".")
+	out, err := tar.Output()
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	if _, err := d.client.Import(context.Background(), bytes.NewReader(out), "bench"); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *daemon) stop() {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = d.cmd.Wait()
+	os.RemoveAll(d.dir)
+}
+
+// cpu reads the daemon's CPU so far, its reaped children (every sandbox
+// process) included.
+func (d *daemon) cpu() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	var ticks int64
+	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += v
+	}
+	return time.Duration(ticks) * (time.Second / 100)
+}
+
+func (d *daemon) rssKiB() int64 {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func (d *daemon) subject(name string, cmd []string, image string) subject {
+	return subject{name: name, run: func(ctx context.Context) (time.Duration, error) {
+		before := d.cpu()
+		resp, err := d.client.Execute(ctx, &api.ExecuteRequest{Image: image, Cmd: cmd})
+		if err != nil {
+			return 0, err
+		}
+		if resp.Status != "ok" {
+			return 0, fmt.Errorf("status %s: %s", resp.Status, resp.Run.Stderr)
+		}
+		return d.cpu() - before, nil
+	}}
+}
+
+func main() {
+	bin := flag.String("bin", "bin/sandboxd", "sandboxd binary")
+	rootfs := flag.String("rootfs", ".cache/rootfs/busybox", "busybox rootfs")
+	pyRootfs := flag.String("python-rootfs", "", "a Python rootfs for the python hello world (empty: skip)")
+	n := flag.Int("n", 200, "runs per subject")
+	out := flag.String("out", "docs/benchmarks.md", "where to write the table ('' for nowhere)")
+	flag.Parse()
+	ctx := context.Background()
+	abs, _ := filepath.Abs(*rootfs)
+	*rootfs = abs
+	work, _ := os.MkdirTemp("", "sandboxd-compare-")
+	defer os.RemoveAll(work)
+
+	var subjects []subject
+	var pooled, fresh *daemon
+	var err error
+	if pooled, err = startDaemon(*bin, *rootfs, "--pool-size", "8"); err != nil {
+		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
+		os.Exit(1)
+	}
+	defer pooled.stop()
+	if fresh, err = startDaemon(*bin, *rootfs, "--pool-size", "0"); err != nil {
+		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
+		os.Exit(1)
+	}
+	defer fresh.stop()
+	idleRSS := pooled.rssKiB()
+	subjects = append(subjects,
+		pooled.subject("sandboxd API, pool on", []string{"/bin/true"}, "bench"),
+		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
+		subject{name: "sandboxd exec", run: func(ctx context.Context) (time.Duration, error) {
+			return command(ctx, *bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--rootfs", *rootfs, "--", "/bin/true")
+		}},
+	)
+	subjects = append(subjects, ociSubject("runc", work, *rootfs), ociSubject("crun", work, *rootfs))
+	subjects = append(subjects, dockerSubject(ctx, "docker run --rm --network none", *rootfs, "sandboxd-bench-busybox", "/bin/true"))
+	subjects = append(subjects, subject{name: "bwrap --unshare-all", run: func(ctx context.Context) (time.Duration, error) {
+		return command(ctx, "bwrap", "--ro-bind", *rootfs, "/", "--unshare-all", "--die-with-parent",
+			"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true")
+	}})
+	subjects = append(subjects, subject{name: "fork+exec", run: func(ctx context.Context) (time.Duration, error) {
+		return command(ctx, filepath.Join(*rootfs, "bin", "true"))
+	}})
+
+	concurrencies := []int{1, 4, 16}
+	var results []measurement
+	for _, s := range subjects {
+		fmt.Fprintf(os.Stderr, "measuring %s ...\n", s.name)
+		results = append(results, measure(ctx, s, *n, concurrencies))
+	}
+	parked := pooled.rssKiB()
+	table := render(results, concurrencies)
+	py := pythonTable(ctx, *bin, *pyRootfs, *n)
+	extra := fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run), %d KiB after the runs with up to 8 sandboxes parked.\n", idleRSS, parked)
+	fmt.Println(table)
+	fmt.Println(py)
+	fmt.Println(extra)
+	if *out != "" {
+		doc := "# Benchmarks\n\nWritten by `make bench` (`bench/compare`); numbers from one run on " + machine() +
+			". Each runner starts /bin/true in the same busybox rootfs; latency is sequential, throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy.\n\n" +
+			table + "\n" + py + "\n" + extra
+		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+}
+
+func render(results []measurement, conc []int) string {
+	var b strings.Builder
+	ref := time.Duration(0)
+	for _, r := range results {
+		if r.skipped == "" {
+			ref = r.p50
+			break
+		}
+	}
+	fmt.Fprintf(&b, "| runner | p50 ms | p90 ms | p99 ms | CPU/run ms |")
+	for _, c := range conc {
+		fmt.Fprintf(&b, " runs/s @%d |", c)
+	}
+	b.WriteString(" p50 vs sandboxd |\n|---|---|---|---|---|")
+	for range conc {
+		b.WriteString("---|")
+	}
+	b.WriteString("---|\n")
+	for _, r := range results {
+		if r.skipped != "" {
+			fmt.Fprintf(&b, "| %s | %s |", r.name, r.skipped)
+			for i := 0; i < 4+len(conc); i++ {
+				b.WriteString(" |")
+			}
+			b.WriteString("\n")
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.2f |", r.name, ms(r.p50), ms(r.p90), ms(r.p99), ms(r.cpu))
+		for _, c := range conc {
+			if t, ok := r.throughput[c]; ok {
+				fmt.Fprintf(&b, " %.0f |", t)
+			} else {
+				b.WriteString(" failed |")
+			}
+		}
+		fmt.Fprintf(&b, " %.1fx |\n", float64(r.p50)/float64(ref))
+	}
+	return b.String()
+}
+
+func machine() string {
+	var uts syscall.Utsname
+	_ = syscall.Uname(&uts)
+	rel := make([]byte, 0, 65)
+	for _, c := range uts.Release {
+		if c == 0 {
+			break
+		}
+		rel = append(rel, byte(c))
+	}
+	mem := ""
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		mem = strings.Join(strings.Fields(strings.SplitN(string(data), "\n", 2)[0])[1:], " ")
+	}
+	return fmt.Sprintf("%s, Linux %s, %d CPUs, MemTotal %s, %s", time.Now().UTC().Format("2006-01-02"), rel, goruntime.NumCPU(), mem, cgroupMode())
+}
+
+func cgroupMode() string {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return "cgroup v2"
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
+		return "cgroup v1 hybrid"
+	}
+	return "cgroup v1"
+}
+
+// ociSubject runs a bundle with runc or crun (config from `runc spec`).
+func ociSubject(runtimeName, work, rootfs string) subject {
+	s := subject{name: runtimeName + " run"}
+	if _, err := exec.LookPath(runtimeName); err != nil {
+		s.skipped = "not installed"
+		return s
+	}
+	bundle := filepath.Join(work, runtimeName+"-bundle")
+	os.MkdirAll(bundle, 0o755)
+	if out, err := exec.Command(runtimeName, "spec", "-b", bundle).CombinedOutput(); err != nil {
+		s.skipped = "spec failed: " + firstLine(string(out))
+		return s
+	}
+	cfgPath := filepath.Join(bundle, "config.json")
+	data, _ := os.ReadFile(cfgPath)
+	var cfg map[string]any
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		s.skipped = "bad spec: " + err.Error()
+		return s
+	}
+	cfg["root"] = map[string]any{"path": rootfs, "readonly": true}
+	proc := cfg["process"].(map[string]any)
+	proc["terminal"] = false
+	proc["args"] = []string{"/bin/true"}
+	data, _ = json.Marshal(cfg)
+	os.WriteFile(cfgPath, data, 0o644)
+	var seq int
+	var mu sync.Mutex
+	s.run = func(ctx context.Context) (time.Duration, error) {
+		mu.Lock()
+		seq++
+		id := fmt.Sprintf("bench-%s-%d-%d", runtimeName, os.Getpid(), seq)
+		mu.Unlock()
+		return command(ctx, runtimeName, "run", "-b", bundle, id)
+	}
+	return s
+}
+
+// dockerSubject needs a running Docker engine; `make bench` installs
+// docker.io and starts dockerd when it can.
+func dockerSubject(ctx context.Context, name, rootfs, image string, cmd ...string) subject {
+	s := subject{name: name}
+	if _, err := exec.LookPath("docker"); err != nil {
+		s.skipped = "docker is not installed"
+		return s
+	}
+	if out, err := exec.CommandContext(ctx, "docker", "info").CombinedOutput(); err != nil {
+		s.skipped = "no Docker engine: " + firstLine(string(out))
+		return s
+	}
+	imp := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("tar -C %q -c . | docker import - %s", rootfs, image))
+	if out, err := imp.CombinedOutput(); err != nil {
+		s.skipped = "docker import failed: " + firstLine(string(out))
+		return s
+	}
+	s.run = func(ctx context.Context) (time.Duration, error) {
+		return command(ctx, append([]string{"docker", "run", "--rm", "--network", "none", image}, cmd...)...)
+	}
+	return s
+}
+
+// pythonTable times print("hello") through sandboxd, docker and bare.
+func pythonTable(ctx context.Context, bin, pyRootfs string, n int) string {
+	if pyRootfs == "" {
+		return "Python hello world: skipped (no Python rootfs given; `make bench` passes the lang/python recipe's).\n"
+	}
+	n = max(n/4, 5)
+	var rows []measurement
+	d, err := startDaemon(bin, pyRootfs, "--pool-size", "4")
+	if err == nil {
+		defer d.stop()
+		rows = append(rows, measure(ctx, d.subject("sandboxd API (pool on)", []string{"python3", "-c", "print('hello')"}, "bench"), n, nil))
+	} else {
+		rows = append(rows, measurement{name: "sandboxd API", skipped: err.Error()})
+	}
+	rows = append(rows, measure(ctx, dockerSubject(ctx, "docker run --rm --network none", pyRootfs, "sandboxd-bench-python", "python3", "-c", "print('hello')"), n, nil))
+	rows = append(rows, measure(ctx, subject{name: "bare python3 -c (host)", run: func(ctx context.Context) (time.Duration, error) {
+		return command(ctx, "python3", "-c", "print('hello')")
+	}}, n, nil))
+	return "Python hello world (`print('hello')`):\n\n" + render(rows, nil)
+}

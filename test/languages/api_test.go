@@ -1,0 +1,97 @@
+package languages_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
+)
+
+// Compile once, run many: 50 tests against one C program cost one compile
+// and 50 runs; an identical request is served from the compile cache.
+func TestCompileOnceRunManyAndErrors(t *testing.T) {
+	d := startWithImages(t)
+	ctx := context.Background()
+	src := []api.File{{Name: "main.c", Content: "#include <stdio.h>\nint main(void){long a,b;if(scanf(\"%ld %ld\",&a,&b)!=2)return 1;printf(\"%ld  \\n\\n\",a+b);return 0;}"}}
+	var tests []api.Test
+	for i := 0; i < 50; i++ {
+		want := fmt.Sprint(i + 2*i)
+		if i == 7 {
+			want = "wrong"
+		}
+		tests = append(tests, api.Test{Stdin: fmt.Sprintf("%d %d\n", i, 2*i), ExpectedStdout: want + "\n"})
+	}
+	tests = append(tests, api.Test{Stdin: "not numbers", ExpectedStdout: ""})
+	start := time.Now()
+	r, err := d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "c", Files: src, Tests: tests})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := time.Since(start)
+	if r.Compile == nil || r.Compile.Cached || r.Run != nil || len(r.Tests) != 51 {
+		t.Fatalf("compile %+v, run %v, %d tests", r.Compile, r.Run, len(r.Tests))
+	}
+	if r.Summary["accepted"] != 49 || r.Summary["wrong_answer"] != 1 || r.Summary["runtime_error"] != 1 {
+		t.Errorf("summary %v, want 49 accepted, 1 wrong_answer, 1 runtime_error", r.Summary)
+	}
+	if r.Tests[7].Status != "wrong_answer" || r.Status != "wrong_answer" {
+		t.Errorf("test 7 %s, overall %s: want wrong_answer for both", r.Tests[7].Status, r.Status)
+	}
+	t.Logf("compile + 51 runs: %v (compile %.0f ms)", first, r.Compile.WallTimeMS)
+
+	again, err := d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "c", Files: src, Stdin: "2 3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Compile == nil || !again.Compile.Cached || again.Run == nil || again.Run.Stdout != "5  \n\n" {
+		t.Errorf("identical sources: compile %+v run %+v, want a cache hit", again.Compile, again.Run)
+	}
+
+	// A compile that never ends hits the compile limits.
+	loop, err := d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "cpp",
+		Files: []api.File{{Name: "main.cpp", Content: "template<int N> struct F { enum { v = F<N+1>::v + F<N+2>::v }; };\nint main(){ return F<0>::v; }"}},
+		CompileLimits: &api.Limits{WallTimeMS: ptr(int64(3000)), MemoryBytes: ptr(int64(256 << 20))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loop.Status != "compile_error" || loop.Compile == nil || loop.Run != nil {
+		t.Errorf("runaway template: status %s compile %+v", loop.Status, loop.Compile)
+	} else if s := loop.Compile.Status; s != "time_limit" && s != "wall_time_limit" && s != "memory_limit" && s != "runtime_error" {
+		t.Errorf("runaway template: compile status %s", s)
+	}
+
+	bad := []struct {
+		name string
+		req  api.ExecuteRequest
+		code string
+	}{
+		{"unknown language", api.ExecuteRequest{Language: "cobol", Files: src}, "unknown_language"},
+		{"unknown version", api.ExecuteRequest{Language: "c", Version: "99", Files: src}, "unknown_language"},
+		{"no files", api.ExecuteRequest{Language: "c"}, "invalid_request"},
+		{"empty main name", api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "", Content: "x"}}}, "invalid_request"},
+		{"slash in a name", api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "main.c", Content: "x"}, {Name: "a/b.h", Content: ""}}}, "invalid_request"},
+		{"dotdot", api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "..", Content: "x"}}}, "invalid_request"},
+		{"duplicate", api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "main.c", Content: "x"}, {Name: "main.c", Content: "y"}}}, "invalid_request"},
+		{"too large", api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "main.c", Content: strings.Repeat("/", 2<<20)}}}, "request_too_large"},
+		{"cmd in language mode", api.ExecuteRequest{Language: "c", Files: src, Cmd: []string{"sh"}}, "invalid_request"},
+	}
+	for _, b := range bad {
+		_, err := d.Client.ExecuteLanguage(ctx, &b.req)
+		if !client.IsCode(err, b.code) {
+			t.Errorf("%s: %v, want %s", b.name, err, b.code)
+		}
+		// The message says what exists: the languages, or the version there is.
+		if b.name == "unknown language" && (err == nil || !strings.Contains(err.Error(), "python")) {
+			t.Errorf("%s: the message does not list the languages: %v", b.name, err)
+		}
+		if b.name == "unknown version" && (err == nil || !strings.Contains(err.Error(), "12.")) {
+			t.Errorf("%s: the message does not say which version exists: %v", b.name, err)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
