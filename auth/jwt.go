@@ -43,7 +43,9 @@ type Config struct {
 }
 
 // Enabled reports whether any key source is configured.
-func (c Config) Enabled() bool { return c.SecretFile != "" || c.PublicKeyFile != "" || c.JWKSFile != "" }
+func (c Config) Enabled() bool {
+	return c.SecretFile != "" || c.PublicKeyFile != "" || c.JWKSFile != ""
+}
 
 // Claims are a verified token's claims.
 type Claims struct {
