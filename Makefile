@@ -16,7 +16,7 @@ APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec clean fuzz soak
+.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs clean fuzz soak
 
 all: build
 
@@ -105,6 +105,11 @@ run: deps $(BIN) $(ROOTFS) images
 
 bench-exec: deps $(BIN) $(ROOTFS)
 	$(GO) run ./bench/exec -bin $(BIN) -rootfs $(ROOTFS) -n 200
+
+# `make bench-langs`: hello world per language through the API, beside the
+# same program run bare on the host; writes docs/benchmarks-languages.md.
+bench-langs: deps $(BIN) images
+	SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) $(GO) run ./bench/langs -bin $(BIN) -n 20
 
 # `make bench` compares sandboxd with runc, crun, docker, bubblewrap and a
 # plain fork+exec in one run (N runs each) and writes docs/benchmarks.md.

@@ -35,7 +35,7 @@ type Language struct {
 	// extensions, so that headers are not handed to the compiler as
 	// sources (g++ would turn them into precompiled headers).
 	SourceExt []string `toml:"source_ext"`
-	Env     []string `toml:"env"`
+	Env       []string `toml:"env"`
 	// CodePrefix is put in front of the main file's content.
 	CodePrefix string `toml:"code_prefix"`
 	// VersionCmd prints the toolchain's version inside the image;

@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +50,7 @@ type Sandbox struct {
 	processDone    chan struct{}
 	processState   *os.ProcessState
 
-	ids         *idSlot
+	ids *idSlot
 
 	used        atomic.Bool
 	destroyOnce sync.Once

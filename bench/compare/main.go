@@ -39,11 +39,11 @@ type subject struct {
 }
 
 type measurement struct {
-	name             string
-	p50, p90, p99    time.Duration
-	cpu              time.Duration
-	throughput       map[int]float64
-	skipped          string
+	name          string
+	p50, p90, p99 time.Duration
+	cpu           time.Duration
+	throughput    map[int]float64
+	skipped       string
 }
 
 func pct(xs []time.Duration, p float64) time.Duration {

@@ -60,7 +60,7 @@ func TestExecuteStatusesThroughTheAPI(t *testing.T) {
 		stdout string
 	}{
 		{"ok with files, stdin and env", api.ExecuteRequest{
-			Cmd: []string{"/bin/sh", "-c", `cat in.txt; cat; echo "$GREETING"; cat bin.dat | od -An -tx1 | tr -d ' \n'`},
+			Cmd:   []string{"/bin/sh", "-c", `cat in.txt; cat; echo "$GREETING"; cat bin.dat | od -An -tx1 | tr -d ' \n'`},
 			Files: []api.File{{Name: "in.txt", Content: "file\n"}, {Name: "bin.dat", Content: "AP8=", Encoding: "base64"}},
 			Stdin: "stdin\n", Env: map[string]string{"GREETING": "hi"},
 		}, runtime.StatusOK, "file\nstdin\nhi\n00ff"},

@@ -53,7 +53,7 @@ func TestCompileOnceRunManyAndErrors(t *testing.T) {
 
 	// A compile that never ends hits the compile limits.
 	loop, err := d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "cpp",
-		Files: []api.File{{Name: "main.cpp", Content: "template<int N> struct F { enum { v = F<N+1>::v + F<N+2>::v }; };\nint main(){ return F<0>::v; }"}},
+		Files:         []api.File{{Name: "main.cpp", Content: "template<int N> struct F { enum { v = F<N+1>::v + F<N+2>::v }; };\nint main(){ return F<0>::v; }"}},
 		CompileLimits: &api.Limits{WallTimeMS: ptr(int64(3000)), MemoryBytes: ptr(int64(256 << 20))}})
 	if err != nil {
 		t.Fatal(err)

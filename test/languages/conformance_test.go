@@ -33,7 +33,7 @@ func files(main string, p program) []api.File {
 }
 
 type lang struct {
-	name, main string
+	name, main                                           string
 	hello, echo, args, exit3, crash, compileError, multi program
 	// crashStderr must appear in stderr after an uncaught exception.
 	crashStderr string
