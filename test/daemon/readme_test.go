@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,9 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Fatal("curl is not installed (make test installs it)")
 	}
 	demo := t.TempDir()
+	// Sandboxes in user namespaces must be able to reach the image store.
+	os.Chmod(demo, 0o755)
+	os.Chmod(filepath.Dir(demo), 0o755)
 	mk := exec.Command("make", "run")
 	mk.Dir = "../.."
 	mk.Env = append(os.Environ(), "SANDBOXD_DEMO_DIR="+demo)
@@ -59,9 +63,30 @@ func TestReadmeQuickStart(t *testing.T) {
 		removeCgroupParent("sandboxd")
 	}()
 	socket := filepath.Join(demo, "sandboxd.sock")
-	waitUntil(t, "make run to serve with the busybox image", 600*time.Second, func() bool {
-		return strings.Contains(out.String(), "sandboxd is running")
-	})
+	exited := make(chan struct{})
+	go func() {
+		for {
+			if p, err := os.FindProcess(mk.Process.Pid); err != nil || p.Signal(syscall.Signal(0)) != nil {
+				close(exited)
+				return
+			}
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", mk.Process.Pid)); err != nil || strings.Contains(string(st), ") Z ") {
+				close(exited)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	deadline := time.After(600 * time.Second)
+	for !strings.Contains(out.String(), "sandboxd is running") {
+		select {
+		case <-exited:
+			t.Fatalf("make run ended before serving:\n%s", out.String())
+		case <-deadline:
+			t.Fatalf("make run did not serve within 10 minutes:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	cmd := exec.Command("sh", "-c", strings.ReplaceAll(curl, readmeSocket, socket))
 	body, err := cmd.Output()
 	if err != nil {
