@@ -144,6 +144,20 @@ type PullRequest struct {
 	Name string `json:"name,omitempty"`
 }
 
+// PullEvent is one line of a streamed pull (Accept: application/x-ndjson):
+// progress while downloading, then exactly one of Image or Error.
+type PullEvent struct {
+	Progress *PullProgress `json:"progress,omitempty"`
+	Image    *Image        `json:"image,omitempty"`
+	Error    *ErrorDetail  `json:"error,omitempty"`
+}
+
+// PullProgress counts compressed layer bytes fetched so far.
+type PullProgress struct {
+	Done  int64 `json:"done"`
+	Total int64 `json:"total"`
+}
+
 // Health is the body of GET /v1/healthz.
 type Health struct {
 	Status       string `json:"status"`

@@ -153,6 +153,49 @@ func (c *Client) Pull(ctx context.Context, ref, name string) (*api.Image, error)
 	return &out, c.doJSON(ctx, http.MethodPost, "/v1/images/pull", api.PullRequest{Ref: ref, Name: name}, &out)
 }
 
+// PullProgress pulls like Pull and calls progress as layers download
+// (compressed bytes done and total), from a streamed answer.
+func (c *Client) PullProgress(ctx context.Context, ref, name string, progress func(done, total int64)) (*api.Image, error) {
+	body, err := json.Marshal(api.PullRequest{Ref: ref, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/images/pull", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("sandboxd is not reachable: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		var eb api.ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+			return nil, &Error{HTTPStatus: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+		}
+		return nil, &Error{HTTPStatus: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: string(data)}
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev api.PullEvent
+		if err := dec.Decode(&ev); err != nil {
+			return nil, fmt.Errorf("reading the pull's progress: %w", err)
+		}
+		switch {
+		case ev.Error != nil:
+			return nil, &Error{HTTPStatus: http.StatusOK, Code: ev.Error.Code, Message: ev.Error.Message}
+		case ev.Image != nil:
+			return ev.Image, nil
+		case ev.Progress != nil && progress != nil:
+			progress(ev.Progress.Done, ev.Progress.Total)
+		}
+	}
+}
+
 // Import stores the tar stream r (docker save, OCI layout or plain rootfs).
 func (c *Client) Import(ctx context.Context, r io.Reader, name string) (*api.Image, error) {
 	var out api.Image

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/images"
@@ -71,6 +74,10 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, invalid(`"ref" is required`))
 		return
 	}
+	if r.Header.Get("Accept") == ndjson {
+		s.pullStreaming(w, r, req)
+		return
+	}
 	img, err := s.Images.Pull(r.Context(), req.Ref, req.Name, nil)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -78,6 +85,42 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("image pulled", "ref", req.Ref, "name", img.Name, "id", img.ID, "size", img.SizeBytes)
 	writeJSON(w, http.StatusOK, toAPIImage(img))
+}
+
+const ndjson = "application/x-ndjson"
+
+// pullStreaming answers a pull as newline-delimited JSON: progress lines
+// while layers download, then one line with the image or the error (the
+// status line went out with the first byte, so errors travel in-band).
+func (s *Server) pullStreaming(w http.ResponseWriter, r *http.Request, req *api.PullRequest) {
+	w.Header().Set("Content-Type", ndjson)
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	emit := func(v any) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(v)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	last := time.Time{}
+	img, err := s.Images.Pull(r.Context(), req.Ref, req.Name, func(done, total int64) {
+		if now := time.Now(); now.Sub(last) >= 100*time.Millisecond || done == total {
+			last = now
+			emit(api.PullEvent{Progress: &api.PullProgress{Done: done, Total: total}})
+		}
+	})
+	if err != nil {
+		ae := classify(err)
+		emit(api.PullEvent{Error: &api.ErrorDetail{Code: ae.code, Message: ae.message}})
+		return
+	}
+	s.log.Info("image pulled", "ref", req.Ref, "name", img.Name, "id", img.ID, "size", img.SizeBytes)
+	out := toAPIImage(img)
+	emit(api.PullEvent{Image: &out})
 }
 
 // handleImport takes a tar stream: a `docker save` archive, an OCI layout,

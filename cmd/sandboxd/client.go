@@ -18,6 +18,7 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
@@ -219,6 +220,23 @@ func langCommand() *cli.Command {
 	}
 }
 
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// drawProgress redraws one line: a 30-cell bar, the percentage and sizes.
+func drawProgress(w io.Writer, ref string, done, total int64) {
+	const cells = 30
+	frac := 0.0
+	if total > 0 {
+		frac = min(float64(done)/float64(total), 1)
+	}
+	filled := int(frac * cells)
+	fmt.Fprintf(w, "\r%s [%s%s] %3.0f%% %s / %s", ref, strings.Repeat("#", filled), strings.Repeat(".", cells-filled),
+		frac*100, units.BytesSize(float64(done)), units.BytesSize(float64(total)))
+}
+
 func cutEnv(kv string) (string, string, bool) {
 	for i := 0; i < len(kv); i++ {
 		if kv[i] == '=' {
@@ -303,8 +321,18 @@ func imageCommand() *cli.Command {
 					if c.NArg() != 1 {
 						return errors.New("usage: sandboxd image pull REF [--name N]")
 					}
-					fmt.Fprintf(os.Stderr, "pulling %s ...\n", c.Args().First())
-					img, err := newClient(c).Pull(c.Context, c.Args().First(), c.String("name"))
+					ref := c.Args().First()
+					var img *api.Image
+					var err error
+					if isTerminal(os.Stderr) {
+						img, err = newClient(c).PullProgress(c.Context, ref, c.String("name"), func(done, total int64) {
+							drawProgress(os.Stderr, ref, done, total)
+						})
+						fmt.Fprintln(os.Stderr)
+					} else {
+						fmt.Fprintf(os.Stderr, "pulling %s ...\n", ref)
+						img, err = newClient(c).Pull(c.Context, ref, c.String("name"))
+					}
 					if err != nil {
 						return err
 					}

@@ -66,7 +66,12 @@ func TestPullFromRegistryAndRun(t *testing.T) {
 	}
 
 	d := startDaemon(t)
-	got, err := d.client.Pull(context.Background(), ref.String(), "pulled:1.0")
+	// Streamed: progress lines while the layers download, then the image.
+	var calls, lastDone, lastTotal int64
+	got, err := d.client.PullProgress(context.Background(), ref.String(), "pulled:1.0", func(done, total int64) {
+		calls++
+		lastDone, lastTotal = done, total
+	})
 	if err != nil {
 		t.Fatalf("pull: %v\n%s", err, d.log.String())
 	}
@@ -79,6 +84,17 @@ func TestPullFromRegistryAndRun(t *testing.T) {
 	}
 	if resp.Status != runtime.StatusOK || resp.Run.Stdout != "from the second layer\nfrom the image\n" {
 		t.Fatalf("run in the pulled image: %+v", resp.Run)
+	}
+	// The same image again, not streamed: nothing new to fetch.
+	again, err := d.client.Pull(context.Background(), ref.String(), "again:1.0")
+	if err != nil || again.ID != got.ID {
+		t.Fatalf("second pull: %v %+v", err, again)
+	}
+	if calls == 0 || lastTotal <= 0 || lastDone != lastTotal {
+		t.Errorf("progress: %d calls, last %d/%d", calls, lastDone, lastTotal)
+	}
+	if _, err := d.client.PullProgress(context.Background(), host+"/test/nosuch:1.0", "", nil); !client.IsCode(err, "not_found") {
+		t.Errorf("streamed pull of a missing image: %v, want not_found in-band", err)
 	}
 	if _, err := d.client.Pull(context.Background(), host+"/test/nosuch:1.0", ""); !client.IsCode(err, "not_found") {
 		t.Errorf("pull of a missing image: %v, want not_found", err)
