@@ -115,11 +115,12 @@ bench-langs: deps $(BIN) images
 # plain fork+exec in one run (N runs each) and writes docs/benchmarks.md.
 # It installs the other runners from Debian and starts dockerd if needed.
 BENCH_N        ?= 200
+BENCH_OUT      ?= docs/benchmarks.md
 BENCH_APT_DEPS := docker.io runc crun bubblewrap
 bench: deps $(BIN) $(ROOTFS) images
-	@scripts/deps.sh $(BENCH_APT_DEPS)
+	@scripts/deps.sh $(BENCH_APT_DEPS) || echo "bench: could not install $(BENCH_APT_DEPS); those runners are reported as not runnable"
 	@scripts/start-dockerd.sh || echo "bench: no Docker engine; docker is reported as not runnable"
-	$(GO) run ./bench/compare -bin $(BIN) -rootfs $(ROOTFS) -n $(BENCH_N) \
+	$(GO) run ./bench/compare -bin $(BIN) -rootfs $(ROOTFS) -n $(BENCH_N) -out "$(BENCH_OUT)" \
 		-python-rootfs $$(SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list | awk '$$1=="python"{print $$4}')
 
 clean:
