@@ -231,7 +231,7 @@ func main() {
 	var subjects []subject
 	var pooled, fresh *daemon
 	var err error
-	if pooled, err = startDaemon(*bin, *rootfs, "--pool-size", "8"); err != nil {
+	if pooled, err = startDaemon(*bin, *rootfs, "--pool-size", "8", "--cgroup-parent", poolParent); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		os.Exit(1)
 	}
@@ -265,10 +265,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "measuring %s ...\n", s.name)
 		results = append(results, measure(ctx, s, *n, concurrencies))
 	}
-	parked := pooled.rssKiB()
+	parkedRSS := pooled.rssKiB()
+	nParked, cgroupKiB := parkedSandboxes()
 	table := render(results, concurrencies)
 	py := pythonTable(ctx, *bin, *pyRootfs, *n)
-	extra := fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run), %d KiB after the runs with up to 8 sandboxes parked.\n", idleRSS, parked)
+	extra := fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
+		"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",
+		idleRSS, parkedRSS, nParked, cgroupKiB, (parkedRSS-idleRSS)/int64(max(nParked, 1)))
 	fmt.Println(table)
 	fmt.Println(py)
 	fmt.Println(extra)
@@ -347,6 +350,34 @@ func cgroupMode() string {
 		return "cgroup v1 hybrid"
 	}
 	return "cgroup v1"
+}
+
+const poolParent = "sandboxd-bench-pool"
+
+// parkedSandboxes counts the pooled daemon's sandbox cgroups and their
+// average memory charge (all of them parked once the runs are over).
+func parkedSandboxes() (int, int64) {
+	time.Sleep(time.Second) // let the pool refill
+	var files []string
+	for _, pattern := range []string{
+		"/sys/fs/cgroup/memory/" + poolParent + "/sbx-*/memory.usage_in_bytes",
+		"/sys/fs/cgroup/memory/*/*/" + poolParent + "/sbx-*/memory.usage_in_bytes",
+		"/sys/fs/cgroup/" + poolParent + "/sbx-*/memory.current",
+		"/sys/fs/cgroup/*/" + poolParent + "/sbx-*/memory.current",
+	} {
+		m, _ := filepath.Glob(pattern)
+		files = append(files, m...)
+	}
+	var total int64
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		v, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		total += v
+	}
+	if len(files) == 0 {
+		return 0, 0
+	}
+	return len(files), total / int64(len(files)) / 1024
 }
 
 // ociSubject runs a bundle with runc or crun (config from `runc spec`).
