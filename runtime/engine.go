@@ -57,7 +57,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
-	}{{runDir, 0o700}, {filepath.Join(runDir, "containers"), 0o700}, {filepath.Join(runDir, "scratch"), 0o700}, {filepath.Join(runDir, "userns"), 0o700}} {
+	}{{runDir, 0o711}, {filepath.Join(runDir, "containers"), 0o700}, {filepath.Join(runDir, "scratch"), 0o700},
+		{filepath.Join(runDir, "userns"), 0o700}, {filepath.Join(runDir, "roots"), 0o711}} {
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
 			return nil, fmt.Errorf("creating run dir: %w", err)
 		}

@@ -60,5 +60,12 @@ func (e *Engine) Recover(ctx context.Context) (Recovered, error) {
 		}
 		rec.Scratch++
 	}
+	roots := filepath.Join(e.runDir, "roots")
+	entries, _ = os.ReadDir(roots)
+	for _, ent := range entries {
+		if err := rootfs.OpenRoot(filepath.Join(roots, ent.Name())).Remove(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return rec, errors.Join(errs...)
 }

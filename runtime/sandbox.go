@@ -41,6 +41,7 @@ type Sandbox struct {
 	engine    *Engine
 	container *libcontainer.Container
 	scratch   *rootfs.Scratch
+	root      *rootfs.Root
 	cg        *cgroup.Sandbox
 	host      *entry.Host
 	built     Limits
@@ -107,14 +108,23 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 			return nil, err
 		}
 		hostUID, hostGID = int(s.ids.base)+opts.UID, int(s.ids.base)+opts.GID
-		// libcontainer prepares the root from inside the user namespace.
-		if err := traversable(root); err != nil {
-			return nil, err
-		}
 	}
 	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), hostUID, hostGID, opts.Limits.scratch())
 	if err != nil {
 		return nil, err
+	}
+	// The sandbox's own inodes over the shared image (see rootfs.Root).
+	if r, ok, err := rootfs.NewRoot(filepath.Join(e.runDir, "roots", s.id), root); err != nil {
+		return nil, err
+	} else if ok {
+		s.root, root = r, r.Path()
+	} else if e.userns {
+		// Without the overlay, libcontainer prepares the image itself from
+		// inside the user namespace: every directory on the way must be
+		// searchable.
+		if err := traversable(root); err != nil {
+			return nil, err
+		}
 	}
 	spec, err := e.spec(s, root, opts, s.scratch)
 	if err != nil {
@@ -547,6 +557,9 @@ func (s *Sandbox) Destroy() error {
 			if err := s.scratch.Remove(); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if err := s.root.Remove(); err != nil {
+			errs = append(errs, err)
 		}
 		// Only now, with every process gone, may another sandbox get these ids.
 		s.ids.release()

@@ -74,8 +74,11 @@ func resourceAttacks() []attack {
 				l.WallTimeMS = ptr(int64(2000))
 			})},
 			check: status(runtime.StatusWallTimeLimit, func(r *api.ExecuteResponse) (string, bool) {
+				// CFS throttles at tick granularity: in each period every CPU
+				// may overrun the quota by up to a tick, more with 64 threads
+				// on a loaded host, never by half again.
 				ratio := r.Run.CPUTimeMS / r.Run.WallTimeMS
-				return fmt.Sprintf("cpu/wall=%.2f", ratio), ratio < 0.65
+				return fmt.Sprintf("cpu/wall=%.2f", ratio), ratio < 0.75
 			})},
 		{class: c, name: "CPU burn: 16 threads against a 300 ms CPU-time limit", expected: "time_limit near 300 ms of CPU",
 			req: api.ExecuteRequest{Cmd: prb("burn", "16"), Limits: lim(func(l *api.Limits) {
