@@ -118,10 +118,10 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	} else if ok {
 		s.root, root = r, r.Path()
-	} else if e.userns {
-		// Without the overlay, libcontainer prepares the image itself from
-		// inside the user namespace: every directory on the way must be
-		// searchable.
+	}
+	if e.userns {
+		// libcontainer prepares the root from inside the user namespace:
+		// every directory on the way must be searchable.
 		if err := traversable(root); err != nil {
 			return nil, err
 		}

@@ -227,6 +227,7 @@ func main() {
 	*rootfs = abs
 	work, _ := os.MkdirTemp("", "sandboxd-compare-")
 	defer os.RemoveAll(work)
+	os.Chmod(work, 0o755) // sandboxes in user namespaces reach their roots through it
 
 	var subjects []subject
 	var pooled, fresh *daemon
