@@ -49,7 +49,7 @@ func TestSandboxCgroupLayout(t *testing.T) {
 	rootBefore := controllers(cgroupRoot)
 	svc := newService(t, "layout")
 	p := start(t, svc, false, jsonArgs([]string{"--memory", "48MiB", "--pids", "20", "--cpus", "0.5"}, "sleep", "2")...)
-	parent := filepath.Join(svc, "sandboxd")
+	parent := filepath.Join(svc, "sandboxd-exec") // `sandboxd exec`'s default parent
 	sb := waitForSandbox(t, p, parent, "sleep")
 	pid := p.cmd.Process.Pid
 	selfCgroup, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
