@@ -56,7 +56,7 @@ test: deps $(BIN) $(TESTROOT) images
 		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 35m ./...
 	$(MAKE) test-cgroup2
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
-	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 300 -conc 100 -warmup 50
+	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 300 -conc 100 -warmup 50 -gcc-rootfs "$(GCC_ROOTFS)"
 
 # Every fuzz target for FUZZTIME each (their seed corpora, testdata/fuzz/,
 # also run in plain `go test`).
@@ -75,8 +75,11 @@ fuzz:
 # The soak benchmark (not a CI test; `make test` runs a short one): 10,000
 # sequential and 1,000 concurrent runs of mixed outcomes against a real
 # daemon; RSS, fds, threads, goroutines before and after, leaks, failures.
-soak: deps $(BIN) $(TESTROOT)
-	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 10000 -conc 1000
+# The gcc image's rootfs, for the soak's compile errors.
+GCC_ROOTFS = $$(SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list | awk '$$1=="gcc"{print $$4}')
+
+soak: deps $(BIN) $(TESTROOT) images
+	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 10000 -conc 1000 -gcc-rootfs "$(GCC_ROOTFS)"
 
 # The cgroup v2 path, proven in a qemu VM (TCG) booted with cgroup_no_v1=all
 # on Debian 12's kernel, fetched once through apt into $(CG2_CACHE).

@@ -39,6 +39,9 @@ type kind struct {
 	want runtime.Status
 }
 
+// compileErrorKind is the language-mode run whose compile fails.
+const compileErrorKind = "compile error"
+
 func ptr[T any](v T) *T { return &v }
 
 var kinds = []kind{
@@ -51,7 +54,10 @@ var kinds = []kind{
 	{"daemonizer", api.ExecuteRequest{Cmd: []string{"probe", "daemon", "soak-daemonized"}}, runtime.StatusOK},
 }
 
-var idle time.Duration
+var (
+	idle      time.Duration
+	gccRootfs string
+)
 
 type stats struct {
 	rss, fds, threads int64
@@ -80,6 +86,7 @@ func main() {
 	slots := flag.Int("concurrency", 8, "the daemon's --concurrency")
 	warmup := flag.Int("warmup", 100, "runs before the start figures are taken")
 	maxGrowth := flag.Float64("max-rss-growth", 10, "largest RSS growth allowed, percent")
+	flag.StringVar(&gccRootfs, "gcc-rootfs", "", "the lang/gcc image's rootfs (make images); with it, compile errors are soaked too")
 	flag.DurationVar(&idle, "idle", 0, "wait this long idle before the end figures (Go returns a burst's heap to the OS only after a GC, forced every 2 minutes when idle)")
 	flag.Parse()
 	if err := run(*bin, *rootfs, *seq, *conc, *slots, *warmup, *maxGrowth); err != nil {
@@ -100,8 +107,13 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	s := &soak{dir: dir, socket: filepath.Join(dir, "sandboxd.sock"), runDir: filepath.Join(dir, "run"),
 		parent: "sandboxd-soak-" + filepath.Base(dir), counts: map[string]int{}}
 	abs, _ := filepath.Abs(bin)
-	s.cmd = exec.Command(abs, "serve", "--socket", s.socket, "--state-dir", filepath.Join(dir, "state"), "--run-dir", s.runDir,
-		"--cgroup-parent", s.parent, "--concurrency", fmt.Sprint(slots), "--queue-length", fmt.Sprint(conc+slots), "--log-level", "warn")
+	args := []string{"serve", "--socket", s.socket, "--state-dir", filepath.Join(dir, "state"), "--run-dir", s.runDir,
+		"--cgroup-parent", s.parent, "--concurrency", fmt.Sprint(slots), "--queue-length", fmt.Sprint(conc + slots), "--log-level", "warn"}
+	if gccRootfs != "" {
+		catalog, _ := filepath.Abs("languages/catalog.toml")
+		args = append(args, "--catalog", catalog)
+	}
+	s.cmd = exec.Command(abs, args...)
 	var log bytes.Buffer
 	s.cmd.Stdout, s.cmd.Stderr = &log, &log
 	if err := s.cmd.Start(); err != nil {
@@ -136,8 +148,25 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	if _, err := s.c.Import(context.Background(), tr, "busybox"); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
+	if gccRootfs == "" {
+		fmt.Println("soak: compile errors are not exercised: no -gcc-rootfs given (busybox only)")
+	} else {
+		tar := exec.Command("tar", "-C", gccRootfs, "--numeric-owner", "-c", ".")
+		out, err := tar.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := tar.Start(); err != nil {
+			return err
+		}
+		if _, err := s.c.Import(context.Background(), out, "lang/gcc:12"); err != nil {
+			return fmt.Errorf("import gcc: %w", err)
+		}
+		_ = tar.Wait()
+		kinds = append(kinds, kind{name: compileErrorKind,
+			req: api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "main.c", Content: "int main(void){ return undeclared; }"}}}})
+	}
 	fmt.Printf("soak: %d sequential + %d concurrent runs of %d kinds, daemon pid %d, --concurrency %d\n", seq, conc, len(kinds), s.cmd.Process.Pid, slots)
-	fmt.Println("soak: compile errors are not exercised: this daemon has no compiled-language image (busybox only)")
 	fresh := s.stats()
 	fmt.Printf("fresh: %s\n", fresh)
 	// Warm up with sequential runs and one burst as large as the
@@ -213,9 +242,27 @@ func (s *soak) burst(n int, count bool) {
 func (s *soak) one(i int, count bool) {
 	k := kinds[i%len(kinds)]
 	req := k.req
-	req.Image = "busybox"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	if k.name == compileErrorKind {
+		// A different source each time: a compile error is never cached,
+		// but this keeps even a cache from hiding work.
+		req.Files = []api.File{{Name: "main.c", Content: fmt.Sprintf("/* %d */ %s", i, k.req.Files[0].Content)}}
+		r, err := s.c.ExecuteLanguage(ctx, &req)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch {
+		case err != nil:
+			s.failures = append(s.failures, fmt.Sprintf("run %d (%s): %v", i, k.name, err))
+		case r.Status != "compile_error" || r.Run != nil:
+			s.failures = append(s.failures, fmt.Sprintf("run %d (%s): status %s", i, k.name, r.Status))
+		}
+		if count && err == nil {
+			s.counts[r.Status]++
+		}
+		return
+	}
+	req.Image = "busybox"
 	r, err := s.c.Execute(ctx, &req)
 	s.mu.Lock()
 	defer s.mu.Unlock()
