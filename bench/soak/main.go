@@ -9,13 +9,11 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/dirtar"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -141,7 +140,7 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 			return fmt.Errorf("the daemon did not come up:\n%s", log.String())
 		}
 	}
-	tr, err := tarDir(rootfs)
+	tr, err := dirtar.Tar(rootfs, nil)
 	if err != nil {
 		return err
 	}
@@ -349,50 +348,4 @@ func (s *soak) settle() leaks {
 			return l
 		}
 	}
-}
-
-func tarDir(dir string) (io.Reader, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = rel
-		if e.IsDir() {
-			hdr.Name += "/"
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			_, err = tw.Write(data)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &buf, tw.Close()
 }

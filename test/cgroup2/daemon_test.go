@@ -15,7 +15,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
-	"github.com/sandboxd/sandboxd/internal/testdaemon"
+	"github.com/sandboxd/sandboxd/internal/dirtar"
 	sbx "github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -66,7 +66,7 @@ func TestDaemonAPI(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	tarball, err := testdaemon.TarDir(testRootfs)
+	tarball, err := dirtar.Tar(testRootfs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package testdaemon
+// Package dirtar turns a directory tree into the tar stream that
+// `sandboxd image import` takes: symlinks kept as symlinks, owners numeric.
+// Tests, the soak and the VM harness use it; it needs no tar program.
+package dirtar
 
 import (
 	"archive/tar"
@@ -9,10 +12,9 @@ import (
 	"path/filepath"
 )
 
-// TarDir returns dir as an uncompressed tar stream, symlinks kept as
-// symlinks, owners numeric: what `sandboxd image import` takes. It needs no
-// tar program, so it works in the bare cgroup v2 VM too.
-func TarDir(dir string) (io.Reader, error) {
+// Tar returns dir as an uncompressed tar stream, held in memory. edit, when
+// not nil, may change each header, or return false to leave the entry out.
+func Tar(dir string, edit func(*tar.Header) bool) (io.Reader, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
@@ -40,6 +42,9 @@ func TarDir(dir string) (io.Reader, error) {
 		hdr.Name, hdr.Uname, hdr.Gname = filepath.ToSlash(rel), "", ""
 		if e.IsDir() {
 			hdr.Name += "/"
+		}
+		if edit != nil && !edit(hdr) {
+			return nil
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
