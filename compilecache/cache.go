@@ -2,11 +2,16 @@
 // compile (language, image, command, limits, sources) runs once. It is a
 // bounded LRU: the least recently used entries go first when the total
 // passes the limit. Entries survive restarts.
+//
+// An entry is a directory named by its key: result.json (the compile's
+// result) and files/, the compile's /work as plain files, so that a hit
+// costs reading them, not decoding them.
 package compilecache
 
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/languages"
+	"github.com/sandboxd/sandboxd/rootfs"
 )
 
 var keyRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -52,17 +58,18 @@ func Open(dir string, maxBytes int64, log *slog.Logger) (*Cache, error) {
 	}
 	for _, de := range des {
 		name := de.Name()
-		info, err := de.Info()
+		if !de.IsDir() || !keyRE.MatchString(name) {
+			os.RemoveAll(filepath.Join(dir, name)) // an interrupted write, or an older format
+			continue
+		}
+		info, err := os.Stat(filepath.Join(dir, name, "result.json"))
 		if err != nil {
+			os.RemoveAll(filepath.Join(dir, name))
 			continue
 		}
-		key := name[:max(len(name)-len(".json"), 0)]
-		if filepath.Ext(name) != ".json" || !keyRE.MatchString(key) {
-			os.Remove(filepath.Join(dir, name)) // a temp file of an interrupted write
-			continue
-		}
-		c.entries[key] = &entry{size: info.Size(), used: info.ModTime()}
-		c.total += info.Size()
+		size := dirSize(filepath.Join(dir, name))
+		c.entries[name] = &entry{size: size, used: info.ModTime()}
+		c.total += size
 	}
 	c.mu.Lock()
 	c.evictLocked()
@@ -70,7 +77,20 @@ func Open(dir string, maxBytes int64, log *slog.Logger) (*Cache, error) {
 	return c, nil
 }
 
-func (c *Cache) path(key string) string { return filepath.Join(c.dir, key+".json") }
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func (c *Cache) path(key string) string { return filepath.Join(c.dir, key) }
 
 // Get returns a cached compile, marking it used.
 func (c *Cache) Get(key string) (*languages.CompileOutput, bool) {
@@ -86,58 +106,109 @@ func (c *Cache) Get(key string) (*languages.CompileOutput, bool) {
 	if !ok {
 		return nil, false
 	}
-	data, err := os.ReadFile(c.path(key))
+	out, err := c.read(key)
 	if err != nil {
-		c.drop(key)
-		return nil, false
-	}
-	var out languages.CompileOutput
-	if err := json.Unmarshal(data, &out); err != nil || out.Result == nil {
-		c.log.Warn("compile cache: dropping a corrupt entry", "key", key)
+		c.log.Warn("compile cache: dropping an unreadable entry", "key", key, "err", err)
 		c.drop(key)
 		return nil, false
 	}
 	now := time.Now()
-	_ = os.Chtimes(c.path(key), now, now) // LRU order survives restarts
-	return &out, true
+	_ = os.Chtimes(filepath.Join(c.path(key), "result.json"), now, now) // LRU order survives restarts
+	return out, true
+}
+
+func (c *Cache) read(key string) (*languages.CompileOutput, error) {
+	data, err := os.ReadFile(filepath.Join(c.path(key), "result.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out languages.CompileOutput
+	if err := json.Unmarshal(data, &out.Result); err != nil || out.Result == nil {
+		return nil, errors.New("corrupt result.json")
+	}
+	files := filepath.Join(c.path(key), "files")
+	err = filepath.WalkDir(files, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(files, p)
+		out.Work = append(out.Work, rootfs.File{Name: filepath.ToSlash(rel), Data: data, Mode: info.Mode().Perm()})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Put stores a compile output; failures only cost a future recompile.
 func (c *Cache) Put(key string, out *languages.CompileOutput) {
-	if !keyRE.MatchString(key) {
+	if !keyRE.MatchString(key) || out == nil || out.Result == nil {
 		return
 	}
-	data, err := json.Marshal(out)
-	if err != nil {
+	var size int64
+	for _, f := range out.Work {
+		size += int64(len(f.Data))
+	}
+	if size > c.maxBytes {
 		return
 	}
-	if int64(len(data)) > c.maxBytes {
-		return
-	}
-	tmp, err := os.CreateTemp(c.dir, "tmp-*")
+	tmp, err := os.MkdirTemp(c.dir, "tmp-")
 	if err != nil {
 		c.log.Warn("compile cache: write failed", "err", err)
 		return
 	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
+	if err := write(tmp, out); err != nil {
+		os.RemoveAll(tmp)
 		c.log.Warn("compile cache: write failed", "err", err)
-		return
-	}
-	if err := os.Rename(tmp.Name(), c.path(key)); err != nil {
-		os.Remove(tmp.Name())
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.entries[key]; ok {
 		c.total -= old.size
+		os.RemoveAll(c.path(key))
 	}
-	c.entries[key] = &entry{size: int64(len(data)), used: time.Now()}
-	c.total += int64(len(data))
+	if err := os.Rename(tmp, c.path(key)); err != nil {
+		os.RemoveAll(tmp)
+		delete(c.entries, key)
+		return
+	}
+	c.entries[key] = &entry{size: size, used: time.Now()}
+	c.total += size
 	c.evictLocked()
+}
+
+func write(dir string, out *languages.CompileOutput) error {
+	for _, f := range out.Work {
+		if err := rootfs.CheckName(f.Name); err != nil {
+			return err
+		}
+		p := filepath.Join(dir, "files", filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, f.Data, f.Mode.Perm()|0o600); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, f.Mode.Perm()|0o600); err != nil {
+			return err
+		}
+	}
+	data, err := json.Marshal(out.Result)
+	if err != nil {
+		return err
+	}
+	// result.json last: an entry without it is incomplete and dropped.
+	return os.WriteFile(filepath.Join(dir, "result.json"), data, 0o600)
 }
 
 func (c *Cache) drop(key string) {
@@ -147,7 +218,7 @@ func (c *Cache) drop(key string) {
 		c.total -= e.size
 		delete(c.entries, key)
 	}
-	os.Remove(c.path(key))
+	os.RemoveAll(c.path(key))
 }
 
 func (c *Cache) evictLocked() {
@@ -165,7 +236,7 @@ func (c *Cache) evictLocked() {
 		}
 		c.total -= c.entries[k].size
 		delete(c.entries, k)
-		os.Remove(c.path(k))
+		os.RemoveAll(c.path(k))
 	}
 }
 

@@ -46,7 +46,7 @@ func TestPutGetSurvivesReopen(t *testing.T) {
 }
 
 func TestEvictsLeastRecentlyUsed(t *testing.T) {
-	c, err := Open(t.TempDir(), 3000, nil)
+	c, err := Open(t.TempDir(), 1500, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestEvictsLeastRecentlyUsed(t *testing.T) {
 			t.Errorf("%s was evicted", k)
 		}
 	}
-	if _, total := c.Stats(); total > 3000 {
+	if _, total := c.Stats(); total > 1500 {
 		t.Errorf("total %d over the limit", total)
 	}
 }
@@ -74,7 +74,7 @@ func TestCorruptEntryIsDropped(t *testing.T) {
 	dir := t.TempDir()
 	c, _ := Open(dir, 1<<20, nil)
 	c.Put(key("a"), output(10))
-	os.WriteFile(filepath.Join(dir, key("a")+".json"), []byte("{not json"), 0o600)
+	os.WriteFile(filepath.Join(dir, key("a"), "result.json"), []byte("{not json"), 0o600)
 	if _, ok := c.Get(key("a")); ok {
 		t.Fatal("a corrupt entry was returned")
 	}
