@@ -191,21 +191,28 @@ func TestCgroupNesting(t *testing.T) {
 		}
 	})
 	cmd := exec.Command(sandboxdBin, "exec", "--run-dir", runDir, "--json", "--rootfs", testRootfs,
-		"--cgroup-parent", parent, "--memory", "40MiB", "--pids", "20", "--", "sleep", "1")
+		"--cgroup-parent", parent, "--memory", "40MiB", "--pids", "20", "--", "sleep", "3")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the program runs: the entry and sleep are both in the
-	// cgroup, and the run's limits have been applied.
+	// Wait until the program itself runs in the cgroup: the run's limits
+	// are applied before it starts (during setup, libcontainer's own
+	// processes are there with the build-time values still unwritten).
 	var found []string
-	deadline := time.Now().Add(900 * time.Millisecond)
+	running := func() bool {
+		procs, _ := os.ReadFile(filepath.Join(found[0], "cgroup.procs"))
+		for _, pid := range strings.Fields(string(procs)) {
+			if comm, _ := os.ReadFile("/proc/" + pid + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		found, _ = filepath.Glob(filepath.Join(ownMem, parent, "sbx-*"))
-		if len(found) == 1 {
-			procs, _ := os.ReadFile(filepath.Join(found[0], "cgroup.procs"))
-			if len(strings.Fields(string(procs))) >= 2 {
-				break
-			}
+		if len(found) == 1 && running() {
+			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
