@@ -63,6 +63,16 @@ func (p Parent) parentDirs() ([]string, error) {
 // it is the only sandboxd using this parent: every such cgroup is then a
 // leftover. It returns how many cgroup directories it removed.
 func (p Parent) RemoveStale() (int, error) {
+	return p.remove(StalePrefix + "*")
+}
+
+// RemoveSandbox removes the cgroup of one dead sandbox, in every hierarchy.
+func (p Parent) RemoveSandbox(id string) error {
+	_, err := p.remove(id)
+	return err
+}
+
+func (p Parent) remove(pattern string) (int, error) {
 	dirs, err := p.parentDirs()
 	if err != nil {
 		return 0, err
@@ -70,7 +80,7 @@ func (p Parent) RemoveStale() (int, error) {
 	removed := 0
 	var errs []error
 	for _, parent := range dirs {
-		stale, _ := filepath.Glob(filepath.Join(parent, StalePrefix+"*"))
+		stale, _ := filepath.Glob(filepath.Join(parent, pattern))
 		for _, dir := range stale {
 			if err := removeTree(dir); err != nil {
 				errs = append(errs, err)

@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		log.Warn("recovering from an earlier instance", "err", err)
 	}
 	if rec != (runtime.Recovered{}) {
-		log.Info("removed what an earlier instance left", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "scratch", rec.Scratch)
+		log.Info("removed what an earlier instance left", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups)
 	}
 	store, err := images.Open(filepath.Join(cfg.StateDir, "images"), images.Options{Logger: log})
 	if err != nil {
@@ -164,7 +164,7 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	srv.WaitDestroyed()
 	warm.Close()
 	if rec, err := engine.Recover(context.Background()); err != nil || rec != (runtime.Recovered{}) {
-		log.Info("final cleanup", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "scratch", rec.Scratch, "err", err)
+		log.Info("final cleanup", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "err", err)
 	}
 	log.Info("stopped")
 	return nil

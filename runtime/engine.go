@@ -58,7 +58,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		path string
 		mode os.FileMode
 	}{{runDir, 0o711}, {filepath.Join(runDir, "containers"), 0o700}, {filepath.Join(runDir, "scratch"), 0o700},
-		{filepath.Join(runDir, "userns"), 0o700}, {filepath.Join(runDir, "roots"), 0o711}} {
+		{filepath.Join(runDir, "userns"), 0o700}, {filepath.Join(runDir, "roots"), 0o711}, {filepath.Join(runDir, "locks"), 0o700}} {
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
 			return nil, fmt.Errorf("creating run dir: %w", err)
 		}
@@ -90,7 +90,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace, ids: ids}, nil
+	e := &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace, ids: ids}
+	e.reapDead()
+	return e, nil
 }
 
 // CheckReachable reports whether image roots under dir can be reached

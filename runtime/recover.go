@@ -15,7 +15,7 @@ import (
 
 // Recovered counts what Recover removed.
 type Recovered struct {
-	Sandboxes, Cgroups, Scratch int
+	Sandboxes, Cgroups int
 }
 
 // Recover removes everything an earlier sandboxd with the same run dir and
@@ -25,25 +25,21 @@ type Recovered struct {
 func (e *Engine) Recover(ctx context.Context) (Recovered, error) {
 	var rec Recovered
 	var errs []error
-	containers := filepath.Join(e.runDir, "containers")
-	entries, _ := os.ReadDir(containers)
-	for _, ent := range entries {
+	ids := map[string]bool{}
+	for _, sub := range []string{"containers", "scratch", "roots", "locks"} {
+		entries, _ := os.ReadDir(filepath.Join(e.runDir, sub))
+		for _, ent := range entries {
+			ids[ent.Name()] = true
+		}
+	}
+	for id := range ids {
 		if ctx.Err() != nil {
 			return rec, ctx.Err()
 		}
-		c, err := libcontainer.Load(containers, ent.Name())
-		if err == nil {
-			_ = c.Signal(unix.SIGKILL)
-			err = c.Destroy()
+		if err := e.removeSandbox(id); err != nil {
+			errs = append(errs, err)
 		}
-		// Whatever libcontainer could not load or destroy, remove by hand;
-		// the cgroups are swept below.
-		if rmErr := os.RemoveAll(filepath.Join(containers, ent.Name())); rmErr != nil {
-			errs = append(errs, rmErr)
-		}
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("recovering sandbox %s: %w", ent.Name(), err))
-		}
+		os.Remove(filepath.Join(e.runDir, "locks", id))
 		rec.Sandboxes++
 	}
 	n, err := e.parent.RemoveStale()
@@ -51,21 +47,57 @@ func (e *Engine) Recover(ctx context.Context) (Recovered, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	scratch := filepath.Join(e.runDir, "scratch")
-	entries, _ = os.ReadDir(scratch)
-	for _, ent := range entries {
-		if err := rootfs.OpenScratch(filepath.Join(scratch, ent.Name())).Remove(); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rec.Scratch++
-	}
-	roots := filepath.Join(e.runDir, "roots")
-	entries, _ = os.ReadDir(roots)
-	for _, ent := range entries {
-		if err := rootfs.OpenRoot(filepath.Join(roots, ent.Name())).Remove(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	return rec, errors.Join(errs...)
+}
+
+// reapDead removes the sandboxes whose owner died: a sandbox's owner holds
+// the lock on locks/<id> from before anything of the sandbox exists until
+// its last trace is gone, so a lock anyone can take marks a leftover. This
+// is what cleans up after a killed `sandboxd exec`, safely beside other
+// ones running.
+func (e *Engine) reapDead() {
+	dir := filepath.Join(e.runDir, "locks")
+	entries, _ := os.ReadDir(dir)
+	for _, ent := range entries {
+		lock, err := tryLock(filepath.Join(dir, ent.Name()))
+		if err != nil {
+			continue // alive, or unreadable: leave it
+		}
+		if e.removeSandbox(ent.Name()) == nil {
+			os.Remove(lock.Name())
+		}
+		lock.Close()
+	}
+}
+
+// removeSandbox kills and removes what exists of one sandbox: its processes
+// and libcontainer state, its cgroup, its scratch mounts and its root.
+func (e *Engine) removeSandbox(id string) error {
+	var errs []error
+	containers := filepath.Join(e.runDir, "containers")
+	if c, err := libcontainer.Load(containers, id); err == nil {
+		_ = c.Signal(unix.SIGKILL)
+		if err := c.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("removing sandbox %s: %w", id, err))
+		}
+	}
+	// Whatever libcontainer could not load or destroy goes by hand.
+	errs = append(errs, os.RemoveAll(filepath.Join(containers, id)),
+		e.parent.RemoveSandbox(id),
+		rootfs.OpenScratch(filepath.Join(e.runDir, "scratch", id)).Remove(),
+		rootfs.OpenRoot(filepath.Join(e.runDir, "roots", id)).Remove())
+	return errors.Join(errs...)
+}
+
+// tryLock opens path and takes its lock without waiting.
+func tryLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

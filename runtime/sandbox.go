@@ -51,7 +51,8 @@ type Sandbox struct {
 	processDone    chan struct{}
 	processState   *os.ProcessState
 
-	ids *idSlot
+	ids  *idSlot
+	lock *os.File
 
 	used        atomic.Bool
 	destroyOnce sync.Once
@@ -94,6 +95,11 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	}
 	s := &Sandbox{id: newID(), engine: e, built: opts.Limits, processDone: make(chan struct{})}
+	// Held from before anything of the sandbox exists until Destroy has
+	// removed all of it: a free lock marks a dead owner's leftovers.
+	if s.lock, err = tryLock(filepath.Join(e.runDir, "locks", s.id)); err != nil {
+		return nil, fmt.Errorf("sandbox lock: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			_ = s.Destroy()
@@ -563,6 +569,12 @@ func (s *Sandbox) Destroy() error {
 		}
 		// Only now, with every process gone, may another sandbox get these ids.
 		s.ids.release()
+		if len(errs) == 0 && s.lock != nil {
+			os.Remove(s.lock.Name())
+		}
+		if s.lock != nil {
+			s.lock.Close() // on error the file stays: the next start reaps it
+		}
 		s.destroyErr = errors.Join(errs...)
 	})
 	return s.destroyErr

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // IDsPerSandbox is how many host uids (and gids) each sandbox maps: a full
@@ -116,15 +114,9 @@ func (s *idSlot) release() {
 func (e *Engine) allocSlot() (*idSlot, error) {
 	dir := filepath.Join(e.runDir, "userns")
 	for i := 0; i < e.ids.slots(); i++ {
-		f, err := os.OpenFile(filepath.Join(dir, "slot-"+strconv.Itoa(i)), os.O_CREATE|os.O_RDWR, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("user namespace slot: %w", err)
+		if f, err := tryLock(filepath.Join(dir, "slot-"+strconv.Itoa(i))); err == nil {
+			return &idSlot{base: e.ids.Start + uint32(i)*IDsPerSandbox, lock: f}, nil
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			f.Close()
-			continue
-		}
-		return &idSlot{base: e.ids.Start + uint32(i)*IDsPerSandbox, lock: f}, nil
 	}
 	return nil, fmt.Errorf("all %d user-namespace id slots are in use: give sandboxd a larger range", e.ids.slots())
 }

@@ -251,3 +251,51 @@ func TestCgroupNesting(t *testing.T) {
 		}
 	}
 }
+
+// A `sandboxd exec` killed with SIGKILL leaves its sandbox's state behind
+// (its sandbox itself dies with it); the next exec removes it, while other
+// execs' live sandboxes are left alone.
+func TestKilledExecIsReapedByTheNext(t *testing.T) {
+	run(t, nil, "/bin/true")
+	before := measure(t)
+	live := exec.Command(sandboxdBin, "exec", "--run-dir", runDir, "--cgroup-parent", cgroupParent,
+		"--rootfs", testRootfs, "--", "sleep", "3")
+	victim := exec.Command(sandboxdBin, "exec", "--run-dir", runDir, "--cgroup-parent", cgroupParent,
+		"--rootfs", testRootfs, "--", "sleep", "30")
+	for _, c := range []*exec.Cmd{live, victim} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	sandboxes := func() int {
+		entries, _ := os.ReadDir(filepath.Join(runDir, "containers"))
+		return len(entries)
+	}
+	waitFor("both sandboxes", func() bool { return sandboxes() == 2 })
+	time.Sleep(300 * time.Millisecond) // both programs running
+	_ = victim.Process.Kill()           // ours, by pid
+	_ = victim.Wait()
+	if measure(t) == before {
+		t.Fatal("the killed exec left nothing: the test proves nothing")
+	}
+	run(t, nil, "/bin/true") // reaps the dead one
+	if n := sandboxes(); n != 1 {
+		t.Errorf("%d sandboxes after the reap, want only the live one", n)
+	}
+	if err := live.Wait(); err != nil {
+		t.Errorf("the live exec was disturbed: %v", err)
+	}
+	if after := measure(t); after != before {
+		t.Errorf("left behind: before %+v, after %+v", before, after)
+	}
+}
