@@ -90,9 +90,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace, ids: ids}
-	e.reapDead()
-	return e, nil
+	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace, ids: ids}, nil
 }
 
 // CheckReachable reports whether image roots under dir can be reached

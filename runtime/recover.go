@@ -50,12 +50,12 @@ func (e *Engine) Recover(ctx context.Context) (Recovered, error) {
 	return rec, errors.Join(errs...)
 }
 
-// reapDead removes the sandboxes whose owner died: a sandbox's owner holds
+// ReapDead removes the sandboxes whose owner died: a sandbox's owner holds
 // the lock on locks/<id> from before anything of the sandbox exists until
 // its last trace is gone, so a lock anyone can take marks a leftover. This
 // is what cleans up after a killed `sandboxd exec`, safely beside other
-// ones running.
-func (e *Engine) reapDead() {
+// ones running. (A daemon, owning its run dir, uses Recover instead.)
+func (e *Engine) ReapDead() {
 	dir := filepath.Join(e.runDir, "locks")
 	entries, _ := os.ReadDir(dir)
 	for _, ent := range entries {

@@ -124,6 +124,7 @@ func runExec(c *cli.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	engine.ReapDead()
 	sb, err := engine.Build(ctx, runtime.BuildOptions{Rootfs: c.String("rootfs"), UID: uid, GID: gid, Limits: limits})
 	if err != nil {
 		return 0, err
