@@ -124,3 +124,16 @@ func removeTree(dir string) error {
 	}
 	return nil
 }
+
+// RemoveIfEmpty removes the parent's own directories, in every hierarchy,
+// when no sandbox cgroup is left in them; a directory still in use stays.
+// A daemon calls it when it stops, so that it leaves no empty cgroups.
+func (p Parent) RemoveIfEmpty() {
+	dirs, err := p.parentDirs()
+	if err != nil {
+		return
+	}
+	for _, d := range dirs {
+		_ = unix.Rmdir(d) // EBUSY or ENOTEMPTY: not ours to clear
+	}
+}

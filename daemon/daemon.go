@@ -166,6 +166,7 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	if rec, err := engine.Recover(context.Background()); err != nil || rec != (runtime.Recovered{}) {
 		log.Info("final cleanup", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "err", err)
 	}
+	engine.RemoveCgroupParent()
 	log.Info("stopped")
 	return nil
 }

@@ -50,6 +50,10 @@ func (e *Engine) Recover(ctx context.Context) (Recovered, error) {
 	return rec, errors.Join(errs...)
 }
 
+// RemoveCgroupParent removes the empty parent cgroup sandboxes nested in,
+// for a daemon that stops with none left.
+func (e *Engine) RemoveCgroupParent() { e.parent.RemoveIfEmpty() }
+
 // ReapDead removes the sandboxes whose owner died: a sandbox's owner holds
 // the lock on locks/<id> from before anything of the sandbox exists until
 // its last trace is gone, so a lock anyone can take marks a leftover. This

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -263,6 +264,12 @@ func TestGracefulShutdownLetsRunsFinish(t *testing.T) {
 	}
 	if l := leftovers(t, d); len(l) != 0 {
 		t.Errorf("left behind after shutdown: %v", l)
+	}
+	// The daemon also removes its own, now empty, parent cgroup.
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/" + d.cgroupParent)
+	mem, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/" + d.cgroupParent)
+	if left := append(parents, mem...); len(left) != 0 {
+		t.Errorf("parent cgroup left after shutdown: %v", left)
 	}
 }
 
