@@ -28,6 +28,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/dirtar"
 )
 
 type subject struct {
@@ -155,13 +156,9 @@ func startDaemon(bin, rootfs string, extra ...string) (*daemon, error) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	tar := exec.Command("tar", "-C", rootfs, "-c", ".")
-	out, err := tar.Output()
-	if err != nil {
-		d.stop()
-		return nil, err
-	}
-	if _, err := d.client.Import(context.Background(), bytes.NewReader(out), "bench"); err != nil {
+	stream := dirtar.Stream(rootfs)
+	defer stream.Close()
+	if _, err := d.client.Import(context.Background(), stream, "bench"); err != nil {
 		d.stop()
 		return nil, err
 	}

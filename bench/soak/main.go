@@ -150,18 +150,12 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	if gccRootfs == "" {
 		fmt.Println("soak: compile errors are not exercised: no -gcc-rootfs given (busybox only)")
 	} else {
-		tar := exec.Command("tar", "-C", gccRootfs, "--numeric-owner", "-c", ".")
-		out, err := tar.StdoutPipe()
+		stream := dirtar.Stream(gccRootfs)
+		_, err := s.c.Import(context.Background(), stream, "lang/gcc:12")
+		stream.Close()
 		if err != nil {
-			return err
-		}
-		if err := tar.Start(); err != nil {
-			return err
-		}
-		if _, err := s.c.Import(context.Background(), out, "lang/gcc:12"); err != nil {
 			return fmt.Errorf("import gcc: %w", err)
 		}
-		_ = tar.Wait()
 		kinds = append(kinds, kind{name: compileErrorKind,
 			req: api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "main.c", Content: "int main(void){ return undeclared; }"}}}})
 	}

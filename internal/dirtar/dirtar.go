@@ -16,7 +16,23 @@ import (
 // not nil, may change each header, or return false to leave the entry out.
 func Tar(dir string, edit func(*tar.Header) bool) (io.Reader, error) {
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	if err := write(&buf, dir, edit); err != nil {
+		return nil, err
+	}
+	return &buf, nil
+}
+
+// Stream returns dir as a tar stream produced while it is read, for trees
+// too large to hold in memory (language images); a walk error ends the
+// stream with that error.
+func Stream(dir string) io.ReadCloser {
+	r, w := io.Pipe()
+	go func() { w.CloseWithError(write(w, dir, nil)) }()
+	return r
+}
+
+func write(out io.Writer, dir string, edit func(*tar.Header) bool) error {
+	tw := tar.NewWriter(out)
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -61,7 +77,7 @@ func Tar(dir string, edit func(*tar.Header) bool) (io.Reader, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &buf, tw.Close()
+	return tw.Close()
 }

@@ -43,3 +43,23 @@ func TestTarKeepsFilesDirsAndSymlinks(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamMatchesTar(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a"), []byte("alpha"), 0o644)
+	os.Symlink("a", filepath.Join(dir, "b"))
+	whole, err := Tar(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := io.ReadAll(whole)
+	s := Stream(dir)
+	defer s.Close()
+	got, err := io.ReadAll(s)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("stream differs from Tar (%v)", err)
+	}
+	if _, err := io.ReadAll(Stream(filepath.Join(dir, "missing"))); err == nil {
+		t.Error("a missing directory streamed without an error")
+	}
+}

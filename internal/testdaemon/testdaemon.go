@@ -17,6 +17,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/dirtar"
 )
 
 // Daemon is one running `sandboxd serve`.
@@ -112,18 +113,9 @@ func (d *Daemon) Stop() {
 // ImportDir imports the directory tree dir as image name.
 func (d *Daemon) ImportDir(name, dir string) *api.Image {
 	d.t.Helper()
-	tar := exec.Command("tar", "-C", dir, "--numeric-owner", "-c", ".")
-	out, err := tar.StdoutPipe()
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	if err := tar.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	img, err := d.Client.Import(context.Background(), out, name)
-	if werr := tar.Wait(); err == nil && werr != nil {
-		err = werr
-	}
+	stream := dirtar.Stream(dir)
+	defer stream.Close()
+	img, err := d.Client.Import(context.Background(), stream, name)
 	if err != nil {
 		d.t.Fatalf("import %s from %s: %v\n%s", name, dir, err, d.Log())
 	}
