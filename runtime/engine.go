@@ -81,6 +81,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		if err := ids.check(); err != nil {
 			return nil, err
 		}
+		// Sandboxes' roots are mounted under the run dir and prepared from
+		// inside their user namespace: checked once here, not per sandbox.
+		if err := traversable(filepath.Join(runDir, "roots")); err != nil {
+			return nil, err
+		}
 	}
 	parent, err := cgroup.ResolveParent(cfg.CgroupParent)
 	if err != nil {

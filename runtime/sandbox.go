@@ -124,10 +124,10 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	} else if ok {
 		s.root, root = r, r.Path()
-	}
-	if e.userns {
+	} else if e.userns {
 		// libcontainer prepares the root from inside the user namespace:
-		// every directory on the way must be searchable.
+		// every directory on the way to the image must be searchable. (The
+		// way to an overlay root, under the run dir, NewEngine checked.)
 		if err := traversable(root); err != nil {
 			return nil, err
 		}
