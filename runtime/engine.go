@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/sandboxd/sandboxd/cgroup"
 	"github.com/sandboxd/sandboxd/seccomp"
@@ -40,6 +41,21 @@ type Engine struct {
 	filter []byte
 	userns bool
 	ids    IDRange
+
+	// rootsOK remembers, once per engine, whether sandboxes' overlay roots
+	// under the run dir can be reached from their user namespaces.
+	rootsOnce sync.Once
+	rootsErr  error
+}
+
+// rootsReachable checks the way to the run dir's roots, once.
+func (e *Engine) rootsReachable() error {
+	e.rootsOnce.Do(func() {
+		if e.userns {
+			e.rootsErr = traversable(filepath.Join(e.runDir, "roots"))
+		}
+	})
+	return e.rootsErr
 }
 
 // NewEngine prepares the run dir, the cgroup parent and the filter.
@@ -79,11 +95,6 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	if !cfg.NoUserNamespace {
 		if err := ids.check(); err != nil {
-			return nil, err
-		}
-		// Sandboxes' roots are mounted under the run dir and prepared from
-		// inside their user namespace: checked once here, not per sandbox.
-		if err := traversable(filepath.Join(runDir, "roots")); err != nil {
 			return nil, err
 		}
 	}

@@ -124,10 +124,14 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	} else if ok {
 		s.root, root = r, r.Path()
-	} else if e.userns {
 		// libcontainer prepares the root from inside the user namespace:
-		// every directory on the way to the image must be searchable. (The
-		// way to an overlay root, under the run dir, NewEngine checked.)
+		// every directory on the way must be searchable. Under the run
+		// dir, that is the same for every sandbox: checked once.
+		if err := e.rootsReachable(); err != nil {
+			return nil, err
+		}
+	} else if e.userns {
+		// The same for the image itself, when there is no overlay.
 		if err := traversable(root); err != nil {
 			return nil, err
 		}
