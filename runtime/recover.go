@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
@@ -29,7 +30,9 @@ func (e *Engine) Recover(ctx context.Context) (Recovered, error) {
 	for _, sub := range []string{"containers", "scratch", "roots", "locks"} {
 		entries, _ := os.ReadDir(filepath.Join(e.runDir, sub))
 		for _, ent := range entries {
-			ids[ent.Name()] = true
+			if !strings.HasPrefix(ent.Name(), ".") {
+				ids[ent.Name()] = true
+			}
 		}
 	}
 	for id := range ids {
@@ -63,6 +66,9 @@ func (e *Engine) ReapDead() {
 	dir := filepath.Join(e.runDir, "locks")
 	entries, _ := os.ReadDir(dir)
 	for _, ent := range entries {
+		if strings.HasPrefix(ent.Name(), ".") {
+			continue // a lock still being made (see newLock)
+		}
 		lock, err := tryLock(filepath.Join(dir, ent.Name()))
 		if err != nil {
 			continue // alive, or unreadable: leave it
@@ -91,6 +97,27 @@ func (e *Engine) removeSandbox(id string) error {
 		rootfs.OpenScratch(filepath.Join(e.runDir, "scratch", id)).Remove(),
 		rootfs.OpenRoot(filepath.Join(e.runDir, "roots", id)).Remove())
 	return errors.Join(errs...)
+}
+
+// newLock makes dir/name already locked: it is locked under a temporary
+// name and renamed into place, so that no reaper can take it first.
+func newLock(dir, name string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, ".new-")
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	final := filepath.Join(dir, name)
+	if err := os.Rename(f.Name(), final); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
 }
 
 // tryLock opens path and takes its lock without waiting.

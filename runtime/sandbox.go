@@ -97,7 +97,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	s := &Sandbox{id: newID(), engine: e, built: opts.Limits, processDone: make(chan struct{})}
 	// Held from before anything of the sandbox exists until Destroy has
 	// removed all of it: a free lock marks a dead owner's leftovers.
-	if s.lock, err = tryLock(filepath.Join(e.runDir, "locks", s.id)); err != nil {
+	if s.lock, err = newLock(filepath.Join(e.runDir, "locks"), s.id); err != nil {
 		return nil, fmt.Errorf("sandbox lock: %w", err)
 	}
 	defer func() {
@@ -574,7 +574,7 @@ func (s *Sandbox) Destroy() error {
 		// Only now, with every process gone, may another sandbox get these ids.
 		s.ids.release()
 		if len(errs) == 0 && s.lock != nil {
-			os.Remove(s.lock.Name())
+			os.Remove(filepath.Join(s.engine.runDir, "locks", s.id))
 		}
 		if s.lock != nil {
 			s.lock.Close() // on error the file stays: the next start reaps it
