@@ -55,20 +55,26 @@ test: deps $(BIN) $(TESTROOT) images
 	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) \
 		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 35m ./...
 	$(MAKE) test-cgroup2
-	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+	@$(MAKE) --no-print-directory fuzz
 	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 300 -conc 100 -warmup 50 -gcc-rootfs "$(GCC_ROOTFS)"
 
-# Every fuzz target for FUZZTIME each (their seed corpora, testdata/fuzz/,
-# also run in plain `go test`).
-FUZZTIME    ?= 10s
-FUZZTARGETS := server:FuzzExecuteRequest server:FuzzResolveLimits server:FuzzDecodeFiles \
-	images:FuzzImportRootfs internal/units:FuzzParseSize internal/units:FuzzParseDuration \
-	config:FuzzOverlay config:FuzzLoadResolve
+# Every fuzz target for a fixed number of executions (their seed corpora,
+# testdata/fuzz/, also run in plain `go test`). Counts, not durations: a
+# duration-based -fuzztime races Go's fuzz coordinator at the deadline and
+# fails with a bare "context deadline exceeded" and no crasher
+# (golang/go#75804). Each count is about 5 s on the 2-core CI machine;
+# FUZZMULT scales them all (`make fuzz FUZZMULT=20` for a longer search).
+FUZZMULT    ?= 1
+FUZZTARGETS := server:FuzzExecuteRequest:120000 server:FuzzResolveLimits:150000 \
+	server:FuzzDecodeFiles:150000 images:FuzzImportRootfs:5000 \
+	internal/units:FuzzParseSize:400000 internal/units:FuzzParseDuration:400000 \
+	config:FuzzOverlay:200000 config:FuzzLoadResolve:30000
 
 fuzz:
 	@set -e; for t in $(FUZZTARGETS); do \
-		echo "fuzz $${t%%:*} $${t##*:} ($(FUZZTIME))"; \
-		out=$$($(GO) test -tags "$(TAGS)" -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ 2>&1) || { echo "$$out"; exit 1; }; \
+		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; n=$$(( $${rest#*:} * $(FUZZMULT) )); \
+		echo "fuzz $$pkg $$name ($${n} execs)"; \
+		out=$$($(GO) test -tags "$(TAGS)" -run '^$$' -fuzz "^$$name$$" -fuzztime $${n}x -timeout 10m ./$$pkg/ 2>&1) || { echo "$$out"; exit 1; }; \
 		echo "$$out" | tail -1; \
 	done
 
