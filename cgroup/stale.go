@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -136,4 +137,21 @@ func (p Parent) RemoveIfEmpty() {
 	for _, d := range dirs {
 		_ = unix.Rmdir(d) // EBUSY or ENOTEMPTY: not ours to clear
 	}
+}
+
+// DirsOf returns where a parent configured as configured lies in every
+// hierarchy, seen from this process's cgroups, without creating or
+// preparing anything: for tools and tests that inspect a daemon's cgroups
+// from outside.
+func DirsOf(configured string) ([]string, error) {
+	mode := DetectMode()
+	p := Parent{mode: mode, path: path.Clean(configured)}
+	if mode.Unified() && !path.IsAbs(configured) {
+		own, err := ownV2Path()
+		if err != nil {
+			return nil, err
+		}
+		p.path = path.Join(own, configured)
+	}
+	return p.parentDirs()
 }

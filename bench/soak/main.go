@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -17,18 +16,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
-	"github.com/sandboxd/sandboxd/internal/dirtar"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -68,13 +64,12 @@ func (s stats) String() string {
 }
 
 type soak struct {
-	dir, socket, runDir, parent string
-	cmd                         *exec.Cmd
-	c                           *client.Client
-	http                        *http.Client
-	mu                          sync.Mutex
-	failures                    []string
-	counts                      map[string]int
+	d        *testdaemon.Daemon
+	c        *client.Client
+	http     *http.Client
+	mu       sync.Mutex
+	failures []string
+	counts   map[string]int
 }
 
 func main() {
@@ -103,63 +98,38 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	if err := os.Chmod(dir, 0o755); err != nil { // user namespaces must reach the image store
 		return err
 	}
-	s := &soak{dir: dir, socket: filepath.Join(dir, "sandboxd.sock"), runDir: filepath.Join(dir, "run"),
-		parent: "sandboxd-soak-" + filepath.Base(dir), counts: map[string]int{}}
-	abs, _ := filepath.Abs(bin)
-	args := []string{"serve", "--socket", s.socket, "--state-dir", filepath.Join(dir, "state"), "--run-dir", s.runDir,
-		"--cgroup-parent", s.parent, "--concurrency", fmt.Sprint(slots), "--queue-length", fmt.Sprint(conc + slots), "--log-level", "warn"}
+	args := []string{"--concurrency", fmt.Sprint(slots), "--queue-length", fmt.Sprint(conc + slots)}
 	if gccRootfs != "" {
 		catalog, _ := filepath.Abs("languages/catalog.toml")
 		args = append(args, "--catalog", catalog)
 	}
-	s.cmd = exec.Command(abs, args...)
-	var log bytes.Buffer
-	s.cmd.Stdout, s.cmd.Stderr = &log, &log
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		_ = s.cmd.Wait()
-		for _, pat := range []string{"/sys/fs/cgroup/*/" + s.parent, "/sys/fs/cgroup/memory/*/*/" + s.parent, "/sys/fs/cgroup/" + s.parent} {
-			dirs, _ := filepath.Glob(pat)
-			for _, d := range dirs {
-				_ = os.Remove(d)
-			}
-		}
-	}()
-	s.c = client.New(s.socket)
-	s.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", s.socket)
-	}}}
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := s.c.Health(context.Background()); err == nil {
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			return fmt.Errorf("the daemon did not come up:\n%s", log.String())
-		}
-	}
-	tr, err := dirtar.Tar(rootfs, nil)
+	d, err := testdaemon.Launch(testdaemon.Config{Bin: bin, Dir: dir, LogLevel: "warn", Args: args})
 	if err != nil {
 		return err
 	}
-	if _, err := s.c.Import(context.Background(), tr, "busybox"); err != nil {
-		return fmt.Errorf("import: %w", err)
+	defer func() {
+		if err := d.Stop(time.Minute); err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+		}
+		testdaemon.RemoveCgroupParent(d.CgroupParent)
+	}()
+	s := &soak{d: d, c: d.Client, counts: map[string]int{}}
+	s.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", d.Socket)
+	}}}
+	if _, err := d.Import(context.Background(), "busybox", rootfs); err != nil {
+		return err
 	}
 	if gccRootfs == "" {
 		fmt.Println("soak: compile errors are not exercised: no -gcc-rootfs given (busybox only)")
 	} else {
-		stream := dirtar.Stream(gccRootfs)
-		_, err := s.c.Import(context.Background(), stream, "lang/gcc:12")
-		stream.Close()
-		if err != nil {
-			return fmt.Errorf("import gcc: %w", err)
+		if _, err := d.Import(context.Background(), "lang/gcc:12", gccRootfs); err != nil {
+			return err
 		}
 		kinds = append(kinds, kind{name: compileErrorKind,
 			req: api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "main.c", Content: "int main(void){ return undeclared; }"}}}})
 	}
-	fmt.Printf("soak: %d sequential + %d concurrent runs of %d kinds, daemon pid %d, --concurrency %d\n", seq, conc, len(kinds), s.cmd.Process.Pid, slots)
+	fmt.Printf("soak: %d sequential + %d concurrent runs of %d kinds, daemon pid %d, --concurrency %d\n", seq, conc, len(kinds), d.Pid(), slots)
 	fresh := s.stats()
 	fmt.Printf("fresh: %s\n", fresh)
 	// Warm up with sequential runs and one burst as large as the
@@ -216,6 +186,16 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	if growth > maxGrowth {
 		errs = append(errs, fmt.Sprintf("RSS grew %.1f%%", growth))
 	}
+	// A clean stop takes the warm pool with it: nothing may be left.
+	if err := d.Stop(time.Minute); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if left := d.Leftovers(); len(left) > 0 {
+		fmt.Printf("left after the daemon stopped: %v\n", left)
+		errs = append(errs, fmt.Sprintf("%d leftovers after the daemon stopped", len(left)))
+	} else {
+		fmt.Println("after the daemon stopped: nothing left")
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, ", "))
 	}
@@ -271,7 +251,7 @@ func (s *soak) one(i int, count bool) {
 }
 
 func (s *soak) stats() stats {
-	pid := s.cmd.Process.Pid
+	pid := s.d.Pid()
 	var st stats
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, l := range strings.Split(string(status), "\n") {
@@ -309,8 +289,6 @@ func (s *soak) metric(name string) float64 {
 
 type leaks struct{ cgroups, mounts, dirs, warm int }
 
-var idRE = regexp.MustCompile(`sbx-[0-9a-f]+`)
-
 // settle waits until no run is in flight and what is left is the warm
 // pool, then counts what is beyond it, per kind of leftover.
 func (s *soak) settle() leaks {
@@ -318,22 +296,15 @@ func (s *soak) settle() leaks {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		warm := int(s.metric("sandboxd_warm_sandboxes"))
 		cg, mounts, dirs := map[string]bool{}, map[string]bool{}, map[string]bool{}
-		for _, pat := range []string{"/sys/fs/cgroup/*/" + s.parent + "/sbx-*", "/sys/fs/cgroup/memory/*/*/" + s.parent + "/sbx-*", "/sys/fs/cgroup/" + s.parent + "/sbx-*"} {
-			m, _ := filepath.Glob(pat)
-			for _, p := range m {
-				cg[idRE.FindString(p)] = true
-			}
-		}
-		mi, _ := os.ReadFile("/proc/self/mountinfo")
-		for _, line := range strings.Split(string(mi), "\n") {
-			if strings.Contains(line, s.runDir) {
-				mounts[idRE.FindString(line)] = true
-			}
-		}
-		for _, sub := range []string{"containers", "scratch"} {
-			ents, _ := os.ReadDir(filepath.Join(s.runDir, sub))
-			for _, e := range ents {
-				dirs[idRE.FindString(e.Name())] = true
+		for _, left := range s.d.Leftovers() {
+			id := testdaemon.SandboxID(left)
+			switch kind, _, _ := strings.Cut(left, ":"); kind {
+			case "cgroup":
+				cg[id] = true
+			case "mount":
+				mounts[id] = true
+			default:
+				dirs[id] = true
 			}
 		}
 		l = leaks{max(0, len(cg)-warm), max(0, len(mounts)-warm), max(0, len(dirs)-warm), warm}

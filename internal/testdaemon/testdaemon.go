@@ -1,123 +1,337 @@
-// Package testdaemon starts a real `sandboxd serve` for tests, in private
-// directories, and tears it down with everything it made. Tests need root,
-// and SANDBOXD_BIN naming the static binary (`make test` sets it).
+// Package testdaemon runs a real `sandboxd serve` in private directories
+// for the suites and benchmarks that drive it from outside, and tears it
+// down with everything it made. Launch is for programs (the soak); Start
+// and StartWith wrap it for tests, which need root and SANDBOXD_BIN naming
+// the static binary (`make test` sets it).
 package testdaemon
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/cgroup"
 	"github.com/sandboxd/sandboxd/client"
 	"github.com/sandboxd/sandboxd/internal/dirtar"
 )
 
-// Daemon is one running `sandboxd serve`.
-type Daemon struct {
-	t            *testing.T
-	Dir, Socket  string
+// Config says how to run one daemon.
+type Config struct {
+	// Bin is the sandboxd binary; empty means $SANDBOXD_BIN.
+	Bin string
+	// Dir holds the daemon's state and run directories (and its socket,
+	// unless Socket is set). It must exist.
+	Dir string
+	// Socket overrides the socket path.
+	Socket string
+	// CgroupParent is the daemon's --cgroup-parent; empty means one named
+	// after Dir, so that daemons never share a parent.
 	CgroupParent string
-	Client       *client.Client
-	cmd          *exec.Cmd
-	log          *buffer
+	// LogLevel is the daemon's --log-level; empty means debug.
+	LogLevel string
+	// Args are more flags for `sandboxd serve`.
+	Args []string
+	// UpTimeout bounds the wait for the first answer; zero means 15 s.
+	UpTimeout time.Duration
 }
 
-type buffer struct {
+// Daemon is one `sandboxd serve`, started and stopped by its owner.
+type Daemon struct {
+	Dir, Socket, StateDir, RunDir, CgroupParent string
+	Client                                      *client.Client
+
+	bin, logLevel string
+	args          []string
+	upTimeout     time.Duration
+	cmd           *exec.Cmd
+	log           *SyncBuffer
+	t             testing.TB // set by Start and StartWith, for the helpers that fail a test
+}
+
+// SyncBuffer collects a process's output while others read it.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *buffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-// Log returns what the daemon logged so far.
-func (d *Daemon) Log() string {
-	d.log.mu.Lock()
-	defer d.log.mu.Unlock()
-	return d.log.buf.String()
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
-// Start runs the daemon from SANDBOXD_BIN with extra flags and waits until
-// it answers. It is stopped (SIGTERM) when the test ends.
-func Start(t *testing.T, args ...string) *Daemon {
-	t.Helper()
-	bin := os.Getenv("SANDBOXD_BIN")
-	if bin == "" || os.Geteuid() != 0 {
-		t.Fatal("needs root and SANDBOXD_BIN: run with `make test`")
+// Launch starts a daemon as cfg says and waits until it answers.
+func Launch(cfg Config) (*Daemon, error) {
+	if cfg.Bin == "" {
+		cfg.Bin = os.Getenv("SANDBOXD_BIN")
 	}
-	dir := t.TempDir()
-	// Sandboxes in user namespaces must be able to reach the image store.
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if cfg.Bin == "" {
+		return nil, errors.New("no sandboxd binary: set SANDBOXD_BIN (`make test` does)")
 	}
-	d := &Daemon{t: t, Dir: dir, Socket: filepath.Join(dir, "sandboxd.sock"),
-		CgroupParent: fmt.Sprintf("sandboxd-test-%d-%s", os.Getpid(), filepath.Base(filepath.Dir(dir))), log: &buffer{}}
-	full := append([]string{"serve", "--socket", d.Socket, "--state-dir", filepath.Join(dir, "state"),
-		"--run-dir", filepath.Join(dir, "run"), "--cgroup-parent", d.CgroupParent}, args...)
-	d.cmd = exec.Command(bin, full...)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
+	bin, err := filepath.Abs(cfg.Bin)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{Dir: cfg.Dir, Socket: cfg.Socket, StateDir: filepath.Join(cfg.Dir, "state"),
+		RunDir: filepath.Join(cfg.Dir, "run"), CgroupParent: cfg.CgroupParent,
+		bin: bin, logLevel: cfg.LogLevel, args: cfg.Args, upTimeout: cfg.UpTimeout}
+	if d.Socket == "" {
+		d.Socket = filepath.Join(cfg.Dir, "sandboxd.sock")
+	}
+	if d.CgroupParent == "" {
+		d.CgroupParent = "sandboxd-test-" + strings.Trim(strings.ReplaceAll(cfg.Dir, "/", "-"), "-")
+	}
+	if d.logLevel == "" {
+		d.logLevel = "debug"
+	}
+	if d.upTimeout == 0 {
+		d.upTimeout = 15 * time.Second
 	}
 	d.Client = client.New(d.Socket)
-	t.Cleanup(d.Stop)
-	deadline := time.Now().Add(15 * time.Second)
+	if err := d.Restart(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Restart starts the daemon again, with the same directories and flags,
+// after Kill or Stop, and waits until it answers. Its log starts afresh.
+func (d *Daemon) Restart() error {
+	if d.Running() {
+		return errors.New("testdaemon: the daemon is still running")
+	}
+	args := append([]string{"serve", "--socket", d.Socket, "--state-dir", d.StateDir, "--run-dir", d.RunDir,
+		"--cgroup-parent", d.CgroupParent, "--log-level", d.logLevel}, d.args...)
+	d.cmd = exec.Command(d.bin, args...)
+	d.log = &SyncBuffer{}
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(d.upTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := d.Client.Health(ctx)
 		cancel()
-		if err == nil {
-			return d
+		var apiErr *client.Error
+		if err == nil || errors.As(err, &apiErr) { // an API error (401 under --require-auth) is an answer too
+			return nil
 		}
-		if time.Now().After(deadline) || d.cmd.ProcessState != nil {
-			t.Fatalf("daemon did not come up: %v\n%s", err, d.Log())
+		if time.Now().After(deadline) || exitedEarly(d.cmd) {
+			d.Kill()
+			return fmt.Errorf("the daemon did not come up: %v\n%s", err, d.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Stop sends SIGTERM, waits, and removes the daemon's cgroup parent.
-func (d *Daemon) Stop() {
-	if d.cmd.Process != nil && d.cmd.ProcessState == nil {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = d.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = d.cmd.Process.Kill() // ours, by pid
-			<-done
-			d.t.Errorf("daemon did not stop on SIGTERM\n%s", d.Log())
-		}
+// exitedEarly reports whether cmd's process is gone or a zombie.
+func exitedEarly(cmd *exec.Cmd) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return true
 	}
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + d.CgroupParent)
-	mem, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/" + d.CgroupParent)
-	for _, dir := range append(dirs, mem...) {
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
+
+// Log returns what the daemon logged since it was last started.
+func (d *Daemon) Log() string { return d.log.String() }
+
+// Pid is the daemon's process id.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+
+// Running reports whether the daemon was started and not yet waited for.
+func (d *Daemon) Running() bool {
+	return d.cmd != nil && d.cmd.Process != nil && d.cmd.ProcessState == nil
+}
+
+// Stop sends SIGTERM and waits; a daemon that is still there after the
+// grace timeout is killed, and Stop says so.
+func (d *Daemon) Stop(grace time.Duration) error {
+	if !d.Running() {
+		return nil
+	}
+	return Terminate(d.cmd, grace)
+}
+
+// Terminate sends SIGTERM to cmd's process (ours, by pid) and waits for it,
+// killing it after grace; it fails when it had to kill.
+func Terminate(cmd *exec.Cmd, grace time.Duration) error {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("pid %d did not stop within %v of SIGTERM", cmd.Process.Pid, grace)
+	}
+}
+
+// Kill sends SIGKILL to the daemon (ours, by pid) and waits for it.
+func (d *Daemon) Kill() {
+	if d.Running() {
+		_ = d.cmd.Process.Kill()
+		_ = d.cmd.Wait()
+	}
+}
+
+// Import imports the directory tree dir as image name.
+func (d *Daemon) Import(ctx context.Context, name, dir string) (*api.Image, error) {
+	stream := dirtar.Stream(dir)
+	defer stream.Close()
+	img, err := d.Client.Import(ctx, stream, name)
+	if err != nil {
+		return nil, fmt.Errorf("import %s from %s: %w", name, dir, err)
+	}
+	return img, nil
+}
+
+// CgroupDirs lists the daemon's parent cgroup in every hierarchy.
+func (d *Daemon) CgroupDirs() []string { return CgroupDirs(d.CgroupParent) }
+
+// CgroupDirs lists where a daemon started by this process with
+// --cgroup-parent parent keeps its sandboxes, in every hierarchy.
+func CgroupDirs(parent string) []string {
+	dirs, err := cgroup.DirsOf(parent)
+	if err != nil {
+		return nil
+	}
+	return dirs
+}
+
+// RemoveCgroupParent removes a stopped daemon's parent cgroups if they
+// are empty (the daemon removes them itself when it stops cleanly).
+func RemoveCgroupParent(parent string) {
+	for _, dir := range CgroupDirs(parent) {
 		_ = os.Remove(dir)
 	}
 }
 
-// ImportDir imports the directory tree dir as image name.
+// Leftovers lists what the daemon's sandboxes hold on the host: their
+// cgroups ("cgroup: " paths), mounts under the run dir ("mount: " lines of
+// mountinfo) and state and scratch directories ("dir: " paths). A stopped
+// daemon must leave none; a running one, its warm pool at most.
+func (d *Daemon) Leftovers() []string {
+	var out []string
+	for _, dir := range d.CgroupDirs() {
+		cg, _ := filepath.Glob(filepath.Join(dir, cgroup.StalePrefix+"*"))
+		for _, c := range cg {
+			out = append(out, "cgroup: "+c)
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, d.RunDir+"/") {
+			out = append(out, "mount: "+l)
+		}
+	}
+	for _, sub := range []string{"containers", "scratch"} {
+		entries, _ := os.ReadDir(filepath.Join(d.RunDir, sub))
+		for _, e := range entries {
+			out = append(out, "dir: "+filepath.Join(d.RunDir, sub, e.Name()))
+		}
+	}
+	return out
+}
+
+var sandboxIDRE = regexp.MustCompile(cgroup.StalePrefix + `[0-9a-f]+`)
+
+// SandboxID returns the first sandbox id that line names, or "".
+func SandboxID(line string) string { return sandboxIDRE.FindString(line) }
+
+// SandboxIDs returns the sandbox ids that lines (leftovers, process
+// lists) name.
+func SandboxIDs(lines []string) map[string]bool {
+	ids := map[string]bool{}
+	for _, l := range lines {
+		if id := SandboxID(l); id != "" {
+			ids[id] = true
+		}
+	}
+	return ids
+}
+
+// Start runs a daemon for test t in a fresh directory, with extra flags,
+// and stops it when the test ends.
+func Start(t testing.TB, args ...string) *Daemon {
+	t.Helper()
+	return StartWith(t, Config{Args: args})
+}
+
+// StartWith runs a daemon for test t as cfg says; an empty cfg.Dir means a
+// fresh temporary directory. The daemon is stopped (SIGTERM) when the test
+// ends, and the test fails if it does not stop within a minute.
+func StartWith(t testing.TB, cfg Config) *Daemon {
+	t.Helper()
+	if os.Geteuid() != 0 || (cfg.Bin == "" && os.Getenv("SANDBOXD_BIN") == "") {
+		t.Fatal("needs root and SANDBOXD_BIN: run with `make test`")
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+		OpenPath(t, cfg.Dir)
+	}
+	d, err := Launch(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.t = t
+	t.Cleanup(func() {
+		if err := d.Stop(time.Minute); err != nil {
+			t.Errorf("%v\n%s", err, d.Log())
+		}
+		RemoveCgroupParent(d.CgroupParent)
+	})
+	return d
+}
+
+// OpenPath makes dir and every directory above it up to the temporary
+// directory searchable by others: sandboxes in user namespaces must reach
+// the image store under it.
+func OpenPath(t testing.TB, dir string) {
+	t.Helper()
+	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ImportDir imports the directory tree dir as image name, failing the test
+// on error.
 func (d *Daemon) ImportDir(name, dir string) *api.Image {
 	d.t.Helper()
-	stream := dirtar.Stream(dir)
-	defer stream.Close()
-	img, err := d.Client.Import(context.Background(), stream, name)
+	img, err := d.Import(context.Background(), name, dir)
 	if err != nil {
-		d.t.Fatalf("import %s from %s: %v\n%s", name, dir, err, d.Log())
+		d.t.Fatalf("%v\n%s", err, d.Log())
 	}
 	return img
+}
+
+// MustRestart is Restart for tests.
+func (d *Daemon) MustRestart() {
+	d.t.Helper()
+	if err := d.Restart(); err != nil {
+		d.t.Fatal(err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -17,8 +18,8 @@ import (
 // those runs left (processes, cgroups, mounts, state and scratch
 // directories) and 20 new requests to work.
 func TestCrashDuring20InFlightRuns(t *testing.T) {
-	d := startDaemon(t, "--concurrency", "24")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--concurrency", "24")
+	d.ImportDir("busybox", testRootfs)
 	marker := "crash20-" + randHex(4)
 	kinds := []string{
 		`sleep 60; :`,
@@ -35,7 +36,7 @@ func TestCrashDuring20InFlightRuns(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			// These never answer: the daemon dies under them.
-			_, _ = d.client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox",
+			_, _ = d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox",
 				Cmd:    []string{"/bin/sh", "-c", kinds[i%len(kinds)], fmt.Sprintf("%s-%02d", marker, i)},
 				Limits: &api.Limits{WallTimeMS: ptr(int64(50000)), CPUs: ptr(0.1)}})
 		}(i)
@@ -48,26 +49,26 @@ func TestCrashDuring20InFlightRuns(t *testing.T) {
 		}
 		return true
 	})
-	before := leftovers(d)
-	inFlight := sandboxIDs(before)
-	t.Logf("in flight: %d sandboxes (with any parked ones), %d processes, %d cgroups/mounts/dirs", len(inFlight), len(processesInCgroup(d.cgroupParent)), len(before))
-	d.kill()
+	before := d.Leftovers()
+	inFlight := testdaemon.SandboxIDs(before)
+	t.Logf("in flight: %d sandboxes (with any parked ones), %d processes, %d cgroups/mounts/dirs", len(inFlight), len(processesInCgroup(d.CgroupParent)), len(before))
+	d.Kill()
 	wg.Wait()
 	// Orphaned sandboxes end by themselves once their daemon is gone.
 	waitUntil(t, "orphaned sandboxes to end", 10*time.Second, func() bool {
-		return len(hostProcessesWith(marker)) == 0 && len(processesInCgroup(d.cgroupParent)) == 0
+		return len(hostProcessesWith(marker)) == 0 && len(processesInCgroup(d.CgroupParent)) == 0
 	})
-	t.Logf("after the kill, before the restart: %d leftovers to recover", len(leftovers(d)))
-	d.start()
+	t.Logf("after the kill, before the restart: %d leftovers to recover", len(d.Leftovers()))
+	d.MustRestart()
 	// Nothing of the killed instance's sandboxes (runs or parked) remains;
 	// the new instance may be parking fresh ones.
-	for _, l := range append(leftovers(d), processesInCgroup(d.cgroupParent)...) {
-		if id := sandboxIDRE.FindString(l); inFlight[id] {
+	for _, l := range append(d.Leftovers(), processesInCgroup(d.CgroupParent)...) {
+		if id := testdaemon.SandboxID(l); inFlight[id] {
 			t.Errorf("after restart, left behind: %s", l)
 		}
 	}
 	if bad := settled(d); len(bad) != 0 {
-		t.Errorf("after restart: %v\n%s", bad, d.log.String())
+		t.Errorf("after restart: %v\n%s", bad, d.Log())
 	}
 	errs := make(chan error, 20)
 	for i := 0; i < 20; i++ {
@@ -75,7 +76,7 @@ func TestCrashDuring20InFlightRuns(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			want := fmt.Sprintf("new %d\n", i)
-			r, err := d.client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "new", fmt.Sprint(i)}})
+			r, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "new", fmt.Sprint(i)}})
 			switch {
 			case err != nil:
 				errs <- err

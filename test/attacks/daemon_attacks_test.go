@@ -149,7 +149,7 @@ func daemonAttacks() []attack {
 
 // rawPost sends body to path and returns the status and error code.
 func rawPost(s *suite, path string, body io.Reader) (int, string, error) {
-	resp, err := rawClient(s.d.socket).Post("http://sandboxd"+path, "application/json", body)
+	resp, err := rawClient(s.d.Socket).Post("http://sandboxd"+path, "application/json", body)
 	if err != nil {
 		return 0, "", err
 	}
@@ -193,14 +193,14 @@ func badImportName(t *testing.T, s *suite, marker string) (string, bool) {
 	var seen []string
 	ok := true
 	for _, name := range []string{"../../evil", "/etc/passwd", "a/../../b", "UPPER"} {
-		_, err := s.d.client.Import(context.Background(), strings.NewReader(""), name)
+		_, err := s.d.Client.Import(context.Background(), strings.NewReader(""), name)
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Code != "invalid_request" {
 			ok = false
 		}
 		seen = append(seen, fmt.Sprint(err != nil))
 	}
-	list, _ := s.d.client.Images(context.Background())
+	list, _ := s.d.Client.Images(context.Background())
 	return fmt.Sprintf("4 names refused=%v, images=%d", ok, len(list)), ok && len(list) == 1
 }
 
@@ -220,7 +220,7 @@ func slowloris(body bool) func(*testing.T, *suite, string) (string, bool) {
 			}
 		}()
 		for i := 0; i < n; i++ {
-			c, err := net.Dial("unix", s.d.socket)
+			c, err := net.Dial("unix", s.d.Socket)
 			if err != nil {
 				return fmt.Sprintf("dial %d: %v", i, err), false
 			}
@@ -253,14 +253,14 @@ func slowloris(body bool) func(*testing.T, *suite, string) (string, bool) {
 		for i := 0; i < 5; i++ {
 			t0 := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			r, err := s.d.client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "served"}})
+			r, err := s.d.Client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "served"}})
 			cancel()
 			if err != nil || r.Run.Stdout != "served\n" {
 				return fmt.Sprintf("request %d while slow clients hang: %v", i, err), false
 			}
 			worst = max(worst, time.Since(t0))
 		}
-		h, err := s.d.client.Health(context.Background())
+		h, err := s.d.Client.Health(context.Background())
 		if err != nil || h.Running != 0 {
 			return fmt.Sprintf("healthz %v %+v: slow clients hold slots", err, h), false
 		}
@@ -284,7 +284,7 @@ func idleConnections(t *testing.T, s *suite, marker string) (string, bool) {
 		}
 	}()
 	for i := 0; i < 1000; i++ {
-		c, err := net.Dial("unix", s.d.socket)
+		c, err := net.Dial("unix", s.d.Socket)
 		if err != nil {
 			return fmt.Sprintf("dial %d: %v", i, err), false
 		}
@@ -293,11 +293,11 @@ func idleConnections(t *testing.T, s *suite, marker string) (string, bool) {
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := s.d.client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "served"}})
+	r, err := s.d.Client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "served"}})
 	if err != nil || r.Run.Stdout != "served\n" {
 		return fmt.Sprintf("not served beside 1000 idle connections: %v", err), false
 	}
-	resp, err := rawClient(s.d.socket).Get("http://sandboxd/v1/healthz")
+	resp, err := rawClient(s.d.Socket).Get("http://sandboxd/v1/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return fmt.Sprintf("healthz: %v", err), false
 	}

@@ -148,7 +148,7 @@ func escapeAttacks() []attack {
 // then runs it: the store must have dropped the bit, and even so the
 // program must stay uid 65534.
 func setuidImage(t *testing.T, s *suite, marker string) (string, bool) {
-	img, err := s.d.client.Import(context.Background(), tarDir(t, testRootfs, func(h *tar.Header) bool {
+	img, err := s.d.Client.Import(context.Background(), tarDir(t, testRootfs, func(h *tar.Header) bool {
 		if h.Name == "usr/local/bin/attack" {
 			h.Mode |= 0o6000
 			h.Uid, h.Gid = 0, 0
@@ -159,7 +159,7 @@ func setuidImage(t *testing.T, s *suite, marker string) (string, bool) {
 		return "import: " + err.Error(), false
 	}
 	defer func() {
-		if err := s.d.client.RemoveImage(context.Background(), img.Name); err != nil {
+		if err := s.d.Client.RemoveImage(context.Background(), img.Name); err != nil {
 			t.Errorf("remove %s: %v", img.Name, err)
 		}
 	}()
@@ -186,7 +186,7 @@ echo real > real.txt
 `, s.sentinel)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := s.d.client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "shbuild", Files: []api.File{{Name: "build.sh", Content: script}}})
+	r, err := s.d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "shbuild", Files: []api.File{{Name: "build.sh", Content: script}}})
 	if err != nil {
 		return "error " + err.Error(), false
 	}

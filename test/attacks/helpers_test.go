@@ -15,19 +15,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/client"
 	"github.com/sandboxd/sandboxd/internal/dirtar"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 var (
@@ -51,115 +47,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// daemon is one `sandboxd serve` under test (as in test/daemon).
-type daemon struct {
-	t                          *testing.T
-	dir, socket, state, runDir string
-	cgroupParent               string
-	cmd                        *exec.Cmd
-	log                        *syncBuffer
-	client                     *client.Client
-	args                       []string
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func startDaemon(t *testing.T, args ...string) *daemon {
-	t.Helper()
-	dir := t.TempDir()
-	// Sandboxes in user namespaces must be able to reach the image store:
-	// every directory on the way has to be searchable by others.
-	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d := &daemon{
-		t: t, dir: dir, socket: filepath.Join(dir, "sandboxd.sock"),
-		state: filepath.Join(dir, "state"), runDir: filepath.Join(dir, "run"),
-		cgroupParent: "sandboxd-attacks-" + filepath.Base(filepath.Dir(dir)) + filepath.Base(dir),
-		args:         args,
-	}
-	d.start()
-	t.Cleanup(func() {
-		d.stop()
-		removeCgroupParent(d.cgroupParent)
-	})
-	return d
-}
-
-func (d *daemon) start() {
-	d.t.Helper()
-	args := append([]string{"serve", "--socket", d.socket, "--state-dir", d.state, "--run-dir", d.runDir,
-		"--cgroup-parent", d.cgroupParent, "--log-level", "debug"}, d.args...)
-	d.cmd = exec.Command(sandboxdBin, args...)
-	d.log = &syncBuffer{}
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	d.client = client.New(d.socket)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := d.client.Health(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("daemon did not come up: %v\n%s", err, d.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (d *daemon) stop() {
-	if d.cmd == nil || d.cmd.Process == nil || d.cmd.ProcessState != nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- d.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(40 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-done
-		d.t.Errorf("daemon did not stop on SIGTERM\n%s", d.log.String())
-	}
-}
-
-// kill sends SIGKILL to the daemon (ours, by pid).
-func (d *daemon) kill() {
-	_ = d.cmd.Process.Kill()
-	_ = d.cmd.Wait()
-}
-
-func (d *daemon) importRootfs(name, dir string) *api.Image {
-	d.t.Helper()
-	img, err := d.client.Import(context.Background(), tarDir(d.t, dir, nil), name)
-	if err != nil {
-		d.t.Fatalf("import %s: %v\n%s", name, err, d.log.String())
-	}
-	return img
-}
-
 // tarDir tars dir; edit may change each header (and returns false to skip it).
 func tarDir(t *testing.T, dir string, edit func(*tar.Header) bool) io.Reader {
 	t.Helper()
@@ -168,52 +55,6 @@ func tarDir(t *testing.T, dir string, edit func(*tar.Header) bool) io.Reader {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func removeCgroupParent(parent string) {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent)
-	mem, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/" + parent)
-	v2, _ := filepath.Glob("/sys/fs/cgroup/" + parent)
-	for _, d := range append(append(dirs, mem...), v2...) {
-		_ = os.Remove(d)
-	}
-}
-
-// leftovers lists what a daemon's sandboxes may leave: cgroups under its
-// parent, mounts under its run dir, sandbox state and scratch directories.
-func leftovers(d *daemon) []string {
-	var out []string
-	for _, pat := range []string{"/sys/fs/cgroup/*/" + d.cgroupParent + "/sbx-*",
-		"/sys/fs/cgroup/memory/*/*/" + d.cgroupParent + "/sbx-*", "/sys/fs/cgroup/" + d.cgroupParent + "/sbx-*",
-		"/sys/fs/cgroup/*/*/" + d.cgroupParent + "/sbx-*"} {
-		cg, _ := filepath.Glob(pat)
-		out = append(out, cg...)
-	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, l := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(l, d.runDir) {
-			out = append(out, "mount: "+l)
-		}
-	}
-	for _, sub := range []string{"containers", "scratch"} {
-		entries, _ := os.ReadDir(filepath.Join(d.runDir, sub))
-		for _, e := range entries {
-			out = append(out, filepath.Join(sub, e.Name()))
-		}
-	}
-	return dedupe(out)
-}
-
-func dedupe(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // hostProcessesWith lists host processes whose argv contains marker.
@@ -325,22 +166,9 @@ func lines(s string) []string {
 	return strings.Split(s, "\n")
 }
 
-var sandboxIDRE = regexp.MustCompile(`sbx-[0-9a-f]+`)
-
-// sandboxIDs lists the sandboxes that leftovers and processes name.
-func sandboxIDs(entries []string) map[string]bool {
-	ids := map[string]bool{}
-	for _, e := range entries {
-		if id := sandboxIDRE.FindString(e); id != "" {
-			ids[id] = true
-		}
-	}
-	return ids
-}
-
 // metric reads one unlabelled value from the daemon's GET /metrics.
-func metric(d *daemon, name string) (float64, bool) {
-	resp, err := rawClient(d.socket).Get("http://sandboxd/metrics")
+func metric(d *testdaemon.Daemon, name string) (float64, bool) {
+	resp, err := rawClient(d.Socket).Get("http://sandboxd/metrics")
 	if err != nil {
 		return 0, false
 	}
@@ -359,26 +187,23 @@ func metric(d *daemon, name string) (float64, bool) {
 // is exactly its warm pool: no more sandboxes (cgroups, mounts, state and
 // scratch directories) than sandboxd_warm_sandboxes, each with at most its
 // parked entry process. It returns what is still wrong.
-func settled(d *daemon) []string {
+func settled(d *testdaemon.Daemon) []string {
 	var bad []string
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		bad = bad[:0]
-		left := leftovers(d)
-		procs := processesInCgroup(d.cgroupParent)
-		ids := sandboxIDs(left)
+		left := d.Leftovers()
+		procs := processesInCgroup(d.CgroupParent)
+		ids := testdaemon.SandboxIDs(left)
 		warm, _ := metric(d, "sandboxd_warm_sandboxes")
 		if len(ids) > int(warm) {
 			bad = append(bad, fmt.Sprintf("%d sandboxes left, %d of them parked in the warm pool: %v", len(ids), int(warm), left))
 		}
 		perID := map[string]int{}
 		for _, p := range procs {
-			id := ""
-			if dir, _, ok := strings.Cut(p, ":"); ok {
-				cg, _ := os.ReadFile(filepath.Join(dir, "cgroup"))
-				id = sandboxIDRE.FindString(string(cg))
-			}
-			perID[id]++
+			dir, _, _ := strings.Cut(p, ":")
+			cg, _ := os.ReadFile(filepath.Join(dir, "cgroup"))
+			perID[testdaemon.SandboxID(string(cg))]++
 			if !strings.HasSuffix(p, "sandbox-entry ") {
 				bad = append(bad, "a process other than a parked entry: "+p)
 			}

@@ -100,5 +100,5 @@ func disconnectWithDaemons(t *testing.T, s *suite, marker string) (string, bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Sprintf("still there 5 s after the disconnect: %v %v", hostProcessesWith(marker), leftovers(s.d)), false
+	return fmt.Sprintf("still there 5 s after the disconnect: %v %v", hostProcessesWith(marker), s.d.Leftovers()), false
 }

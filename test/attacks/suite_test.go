@@ -19,6 +19,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -70,7 +71,7 @@ type attack struct {
 // no sandbox may touch, a TCP service and an abstract Unix socket on the
 // host's loopback that no sandbox may reach.
 type suite struct {
-	d                       *daemon
+	d                       *testdaemon.Daemon
 	sentinel, secret        string
 	sentinelSnap            map[string]string
 	imageRoot               string
@@ -94,8 +95,8 @@ func newSuite(t *testing.T) *suite {
 	if err := os.WriteFile(catalog, []byte(testCatalog), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, "--concurrency", "6", "--max-body", "64MiB", "--catalog", catalog)
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--concurrency", "6", "--max-body", "64MiB", "--catalog", catalog)
+	d.ImportDir("busybox", testRootfs)
 	s := &suite{d: d, secret: "TOPSECRET-" + randHex(8)}
 
 	s.sentinel = filepath.Join(t.TempDir(), "sentinel")
@@ -108,7 +109,7 @@ func newSuite(t *testing.T) *suite {
 		}
 	}
 	s.sentinelSnap = snapshot(s.sentinel)
-	roots, _ := filepath.Glob(filepath.Join(d.state, "images", "images", "*", "rootfs"))
+	roots, _ := filepath.Glob(filepath.Join(d.StateDir, "images", "images", "*", "rootfs"))
 	if len(roots) != 1 {
 		t.Fatalf("image roots %v, want one", roots)
 	}
@@ -155,8 +156,8 @@ func readFile(p string) string {
 // services it aims at.
 func (s *suite) env(marker string) map[string]string {
 	return map[string]string{
-		"MARK": marker, "SENT": s.sentinel, "STATE": s.d.state, "RUNDIR": s.d.runDir,
-		"SOCK": s.d.socket, "PORT": fmt.Sprint(s.tcpPort), "ABS": s.abstract, "IMGROOT": s.imageRoot,
+		"MARK": marker, "SENT": s.sentinel, "STATE": s.d.StateDir, "RUNDIR": s.d.RunDir,
+		"SOCK": s.d.Socket, "PORT": fmt.Sprint(s.tcpPort), "ABS": s.abstract, "IMGROOT": s.imageRoot,
 	}
 }
 
@@ -175,7 +176,7 @@ func (s *suite) exec(ctx context.Context, req api.ExecuteRequest, marker string)
 		env[k] = strings.ReplaceAll(v, "@M@", marker)
 	}
 	req.Env = env
-	return s.d.client.Execute(ctx, &req)
+	return s.d.Client.Execute(ctx, &req)
 }
 
 // checkHost lists what an attack changed on the host: processes (its
@@ -200,19 +201,19 @@ func (s *suite) checkHost(marker string) []string {
 	if n := s.tcpAccepts.Load() + s.abstractAccepts.Load(); n > 0 {
 		bad = append(bad, fmt.Sprintf("host services accepted %d connections", n))
 	}
-	if s.d.cmd.ProcessState != nil || syscall.Kill(s.d.cmd.Process.Pid, 0) != nil {
+	if !s.d.Running() || syscall.Kill(s.d.Pid(), 0) != nil {
 		return append(bad, "the daemon is gone")
 	}
-	if st := processState(fmt.Sprintf("/proc/%d", s.d.cmd.Process.Pid)); st == "T" || st == "Z" {
+	if st := processState(fmt.Sprintf("/proc/%d", s.d.Pid())); st == "T" || st == "Z" {
 		bad = append(bad, "the daemon is in state "+st)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	h, err := s.d.client.Health(ctx)
+	h, err := s.d.Client.Health(ctx)
 	if err != nil || h.Status != "ok" || h.Running != 0 || h.Queued != 0 {
 		bad = append(bad, fmt.Sprintf("healthz: %v %+v", err, h))
 	}
-	r, err := s.d.client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "still", "fine"}})
+	r, err := s.d.Client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "still", "fine"}})
 	if err != nil || r.Status != runtime.StatusOK || r.Run.Stdout != "still fine\n" {
 		bad = append(bad, fmt.Sprintf("a trivial run after the attack: %v %+v", err, r))
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // The access answers (401 with WWW-Authenticate, 429 with Retry-After) and
@@ -24,7 +26,7 @@ func TestAccessAnswersMatchOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, append(jwtFlags(t), "--require-auth", "--rate-limit", "0.01", "--rate-burst", "1")...)
+	d := testdaemon.Start(t, append(jwtFlags(t), "--require-auth", "--rate-limit", "0.01", "--rate-burst", "1")...)
 	tok := goodToken(t, "alice")
 	cases := []struct {
 		name, method, path, token, body string
@@ -36,7 +38,7 @@ func TestAccessAnswersMatchOpenAPI(t *testing.T) {
 		{"past the burst", "POST", "/v1/execute", tok, `{"image":"nosuch","cmd":["true"]}`, 429},
 		{"metrics", "GET", "/metrics", tok, "", 200},
 	}
-	hc := rawClient(d.socket)
+	hc := rawClient(d.Socket)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest(c.method, "http://localhost"+c.path, strings.NewReader(c.body))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // The daemon serves on a socket handed over by its parent, as systemd's
@@ -19,9 +20,7 @@ import (
 // handed-over one.
 func TestSocketActivation(t *testing.T) {
 	dir := t.TempDir()
-	// Sandboxes in user namespaces must be able to reach the image store.
-	os.Chmod(dir, 0o755)
-	os.Chmod(filepath.Dir(dir), 0o755)
+	testdaemon.OpenPath(t, dir)
 	activated := filepath.Join(dir, "activated.sock")
 	ln, err := net.Listen("unix", activated)
 	if err != nil {
@@ -35,18 +34,28 @@ func TestSocketActivation(t *testing.T) {
 	ln.Close()
 	own := filepath.Join(dir, "own.sock")
 	// sh sets LISTEN_PID to its own pid, which exec hands to sandboxd.
+	parent := "sandboxd-test-" + filepath.Base(dir)
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, sandboxdBin, "serve",
 		"--socket", own, "--state-dir", filepath.Join(dir, "state"), "--run-dir", filepath.Join(dir, "run"),
-		"--cgroup-parent", "sandboxd-test-"+filepath.Base(dir))
+		"--cgroup-parent", parent)
 	cmd.ExtraFiles = []*os.File{f}
-	log := &syncBuffer{}
+	log := &testdaemon.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	d := &daemon{t: t, cmd: cmd, log: log, cgroupParent: "sandboxd-test-" + filepath.Base(dir)}
-	t.Cleanup(func() { d.stop(); removeCgroupParent(d.cgroupParent) })
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			if err := testdaemon.Terminate(cmd, time.Minute); err != nil {
+				t.Errorf("%v\n%s", err, log.String())
+			}
+			testdaemon.RemoveCgroupParent(parent)
+		}
+	}
+	t.Cleanup(stop)
 
 	c := client.New(activated)
 	waitUntil(t, "the daemon to answer on the activated socket", 10*time.Second, func() bool {
@@ -60,7 +69,7 @@ func TestSocketActivation(t *testing.T) {
 	if _, err := os.Stat(own); err == nil {
 		t.Errorf("the daemon made its own socket %s as well", own)
 	}
-	d.stop()
+	stop()
 	if _, err := os.Stat(activated); err != nil {
 		t.Errorf("the handed-over socket is gone after the daemon stopped: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -31,9 +32,9 @@ type rawResponse struct {
 	body   []byte
 }
 
-func post(t *testing.T, d *daemon, path, body string) rawResponse {
+func post(t *testing.T, d *testdaemon.Daemon, path, body string) rawResponse {
 	t.Helper()
-	resp, err := rawClient(d.socket).Post("http://sandboxd"+path, "application/json", strings.NewReader(body))
+	resp, err := rawClient(d.Socket).Post("http://sandboxd"+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +53,8 @@ func errorCode(t *testing.T, r rawResponse) string {
 }
 
 func TestExecuteStatusesThroughTheAPI(t *testing.T) {
-	d := startDaemon(t)
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t)
+	d.ImportDir("busybox", testRootfs)
 	tests := []struct {
 		name   string
 		req    api.ExecuteRequest
@@ -74,7 +75,7 @@ func TestExecuteStatusesThroughTheAPI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req.Image = "busybox"
-			resp, err := d.exec(context.Background(), &tt.req)
+			resp, err := d.Client.Execute(context.Background(), &tt.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,10 +90,10 @@ func TestExecuteStatusesThroughTheAPI(t *testing.T) {
 			}
 		})
 	}
-	if !strings.Contains(d.log.String(), "msg=execution") {
+	if !strings.Contains(d.Log(), "msg=execution") {
 		t.Error("no execution line in the daemon's log")
 	}
-	if strings.Contains(d.log.String(), "GREETING") || strings.Contains(d.log.String(), "stdin\\n") {
+	if strings.Contains(d.Log(), "GREETING") || strings.Contains(d.Log(), "stdin\\n") {
 		t.Error("request contents reached the log")
 	}
 }
@@ -100,8 +101,8 @@ func TestExecuteStatusesThroughTheAPI(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestErrorCodes(t *testing.T) {
-	d := startDaemon(t, "--max-wall-time", "20s", "--max-body", "1MiB")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--max-wall-time", "20s", "--max-body", "1MiB")
+	d.ImportDir("busybox", testRootfs)
 	tests := []struct {
 		name   string
 		body   string
@@ -136,29 +137,29 @@ func TestErrorCodes(t *testing.T) {
 			if r.status != tt.status || errorCode(t, r) != tt.code {
 				t.Errorf("got %d %s, want %d %s", r.status, r.body, tt.status, tt.code)
 			}
-			if bytes.Contains(r.body, []byte(d.dir)) {
+			if bytes.Contains(r.body, []byte(d.Dir)) {
 				t.Errorf("the error names a host path: %s", r.body)
 			}
 		})
 	}
-	if _, err := d.client.Health(context.Background()); err != nil {
+	if _, err := d.Client.Health(context.Background()); err != nil {
 		t.Fatalf("daemon unhealthy after bad requests: %v", err)
 	}
 }
 
 func TestBusyWhenQueueIsFull(t *testing.T) {
-	d := startDaemon(t, "--concurrency", "1", "--queue-length", "0")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--concurrency", "1", "--queue-length", "0")
+	d.ImportDir("busybox", testRootfs)
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		close(started)
-		_, err := d.exec(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"sleep", "1"}})
+		_, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"sleep", "1"}})
 		done <- err
 	}()
 	<-started
 	waitUntil(t, "the first run to take the slot", 5*time.Second, func() bool {
-		h, err := d.client.Health(context.Background())
+		h, err := d.Client.Health(context.Background())
 		return err == nil && h.Running == 1
 	})
 	r := post(t, d, "/v1/execute", `{"image":"busybox","cmd":["true"]}`)
@@ -171,8 +172,8 @@ func TestBusyWhenQueueIsFull(t *testing.T) {
 }
 
 func TestFiftyConcurrentRequests(t *testing.T) {
-	d := startDaemon(t, "--pool-size", "0")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--pool-size", "0")
+	d.ImportDir("busybox", testRootfs)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for i := 0; i < 50; i++ {
@@ -180,7 +181,7 @@ func TestFiftyConcurrentRequests(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			want := fmt.Sprintf("run %d\n", i)
-			resp, err := d.exec(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "run", fmt.Sprint(i)}})
+			resp, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "run", fmt.Sprint(i)}})
 			switch {
 			case err != nil:
 				errs <- err
@@ -195,117 +196,117 @@ func TestFiftyConcurrentRequests(t *testing.T) {
 		t.Error(err)
 	}
 	// Sandboxes are torn down just after their answer: give it a moment.
-	waitUntil(t, "every sandbox to be torn down", 10*time.Second, func() bool { return len(leftovers(t, d)) == 0 })
+	waitUntil(t, "every sandbox to be torn down", 10*time.Second, func() bool { return len(d.Leftovers()) == 0 })
 }
 
 func TestClientDisconnectKillsTheRun(t *testing.T) {
-	d := startDaemon(t, "--pool-size", "0")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--pool-size", "0")
+	d.ImportDir("busybox", testRootfs)
 	marker := fmt.Sprintf("disconnect-%d", time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	_, err := d.exec(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", "sleep 30; true", marker}})
+	_, err := d.Client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", "sleep 30; true", marker}})
 	if err == nil {
 		t.Fatal("the request finished although the client went away")
 	}
 	waitUntil(t, "the sandbox to be killed and cleaned", 5*time.Second, func() bool {
-		return len(hostProcessesWith(marker)) == 0 && len(leftovers(t, d)) == 0
+		return len(hostProcessesWith(marker)) == 0 && len(d.Leftovers()) == 0
 	})
-	resp, err := d.exec(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}})
+	resp, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}})
 	if err != nil || resp.Status != runtime.StatusOK {
 		t.Fatalf("after a disconnect: %v %+v", err, resp)
 	}
 }
 
 func TestCrashRecovery(t *testing.T) {
-	d := startDaemon(t, "--concurrency", "8")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--concurrency", "8")
+	d.ImportDir("busybox", testRootfs)
 	marker := fmt.Sprintf("crash-%d", time.Now().UnixNano())
 	for i := 0; i < 6; i++ {
-		go d.exec(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", "sleep 30; true", marker}})
+		go d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", "sleep 30; true", marker}})
 	}
 	waitUntil(t, "six runs in flight", 10*time.Second, func() bool { return len(hostProcessesWith(marker)) >= 6 })
-	d.kill()
+	d.Kill()
 	// The sandboxes end by themselves once their daemon is gone.
 	waitUntil(t, "orphaned sandboxes to end", 5*time.Second, func() bool { return len(hostProcessesWith(marker)) == 0 })
-	if l := leftovers(t, d); len(l) == 0 {
+	if l := d.Leftovers(); len(l) == 0 {
 		t.Log("nothing to recover: the kill left no state (unexpected but harmless)")
 	}
-	d.start()
-	if l := leftovers(t, d); len(l) != 0 {
-		t.Errorf("after restart, left behind: %v\n%s", l, d.log.String())
+	d.MustRestart()
+	if l := d.Leftovers(); len(l) != 0 {
+		t.Errorf("after restart, left behind: %v\n%s", l, d.Log())
 	}
-	resp, err := d.exec(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "alive"}})
+	resp, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "alive"}})
 	if err != nil || resp.Run.Stdout != "alive\n" {
 		t.Fatalf("after restart: %v %+v", err, resp)
 	}
-	if !strings.Contains(d.log.String(), "removed what an earlier instance left") {
-		t.Errorf("restart did not report recovery:\n%s", d.log.String())
+	if !strings.Contains(d.Log(), "removed what an earlier instance left") {
+		t.Errorf("restart did not report recovery:\n%s", d.Log())
 	}
 }
 
 func TestGracefulShutdownLetsRunsFinish(t *testing.T) {
 	// With the warm pool on: shutdown also removes the parked sandboxes.
-	d := startDaemon(t, "--grace-period", "5s", "--pool-size", "4")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--grace-period", "5s", "--pool-size", "4")
+	d.ImportDir("busybox", testRootfs)
 	done := make(chan *api.ExecuteResponse, 1)
 	go func() {
-		resp, _ := d.exec(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", "sleep 1; echo finished"}})
+		resp, _ := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", "sleep 1; echo finished"}})
 		done <- resp
 	}()
 	waitUntil(t, "the run to start", 5*time.Second, func() bool {
-		h, err := d.client.Health(context.Background())
+		h, err := d.Client.Health(context.Background())
 		return err == nil && h.Running == 1
 	})
-	d.stop()
+	stopDaemon(t, d)
 	resp := <-done
 	if resp == nil || resp.Run.Stdout != "finished\n" {
 		t.Fatalf("in-flight run did not finish: %+v", resp)
 	}
-	if l := leftovers(t, d); len(l) != 0 {
+	if l := d.Leftovers(); len(l) != 0 {
 		t.Errorf("left behind after shutdown: %v", l)
 	}
 	// The daemon also removes its own, now empty, parent cgroup.
-	parents, _ := filepath.Glob("/sys/fs/cgroup/*/" + d.cgroupParent)
-	mem, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/" + d.cgroupParent)
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/" + d.CgroupParent)
+	mem, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/" + d.CgroupParent)
 	if left := append(parents, mem...); len(left) != 0 {
 		t.Errorf("parent cgroup left after shutdown: %v", left)
 	}
 }
 
 func TestImagesEndpoints(t *testing.T) {
-	d := startDaemon(t)
-	img := d.importRootfs("tools/busybox:1.0", testRootfs)
+	d := testdaemon.Start(t)
+	img := d.ImportDir("tools/busybox:1.0", testRootfs)
 	if img.Name != "tools/busybox:1.0" || img.SizeBytes <= 0 {
 		t.Fatalf("imported %+v", img)
 	}
-	list, err := d.client.Images(context.Background())
+	list, err := d.Client.Images(context.Background())
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list: %v %+v", err, list)
 	}
-	if got, err := d.client.Image(context.Background(), "tools/busybox:1.0"); err != nil || got.ID != img.ID {
+	if got, err := d.Client.Image(context.Background(), "tools/busybox:1.0"); err != nil || got.ID != img.ID {
 		t.Fatalf("get: %v %+v", err, got)
 	}
-	if _, err := d.client.Image(context.Background(), "nosuch"); !client.IsCode(err, "not_found") {
+	if _, err := d.Client.Image(context.Background(), "nosuch"); !client.IsCode(err, "not_found") {
 		t.Fatalf("get unknown: %v", err)
 	}
 	// In use: a running sandbox holds the image.
-	go d.exec(context.Background(), &api.ExecuteRequest{Image: "tools/busybox:1.0", Cmd: []string{"sleep", "1"}})
+	go d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "tools/busybox:1.0", Cmd: []string{"sleep", "1"}})
 	waitUntil(t, "the run to start", 5*time.Second, func() bool {
-		h, err := d.client.Health(context.Background())
+		h, err := d.Client.Health(context.Background())
 		return err == nil && h.Running == 1
 	})
-	if err := d.client.RemoveImage(context.Background(), "tools/busybox:1.0"); !client.IsCode(err, "conflict") {
+	if err := d.Client.RemoveImage(context.Background(), "tools/busybox:1.0"); !client.IsCode(err, "conflict") {
 		t.Fatalf("remove while in use: %v, want conflict", err)
 	}
 	waitUntil(t, "the run to end", 5*time.Second, func() bool {
-		h, err := d.client.Health(context.Background())
+		h, err := d.Client.Health(context.Background())
 		return err == nil && h.Running == 0
 	})
-	if err := d.client.RemoveImage(context.Background(), "tools/busybox:1.0"); err != nil {
+	if err := d.Client.RemoveImage(context.Background(), "tools/busybox:1.0"); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
-	if list, _ := d.client.Images(context.Background()); len(list) != 0 {
+	if list, _ := d.Client.Images(context.Background()); len(list) != 0 {
 		t.Fatalf("image still listed: %+v", list)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sandboxd/sandboxd/audit"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // One JSON line per execution request, with who, what (hashes, never
@@ -21,9 +22,9 @@ import (
 // narrows the limits and refuses requests above them.
 func TestAuditLog(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "audit.log")
-	d := startDaemon(t, append(jwtFlags(t), "--audit-log", logPath)...)
-	d.importRootfs("busybox", testRootfs)
-	e := unixEndpoint(d.socket)
+	d := testdaemon.Start(t, append(jwtFlags(t), "--audit-log", logPath)...)
+	d.ImportDir("busybox", testRootfs)
+	e := unixEndpoint(d.Socket)
 	const secretCode = "echo SECRET-CODE-7f3a"
 	const secretStdin = "SECRET-STDIN-91bc"
 	sum := sha256.Sum256([]byte(secretCode))
@@ -43,7 +44,7 @@ func TestAuditLog(t *testing.T) {
 	if r3.status != 400 || errorCode(t, r3) != "invalid_request" {
 		t.Fatalf("above the token's cap: %d %s, want 400", r3.status, r3.body)
 	}
-	d.stop() // flushes the log
+	stopDaemon(t, d) // flushes the log
 
 	data, err := os.ReadFile(logPath)
 	if err != nil {

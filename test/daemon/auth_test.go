@@ -17,20 +17,21 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // Over TCP a token is always needed; over the socket with --require-auth
 // too. Every bad token gets the same 401 answer, with WWW-Authenticate.
 func TestJWT(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	d := startDaemon(t, append(jwtFlags(t), "--listen", "unix://", "--listen", "tcp://"+addr, "--require-auth")...)
+	d := testdaemon.Start(t, append(jwtFlags(t), "--listen", "unix://", "--listen", "tcp://"+addr, "--require-auth")...)
 	// Import as a caller with a token: the socket requires one too.
 	imp, err := http.NewRequest("POST", "http://sandboxd/v1/images/import?name=busybox", tarDir(t, testRootfs))
 	if err != nil {
 		t.Fatal(err)
 	}
 	imp.Header.Set("Authorization", "Bearer "+goodToken(t, "admin"))
-	if resp, err := rawClient(d.socket).Do(imp); err != nil || resp.StatusCode != 200 {
+	if resp, err := rawClient(d.Socket).Do(imp); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("import: %v %v", resp, err)
 	}
 	secret := []byte(testSecret)
@@ -45,7 +46,7 @@ func TestJWT(t *testing.T) {
 		"garbage":        "abc.def.ghi",
 	}
 	body := `{"image":"busybox","cmd":["echo","hi"]}`
-	for _, e := range []endpoint{unixEndpoint(d.socket), tcpEndpoint(addr)} {
+	for _, e := range []endpoint{unixEndpoint(d.Socket), tcpEndpoint(addr)} {
 		var message string
 		for name, tok := range bad {
 			t.Run(e.name+"/"+name, func(t *testing.T) {
@@ -87,12 +88,12 @@ func TestJWT(t *testing.T) {
 // The Go client speaks to both listeners with a token.
 func TestClientWithToken(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	d := startDaemon(t, append(jwtFlags(t), "--listen", "unix://", "--listen", "tcp://"+addr, "--require-auth")...)
+	d := testdaemon.Start(t, append(jwtFlags(t), "--listen", "unix://", "--listen", "tcp://"+addr, "--require-auth")...)
 	tok := goodToken(t, "alice")
-	if _, err := client.NewWithToken(d.socket, tok).Import(context.Background(), tarDir(t, testRootfs), "busybox"); err != nil {
+	if _, err := client.NewWithToken(d.Socket, tok).Import(context.Background(), tarDir(t, testRootfs), "busybox"); err != nil {
 		t.Fatal(err)
 	}
-	for name, c := range map[string]*client.Client{"unix": client.NewWithToken(d.socket, tok), "tcp": client.NewTCP(addr, tok, nil)} {
+	for name, c := range map[string]*client.Client{"unix": client.NewWithToken(d.Socket, tok), "tcp": client.NewTCP(addr, tok, nil)} {
 		resp, err := c.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", name}})
 		if err != nil || resp.Run.Stdout != name+"\n" {
 			t.Errorf("%s: %v %v", name, resp, err)
@@ -101,16 +102,16 @@ func TestClientWithToken(t *testing.T) {
 	if _, err := client.NewTCP(addr, "bad", nil).Health(context.Background()); !client.IsCode(err, api.CodeUnauthorized) {
 		t.Errorf("a bad token over TCP: %v", err)
 	}
-	if _, err := client.New(d.socket).Health(context.Background()); !client.IsCode(err, api.CodeUnauthorized) {
+	if _, err := client.New(d.Socket).Health(context.Background()); !client.IsCode(err, api.CodeUnauthorized) {
 		t.Errorf("no token under --require-auth: %v", err)
 	}
 	// The CLI takes the token from $SANDBOXD_TOKEN.
-	status := exec.Command(sandboxdBin, "status", "--socket", d.socket)
+	status := exec.Command(sandboxdBin, "status", "--socket", d.Socket)
 	status.Env = append(os.Environ(), "SANDBOXD_TOKEN="+tok)
 	if out, err := status.CombinedOutput(); err != nil {
 		t.Errorf("sandboxd status with SANDBOXD_TOKEN: %v\n%s", err, out)
 	}
-	if out, err := exec.Command(sandboxdBin, "status", "--socket", d.socket).CombinedOutput(); err == nil {
+	if out, err := exec.Command(sandboxdBin, "status", "--socket", d.Socket).CombinedOutput(); err == nil {
 		t.Errorf("sandboxd status without a token succeeded under --require-auth:\n%s", out)
 	}
 }
@@ -164,49 +165,34 @@ func TestPeerCredentials(t *testing.T) {
 	}
 	socket := filepath.Join(openSocketDir(t), "sandboxd.sock")
 	d := startDaemonAt(t, socket, "--socket-mode", "0666", "--allowed-gids", "4242")
-	if got := curlAs(t, d.socket, 65534, 65534, nil); got != "403" {
+	if got := curlAs(t, d.Socket, 65534, 65534, nil); got != "403" {
 		t.Errorf("uid 65534: HTTP %s, want 403", got)
 	}
-	if got := curlAs(t, d.socket, 65534, 65534, []uint32{4242}); got != "200" {
+	if got := curlAs(t, d.Socket, 65534, 65534, []uint32{4242}); got != "200" {
 		t.Errorf("uid 65534 with supplementary group 4242: HTTP %s, want 200", got)
 	}
-	if got := curlAs(t, d.socket, 65534, 4242, nil); got != "200" {
+	if got := curlAs(t, d.Socket, 65534, 4242, nil); got != "200" {
 		t.Errorf("uid 65534 with primary group 4242: HTTP %s, want 200", got)
 	}
-	if got := curlAs(t, d.socket, 0, 0, nil); got != "200" {
+	if got := curlAs(t, d.Socket, 0, 0, nil); got != "200" {
 		t.Errorf("root: HTTP %s, want 200", got)
 	}
-	r := unixEndpoint(d.socket).call(t, "GET", "/v1/healthz", "", "")
+	r := unixEndpoint(d.Socket).call(t, "GET", "/v1/healthz", "", "")
 	if r.status != 200 {
 		t.Fatalf("root over the client: %d", r.status)
 	}
 
 	d2 := startDaemonAt(t, filepath.Join(openSocketDir(t), "s.sock"), "--socket-mode", "0666", "--allowed-uids", "65534")
-	if got := curlAs(t, d2.socket, 65534, 65534, nil); got != "200" {
+	if got := curlAs(t, d2.Socket, 65534, 65534, nil); got != "200" {
 		t.Errorf("allowed uid 65534: HTTP %s, want 200", got)
 	}
-	if got := curlAs(t, d2.socket, 1000, 1000, nil); got != "403" {
+	if got := curlAs(t, d2.Socket, 1000, 1000, nil); got != "403" {
 		t.Errorf("uid 1000, neither allowed nor in the socket's group: HTTP %s, want 403", got)
 	}
 }
 
 // startDaemonAt starts a daemon whose socket is at socket.
-func startDaemonAt(t *testing.T, socket string, args ...string) *daemon {
+func startDaemonAt(t *testing.T, socket string, args ...string) *testdaemon.Daemon {
 	t.Helper()
-	dir := t.TempDir()
-	// Sandboxes in user namespaces must be able to reach the image store.
-	os.Chmod(dir, 0o755)
-	os.Chmod(filepath.Dir(dir), 0o755)
-	d := &daemon{
-		t: t, dir: dir, socket: socket,
-		state: filepath.Join(dir, "state"), runDir: filepath.Join(dir, "run"),
-		cgroupParent: "sandboxd-test-" + filepath.Base(dir),
-		args:         args,
-	}
-	d.start()
-	t.Cleanup(func() {
-		d.stop()
-		removeCgroupParent(d.cgroupParent)
-	})
-	return d
+	return testdaemon.StartWith(t, testdaemon.Config{Socket: socket, Args: args})
 }

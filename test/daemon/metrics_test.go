@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // Runs of every status move sandboxd_executions_total and the histograms;
@@ -16,9 +18,9 @@ import (
 // and on --metrics-listen.
 func TestMetrics(t *testing.T) {
 	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	d := startDaemon(t, append(jwtFlags(t), "--metrics-listen", "tcp://"+maddr)...)
-	d.importRootfs("busybox", testRootfs)
-	e := unixEndpoint(d.socket)
+	d := testdaemon.Start(t, append(jwtFlags(t), "--metrics-listen", "tcp://"+maddr)...)
+	d.ImportDir("busybox", testRootfs)
+	e := unixEndpoint(d.Socket)
 	scrape := func() map[string]float64 {
 		r := e.call(t, "GET", "/metrics", "", "")
 		if r.status != 200 {

@@ -11,6 +11,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // Every answer of the real server, for requests of every kind, must match
@@ -28,8 +30,8 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t)
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t)
+	d.ImportDir("busybox", testRootfs)
 	cases := []struct {
 		method, path, body string
 		validRequest       bool
@@ -49,7 +51,7 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 		{"GET", "/v1/healthz", "", true},
 		{"GET", "/v1/version", "", true},
 	}
-	hc := rawClient(d.socket)
+	hc := rawClient(d.Socket)
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path+" "+c.body, func(t *testing.T) {
 			req, _ := http.NewRequest(c.method, "http://localhost"+c.path, strings.NewReader(c.body))

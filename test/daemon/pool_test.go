@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
-func warmSandboxes(t *testing.T, d *daemon) int {
+func warmSandboxes(t *testing.T, d *testdaemon.Daemon) int {
 	t.Helper()
-	resp, err := rawClient(d.socket).Get("http://sandboxd/metrics")
+	resp, err := rawClient(d.Socket).Get("http://sandboxd/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,13 +39,13 @@ func warmSandboxes(t *testing.T, d *daemon) int {
 // Parked sandboxes are used once each, get the request's limits when they
 // are taken, and account only for the program.
 func TestWarmPool(t *testing.T) {
-	d := startDaemon(t, "--pool-size", "4")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--pool-size", "4")
+	d.ImportDir("busybox", testRootfs)
 	ctx := context.Background()
 	run := func(req api.ExecuteRequest) *api.ExecuteResponse {
 		t.Helper()
 		req.Image = "busybox"
-		resp, err := d.exec(ctx, &req)
+		resp, err := d.Client.Execute(ctx, &req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,10 +94,10 @@ func TestWarmPool(t *testing.T) {
 
 // With the pool off, nothing is built ahead.
 func TestPoolOff(t *testing.T) {
-	d := startDaemon(t, "--pool-size", "0")
-	d.importRootfs("busybox", testRootfs)
+	d := testdaemon.Start(t, "--pool-size", "0")
+	d.ImportDir("busybox", testRootfs)
 	for i := 0; i < 3; i++ {
-		if _, err := d.exec(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}}); err != nil {
+		if _, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -65,20 +66,20 @@ func TestPullFromRegistryAndRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d := startDaemon(t)
+	d := testdaemon.Start(t)
 	// Streamed: progress lines while the layers download, then the image.
 	var calls, lastDone, lastTotal int64
-	got, err := d.client.PullProgress(context.Background(), ref.String(), "pulled:1.0", func(done, total int64) {
+	got, err := d.Client.PullProgress(context.Background(), ref.String(), "pulled:1.0", func(done, total int64) {
 		calls++
 		lastDone, lastTotal = done, total
 	})
 	if err != nil {
-		t.Fatalf("pull: %v\n%s", err, d.log.String())
+		t.Fatalf("pull: %v\n%s", err, d.Log())
 	}
 	if got.Name != "pulled:1.0" || len(got.Config.Env) == 0 {
 		t.Fatalf("pulled %+v", got)
 	}
-	resp, err := d.exec(context.Background(), &api.ExecuteRequest{Image: "pulled:1.0", Cmd: []string{"/bin/sh", "-c", `cat /etc/motd; echo "$GREETING"`}})
+	resp, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "pulled:1.0", Cmd: []string{"/bin/sh", "-c", `cat /etc/motd; echo "$GREETING"`}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,20 +87,20 @@ func TestPullFromRegistryAndRun(t *testing.T) {
 		t.Fatalf("run in the pulled image: %+v", resp.Run)
 	}
 	// The same image again, not streamed: nothing new to fetch.
-	again, err := d.client.Pull(context.Background(), ref.String(), "again:1.0")
+	again, err := d.Client.Pull(context.Background(), ref.String(), "again:1.0")
 	if err != nil || again.ID != got.ID {
 		t.Fatalf("second pull: %v %+v", err, again)
 	}
 	if calls == 0 || lastTotal <= 0 || lastDone != lastTotal {
 		t.Errorf("progress: %d calls, last %d/%d", calls, lastDone, lastTotal)
 	}
-	if _, err := d.client.PullProgress(context.Background(), host+"/test/nosuch:1.0", "", nil); !client.IsCode(err, "not_found") {
+	if _, err := d.Client.PullProgress(context.Background(), host+"/test/nosuch:1.0", "", nil); !client.IsCode(err, "not_found") {
 		t.Errorf("streamed pull of a missing image: %v, want not_found in-band", err)
 	}
-	if _, err := d.client.Pull(context.Background(), host+"/test/nosuch:1.0", ""); !client.IsCode(err, "not_found") {
+	if _, err := d.Client.Pull(context.Background(), host+"/test/nosuch:1.0", ""); !client.IsCode(err, "not_found") {
 		t.Errorf("pull of a missing image: %v, want not_found", err)
 	}
-	if _, err := d.client.Pull(context.Background(), "not a reference!", ""); !client.IsCode(err, "invalid_request") {
+	if _, err := d.Client.Pull(context.Background(), "not a reference!", ""); !client.IsCode(err, "invalid_request") {
 		t.Errorf("pull of a bad reference: %v, want invalid_request", err)
 	}
 }

@@ -9,15 +9,16 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // Past a user's burst the daemon answers 429 rate_limited with
 // Retry-After; another user is not affected. A user's concurrency cap
 // refuses the next execution while the first runs.
 func TestRateLimits(t *testing.T) {
-	d := startDaemon(t, append(jwtFlags(t), "--rate-limit", "0.2", "--rate-burst", "3", "--max-concurrent-per-user", "1")...)
-	d.importRootfs("busybox", testRootfs)
-	e := unixEndpoint(d.socket)
+	d := testdaemon.Start(t, append(jwtFlags(t), "--rate-limit", "0.2", "--rate-burst", "3", "--max-concurrent-per-user", "1")...)
+	d.ImportDir("busybox", testRootfs)
+	e := unixEndpoint(d.Socket)
 	quick := `{"image":"busybox","cmd":["true"]}`
 
 	// Concurrency: one execution in flight for root (uid:0), the next is
@@ -64,9 +65,9 @@ func TestRateLimits(t *testing.T) {
 // (the full line makes room for them) and are served in turn, not behind
 // the whole flood.
 func TestFairnessBetweenUsers(t *testing.T) {
-	d := startDaemon(t, append(jwtFlags(t), "--concurrency", "1", "--queue-length", "8")...)
-	d.importRootfs("busybox", testRootfs)
-	e := unixEndpoint(d.socket)
+	d := testdaemon.Start(t, append(jwtFlags(t), "--concurrency", "1", "--queue-length", "8")...)
+	d.ImportDir("busybox", testRootfs)
+	e := unixEndpoint(d.Socket)
 	alice, bob := goodToken(t, "alice"), goodToken(t, "bob")
 	const flood = 16
 	var wg sync.WaitGroup

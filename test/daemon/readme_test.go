@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // The README's quick start, as a new user would follow it: `make run`, then
@@ -46,7 +47,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	mk.Dir = "../.."
 	mk.Env = append(os.Environ(), "SANDBOXD_DEMO_DIR="+demo)
 	mk.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &syncBuffer{}
+	out := &testdaemon.SyncBuffer{}
 	mk.Stdout, mk.Stderr = out, out
 	if err := mk.Start(); err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ func TestReadmeQuickStart(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			_ = syscall.Kill(-mk.Process.Pid, syscall.SIGKILL)
 		}
-		removeCgroupParent("sandboxd")
+		testdaemon.RemoveCgroupParent("sandboxd")
 	}()
 	socket := filepath.Join(demo, "sandboxd.sock")
 	exited := make(chan struct{})

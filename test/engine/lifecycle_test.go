@@ -283,7 +283,7 @@ func TestKilledExecIsReapedByTheNext(t *testing.T) {
 	}
 	waitFor("both sandboxes", func() bool { return sandboxes() == 2 })
 	time.Sleep(300 * time.Millisecond) // both programs running
-	_ = victim.Process.Kill()           // ours, by pid
+	_ = victim.Process.Kill()          // ours, by pid
 	_ = victim.Wait()
 	if measure(t) == before {
 		t.Fatal("the killed exec left nothing: the test proves nothing")
