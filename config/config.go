@@ -198,7 +198,7 @@ func (c Config) Resolve() (*Resolved, error) {
 		errs = append(errs, fmt.Errorf("maximums: %w", err))
 	}
 	if len(errs) == 0 {
-		if err := Within(r.Defaults, r.Maximums); err != nil {
+		if err := r.Defaults.Within(r.Maximums); err != nil {
 			errs = append(errs, fmt.Errorf("defaults exceed maximums: %w", err))
 		}
 	}
@@ -208,56 +208,9 @@ func (c Config) Resolve() (*Resolved, error) {
 	return r, nil
 }
 
+// resolve converts l, every field of which must be set.
 func (l Limits) resolve() (runtime.Limits, error) {
-	var out runtime.Limits
-	var err error
-	sizes := []struct {
-		name string
-		in   string
-		out  *int64
-	}{
-		{"memory", l.Memory, &out.MemoryBytes}, {"output", l.Output, &out.OutputBytes},
-		{"tmp", l.Tmp, &out.TmpBytes}, {"work", l.Work, &out.WorkBytes}, {"file_size", l.FileSize, &out.FileSizeBytes},
-	}
-	for _, s := range sizes {
-		if *s.out, err = units.ParseSize(s.in); err != nil {
-			return out, fmt.Errorf("%s: %w", s.name, err)
-		}
-	}
-	if out.WallTime, err = units.ParseDuration(l.WallTime); err != nil {
-		return out, fmt.Errorf("wall_time: %w", err)
-	}
-	if out.CPUTime, err = units.ParseDuration(l.CPUTime); err != nil {
-		return out, fmt.Errorf("cpu_time: %w", err)
-	}
-	out.Pids, out.CPUs, out.OpenFiles = l.Pids, l.CPUs, l.Nofile
-	return out, out.Validate()
-}
-
-// Within reports the first limit of l that is above max.
-func Within(l, max runtime.Limits) error {
-	checks := []struct {
-		name     string
-		over     bool
-		got, lim any
-	}{
-		{"wall_time", l.WallTime > max.WallTime, l.WallTime, max.WallTime},
-		{"cpu_time", l.CPUTime > max.CPUTime, l.CPUTime, max.CPUTime},
-		{"memory", l.MemoryBytes > max.MemoryBytes, l.MemoryBytes, max.MemoryBytes},
-		{"pids", l.Pids > max.Pids, l.Pids, max.Pids},
-		{"cpus", l.CPUs > max.CPUs, l.CPUs, max.CPUs},
-		{"output", l.OutputBytes > max.OutputBytes, l.OutputBytes, max.OutputBytes},
-		{"tmp", l.TmpBytes > max.TmpBytes, l.TmpBytes, max.TmpBytes},
-		{"work", l.WorkBytes > max.WorkBytes, l.WorkBytes, max.WorkBytes},
-		{"file_size", l.FileSizeBytes > max.FileSizeBytes, l.FileSizeBytes, max.FileSizeBytes},
-		{"nofile", l.OpenFiles > max.OpenFiles, l.OpenFiles, max.OpenFiles},
-	}
-	for _, c := range checks {
-		if c.over {
-			return fmt.Errorf("%s %v is above the maximum %v", c.name, c.got, c.lim)
-		}
-	}
-	return nil
+	return l.Overlay(runtime.Limits{})
 }
 
 // Overlay returns base with every field that l sets replaced; empty fields

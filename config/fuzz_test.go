@@ -66,7 +66,7 @@ func FuzzLoadResolve(f *testing.F) {
 		}
 		checkValid(t, r.Defaults)
 		checkValid(t, r.Maximums)
-		if err := Within(r.Defaults, r.Maximums); err != nil {
+		if err := r.Defaults.Within(r.Maximums); err != nil {
 			t.Fatalf("defaults above maximums accepted: %v", err)
 		}
 		if r.MaxBody <= 0 || r.SocketMode > 0o777 || r.Concurrency <= 0 {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -56,33 +57,78 @@ func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
 
+// limitField is one limit of Limits, under the name the config file and
+// error messages use. The table below is the one list of limits that
+// Validate, Capped and Within walk, so a new limit is added in one place.
+type limitField struct {
+	name     string
+	positive func(l *Limits) bool
+	above    func(l, max *Limits) bool
+	lower    func(l, max *Limits)
+	value    func(l *Limits) any
+}
+
+func field[T cmp.Ordered](name string, at func(*Limits) *T) limitField {
+	var zero T
+	return limitField{
+		name:     name,
+		positive: func(l *Limits) bool { return *at(l) > zero },
+		above:    func(l, max *Limits) bool { return *at(l) > *at(max) },
+		lower:    func(l, max *Limits) { *at(l) = min(*at(l), *at(max)) },
+		value:    func(l *Limits) any { return *at(l) },
+	}
+}
+
+// limitFields lists every limit that has a maximum. StackBytes has none:
+// it is set by the catalog only, and 0 means the default.
+var limitFields = []limitField{
+	field("wall_time", func(l *Limits) *time.Duration { return &l.WallTime }),
+	field("cpu_time", func(l *Limits) *time.Duration { return &l.CPUTime }),
+	field("memory", func(l *Limits) *int64 { return &l.MemoryBytes }),
+	field("pids", func(l *Limits) *int64 { return &l.Pids }),
+	field("cpus", func(l *Limits) *float64 { return &l.CPUs }),
+	field("output", func(l *Limits) *int64 { return &l.OutputBytes }),
+	field("tmp", func(l *Limits) *int64 { return &l.TmpBytes }),
+	field("work", func(l *Limits) *int64 { return &l.WorkBytes }),
+	field("file_size", func(l *Limits) *int64 { return &l.FileSizeBytes }),
+	field("nofile", func(l *Limits) *uint64 { return &l.OpenFiles }),
+}
+
 // Validate checks that every limit is set and sane.
 func (l Limits) Validate() error {
 	if err := l.cgroup().Validate(); err != nil {
 		return invalidf("%v", err)
 	}
-	checks := []struct {
-		name string
-		ok   bool
-	}{
-		{"wall time", l.WallTime > 0},
-		{"cpu time", l.CPUTime > 0},
-		{"output limit", l.OutputBytes > 0},
-		{"tmp size", l.TmpBytes > 0},
-		{"work size", l.WorkBytes > 0},
-		{"file size", l.FileSizeBytes > 0},
-		{"nofile", l.OpenFiles > 0},
-		{"stack", l.StackBytes >= 0},
-	}
-	for _, c := range checks {
-		if !c.ok {
-			return invalidf("%s must be greater than zero", c.name)
+	for _, f := range limitFields {
+		if !f.positive(&l) {
+			return invalidf("%s must be greater than zero", f.name)
 		}
+	}
+	if l.StackBytes < 0 {
+		return invalidf("stack must not be negative")
 	}
 	if l.OpenFiles < 16 {
 		return invalidf("nofile %d is below the minimum of 16", l.OpenFiles)
 	}
 	return nil
+}
+
+// Within returns an error naming the first limit of l above max's, or nil.
+func (l Limits) Within(max Limits) error {
+	for _, f := range limitFields {
+		if f.above(&l, &max) {
+			return invalidf("%s %v is above the maximum %v", f.name, f.value(&l), f.value(&max))
+		}
+	}
+	return nil
+}
+
+// Capped returns l with every limit above max's lowered to it.
+func (l Limits) Capped(max Limits) Limits {
+	for _, f := range limitFields {
+		f.lower(&l, &max)
+	}
+	return l
 }
 
 func (l Limits) cgroup() cgroup.Limits {

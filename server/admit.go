@@ -260,25 +260,11 @@ func (s *Server) noteRequest(r *http.Request, req *api.ExecuteRequest) error {
 
 // checkCaps refuses a requested limit above the token's cap.
 func checkCaps(asked, caps *api.Limits, field string) error {
-	if asked == nil {
-		return nil
-	}
-	over := func(a, c *int64) bool { return a != nil && c != nil && *a > *c }
-	for _, f := range []struct {
-		name string
-		a, c *int64
-	}{
-		{"wall_time_ms", asked.WallTimeMS, caps.WallTimeMS}, {"cpu_time_ms", asked.CPUTimeMS, caps.CPUTimeMS},
-		{"memory_bytes", asked.MemoryBytes, caps.MemoryBytes}, {"pids", asked.Pids, caps.Pids},
-		{"output_bytes", asked.OutputBytes, caps.OutputBytes}, {"tmp_bytes", asked.TmpBytes, caps.TmpBytes},
-		{"work_bytes", asked.WorkBytes, caps.WorkBytes}, {"file_size_bytes", asked.FileSizeBytes, caps.FileSizeBytes},
-	} {
-		if over(f.a, f.c) {
-			return invalid(fmt.Sprintf("%s.%s is above the maximum allowed for this caller", field, f.name))
+	capped := requestLimits(caps)
+	for i, a := range requestLimits(asked) {
+		if a.above(capped[i]) {
+			return invalid(fmt.Sprintf("%s.%s is above the maximum allowed for this caller", field, a.name))
 		}
-	}
-	if asked.CPUs != nil && caps.CPUs != nil && *asked.CPUs > *caps.CPUs {
-		return invalid(field + ".cpus is above the maximum allowed for this caller")
 	}
 	return nil
 }
@@ -290,27 +276,11 @@ func (s *Server) capStage(ctx context.Context, l runtime.Limits) runtime.Limits 
 	if c == nil || c.Limits == nil {
 		return l
 	}
-	caps := c.Limits
-	ms := func(d time.Duration, p *int64) time.Duration {
-		if p == nil {
-			return d
-		}
-		return min(d, time.Duration(*p)*time.Millisecond)
+	caps := s.Maximums
+	for _, f := range requestLimits(c.Limits) {
+		f.applyTo(&caps)
 	}
-	n := func(v int64, p *int64) int64 {
-		if p == nil {
-			return v
-		}
-		return min(v, *p)
-	}
-	l.WallTime, l.CPUTime = ms(l.WallTime, caps.WallTimeMS), ms(l.CPUTime, caps.CPUTimeMS)
-	l.MemoryBytes, l.Pids = n(l.MemoryBytes, caps.MemoryBytes), n(l.Pids, caps.Pids)
-	l.OutputBytes, l.TmpBytes = n(l.OutputBytes, caps.OutputBytes), n(l.TmpBytes, caps.TmpBytes)
-	l.WorkBytes, l.FileSizeBytes = n(l.WorkBytes, caps.WorkBytes), n(l.FileSizeBytes, caps.FileSizeBytes)
-	if caps.CPUs != nil {
-		l.CPUs = min(l.CPUs, *caps.CPUs)
-	}
-	return l
+	return l.Capped(caps)
 }
 
 // observeStage records a finished run: the histograms, and the request's

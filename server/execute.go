@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/rootfs"
@@ -150,6 +149,60 @@ func decodeFiles(in []api.File) ([]rootfs.File, error) {
 	return out, nil
 }
 
+// requestLimit is one limit a request (or a token's caps) may set, under
+// its API name; absent when both pointers are nil.
+type requestLimit struct {
+	name  string
+	n     *int64
+	f     *float64
+	apply func(l *runtime.Limits, n int64, f float64)
+}
+
+// requestLimits is the one list of the API's limit fields: resolving a
+// request, checking it against a token's caps and lowering a stage to
+// those caps all walk it.
+func requestLimits(req *api.Limits) []requestLimit {
+	if req == nil {
+		req = &api.Limits{}
+	}
+	// Clamped so that an absurd token cap cannot overflow a Duration.
+	ms := func(v int64) time.Duration { return time.Duration(min(v, maxMillis)) * time.Millisecond }
+	return []requestLimit{
+		{"wall_time_ms", req.WallTimeMS, nil, func(l *runtime.Limits, v int64, _ float64) { l.WallTime = ms(v) }},
+		{"cpu_time_ms", req.CPUTimeMS, nil, func(l *runtime.Limits, v int64, _ float64) { l.CPUTime = ms(v) }},
+		{"memory_bytes", req.MemoryBytes, nil, func(l *runtime.Limits, v int64, _ float64) { l.MemoryBytes = v }},
+		{"pids", req.Pids, nil, func(l *runtime.Limits, v int64, _ float64) { l.Pids = v }},
+		{"cpus", nil, req.CPUs, func(l *runtime.Limits, _ int64, f float64) { l.CPUs = f }},
+		{"output_bytes", req.OutputBytes, nil, func(l *runtime.Limits, v int64, _ float64) { l.OutputBytes = v }},
+		{"tmp_bytes", req.TmpBytes, nil, func(l *runtime.Limits, v int64, _ float64) { l.TmpBytes = v }},
+		{"work_bytes", req.WorkBytes, nil, func(l *runtime.Limits, v int64, _ float64) { l.WorkBytes = v }},
+		{"file_size_bytes", req.FileSizeBytes, nil, func(l *runtime.Limits, v int64, _ float64) { l.FileSizeBytes = v }},
+	}
+}
+
+func (r requestLimit) present() bool { return r.n != nil || r.f != nil }
+
+func (r requestLimit) positive() bool { return (r.n != nil && *r.n > 0) || (r.f != nil && *r.f > 0) }
+
+// above reports whether r is set and above c, when c is set.
+func (r requestLimit) above(c requestLimit) bool {
+	return (r.n != nil && c.n != nil && *r.n > *c.n) || (r.f != nil && c.f != nil && *r.f > *c.f)
+}
+
+// applyTo sets r's value in l, if r is present.
+func (r requestLimit) applyTo(l *runtime.Limits) {
+	switch {
+	case r.n != nil:
+		r.apply(l, *r.n, 0)
+	case r.f != nil:
+		r.apply(l, 0, *r.f)
+	}
+}
+
+// maxMillis bounds the time limits before they are converted, so that no
+// value overflows a time.Duration.
+const maxMillis = int64(24 * time.Hour / time.Millisecond)
+
 // resolveLimits lays the request's limits over the defaults and refuses any
 // that is not positive or is above the configured maximum.
 func resolveLimits(req *api.Limits, defaults, maximums runtime.Limits) (runtime.Limits, error) {
@@ -157,45 +210,23 @@ func resolveLimits(req *api.Limits, defaults, maximums runtime.Limits) (runtime.
 	if req == nil {
 		return l, nil
 	}
-	ints := []struct {
-		name string
-		v    *int64
-		set  func(int64)
-	}{
-		{"wall_time_ms", req.WallTimeMS, func(v int64) { l.WallTime = time.Duration(v) * time.Millisecond }},
-		{"cpu_time_ms", req.CPUTimeMS, func(v int64) { l.CPUTime = time.Duration(v) * time.Millisecond }},
-		{"memory_bytes", req.MemoryBytes, func(v int64) { l.MemoryBytes = v }},
-		{"pids", req.Pids, func(v int64) { l.Pids = v }},
-		{"output_bytes", req.OutputBytes, func(v int64) { l.OutputBytes = v }},
-		{"tmp_bytes", req.TmpBytes, func(v int64) { l.TmpBytes = v }},
-		{"work_bytes", req.WorkBytes, func(v int64) { l.WorkBytes = v }},
-		{"file_size_bytes", req.FileSizeBytes, func(v int64) { l.FileSizeBytes = v }},
-	}
-	for _, f := range ints {
-		if f.v == nil {
+	for _, f := range requestLimits(req) {
+		if !f.present() {
 			continue
 		}
-		if *f.v <= 0 {
+		if !f.positive() {
 			return l, invalid(fmt.Sprintf("limits.%s must be greater than zero", f.name))
 		}
-		if f.name == "wall_time_ms" || f.name == "cpu_time_ms" {
-			if *f.v > int64(24*time.Hour/time.Millisecond) {
-				return l, invalid(fmt.Sprintf("limits.%s is above the configured maximum", f.name))
-			}
+		if strings.HasSuffix(f.name, "_ms") && *f.n > maxMillis {
+			return l, invalid(fmt.Sprintf("limits.%s is above the configured maximum", f.name))
 		}
-		f.set(*f.v)
+		f.applyTo(&l)
 	}
 	if req.WallTimeMS != nil && req.CPUTimeMS == nil {
 		// As with `sandboxd exec`: the CPU limit follows the wall limit.
 		l.CPUTime = min(l.WallTime, maximums.CPUTime)
 	}
-	if req.CPUs != nil {
-		if *req.CPUs <= 0 {
-			return l, invalid("limits.cpus must be greater than zero")
-		}
-		l.CPUs = *req.CPUs
-	}
-	if err := config.Within(l, maximums); err != nil {
+	if err := l.Within(maximums); err != nil {
 		return l, invalid("limits: " + err.Error())
 	}
 	if err := l.Validate(); err != nil {

@@ -53,7 +53,7 @@ func checkJob(t *testing.T, s *Server, j *job) {
 
 func checkLimits(t *testing.T, l, max runtime.Limits) {
 	t.Helper()
-	if err := config.Within(l, max); err != nil {
+	if err := l.Within(max); err != nil {
 		t.Fatalf("limits above the maximums: %v (%+v)", err, l)
 	}
 	if err := l.Validate(); err != nil {

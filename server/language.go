@@ -90,7 +90,7 @@ func (s *Server) version(ctx context.Context, l *languages.Language) (string, *i
 	if err != nil {
 		return "", nil, err
 	}
-	out, err := s.RunStage(ctx, languages.Stage{Image: l.Image, Args: l.VersionCmd, Env: l.Env, Limits: capLimits(limits, s.Maximums)})
+	out, err := s.RunStage(ctx, languages.Stage{Image: l.Image, Args: l.VersionCmd, Env: l.Env, Limits: limits.Capped(s.Maximums)})
 	if err != nil {
 		return "", nil, fmt.Errorf("reading the version of %s: %w", l.Name, err)
 	}
@@ -104,15 +104,6 @@ func (s *Server) version(ctx context.Context, l *languages.Language) (string, *i
 	s.versions.byID[l.Name+"\x00"+img.ID] = v
 	s.versions.mu.Unlock()
 	return v, img, nil
-}
-
-// capLimits lowers every limit above its maximum to the maximum.
-func capLimits(l, max runtime.Limits) runtime.Limits {
-	l.WallTime, l.CPUTime = min(l.WallTime, max.WallTime), min(l.CPUTime, max.CPUTime)
-	l.MemoryBytes, l.Pids, l.CPUs = min(l.MemoryBytes, max.MemoryBytes), min(l.Pids, max.Pids), min(l.CPUs, max.CPUs)
-	l.OutputBytes, l.TmpBytes, l.WorkBytes = min(l.OutputBytes, max.OutputBytes), min(l.TmpBytes, max.TmpBytes), min(l.WorkBytes, max.WorkBytes)
-	l.FileSizeBytes, l.OpenFiles = min(l.FileSizeBytes, max.FileSizeBytes), min(l.OpenFiles, max.OpenFiles)
-	return l
 }
 
 func (s *Server) handleLanguage(w http.ResponseWriter, r *http.Request, req *api.ExecuteRequest) {
@@ -161,7 +152,7 @@ func (s *Server) language(ctx context.Context, req *api.ExecuteRequest) (*api.La
 	if err != nil {
 		return nil, fmt.Errorf("catalog limits of %s: %w", lang.Name, err)
 	}
-	runLimits, err := resolveLimits(req.Limits, capLimits(runBase, s.Maximums), s.Maximums)
+	runLimits, err := resolveLimits(req.Limits, runBase.Capped(s.Maximums), s.Maximums)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +163,7 @@ func (s *Server) language(ctx context.Context, req *api.ExecuteRequest) (*api.La
 	if err != nil {
 		return nil, fmt.Errorf("catalog compile limits of %s: %w", lang.Name, err)
 	}
-	compileLimits, err := resolveLimits(req.CompileLimits, capLimits(compileBase, s.Maximums), s.Maximums)
+	compileLimits, err := resolveLimits(req.CompileLimits, compileBase.Capped(s.Maximums), s.Maximums)
 	if err != nil {
 		return nil, err
 	}
