@@ -2,7 +2,9 @@
 # Both install what is missing on a fresh Debian 12 machine (as root).
 
 GO        ?= go
-TAGS      := seccomp netgo osusergo
+# urfave_cli_no_docs leaves out the CLI's man-page generator (unused), whose
+# markdown parser every sandbox's init would otherwise initialize.
+TAGS      := seccomp netgo osusergo urfave_cli_no_docs
 # A fully static binary: libcontainer re-executes it inside sandboxes whose
 # root has no libc, and the cgroup v2 harness boots it in a bare VM.
 LDFLAGS   := -linkmode external -extldflags -static -s -w

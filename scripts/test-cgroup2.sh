@@ -16,7 +16,7 @@ set -eu
 bin=${1:?usage: test-cgroup2.sh BIN ROOTFS}
 rootfs=${2:?usage: test-cgroup2.sh BIN ROOTFS}
 GO=${GO:-go}
-TAGS=${TAGS:-seccomp netgo osusergo}
+TAGS=${TAGS:-seccomp netgo osusergo urfave_cli_no_docs}
 cache=${CACHE_DIR:-.cache/cgroup2}
 timeout=${TIMEOUT:-900}
 mem=${QEMU_MEM:-1024}

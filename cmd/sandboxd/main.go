@@ -7,27 +7,19 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/opencontainers/runc/libcontainer"
-	// Device rules for cgroup v1 and v2; libcontainer needs this registered.
-	_ "github.com/opencontainers/cgroups/devices"
-	// The C half of libcontainer's init (namespace setup before Go starts).
-	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 	"github.com/urfave/cli/v2"
 
+	// libcontainer's init, when this binary runs as one inside a sandbox.
+	_ "github.com/sandboxd/sandboxd/cmd/sandboxd/internal/containerinit"
 	// The sandbox entry (C, run before the Go runtime).
 	_ "github.com/sandboxd/sandboxd/runtime/entry"
 )
 
-// init is the only package init with side effects: libcontainer re-executes
-// this binary as "init" inside each new sandbox, and it must take over
-// before main parses any flags. (The init then executes the binary once
-// more as the sandbox's entry; that one is caught by a C constructor in
-// package entry before the Go runtime even starts.)
-func init() {
-	if len(os.Args) >= 2 && os.Args[1] == "init" {
-		libcontainer.Init() // never returns
-	}
-}
+// libcontainer re-executes this binary as "init" inside each new sandbox;
+// package containerinit takes over then, before main parses any flags. (The
+// init then executes the binary once more as the sandbox's entry; that one
+// is caught by a C constructor in package entry before the Go runtime even
+// starts.)
 
 func main() {
 	app := &cli.App{
