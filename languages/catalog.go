@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -27,8 +28,10 @@ type Language struct {
 	// Main is the conventional name of the main file (main.py, Main.java).
 	Main string `toml:"main"`
 	// Compile and Run are argv templates: "{main}" is the main file's name
-	// (the first file of the request) and "{files}" expands to every
-	// source file's name. The request's args follow Run.
+	// (the first file of the request), "{files}" expands to every source
+	// file's name and "{memory}" is the stage's memory limit in bytes (for
+	// runtimes that size their heap from a flag, as the JVM does: the
+	// sandbox shows them no cgroup). The request's args follow Run.
 	Compile []string `toml:"compile"`
 	Run     []string `toml:"run"`
 	// SourceExt, when set, limits "{files}" to files with these
@@ -177,15 +180,23 @@ func (l *Language) Sources(files []string) []string {
 	return out
 }
 
+// Vars are what a template's placeholders stand for.
+type Vars struct {
+	Main        string   // {main}
+	Files       []string // {files}
+	MemoryBytes int64    // {memory}
+}
+
 // Expand fills an argv template.
-func Expand(tmpl []string, main string, files []string) []string {
+func Expand(tmpl []string, v Vars) []string {
 	var out []string
+	repl := strings.NewReplacer("{main}", v.Main, "{memory}", strconv.FormatInt(v.MemoryBytes, 10))
 	for _, a := range tmpl {
 		switch {
 		case a == "{files}":
-			out = append(out, files...)
+			out = append(out, v.Files...)
 		default:
-			out = append(out, strings.ReplaceAll(a, "{main}", main))
+			out = append(out, repl.Replace(a))
 		}
 	}
 	return slices.Clip(out)

@@ -113,7 +113,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 	out := &Outcome{}
 	runFiles := files
 	if lang.Compiled() {
-		compileArgs := Expand(lang.Compile, main, lang.Sources(names))
+		compileArgs := Expand(lang.Compile, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.CompileLimits.MemoryBytes})
 		key := compileKey(req, compileArgs, files)
 		if hit, ok := cache.Get(key); ok {
 			out.Compile = &CompileResult{Result: hit.Result, Cached: true}
@@ -133,7 +133,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 			runFiles = so.Work
 		}
 	}
-	runArgs := append(Expand(lang.Run, main, lang.Sources(names)), req.Args...)
+	runArgs := append(Expand(lang.Run, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.Limits.MemoryBytes}), req.Args...)
 	stage := Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits}
 	if len(req.Tests) == 0 {
 		stage.Stdin = req.Stdin

@@ -155,3 +155,55 @@ func TestShippedCatalogLoads(t *testing.T) {
 		t.Errorf("cpp sources %v: headers must not be compiled", got)
 	}
 }
+
+func TestExpand(t *testing.T) {
+	vars := Vars{Main: "Main.java", Files: []string{"Main.java", "Util.java"}, MemoryBytes: 256 << 20}
+	tests := []struct {
+		name string
+		tmpl []string
+		want string
+	}{
+		{"main", []string{"python3", "{main}"}, "python3 Main.java"},
+		{"files", []string{"javac", "{files}", "-d", "."}, "javac Main.java Util.java -d ."},
+		{"memory inside a flag", []string{"java", "-XX:MaxRAM={memory}", "Main"}, "java -XX:MaxRAM=268435456 Main"},
+		{"{files} only as a whole argument", []string{"x{files}"}, "x{files}"},
+		{"no placeholders", []string{"./main"}, "./main"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(Expand(tt.tmpl, vars), " "); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// The JVM sizes its heap from {memory}: a request for more memory gets a
+// bigger heap, in the compile and the run alike.
+func TestMemoryReachesTheTemplates(t *testing.T) {
+	f := &fakeRunner{}
+	java := &Language{Name: "java", Image: "lang/java", Main: "Main.java",
+		Compile: []string{"javac", "-J-XX:MaxRAM={memory}", "{files}"}, Run: []string{"java", "-XX:MaxRAM={memory}", "Main"}}
+	var compileArgs []string
+	rec := runnerFunc(func(ctx context.Context, s Stage) (*StageOutput, error) {
+		if s.Collect {
+			compileArgs = s.Args
+		}
+		return f.RunStage(ctx, s)
+	})
+	req := &Request{Language: java, Files: []rootfs.File{{Name: "Main.java"}},
+		Limits: runtime.Limits{MemoryBytes: 512 << 20}, CompileLimits: runtime.Limits{MemoryBytes: 768 << 20}}
+	if _, err := Execute(context.Background(), rec, mapCache{}, req); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(compileArgs, " "); got != "javac -J-XX:MaxRAM=805306368 Main.java" {
+		t.Errorf("compile argv %q", got)
+	}
+	if got := strings.Join(f.lastArgs, " "); got != "java -XX:MaxRAM=536870912 Main" {
+		t.Errorf("run argv %q", got)
+	}
+}
+
+type runnerFunc func(context.Context, Stage) (*StageOutput, error)
+
+func (r runnerFunc) RunStage(ctx context.Context, s Stage) (*StageOutput, error) { return r(ctx, s) }

@@ -167,6 +167,9 @@ func (s *Server) language(ctx context.Context, req *api.ExecuteRequest) (*api.La
 	if err != nil {
 		return nil, err
 	}
+	// Lowered to the caller's token caps now, not only when each stage
+	// starts: the plan writes the memory limit into argv ({memory}).
+	runLimits, compileLimits = s.capStage(ctx, runLimits), s.capStage(ctx, compileLimits)
 	version, img, err := s.version(ctx, lang)
 	if err != nil {
 		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrUnavailable) {

@@ -95,3 +95,39 @@ func TestCompileOnceRunManyAndErrors(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The JVM's heap follows the stage's memory limit ({memory} in the
+// catalog): 300 MiB of live arrays fit in a request for 640 MiB, and the
+// same program under the default 256 MiB fails with OutOfMemoryError, not
+// with a kill at the cgroup limit.
+func TestJavaHeapFollowsTheMemoryLimit(t *testing.T) {
+	d := startWithImages(t, "java")
+	src := []api.File{{Name: "Main.java", Content: `public class Main {
+	public static void main(String[] a) {
+		byte[][] keep = new byte[30][];
+		for (int i = 0; i < keep.length; i++) { keep[i] = new byte[10 << 20]; keep[i][i] = 1; }
+		System.out.println("kept " + keep.length * 10 + " MiB");
+	}
+}`}}
+	tests := []struct {
+		name       string
+		memory     *int64
+		status     string
+		out, inErr string
+	}{
+		{"640 MiB", ptr(int64(640 << 20)), "ok", "kept 300 MiB\n", ""},
+		{"the default 256 MiB", nil, "runtime_error", "", "java.lang.OutOfMemoryError"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := d.Client.ExecuteLanguage(context.Background(), &api.ExecuteRequest{Language: "java", Files: src,
+				Limits: &api.Limits{MemoryBytes: tt.memory, WallTimeMS: ptr(int64(30000)), CPUTimeMS: ptr(int64(30000))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != tt.status || r.Run == nil || r.Run.Stdout != tt.out || !strings.Contains(r.Run.Stderr, tt.inErr) {
+				t.Fatalf("status %s, compile %+v, run %+v; want %s, stdout %q, stderr with %q", r.Status, r.Compile.Result, r.Run, tt.status, tt.out, tt.inErr)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,8 +122,9 @@ var langs = []lang{
 }
 
 // startWithImages starts a daemon with the shipped catalog and imports
-// every built language image into it.
-func startWithImages(t *testing.T) *testdaemon.Daemon {
+// the built language images into it: every one, or those of the recipes
+// named in only.
+func startWithImages(t *testing.T, only ...string) *testdaemon.Daemon {
 	t.Helper()
 	catalog, _ := filepath.Abs("../../languages/catalog.toml")
 	d := testdaemon.Start(t, "--catalog", catalog, "--concurrency", "2")
@@ -134,7 +136,7 @@ func startWithImages(t *testing.T) *testdaemon.Daemon {
 	n := 0
 	for sc.Scan() {
 		f := strings.Fields(sc.Text()) // recipe key image tree
-		if len(f) != 4 {
+		if len(f) != 4 || (len(only) > 0 && !slices.Contains(only, f[0])) {
 			continue
 		}
 		if _, err := os.Stat(f[3]); err != nil {
