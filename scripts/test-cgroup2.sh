@@ -32,12 +32,14 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt
 mkdir -p "$cache"
 
 # 1. The kernel: the newest Debian 12 linux-image-6.1.0-N-amd64, fetched
-# once. Only /boot/vmlinuz-* is kept; it has what the VM needs built in
-# (tmpfs, proc, sysfs, devtmpfs, cgroup2, serial console, initramfs gzip).
-# overlayfs is a module there: libcontainer then seals its binary in a
-# memfd instead, which is as good.
+# once. Only /boot/vmlinuz-* and the overlayfs module are kept; the kernel
+# has what the VM needs built in (tmpfs, proc, sysfs, devtmpfs, cgroup2,
+# serial console, initramfs gzip). overlayfs is a module there, and
+# sandboxd gives each sandbox its own overlay of the image: the VM loads
+# it, so that it runs the production path.
 kernel="$cache/vmlinuz"
-if [ ! -s "$kernel" ]; then
+overlay="$cache/overlay.ko"
+if [ ! -s "$kernel" ] || [ ! -s "$overlay" ]; then
 	pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' 2>/dev/null | cut -d' ' -f1 | sort -V | tail -n1)
 	if [ -z "$pkg" ]; then
 		say "no linux-image-6.1.0-*-amd64 in the apt lists; running apt-get update"
@@ -51,7 +53,8 @@ if [ ! -s "$kernel" ]; then
 	# apt's _apt user must be able to write there, or apt warns.
 	chmod 777 "$dl"
 	(cd "$dl" && apt-get download -q "$pkg" >/dev/null 2>&1) || (cd "$dl" && apt-get download "$pkg")
-	dpkg-deb --fsys-tarfile "$dl"/*.deb | tar -x -C "$dl" --wildcards './boot/vmlinuz-*'
+	dpkg-deb --fsys-tarfile "$dl"/*.deb | tar -x -C "$dl" --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/fs/overlayfs/overlay.ko'
+	cp "$dl"/lib/modules/*/kernel/fs/overlayfs/overlay.ko "$overlay"
 	cp "$dl"/boot/vmlinuz-* "$kernel.tmp"
 	echo "$pkg" > "$cache/kernel-package"
 	mv "$kernel.tmp" "$kernel"
@@ -76,6 +79,7 @@ done
 ln -s bin "$stage/sbin"
 cp "$bin" "$stage/sandboxd"
 cp "$testbin" "$stage/cgroup2.test"
+cp "$overlay" "$stage/overlay.ko"
 cp -a "$rootfs" "$stage/rootfs"
 # The kernel opens /dev/console before running /init.
 mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
@@ -100,6 +104,8 @@ mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 ln -s /proc/self/fd /dev/fd 2>/dev/null
+insmod /overlay.ko || echo "CGROUP2-VM: could not load overlay.ko"
+grep -qw overlay /proc/filesystems && echo "CGROUP2-VM: overlayfs loaded"
 # What systemd does on a v2 host before starting units.
 echo "+cpu +memory +pids" > /sys/fs/cgroup/cgroup.subtree_control
 echo "CGROUP2-VM: kernel $(uname -r), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"

@@ -41,6 +41,22 @@ func TestRunsOnCgroupV2(t *testing.T) {
 	}
 }
 
+// The VM loads overlayfs (a module in Debian's kernel), so sandboxes get
+// their own read-only overlay of the image, as on a production host, not
+// the shared bind mount sandboxd falls back to without it.
+func TestSandboxRootIsItsOwnOverlay(t *testing.T) {
+	requireV2(t)
+	fs, _ := os.ReadFile("/proc/filesystems")
+	if !strings.Contains(string(fs), "\toverlay\n") {
+		t.Fatal("no overlayfs in this kernel: the VM's init did not load overlay.ko")
+	}
+	r := run(t, nil, "/bin/sh", "-c", `awk '$5 == "/" { for (i = 7; i <= NF; i++) if ($i == "-") { print $(i+1), $4; exit } }' /proc/self/mountinfo`)
+	wantStatus(t, r, sbx.StatusOK)
+	if f := strings.Fields(r.Stdout); len(f) != 2 || f[0] != "overlay" || f[1] != "/" {
+		t.Errorf("the sandbox's root is %q (fstype, root of the mount), want an overlay of its own", r.Stdout)
+	}
+}
+
 // One sandbox, inspected while it runs from a fresh service cgroup: where
 // sandboxd put itself and the sandbox, which controllers it enabled where,
 // and what it wrote in the sandbox's cgroup.

@@ -66,6 +66,11 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	// Sandboxes in user namespaces reach their overlay roots under the
+	// run dir: it must be searchable by others, as /run/sandboxd-exec is.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
+	}
 	runDir = filepath.Join(dir, "run")
 	if isV2 {
 		serviceDir = filepath.Join(cgroupRoot, fmt.Sprintf("sandboxd-test-%d.service", os.Getpid()))
