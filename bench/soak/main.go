@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -114,9 +113,7 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 		testdaemon.RemoveCgroupParent(d.CgroupParent)
 	}()
 	s := &soak{d: d, c: d.Client, counts: map[string]int{}}
-	s.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", d.Socket)
-	}}}
+	s.http = testdaemon.HTTPClient(d.Socket)
 	if _, err := d.Import(context.Background(), "busybox", rootfs); err != nil {
 		return err
 	}

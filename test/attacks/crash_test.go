@@ -41,9 +41,9 @@ func TestCrashDuring20InFlightRuns(t *testing.T) {
 				Limits: &api.Limits{WallTimeMS: ptr(int64(50000)), CPUs: ptr(0.1)}})
 		}(i)
 	}
-	waitUntil(t, "20 runs in flight", 30*time.Second, func() bool {
+	testdaemon.WaitUntil(t, "20 runs in flight", 30*time.Second, func() bool {
 		for i := 0; i < 20; i++ {
-			if len(hostProcessesWith(fmt.Sprintf("%s-%02d", marker, i))) == 0 {
+			if len(testdaemon.ProcessesWith(fmt.Sprintf("%s-%02d", marker, i))) == 0 {
 				return false
 			}
 		}
@@ -51,18 +51,18 @@ func TestCrashDuring20InFlightRuns(t *testing.T) {
 	})
 	before := d.Leftovers()
 	inFlight := testdaemon.SandboxIDs(before)
-	t.Logf("in flight: %d sandboxes (with any parked ones), %d processes, %d cgroups/mounts/dirs", len(inFlight), len(processesInCgroup(d.CgroupParent)), len(before))
+	t.Logf("in flight: %d sandboxes (with any parked ones), %d processes, %d cgroups/mounts/dirs", len(inFlight), len(testdaemon.ProcessesOfSandboxes(d.CgroupParent)), len(before))
 	d.Kill()
 	wg.Wait()
 	// Orphaned sandboxes end by themselves once their daemon is gone.
-	waitUntil(t, "orphaned sandboxes to end", 10*time.Second, func() bool {
-		return len(hostProcessesWith(marker)) == 0 && len(processesInCgroup(d.CgroupParent)) == 0
+	testdaemon.WaitUntil(t, "orphaned sandboxes to end", 10*time.Second, func() bool {
+		return len(testdaemon.ProcessesWith(marker)) == 0 && len(testdaemon.ProcessesOfSandboxes(d.CgroupParent)) == 0
 	})
 	t.Logf("after the kill, before the restart: %d leftovers to recover", len(d.Leftovers()))
 	d.MustRestart()
 	// Nothing of the killed instance's sandboxes (runs or parked) remains;
 	// the new instance may be parking fresh ones.
-	for _, l := range append(d.Leftovers(), processesInCgroup(d.CgroupParent)...) {
+	for _, l := range append(d.Leftovers(), testdaemon.ProcessesOfSandboxes(d.CgroupParent)...) {
 		if id := testdaemon.SandboxID(l); inFlight[id] {
 			t.Errorf("after restart, left behind: %s", l)
 		}

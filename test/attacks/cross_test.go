@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -35,7 +36,7 @@ func pair(a, b api.ExecuteRequest, judge func(s *suite, ra, rb *api.ExecuteRespo
 			done <- res{r, err}
 		}()
 		deadline := time.Now().Add(15 * time.Second)
-		for len(hostProcessesWith(ma+"-ready")) == 0 {
+		for len(testdaemon.ProcessesWith(ma+"-ready")) == 0 {
 			select {
 			case ra := <-done:
 				return "A ended before it was ready: " + describe(ra.r, ra.err), false
@@ -60,7 +61,7 @@ func pair(a, b api.ExecuteRequest, judge func(s *suite, ra, rb *api.ExecuteRespo
 			return "HOST SECRET READ", false
 		}
 		for _, m := range []string{ma, mb} {
-			if p := hostProcessesWith(m); len(p) > 0 {
+			if p := testdaemon.ProcessesWith(m); len(p) > 0 {
 				return fmt.Sprintf("processes left: %v", p), false
 			}
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -149,7 +150,7 @@ func daemonAttacks() []attack {
 
 // rawPost sends body to path and returns the status and error code.
 func rawPost(s *suite, path string, body io.Reader) (int, string, error) {
-	resp, err := rawClient(s.d.Socket).Post("http://sandboxd"+path, "application/json", body)
+	resp, err := testdaemon.HTTPClient(s.d.Socket).Post("http://sandboxd"+path, "application/json", body)
 	if err != nil {
 		return 0, "", err
 	}
@@ -297,7 +298,7 @@ func idleConnections(t *testing.T, s *suite, marker string) (string, bool) {
 	if err != nil || r.Run.Stdout != "served\n" {
 		return fmt.Sprintf("not served beside 1000 idle connections: %v", err), false
 	}
-	resp, err := rawClient(s.d.Socket).Get("http://sandboxd/v1/healthz")
+	resp, err := testdaemon.HTTPClient(s.d.Socket).Get("http://sandboxd/v1/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return fmt.Sprintf("healthz: %v", err), false
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -148,7 +149,7 @@ func escapeAttacks() []attack {
 // then runs it: the store must have dropped the bit, and even so the
 // program must stay uid 65534.
 func setuidImage(t *testing.T, s *suite, marker string) (string, bool) {
-	img, err := s.d.Client.Import(context.Background(), tarDir(t, testRootfs, func(h *tar.Header) bool {
+	img, err := s.d.Client.Import(context.Background(), testdaemon.Tar(t, testRootfs, func(h *tar.Header) bool {
 		if h.Name == "usr/local/bin/attack" {
 			h.Mode |= 0o6000
 			h.Uid, h.Gid = 0, 0

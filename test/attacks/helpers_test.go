@@ -6,14 +6,10 @@
 package attacks_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sandboxd/sandboxd/internal/dirtar"
 	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
@@ -47,44 +42,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// tarDir tars dir; edit may change each header (and returns false to skip it).
-func tarDir(t *testing.T, dir string, edit func(*tar.Header) bool) io.Reader {
-	t.Helper()
-	r, err := dirtar.Tar(dir, edit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// hostProcessesWith lists host processes whose argv contains marker.
-func hostProcessesWith(marker string) []string {
-	var found []string
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
-		if err == nil && strings.Contains(string(cmdline), marker) {
-			found = append(found, d+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
-		}
-	}
-	return found
-}
-
-// processesInCgroup lists host processes in a cgroup whose path contains
-// parent + "/sbx-": processes of the daemon's sandboxes, whatever their argv.
-func processesInCgroup(parent string) []string {
-	var found []string
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		cg, err := os.ReadFile(filepath.Join(d, "cgroup"))
-		if err == nil && strings.Contains(string(cg), parent+"/sbx-") {
-			cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-			found = append(found, d+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
-		}
-	}
-	return found
-}
-
 // processState is the state letter of /proc/PID/stat (R, S, D, T, Z...).
 func processState(procDir string) string {
 	stat, err := os.ReadFile(filepath.Join(procDir, "stat"))
@@ -96,23 +53,6 @@ func processState(procDir string) string {
 		return ""
 	}
 	return string(stat[i+2])
-}
-
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func rawClient(socket string) *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-	}}}
 }
 
 // snapshot describes a tree: names, types, modes, owners and contents.
@@ -168,7 +108,7 @@ func lines(s string) []string {
 
 // metric reads one unlabelled value from the daemon's GET /metrics.
 func metric(d *testdaemon.Daemon, name string) (float64, bool) {
-	resp, err := rawClient(d.Socket).Get("http://sandboxd/metrics")
+	resp, err := testdaemon.HTTPClient(d.Socket).Get("http://sandboxd/metrics")
 	if err != nil {
 		return 0, false
 	}
@@ -193,7 +133,7 @@ func settled(d *testdaemon.Daemon) []string {
 	for {
 		bad = bad[:0]
 		left := d.Leftovers()
-		procs := processesInCgroup(d.CgroupParent)
+		procs := testdaemon.ProcessesOfSandboxes(d.CgroupParent)
 		ids := testdaemon.SandboxIDs(left)
 		warm, _ := metric(d, "sandboxd_warm_sandboxes")
 		if len(ids) > int(warm) {

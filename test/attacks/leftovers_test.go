@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -65,7 +66,7 @@ func vforkD(t *testing.T, s *suite, marker string) (string, bool) {
 	states := map[string]bool{}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(done) == 0 && time.Now().Before(deadline) {
-		for _, p := range hostProcessesWith(marker) {
+		for _, p := range testdaemon.ProcessesWith(marker) {
 			dir, _, _ := strings.Cut(p, ":")
 			if st := processState(dir); st != "" {
 				states[st] = true
@@ -95,10 +96,10 @@ func disconnectWithDaemons(t *testing.T, s *suite, marker string) (string, bool)
 	}
 	t0 := time.Now()
 	for time.Since(t0) < 5*time.Second {
-		if len(hostProcessesWith(marker)) == 0 && len(settled(s.d)) == 0 {
+		if len(testdaemon.ProcessesWith(marker)) == 0 && len(settled(s.d)) == 0 {
 			return fmt.Sprintf("all gone %v after the disconnect", time.Since(t0).Round(time.Millisecond)), true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Sprintf("still there 5 s after the disconnect: %v %v", hostProcessesWith(marker), s.d.Leftovers()), false
+	return fmt.Sprintf("still there 5 s after the disconnect: %v %v", testdaemon.ProcessesWith(marker), s.d.Leftovers()), false
 }

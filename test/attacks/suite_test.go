@@ -185,7 +185,7 @@ func (s *suite) exec(ctx context.Context, req api.ExecuteRequest, marker string)
 // sysctls, and the daemon's health and ability to run a trivial program.
 func (s *suite) checkHost(marker string) []string {
 	var bad []string
-	if p := hostProcessesWith(marker); len(p) > 0 {
+	if p := testdaemon.ProcessesWith(marker); len(p) > 0 {
 		bad = append(bad, fmt.Sprintf("processes with the marker: %v", p))
 	}
 	bad = append(bad, settled(s.d)...)
@@ -217,7 +217,7 @@ func (s *suite) checkHost(marker string) []string {
 	if err != nil || r.Status != runtime.StatusOK || r.Run.Stdout != "still fine\n" {
 		bad = append(bad, fmt.Sprintf("a trivial run after the attack: %v %+v", err, r))
 	}
-	if len(bad) == 0 && len(hostProcessesWith(marker)) > 0 {
+	if len(bad) == 0 && len(testdaemon.ProcessesWith(marker)) > 0 {
 		bad = append(bad, "processes with the marker appeared after the health check")
 	}
 	return bad

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 // testSecret is the HS256 secret of the access tests' daemons.
@@ -69,7 +71,7 @@ type endpoint struct {
 }
 
 func unixEndpoint(socket string) endpoint {
-	return endpoint{"unix", rawClient(socket), "http://sandboxd"}
+	return endpoint{"unix", testdaemon.HTTPClient(socket), "http://sandboxd"}
 }
 
 func tcpEndpoint(addr string) endpoint {

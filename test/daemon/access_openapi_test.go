@@ -38,7 +38,7 @@ func TestAccessAnswersMatchOpenAPI(t *testing.T) {
 		{"past the burst", "POST", "/v1/execute", tok, `{"image":"nosuch","cmd":["true"]}`, 429},
 		{"metrics", "GET", "/metrics", tok, "", 200},
 	}
-	hc := rawClient(d.Socket)
+	hc := testdaemon.HTTPClient(d.Socket)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest(c.method, "http://localhost"+c.path, strings.NewReader(c.body))

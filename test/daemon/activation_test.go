@@ -58,12 +58,12 @@ func TestSocketActivation(t *testing.T) {
 	t.Cleanup(stop)
 
 	c := client.New(activated)
-	waitUntil(t, "the daemon to answer on the activated socket", 10*time.Second, func() bool {
+	testdaemon.WaitUntil(t, "the daemon to answer on the activated socket", 10*time.Second, func() bool {
 		_, err := c.Health(context.Background())
 		return err == nil
 	})
 	// The log comes through a pipe: it may lag behind the answer.
-	waitUntil(t, "socket activation in the log", 5*time.Second, func() bool {
+	testdaemon.WaitUntil(t, "socket activation in the log", 5*time.Second, func() bool {
 		return strings.Contains(log.String(), "socket activation")
 	})
 	if _, err := os.Stat(own); err == nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -20,12 +19,6 @@ import (
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
-func rawClient(socket string) *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-	}}}
-}
-
 type rawResponse struct {
 	status int
 	header http.Header
@@ -34,7 +27,7 @@ type rawResponse struct {
 
 func post(t *testing.T, d *testdaemon.Daemon, path, body string) rawResponse {
 	t.Helper()
-	resp, err := rawClient(d.Socket).Post("http://sandboxd"+path, "application/json", strings.NewReader(body))
+	resp, err := testdaemon.HTTPClient(d.Socket).Post("http://sandboxd"+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +151,7 @@ func TestBusyWhenQueueIsFull(t *testing.T) {
 		done <- err
 	}()
 	<-started
-	waitUntil(t, "the first run to take the slot", 5*time.Second, func() bool {
+	testdaemon.WaitUntil(t, "the first run to take the slot", 5*time.Second, func() bool {
 		h, err := d.Client.Health(context.Background())
 		return err == nil && h.Running == 1
 	})
@@ -196,7 +189,7 @@ func TestFiftyConcurrentRequests(t *testing.T) {
 		t.Error(err)
 	}
 	// Sandboxes are torn down just after their answer: give it a moment.
-	waitUntil(t, "every sandbox to be torn down", 10*time.Second, func() bool { return len(d.Leftovers()) == 0 })
+	testdaemon.WaitUntil(t, "every sandbox to be torn down", 10*time.Second, func() bool { return len(d.Leftovers()) == 0 })
 }
 
 func TestClientDisconnectKillsTheRun(t *testing.T) {
@@ -209,8 +202,8 @@ func TestClientDisconnectKillsTheRun(t *testing.T) {
 	if err == nil {
 		t.Fatal("the request finished although the client went away")
 	}
-	waitUntil(t, "the sandbox to be killed and cleaned", 5*time.Second, func() bool {
-		return len(hostProcessesWith(marker)) == 0 && len(d.Leftovers()) == 0
+	testdaemon.WaitUntil(t, "the sandbox to be killed and cleaned", 5*time.Second, func() bool {
+		return len(testdaemon.ProcessesWith(marker)) == 0 && len(d.Leftovers()) == 0
 	})
 	resp, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}})
 	if err != nil || resp.Status != runtime.StatusOK {
@@ -225,10 +218,10 @@ func TestCrashRecovery(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		go d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", "sleep 30; true", marker}})
 	}
-	waitUntil(t, "six runs in flight", 10*time.Second, func() bool { return len(hostProcessesWith(marker)) >= 6 })
+	testdaemon.WaitUntil(t, "six runs in flight", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) >= 6 })
 	d.Kill()
 	// The sandboxes end by themselves once their daemon is gone.
-	waitUntil(t, "orphaned sandboxes to end", 5*time.Second, func() bool { return len(hostProcessesWith(marker)) == 0 })
+	testdaemon.WaitUntil(t, "orphaned sandboxes to end", 5*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) == 0 })
 	if l := d.Leftovers(); len(l) == 0 {
 		t.Log("nothing to recover: the kill left no state (unexpected but harmless)")
 	}
@@ -254,7 +247,7 @@ func TestGracefulShutdownLetsRunsFinish(t *testing.T) {
 		resp, _ := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", "sleep 1; echo finished"}})
 		done <- resp
 	}()
-	waitUntil(t, "the run to start", 5*time.Second, func() bool {
+	testdaemon.WaitUntil(t, "the run to start", 5*time.Second, func() bool {
 		h, err := d.Client.Health(context.Background())
 		return err == nil && h.Running == 1
 	})
@@ -292,14 +285,14 @@ func TestImagesEndpoints(t *testing.T) {
 	}
 	// In use: a running sandbox holds the image.
 	go d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "tools/busybox:1.0", Cmd: []string{"sleep", "1"}})
-	waitUntil(t, "the run to start", 5*time.Second, func() bool {
+	testdaemon.WaitUntil(t, "the run to start", 5*time.Second, func() bool {
 		h, err := d.Client.Health(context.Background())
 		return err == nil && h.Running == 1
 	})
 	if err := d.Client.RemoveImage(context.Background(), "tools/busybox:1.0"); !client.IsCode(err, "conflict") {
 		t.Fatalf("remove while in use: %v, want conflict", err)
 	}
-	waitUntil(t, "the run to end", 5*time.Second, func() bool {
+	testdaemon.WaitUntil(t, "the run to end", 5*time.Second, func() bool {
 		h, err := d.Client.Health(context.Background())
 		return err == nil && h.Running == 0
 	})

@@ -26,12 +26,12 @@ func TestJWT(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := testdaemon.Start(t, append(jwtFlags(t), "--listen", "unix://", "--listen", "tcp://"+addr, "--require-auth")...)
 	// Import as a caller with a token: the socket requires one too.
-	imp, err := http.NewRequest("POST", "http://sandboxd/v1/images/import?name=busybox", tarDir(t, testRootfs))
+	imp, err := http.NewRequest("POST", "http://sandboxd/v1/images/import?name=busybox", testdaemon.Tar(t, testRootfs, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	imp.Header.Set("Authorization", "Bearer "+goodToken(t, "admin"))
-	if resp, err := rawClient(d.Socket).Do(imp); err != nil || resp.StatusCode != 200 {
+	if resp, err := testdaemon.HTTPClient(d.Socket).Do(imp); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("import: %v %v", resp, err)
 	}
 	secret := []byte(testSecret)
@@ -90,7 +90,7 @@ func TestClientWithToken(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := testdaemon.Start(t, append(jwtFlags(t), "--listen", "unix://", "--listen", "tcp://"+addr, "--require-auth")...)
 	tok := goodToken(t, "alice")
-	if _, err := client.NewWithToken(d.Socket, tok).Import(context.Background(), tarDir(t, testRootfs), "busybox"); err != nil {
+	if _, err := client.NewWithToken(d.Socket, tok).Import(context.Background(), testdaemon.Tar(t, testRootfs, nil), "busybox"); err != nil {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]*client.Client{"unix": client.NewWithToken(d.Socket, tok), "tcp": client.NewTCP(addr, tok, nil)} {

@@ -6,14 +6,10 @@ package daemon_test
 
 import (
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/sandboxd/sandboxd/internal/dirtar"
 	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
@@ -37,37 +33,5 @@ func stopDaemon(t *testing.T, d *testdaemon.Daemon) {
 	t.Helper()
 	if err := d.Stop(time.Minute); err != nil {
 		t.Fatalf("%v\n%s", err, d.Log())
-	}
-}
-
-func tarDir(t *testing.T, dir string) io.Reader {
-	t.Helper()
-	r, err := dirtar.Tar(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func hostProcessesWith(marker string) []string {
-	var found []string
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
-		if err == nil && strings.Contains(string(cmdline), marker) {
-			found = append(found, d+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
-		}
-	}
-	return found
-}
-
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -51,7 +51,7 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 		{"GET", "/v1/healthz", "", true},
 		{"GET", "/v1/version", "", true},
 	}
-	hc := rawClient(d.Socket)
+	hc := testdaemon.HTTPClient(d.Socket)
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path+" "+c.body, func(t *testing.T) {
 			req, _ := http.NewRequest(c.method, "http://localhost"+c.path, strings.NewReader(c.body))

@@ -17,7 +17,7 @@ import (
 
 func warmSandboxes(t *testing.T, d *testdaemon.Daemon) int {
 	t.Helper()
-	resp, err := rawClient(d.Socket).Get("http://sandboxd/metrics")
+	resp, err := testdaemon.HTTPClient(d.Socket).Get("http://sandboxd/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestWarmPool(t *testing.T) {
 		return resp
 	}
 	run(api.ExecuteRequest{Cmd: []string{"true"}})
-	waitUntil(t, "the pool to fill", 10*time.Second, func() bool { return warmSandboxes(t, d) >= 1 })
+	testdaemon.WaitUntil(t, "the pool to fill", 10*time.Second, func() bool { return warmSandboxes(t, d) >= 1 })
 
 	// Used exactly once: a mark left in /work never shows up again.
 	ids := map[string]bool{}

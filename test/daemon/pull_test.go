@@ -32,7 +32,7 @@ func TestPullFromRegistryAndRun(t *testing.T) {
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
 
-	base, err := io.ReadAll(tarDir(t, testRootfs))
+	base, err := io.ReadAll(testdaemon.Tar(t, testRootfs, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

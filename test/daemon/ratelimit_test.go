@@ -25,7 +25,7 @@ func TestRateLimits(t *testing.T) {
 	// refused without using up the rate.
 	done := make(chan rawResponse, 1)
 	go func() { done <- e.call(t, "POST", "/v1/execute", "", `{"image":"busybox","cmd":["sleep","1"]}`) }()
-	waitUntil(t, "the first run to start", 10*time.Second, func() bool {
+	testdaemon.WaitUntil(t, "the first run to start", 10*time.Second, func() bool {
 		h := e.call(t, "GET", "/v1/healthz", "", "")
 		var hh api.Health
 		_ = json.Unmarshal(h.body, &hh)
@@ -85,7 +85,7 @@ func TestFairnessBetweenUsers(t *testing.T) {
 		_ = json.Unmarshal(e.call(t, "GET", "/v1/healthz", "", "").body, &h)
 		return h.Queued
 	}
-	waitUntil(t, "alice's flood to fill the line", 10*time.Second, func() bool { return queued() == 8 })
+	testdaemon.WaitUntil(t, "alice's flood to fill the line", 10*time.Second, func() bool { return queued() == 8 })
 	// With a FIFO line, bob's first request alone would wait for 8 runs
 	// of alice's (4 s and more).
 	for i := 0; i < 3; i++ {
