@@ -48,7 +48,13 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	}
 	defer unlock()
 
-	ecfg := runtime.EngineConfig{RunDir: cfg.RunDir, CgroupParent: cfg.CgroupParent, NoUserNamespace: cfg.NoUserNS}
+	stateDir, releaseState, err := sandboxStateDir(cfg.RunDir, log)
+	if err != nil {
+		return err
+	}
+	// Deferred before the engine's cleanup, so it runs after it.
+	defer releaseState()
+	ecfg := runtime.EngineConfig{RunDir: stateDir, CgroupParent: cfg.CgroupParent, NoUserNamespace: cfg.NoUserNS}
 	if cfg.UsernsRange != "" {
 		if ecfg.IDs, err = runtime.ParseIDRange(cfg.UsernsRange); err != nil {
 			return fmt.Errorf("userns_range: %w", err)

@@ -229,9 +229,11 @@ func RemoveCgroupParent(parent string) {
 }
 
 // Leftovers lists what the daemon's sandboxes hold on the host: their
-// cgroups ("cgroup: " paths), mounts under the run dir ("mount: " lines of
-// mountinfo) and state and scratch directories ("dir: " paths). A stopped
-// daemon must leave none; a running one, its warm pool at most.
+// cgroups ("cgroup: " paths), mounts under its sandbox state directory
+// ("mount: " lines of mountinfo) and state and scratch directories ("dir: "
+// paths); once the daemon has stopped, also the state directory's own
+// tmpfs, if it is still mounted. A stopped daemon must leave none; a
+// running one, its warm pool at most.
 func (d *Daemon) Leftovers() []string {
 	var out []string
 	for _, dir := range d.CgroupDirs() {
@@ -240,20 +242,26 @@ func (d *Daemon) Leftovers() []string {
 			out = append(out, "cgroup: "+c)
 		}
 	}
+	state := d.SandboxStateDir()
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, l := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(l, d.RunDir+"/") {
+		f := strings.Fields(l)
+		if len(f) > 4 && (strings.HasPrefix(f[4], state+"/") || (f[4] == state && !d.Running())) {
 			out = append(out, "mount: "+l)
 		}
 	}
 	for _, sub := range []string{"containers", "scratch"} {
-		entries, _ := os.ReadDir(filepath.Join(d.RunDir, sub))
+		entries, _ := os.ReadDir(filepath.Join(state, sub))
 		for _, e := range entries {
-			out = append(out, "dir: "+filepath.Join(d.RunDir, sub, e.Name()))
+			out = append(out, "dir: "+filepath.Join(state, sub, e.Name()))
 		}
 	}
 	return out
 }
+
+// SandboxStateDir is where the daemon keeps sandbox state (libcontainer's
+// state, scratch and root mount points): "sandboxes" in its run dir.
+func (d *Daemon) SandboxStateDir() string { return filepath.Join(d.RunDir, "sandboxes") }
 
 var sandboxIDRE = regexp.MustCompile(cgroup.StalePrefix + `[0-9a-f]+`)
 
