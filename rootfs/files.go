@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -66,18 +67,29 @@ func (s *Scratch) Populate(files []File) error {
 		if mode == 0 {
 			mode = 0o644
 		}
-		fd, err := unix.Open(target, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
-		if err != nil {
-			return fmt.Errorf("rootfs: creating %q: %w", f.Name, err)
-		}
-		file := os.NewFile(uintptr(fd), target)
-		_, werr := file.Write(f.Data)
-		cerr := file.Chown(s.uid, s.gid)
-		if err := errors.Join(werr, cerr, file.Close()); err != nil {
+		if err := s.writeFile(target, f.Data, mode); err != nil {
 			return fmt.Errorf("rootfs: writing %q: %w", f.Name, err)
 		}
 	}
 	return nil
+}
+
+// writeFile creates target with data. It holds syscall.ForkLock (shared)
+// while the file is open for writing: a process forked meanwhile (sandboxd
+// starting another sandbox) would hold a copy of the descriptor until its
+// own execve, and the sandbox's execve of this file, if it is a program,
+// would fail with ETXTBSY (golang/go#22315).
+func (s *Scratch) writeFile(target string, data []byte, mode os.FileMode) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	fd, err := unix.Open(target, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
+	if err != nil {
+		return err
+	}
+	file := os.NewFile(uintptr(fd), target)
+	_, werr := file.Write(data)
+	cerr := file.Chown(s.uid, s.gid)
+	return errors.Join(werr, cerr, file.Close())
 }
 
 func (s *Scratch) mkdirs(root, dir string) error {
