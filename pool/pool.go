@@ -180,6 +180,34 @@ func (p *Pool) budgetLocked() bool {
 	return p.parked < p.opts.MaxParked && int64(p.parked+1)*p.opts.ParkedCost <= p.opts.MaxMemory
 }
 
+// evictAfter is how long an image must have gone without requests before
+// its parked sandboxes may be taken for another image. Shorter, and images
+// in use at once with too small a budget would destroy each other's
+// sandboxes unused, build after build.
+const evictAfter = time.Second
+
+// evictLocked frees a slot of the budget for ip: it takes a parked
+// sandbox from the image used least recently, if that image has been
+// quiet for evictAfter, so that images in use are not starved by idle ones
+// holding the budget until Options.Idle. It returns the sandbox to
+// destroy, or nil.
+func (p *Pool) evictLocked(ip *imagePool) *runtime.Sandbox {
+	var victim *imagePool
+	for _, other := range p.images {
+		if other != ip && len(other.ready) > 0 && time.Since(other.lastTake) >= evictAfter &&
+			(victim == nil || other.lastTake.Before(victim.lastTake)) {
+			victim = other
+		}
+	}
+	if victim == nil {
+		return nil
+	}
+	sb := victim.ready[0] // the oldest
+	victim.ready = victim.ready[1:]
+	p.parked--
+	return sb
+}
+
 // refill keeps one image's parked sandboxes at their target, and destroys
 // them once the image has been idle for Options.Idle.
 func (p *Pool) refill(k key, ip *imagePool) {
@@ -190,7 +218,12 @@ func (p *Pool) refill(k key, ip *imagePool) {
 	for {
 		p.mu.Lock()
 		target := p.targetLocked(ip, buildTime)
-		need := len(ip.ready)+ip.building < target && p.budgetLocked() && !p.closed
+		need := len(ip.ready)+ip.building < target && !p.closed
+		var evicted *runtime.Sandbox
+		if need && !p.budgetLocked() {
+			evicted = p.evictLocked(ip)
+		}
+		need = need && p.budgetLocked()
 		if need {
 			ip.building++
 			p.parked++
@@ -201,6 +234,9 @@ func (p *Pool) refill(k key, ip *imagePool) {
 			p.parked -= len(idle)
 		}
 		p.mu.Unlock()
+		if evicted != nil {
+			idle = append(idle, evicted)
+		}
 		for _, sb := range idle {
 			_ = sb.Destroy()
 		}

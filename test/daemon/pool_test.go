@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io"
@@ -104,5 +105,59 @@ func TestPoolOff(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := warmSandboxes(t, d); n != 0 {
 		t.Errorf("%d parked sandboxes with the pool off", n)
+	}
+}
+
+// parkedImages lists the image roots (overlay lower layers) of the
+// daemon's parked sandboxes, read from the host's mount table.
+func parkedImages(d *testdaemon.Daemon) []string {
+	var out []string
+	for _, l := range d.Leftovers() {
+		if i := strings.Index(l, "lowerdir="); strings.HasPrefix(l, "mount: ") && i >= 0 {
+			lower, _, _ := strings.Cut(l[i+len("lowerdir="):], ",")
+			out = append(out, lower)
+		}
+	}
+	return out
+}
+
+// The pool's budget goes where requests go: a parked sandbox of an image
+// that has gone quiet is given up for the image now in use, rather than
+// held until pool_idle while the busy image builds every sandbox on
+// request (a daemon with a dozen languages and a pool of 8).
+func TestPoolBudgetFollowsTheImageInUse(t *testing.T) {
+	d := testdaemon.Start(t, "--pool-size", "1")
+	a := d.ImportDir("busybox", testRootfs)
+	// The same tree with other timestamps: another image, another root.
+	b, err := d.Client.Import(context.Background(), testdaemon.Tar(t, testRootfs, func(h *tar.Header) bool {
+		h.ModTime = time.Unix(1e9, 0)
+		return true
+	}), "busybox-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID == b.ID {
+		t.Fatal("both imports gave the same image")
+	}
+	parkedOf := func(img *api.Image) func() bool {
+		return func() bool {
+			p := parkedImages(d)
+			_, hex, _ := strings.Cut(img.ID, ":")
+			return len(p) == 1 && strings.Contains(p[0], "/"+hex+"/")
+		}
+	}
+	run := func(img *api.Image) {
+		t.Helper()
+		r, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: img.Name, Cmd: []string{"true"}})
+		if err != nil || r.Status != runtime.StatusOK {
+			t.Fatalf("run in %s: %v %+v", img.Name, err, r)
+		}
+	}
+	run(a)
+	testdaemon.WaitUntil(t, "a sandbox of the first image to be parked", 10*time.Second, parkedOf(a))
+	run(b)
+	testdaemon.WaitUntil(t, "the parked sandbox to move to the second image", 10*time.Second, parkedOf(b))
+	if ids := testdaemon.SandboxIDs(d.Leftovers()); len(ids) != 1 {
+		t.Errorf("%d sandboxes held with a pool of 1: %v", len(ids), d.Leftovers())
 	}
 }
