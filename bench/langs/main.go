@@ -1,8 +1,14 @@
 // Command langs is `make bench-langs`: hello world in every language of the
 // catalog, end to end through the daemon's API (warm pool on; compiled
 // languages measured on the run, after one compile), beside the same
-// program run bare on the host where the host has that toolchain. It
-// prints a table and writes it to docs/benchmarks-languages.md.
+// program run bare on the host: the image's own toolchain, with the
+// catalog's own command lines, in a chroot of the image (an overlay of it,
+// with /proc and /dev), without namespaces, cgroups or seccomp. Each
+// language is measured twice: paced (one request every -pace, slower than
+// sandboxes are built, so a parked one is ready as at a moderate request
+// rate) and back to back (the daemon saturated: most requests wait for a
+// sandbox to be built). It prints a table and writes it to
+// docs/benchmarks-languages.md.
 package main
 
 import (
@@ -18,33 +24,29 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/client"
-	"github.com/sandboxd/sandboxd/internal/dirtar"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
+	"github.com/sandboxd/sandboxd/languages"
+	"github.com/sandboxd/sandboxd/runtime"
 )
 
-type hello struct {
-	lang, main, src string
-	// bare runs the same program on the host, in dir holding main;
-	// empty when the host lacks the toolchain.
-	bare []string
-	// prepare compiles for the bare run.
-	prepare []string
-}
+type hello struct{ lang, main, src string }
 
 var programs = []hello{
-	{"python", "main.py", `print("hello")`, []string{"python3", "main.py"}, nil},
-	{"javascript", "main.js", `console.log("hello")`, []string{"node", "main.js"}, nil},
-	{"c", "main.c", "#include <stdio.h>\nint main(void){puts(\"hello\");return 0;}", []string{"./main"}, []string{"gcc", "-O2", "-o", "main", "main.c"}},
-	{"cpp", "main.cpp", "#include <iostream>\nint main(){std::cout<<\"hello\"<<std::endl;}", []string{"./main"}, []string{"g++", "-O2", "-o", "main", "main.cpp"}},
-	{"go", "main.go", "package main\nimport \"fmt\"\nfunc main(){fmt.Println(\"hello\")}", []string{"./main"}, []string{"go", "build", "-o", "main", "main.go"}},
-	{"java", "Main.java", `public class Main { public static void main(String[] a) { System.out.println("hello"); } }`, []string{"java", "-cp", ".", "Main"}, []string{"javac", "-d", ".", "Main.java"}},
-	{"rust", "main.rs", `fn main() { println!("hello"); }`, []string{"./main"}, []string{"rustc", "-O", "-o", "main", "main.rs"}},
-	{"ruby", "main.rb", `puts "hello"`, []string{"ruby", "main.rb"}, nil},
-	{"php", "main.php", `<?php echo "hello\n";`, []string{"php", "main.php"}, nil},
-	{"lua", "main.lua", `print("hello")`, []string{"lua5.4", "main.lua"}, nil},
-	{"bash", "main.sh", `echo hello`, []string{"bash", "main.sh"}, nil},
-	{"csharp", "main.cs", `class P { static void Main() { System.Console.WriteLine("hello"); } }`, []string{"mono", "main.exe"}, []string{"mcs", "-out:main.exe", "main.cs"}},
+	{"python", "main.py", `print("hello")`},
+	{"javascript", "main.js", `console.log("hello")`},
+	{"c", "main.c", "#include <stdio.h>\nint main(void){puts(\"hello\");return 0;}"},
+	{"cpp", "main.cpp", "#include <iostream>\nint main(){std::cout<<\"hello\"<<std::endl;}"},
+	{"go", "main.go", "package main\nimport \"fmt\"\nfunc main(){fmt.Println(\"hello\")}"},
+	{"java", "Main.java", `public class Main { public static void main(String[] a) { System.out.println("hello"); } }`},
+	{"rust", "main.rs", `fn main() { println!("hello"); }`},
+	{"ruby", "main.rb", `puts "hello"`},
+	{"php", "main.php", `<?php echo "hello\n";`},
+	{"lua", "main.lua", `print("hello")`},
+	{"bash", "main.sh", `echo hello`},
+	{"csharp", "main.cs", `class P { static void Main() { System.Console.WriteLine("hello"); } }`},
 }
 
 func median(xs []time.Duration) time.Duration {
@@ -57,51 +59,49 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseco
 
 func main() {
 	bin := flag.String("bin", "bin/sandboxd", "sandboxd binary")
-	n := flag.Int("n", 20, "runs per language")
+	n := flag.Int("n", 20, "runs per language, paced and again back to back")
+	pace := flag.Duration("pace", 100*time.Millisecond, "pause before each paced request")
 	out := flag.String("out", "docs/benchmarks-languages.md", "where to write the table ('' for nowhere)")
 	flag.Parse()
 	dir, _ := os.MkdirTemp("", "sandboxd-bench-langs-")
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
-	sock := filepath.Join(dir, "sock")
 	catalog, _ := filepath.Abs("languages/catalog.toml")
-	d := exec.Command(*bin, "serve", "--socket", sock, "--state-dir", filepath.Join(dir, "state"), "--run-dir",
-		filepath.Join(dir, "run"), "--catalog", catalog, "--log-level", "warn", "--pool-size", "4", "--cgroup-parent", "sandboxd-bench-langs")
-	d.Stderr = os.Stderr
-	if err := d.Start(); err != nil {
+	d, err := testdaemon.Launch(testdaemon.Config{Bin: *bin, Dir: dir, LogLevel: "warn", CgroupParent: "sandboxd-bench-langs",
+		Args: []string{"--catalog", catalog, "--pool-size", "4"}})
+	if err != nil {
 		fail(err)
 	}
-	defer func() { _ = d.Process.Signal(syscall.SIGTERM); _ = d.Wait() }()
-	c := client.New(sock)
+	defer func() {
+		if err := d.Stop(time.Minute); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-langs:", err)
+		}
+		testdaemon.RemoveCgroupParent(d.CgroupParent)
+	}()
+	c := d.Client
 	ctx := context.Background()
-	for i := 0; ; i++ {
-		if _, err := c.Health(ctx); err == nil {
-			break
-		}
-		if i > 200 {
-			fail(fmt.Errorf("the daemon did not start"))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 	list, err := exec.Command("scripts/build-images.sh", "--list").Output()
 	if err != nil {
 		fail(fmt.Errorf("listing images (run make images): %w", err))
 	}
+	cat, err := languages.Load(catalog)
+	if err != nil {
+		fail(err)
+	}
+	roots := map[string]string{} // image name -> rootfs
 	sc := bufio.NewScanner(strings.NewReader(string(list)))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) != 4 {
 			continue
 		}
-		stream := dirtar.Stream(f[3])
-		_, err := c.Import(ctx, stream, f[2])
-		stream.Close()
-		if err != nil {
-			fail(fmt.Errorf("import %s: %w", f[2], err))
+		roots[f[2]] = f[3]
+		if _, err := d.Import(ctx, f[2], f[3]); err != nil {
+			fail(err)
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "| language | through the API, median ms | bare on the host, median ms | difference ms | compile once, ms |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| language | API, paced, median ms | bare on the host, median ms | difference, paced, ms | API, back to back, median ms | compile once, ms |\n|---|---|---|---|---|---|\n")
 	for _, p := range programs {
 		req := &api.ExecuteRequest{Language: p.lang, Files: []api.File{{Name: p.main, Content: p.src}}}
 		first, err := c.ExecuteLanguage(ctx, req)
@@ -113,27 +113,36 @@ func main() {
 		if first.Compile != nil {
 			compile = fmt.Sprintf("%.0f", first.Compile.WallTimeMS)
 		}
-		var api []time.Duration
-		for i := 0; i < *n; i++ {
+		run := func() time.Duration {
 			start := time.Now()
 			r, err := c.ExecuteLanguage(ctx, req)
 			if err != nil || r.Status != "ok" {
 				fail(fmt.Errorf("%s: %v %v", p.lang, err, statusOf(r)))
 			}
-			api = append(api, time.Since(start))
+			return time.Since(start)
 		}
-		bareCell, diff := "no toolchain on the host", "—"
-		if bare := bareRuns(p, *n, dir); bare != nil {
+		var paced, backToBack []time.Duration
+		for i := 0; i < *n; i++ {
+			time.Sleep(*pace)
+			paced = append(paced, run())
+		}
+		for i := 0; i < *n; i++ {
+			backToBack = append(backToBack, run())
+		}
+		bareCell, diff := "", "—"
+		if bare, err := bareRuns(cat, roots, p, *n, *pace, dir); err != nil {
+			bareCell = "failed: " + err.Error()
+		} else {
 			bareCell = ms(median(bare))
-			diff = ms(median(api) - median(bare))
+			diff = ms(median(paced) - median(bare))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", p.lang, ms(median(api)), bareCell, diff, compile)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", p.lang, ms(median(paced)), bareCell, diff, ms(median(backToBack)), compile)
 	}
 	table := b.String()
 	fmt.Print(table)
 	if *out != "" {
-		doc := fmt.Sprintf("# Hello world per language\n\nWritten by `make bench-langs` (`bench/langs`) on %s. Each language's hello world, %d times, end to end through the API (request sent, response read; warm pool on; compiled languages after one compile, whose time is the last column, so the runs hit the compile cache), beside the same program started bare on the host where the host has the toolchain. Medians; compare the difference, not the absolute figures.\n\n%s",
-			time.Now().UTC().Format("2006-01-02"), *n, table)
+		doc := fmt.Sprintf("# Hello world per language\n\nWritten by `make bench-langs` (`bench/langs`) on %s. Each language's hello world end to end through the API (request sent, response read; warm pool on; compiled languages after one compile, whose time is the last column, so the runs hit the compile cache), beside the same program started bare on the host: the image's own binaries and the catalog's own command lines, in a chroot of the image with /proc and /dev, without namespaces, cgroups or seccomp, paced like the API runs. Paced: %d requests, each %v after the previous answer, so that a parked sandbox is ready, as at any request rate below what the host can build (about 70 sandboxes a second here). Back to back: %d more with no pause, the daemon saturated, so that most wait for a sandbox to be built. Medians; compare the difference, not the absolute figures.\n\n%s",
+			time.Now().UTC().Format("2006-01-02"), *n, *pace, *n, table)
 		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 			fail(err)
 		}
@@ -147,36 +156,94 @@ func statusOf(r *api.LanguageResponse) string {
 	return r.Status
 }
 
-func bareRuns(p hello, n int, tmp string) []time.Duration {
-	if _, err := exec.LookPath(p.bare[0]); err != nil && !strings.HasPrefix(p.bare[0], "./") {
-		return nil
+// bareRuns runs the program n times without a sandbox: the catalog's
+// compile and run command lines, in a chroot of an overlay of the
+// language's image (with the host's /proc and /dev), so that the binaries,
+// libraries and flags are the sandbox's own; paced like the API runs.
+func bareRuns(cat *languages.Catalog, roots map[string]string, p hello, n int, pace time.Duration, tmp string) (_ []time.Duration, err error) {
+	lang, err := cat.Lookup(p.lang)
+	if err != nil {
+		return nil, err
 	}
-	dir := filepath.Join(tmp, "bare-"+p.lang)
-	os.MkdirAll(dir, 0o755)
-	if err := os.WriteFile(filepath.Join(dir, p.main), []byte(p.src), 0o644); err != nil {
-		return nil
+	lower, ok := roots[lang.Image]
+	if !ok {
+		return nil, fmt.Errorf("image %s is not built", lang.Image)
 	}
-	if p.prepare != nil {
-		if _, err := exec.LookPath(p.prepare[0]); err != nil {
-			return nil
+	base := filepath.Join(tmp, "bare-"+p.lang)
+	upper, work, root := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "root")
+	for _, d := range []string{upper, work, root} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
 		}
-		cmd := exec.Command(p.prepare[0], p.prepare[1:]...)
-		cmd.Dir = dir
-		if err := cmd.Run(); err != nil {
-			return nil
+	}
+	if err := unix.Mount("overlay", root, "overlay", 0, "lowerdir="+lower+",upperdir="+upper+",workdir="+work); err != nil {
+		return nil, fmt.Errorf("overlay of %s: %w", lower, err)
+	}
+	defer unix.Unmount(root, unix.MNT_DETACH)
+	if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", 0, ""); err != nil {
+		return nil, fmt.Errorf("proc: %w", err)
+	}
+	defer unix.Unmount(filepath.Join(root, "proc"), unix.MNT_DETACH)
+	if err := unix.Mount("/dev", filepath.Join(root, "dev"), "", unix.MS_BIND, ""); err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	defer unix.Unmount(filepath.Join(root, "dev"), unix.MNT_DETACH)
+	if err := os.MkdirAll(filepath.Join(root, "bare"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(root, "bare", p.main), []byte(p.src), 0o644); err != nil {
+		return nil, err
+	}
+	limits, err := lang.Limits.Overlay(runtime.DefaultLimits())
+	if err != nil {
+		return nil, err
+	}
+	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/bare", "TMPDIR=/tmp"}, lang.Env...)
+	command := func(argv []string) *exec.Cmd {
+		// exec would look the name up on the host: find it in the image.
+		name := argv[0]
+		if !strings.Contains(name, "/") {
+			for _, dir := range filepath.SplitList(strings.TrimPrefix(env[0], "PATH=")) {
+				// Lstat: a symlink (Debian's alternatives) points into the image.
+				if st, err := os.Lstat(filepath.Join(root, dir, name)); err == nil && !st.IsDir() {
+					name = filepath.Join(dir, name)
+					break
+				}
+			}
+		}
+		cmd := exec.Command(name, argv[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+		cmd.Dir, cmd.Env = "/bare", env
+		return cmd
+	}
+	files := lang.Sources([]string{p.main})
+	if lang.Compiled() {
+		compileLimits, err := lang.CompileLimits.Overlay(limits)
+		if err != nil {
+			return nil, err
+		}
+		argv := languages.Expand(lang.Compile, languages.Vars{Main: p.main, Files: files, MemoryBytes: compileLimits.MemoryBytes})
+		if out, err := command(argv).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("compile %v: %v: %s", argv, err, firstLine(string(out)))
 		}
 	}
+	argv := languages.Expand(lang.Run, languages.Vars{Main: p.main, Files: files, MemoryBytes: limits.MemoryBytes})
 	var out []time.Duration
 	for i := 0; i < n; i++ {
-		cmd := exec.Command(p.bare[0], p.bare[1:]...)
-		cmd.Dir = dir
+		time.Sleep(pace)
+		cmd := command(argv)
 		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			return nil
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("run %v: %v: %s", argv, err, firstLine(string(msg)))
 		}
 		out = append(out, time.Since(start))
 	}
-	return out
+	return out, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
 }
 
 func fail(err error) {
