@@ -37,6 +37,9 @@ type subject struct {
 	// processes are not children of this program (the daemon's case).
 	run     func(ctx context.Context) (cpu time.Duration, err error)
 	skipped string
+	// pace, when set, is a pause before each run: requests arriving
+	// slower than the daemon builds sandboxes (no throughput then).
+	pace time.Duration
 }
 
 type measurement struct {
@@ -45,6 +48,7 @@ type measurement struct {
 	cpu           time.Duration
 	throughput    map[int]float64
 	skipped       string
+	paced         bool // no throughput runs
 }
 
 func pct(xs []time.Duration, p float64) time.Duration {
@@ -66,6 +70,11 @@ func command(ctx context.Context, argv ...string) (time.Duration, error) {
 	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
+func paced(s subject, pace time.Duration) subject {
+	s.pace = pace
+	return s
+}
+
 func measure(ctx context.Context, s subject, n int, concurrencies []int) measurement {
 	m := measurement{name: s.name, skipped: s.skipped, throughput: map[int]float64{}}
 	if s.skipped != "" {
@@ -78,6 +87,7 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 	lat := make([]time.Duration, 0, n)
 	var cpu time.Duration
 	for i := 0; i < n; i++ {
+		time.Sleep(s.pace)
 		start := time.Now()
 		c, err := s.run(ctx)
 		if err != nil {
@@ -88,6 +98,10 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 		cpu += c
 	}
 	m.p50, m.p90, m.p99, m.cpu = pct(lat, .5), pct(lat, .9), pct(lat, .99), cpu/time.Duration(n)
+	if s.pace > 0 {
+		m.paced = true
+		return m
+	}
 	for _, c := range concurrencies {
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -242,6 +256,7 @@ func main() {
 	idleRSS := pooled.rssKiB()
 	subjects = append(subjects,
 		pooled.subject("sandboxd API, pool on", []string{"/bin/true"}, "bench"),
+		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
 		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
 		subject{name: "sandboxd exec", run: func(ctx context.Context) (time.Duration, error) {
 			return command(ctx, *bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--rootfs", *rootfs, "--", "/bin/true")
@@ -314,6 +329,8 @@ func render(results []measurement, conc []int) string {
 		for _, c := range conc {
 			if t, ok := r.throughput[c]; ok {
 				fmt.Fprintf(&b, " %.0f |", t)
+			} else if r.paced {
+				b.WriteString(" — |")
 			} else {
 				b.WriteString(" failed |")
 			}
