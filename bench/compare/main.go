@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -27,8 +26,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/client"
-	"github.com/sandboxd/sandboxd/internal/dirtar"
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 type subject struct {
@@ -137,12 +135,13 @@ func firstLine(s string) string { return strings.SplitN(strings.TrimSpace(s), "\
 
 // daemon is a sandboxd serve started for the benchmark.
 type daemon struct {
-	cmd    *exec.Cmd
-	client *client.Client
-	dir    string
+	*testdaemon.Daemon
+	dir string
 }
 
-func startDaemon(bin, rootfs string, extra ...string) (*daemon, error) {
+// startDaemon runs a daemon with the rootfs imported as "bench"; an empty
+// parent means a cgroup parent of its own.
+func startDaemon(bin, rootfs, parent string, extra ...string) (*daemon, error) {
 	dir, err := os.MkdirTemp("", "sandboxd-bench-")
 	if err != nil {
 		return nil, err
@@ -151,28 +150,14 @@ func startDaemon(bin, rootfs string, extra ...string) (*daemon, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	sock := filepath.Join(dir, "sock")
-	args := append([]string{"serve", "--socket", sock, "--state-dir", filepath.Join(dir, "state"),
-		"--run-dir", filepath.Join(dir, "run"), "--log-level", "warn", "--queue-length", "256"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	td, err := testdaemon.Launch(testdaemon.Config{Bin: bin, Dir: dir, LogLevel: "warn", CgroupParent: parent,
+		Args: append([]string{"--queue-length", "256"}, extra...)})
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	d := &daemon{cmd: cmd, client: client.New(sock), dir: dir}
-	for i := 0; ; i++ {
-		if _, err := d.client.Health(context.Background()); err == nil {
-			break
-		}
-		if i > 200 {
-			d.stop()
-			return nil, errors.New("the daemon did not start")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	stream := dirtar.Stream(rootfs)
-	defer stream.Close()
-	if _, err := d.client.Import(context.Background(), stream, "bench"); err != nil {
+	d := &daemon{Daemon: td, dir: dir}
+	if _, err := d.Import(context.Background(), "bench", rootfs); err != nil {
 		d.stop()
 		return nil, err
 	}
@@ -180,15 +165,17 @@ func startDaemon(bin, rootfs string, extra ...string) (*daemon, error) {
 }
 
 func (d *daemon) stop() {
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	_ = d.cmd.Wait()
+	if err := d.Stop(time.Minute); err != nil {
+		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
+	}
+	testdaemon.RemoveCgroupParent(d.CgroupParent)
 	os.RemoveAll(d.dir)
 }
 
 // cpu reads the daemon's CPU so far, its reaped children (every sandbox
 // process) included.
 func (d *daemon) cpu() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.Pid()))
 	if err != nil {
 		return 0
 	}
@@ -202,7 +189,7 @@ func (d *daemon) cpu() time.Duration {
 }
 
 func (d *daemon) rssKiB() int64 {
-	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.Pid()))
 	for _, l := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
 			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
@@ -215,7 +202,7 @@ func (d *daemon) rssKiB() int64 {
 func (d *daemon) subject(name string, cmd []string, image string) subject {
 	return subject{name: name, run: func(ctx context.Context) (time.Duration, error) {
 		before := d.cpu()
-		resp, err := d.client.Execute(ctx, &api.ExecuteRequest{Image: image, Cmd: cmd})
+		resp, err := d.Client.Execute(ctx, &api.ExecuteRequest{Image: image, Cmd: cmd})
 		if err != nil {
 			return 0, err
 		}
@@ -243,13 +230,14 @@ func main() {
 	var subjects []subject
 	var pooled, fresh *daemon
 	var err error
-	if pooled, err = startDaemon(*bin, *rootfs, "--pool-size", "8", "--cgroup-parent", poolParent); err != nil {
+	if pooled, err = startDaemon(*bin, *rootfs, poolParent, "--pool-size", "8"); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		os.Exit(1)
 	}
 	defer pooled.stop()
-	if fresh, err = startDaemon(*bin, *rootfs, "--pool-size", "0"); err != nil {
+	if fresh, err = startDaemon(*bin, *rootfs, "", "--pool-size", "0"); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
+		pooled.stop()
 		os.Exit(1)
 	}
 	defer fresh.stop()
@@ -463,7 +451,7 @@ func pythonTable(ctx context.Context, bin, pyRootfs string, n int) string {
 	}
 	n = max(n/4, 5)
 	var rows []measurement
-	d, err := startDaemon(bin, pyRootfs, "--pool-size", "4")
+	d, err := startDaemon(bin, pyRootfs, "", "--pool-size", "4")
 	if err == nil {
 		defer d.stop()
 		rows = append(rows, measure(ctx, d.subject("sandboxd API (pool on)", []string{"python3", "-c", "print('hello')"}, "bench"), n, nil))

@@ -63,14 +63,22 @@ func main() {
 	pace := flag.Duration("pace", 100*time.Millisecond, "pause before each paced request")
 	out := flag.String("out", "docs/benchmarks-languages.md", "where to write the table ('' for nowhere)")
 	flag.Parse()
+	// Errors come back here, after run's deferred calls have stopped the
+	// daemon and unmounted what the bare runs mounted.
+	if err := run(*bin, *n, *pace, *out); err != nil {
+		fail(err)
+	}
+}
+
+func run(bin string, n int, pace time.Duration, out string) error {
 	dir, _ := os.MkdirTemp("", "sandboxd-bench-langs-")
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
 	catalog, _ := filepath.Abs("languages/catalog.toml")
-	d, err := testdaemon.Launch(testdaemon.Config{Bin: *bin, Dir: dir, LogLevel: "warn", CgroupParent: "sandboxd-bench-langs",
+	d, err := testdaemon.Launch(testdaemon.Config{Bin: bin, Dir: dir, LogLevel: "warn", CgroupParent: "sandboxd-bench-langs",
 		Args: []string{"--catalog", catalog, "--pool-size", "4"}})
 	if err != nil {
-		fail(err)
+		return err
 	}
 	defer func() {
 		if err := d.Stop(time.Minute); err != nil {
@@ -82,11 +90,11 @@ func main() {
 	ctx := context.Background()
 	list, err := exec.Command("scripts/build-images.sh", "--list").Output()
 	if err != nil {
-		fail(fmt.Errorf("listing images (run make images): %w", err))
+		return fmt.Errorf("listing images (run make images): %w", err)
 	}
 	cat, err := languages.Load(catalog)
 	if err != nil {
-		fail(err)
+		return err
 	}
 	roots := map[string]string{} // image name -> rootfs
 	sc := bufio.NewScanner(strings.NewReader(string(list)))
@@ -97,7 +105,7 @@ func main() {
 		}
 		roots[f[2]] = f[3]
 		if _, err := d.Import(ctx, f[2], f[3]); err != nil {
-			fail(err)
+			return err
 		}
 	}
 	var b strings.Builder
@@ -113,24 +121,24 @@ func main() {
 		if first.Compile != nil {
 			compile = fmt.Sprintf("%.0f", first.Compile.WallTimeMS)
 		}
-		run := func() time.Duration {
+		var paced, backToBack []time.Duration
+		for i := 0; i < 2*n; i++ {
+			if i < n {
+				time.Sleep(pace)
+			}
 			start := time.Now()
 			r, err := c.ExecuteLanguage(ctx, req)
 			if err != nil || r.Status != "ok" {
-				fail(fmt.Errorf("%s: %v %v", p.lang, err, statusOf(r)))
+				return fmt.Errorf("%s: %v %v", p.lang, err, statusOf(r))
 			}
-			return time.Since(start)
-		}
-		var paced, backToBack []time.Duration
-		for i := 0; i < *n; i++ {
-			time.Sleep(*pace)
-			paced = append(paced, run())
-		}
-		for i := 0; i < *n; i++ {
-			backToBack = append(backToBack, run())
+			if i < n {
+				paced = append(paced, time.Since(start))
+			} else {
+				backToBack = append(backToBack, time.Since(start))
+			}
 		}
 		bareCell, diff := "", "—"
-		if bare, err := bareRuns(cat, roots, p, *n, *pace, dir); err != nil {
+		if bare, err := bareRuns(cat, roots, p, n, pace, dir); err != nil {
 			bareCell = "failed: " + err.Error()
 		} else {
 			bareCell = ms(median(bare))
@@ -140,13 +148,12 @@ func main() {
 	}
 	table := b.String()
 	fmt.Print(table)
-	if *out != "" {
+	if out != "" {
 		doc := fmt.Sprintf("# Hello world per language\n\nWritten by `make bench-langs` (`bench/langs`) on %s. Each language's hello world end to end through the API (request sent, response read; warm pool on; compiled languages after one compile, whose time is the last column, so the runs hit the compile cache), beside the same program started bare on the host: the image's own binaries and the catalog's own command lines, in a chroot of the image with /proc and /dev, without namespaces, cgroups or seccomp, paced like the API runs. Paced: %d requests, each %v after the previous answer, so that a parked sandbox is ready, as at any request rate below what the host can build (about 70 sandboxes a second here). Back to back: %d more with no pause, the daemon saturated, so that most wait for a sandbox to be built. Medians; compare the difference, not the absolute figures.\n\n%s",
-			time.Now().UTC().Format("2006-01-02"), *n, *pace, *n, table)
-		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
-			fail(err)
-		}
+			time.Now().UTC().Format("2006-01-02"), n, pace, n, table)
+		return os.WriteFile(out, []byte(doc), 0o644)
 	}
+	return nil
 }
 
 func statusOf(r *api.LanguageResponse) string {
