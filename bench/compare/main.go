@@ -165,10 +165,9 @@ func startDaemon(bin, rootfs, parent string, extra ...string) (*daemon, error) {
 }
 
 func (d *daemon) stop() {
-	if err := d.Stop(time.Minute); err != nil {
+	if err := d.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 	}
-	testdaemon.RemoveCgroupParent(d.CgroupParent)
 	os.RemoveAll(d.dir)
 }
 

@@ -81,10 +81,9 @@ func run(bin string, n int, pace time.Duration, out string) error {
 		return err
 	}
 	defer func() {
-		if err := d.Stop(time.Minute); err != nil {
+		if err := d.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-langs:", err)
 		}
-		testdaemon.RemoveCgroupParent(d.CgroupParent)
 	}()
 	c := d.Client
 	ctx := context.Background()

@@ -107,10 +107,9 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 		return err
 	}
 	defer func() {
-		if err := d.Stop(time.Minute); err != nil {
+		if err := d.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)
 		}
-		testdaemon.RemoveCgroupParent(d.CgroupParent)
 	}()
 	s := &soak{d: d, c: d.Client, counts: map[string]int{}}
 	s.http = testdaemon.HTTPClient(d.Socket)

@@ -172,6 +172,14 @@ func (d *Daemon) Stop(grace time.Duration) error {
 	return Terminate(d.cmd, grace)
 }
 
+// Close stops the daemon (SIGTERM, a minute at most) and removes its parent
+// cgroups, for programs that launched it; tests get this from StartWith.
+func (d *Daemon) Close() error {
+	err := d.Stop(time.Minute)
+	RemoveCgroupParent(d.CgroupParent)
+	return err
+}
+
 // Terminate sends SIGTERM to cmd's process (ours, by pid) and waits for it,
 // killing it after grace; it fails when it had to kill.
 func Terminate(cmd *exec.Cmd, grace time.Duration) error {
@@ -305,10 +313,9 @@ func StartWith(t testing.TB, cfg Config) *Daemon {
 	}
 	d.t = t
 	t.Cleanup(func() {
-		if err := d.Stop(time.Minute); err != nil {
+		if err := d.Close(); err != nil {
 			t.Errorf("%v\n%s", err, d.Log())
 		}
-		RemoveCgroupParent(d.CgroupParent)
 	})
 	return d
 }
