@@ -28,15 +28,11 @@ const (
 // image layout (told by manifest.json, oci-layout or index.json at the top
 // level), else a plain rootfs. The API's POST /v1/images/import uses it.
 func (s *Store) Import(ctx context.Context, r io.Reader, name string) (*Image, error) {
-	sp, err := s.spool(ctx, r)
+	sp, kind, err := s.spoolKind(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	defer sp.Close()
-	kind, err := sp.kind()
-	if err != nil {
-		return nil, err
-	}
 	if kind == kindRootfs {
 		return s.ImportRootfs(ctx, sp.reader(), name)
 	}
@@ -48,19 +44,30 @@ func (s *Store) Import(ctx context.Context, r io.Reader, name string) (*Image, e
 // archive gives, if any. An archive must hold one image (an OCI index may
 // hold one per platform: this machine's is taken).
 func (s *Store) ImportArchive(ctx context.Context, r io.Reader, name string) (*Image, error) {
-	sp, err := s.spool(ctx, r)
+	sp, kind, err := s.spoolKind(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	defer sp.Close()
-	kind, err := sp.kind()
-	if err != nil {
-		return nil, err
-	}
 	if kind == kindRootfs {
 		return nil, invalidf("not an image archive: no manifest.json, oci-layout or index.json at its top level")
 	}
 	return s.importArchive(ctx, sp, kind, name)
+}
+
+// spoolKind spools r and tells what kind of tarball it is; the caller
+// closes the spool.
+func (s *Store) spoolKind(ctx context.Context, r io.Reader) (*spooled, archiveKind, error) {
+	sp, err := s.spool(ctx, r)
+	if err != nil {
+		return nil, 0, err
+	}
+	kind, err := sp.kind()
+	if err != nil {
+		sp.Close()
+		return nil, 0, err
+	}
+	return sp, kind, nil
 }
 
 func (s *Store) importArchive(ctx context.Context, sp *spooled, kind archiveKind, name string) (*Image, error) {
