@@ -313,6 +313,14 @@ func StartWith(t testing.TB, cfg Config) *Daemon {
 	}
 	d.t = t
 	t.Cleanup(func() {
+		if !d.Running() && len(d.Leftovers()) > 0 {
+			// Killed and never restarted (a test that stopped midway): a
+			// new instance's recovery removes what the killed one left,
+			// rather than leaving mounts and processes on the host.
+			if err := d.Restart(); err != nil {
+				t.Errorf("restarting the daemon to clean up: %v", err)
+			}
+		}
 		if err := d.Close(); err != nil {
 			t.Errorf("%v\n%s", err, d.Log())
 		}
