@@ -271,6 +271,8 @@ func checkCaps(asked, caps *api.Limits, field string) error {
 
 // capStage lowers a stage's limits to the caller's token caps (limits that
 // came from defaults or the catalog; explicit asks were checked already).
+// Each mode calls it once, where its limits are settled: raw mode in
+// execute, language mode before its plan.
 func (s *Server) capStage(ctx context.Context, l runtime.Limits) runtime.Limits {
 	c := callerOf(ctx)
 	if c == nil || c.Limits == nil {

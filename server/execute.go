@@ -273,7 +273,8 @@ func dedupeEnv(env []string) []string {
 
 func (s *Server) execute(r *http.Request, j *job) (*api.ExecuteResponse, error) {
 	out, err := s.RunStage(r.Context(), languages.Stage{
-		Image: j.image, Args: j.args, Env: envList(j.env), Files: j.files, Stdin: j.stdin, Limits: j.limits,
+		Image: j.image, Args: j.args, Env: envList(j.env), Files: j.files, Stdin: j.stdin,
+		Limits: s.capStage(r.Context(), j.limits), // the caller's token caps (admit.go)
 	})
 	if err != nil {
 		return nil, err
@@ -313,7 +314,6 @@ func (s *Server) RunStage(ctx context.Context, st languages.Stage) (*stageOutput
 		return nil, err
 	}
 	defer release()
-	st.Limits = s.capStage(ctx, st.Limits) // the caller's token caps (admit.go)
 	queued := time.Now()
 	slot, err := s.Queue.Acquire(ctx)
 	if err != nil {

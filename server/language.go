@@ -167,8 +167,8 @@ func (s *Server) language(ctx context.Context, req *api.ExecuteRequest) (*api.La
 	if err != nil {
 		return nil, err
 	}
-	// Lowered to the caller's token caps now, not only when each stage
-	// starts: the plan writes the memory limit into argv ({memory}).
+	// Lowered to the caller's token caps (admit.go) before the plan, which
+	// writes the memory limit into argv ({memory}).
 	runLimits, compileLimits = s.capStage(ctx, runLimits), s.capStage(ctx, compileLimits)
 	version, img, err := s.version(ctx, lang)
 	if err != nil {
