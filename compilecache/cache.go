@@ -126,24 +126,7 @@ func (c *Cache) read(key string) (*languages.CompileOutput, error) {
 	if err := json.Unmarshal(data, &out.Result); err != nil || out.Result == nil {
 		return nil, errors.New("corrupt result.json")
 	}
-	files := filepath.Join(c.path(key), "files")
-	err = filepath.WalkDir(files, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(files, p)
-		out.Work = append(out.Work, rootfs.File{Name: filepath.ToSlash(rel), Data: data, Mode: info.Mode().Perm()})
-		return nil
-	})
-	if err != nil {
+	if out.Work, err = rootfs.FilesFromDir(filepath.Join(c.path(key), "files")); err != nil {
 		return nil, err
 	}
 	return &out, nil
