@@ -226,6 +226,9 @@ func main() {
 	defer os.RemoveAll(work)
 	os.Chmod(work, 0o755) // sandboxes in user namespaces reach their roots through it
 
+	// sandboxd exec keeps its default parent cgroup on purpose; the bench
+	// uses one of its own and removes it.
+	defer testdaemon.RemoveCgroupParent(execParent)
 	var subjects []subject
 	var pooled, fresh *daemon
 	var err error
@@ -246,7 +249,7 @@ func main() {
 		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
 		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
 		subject{name: "sandboxd exec", run: func(ctx context.Context) (time.Duration, error) {
-			return command(ctx, *bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--rootfs", *rootfs, "--", "/bin/true")
+			return command(ctx, *bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--cgroup-parent", execParent, "--rootfs", *rootfs, "--", "/bin/true")
 		}},
 	)
 	subjects = append(subjects, ociSubject("runc", work, *rootfs), ociSubject("crun", work, *rootfs))
@@ -354,7 +357,10 @@ func cgroupMode() string {
 	return "cgroup v1"
 }
 
-const poolParent = "sandboxd-bench-pool"
+const (
+	poolParent = "sandboxd-bench-pool"
+	execParent = "sandboxd-bench-exec"
+)
 
 // parkedSandboxes counts the pooled daemon's sandbox cgroups and their
 // average memory charge (all of them parked once the runs are over).

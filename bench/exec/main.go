@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 )
 
 type sample struct{ wall, cpu time.Duration }
@@ -53,31 +55,40 @@ func main() {
 	rootfs := flag.String("rootfs", ".cache/rootfs/busybox", "busybox rootfs")
 	n := flag.Int("n", 200, "runs per subject")
 	flag.Parse()
+	if err := run(*bin, *rootfs, *n); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// execParent is the bench's own cgroup parent, removed at the end: the
+// default one (sandboxd-exec) is kept by sandboxd exec on purpose.
+const execParent = "sandboxd-bench-exec"
+
+func run(bin, rootfs string, n int) error {
 	runDir, err := os.MkdirTemp("", "sandboxd-bench-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	defer os.RemoveAll(runDir)
-	trueBin := filepath.Join(*rootfs, "bin", "true")
-	args := []string{"exec", "--run-dir", runDir, "--rootfs", *rootfs, "--", "/bin/true"}
+	defer testdaemon.RemoveCgroupParent(execParent)
+	trueBin := filepath.Join(rootfs, "bin", "true")
+	args := []string{"exec", "--run-dir", runDir, "--cgroup-parent", execParent, "--rootfs", rootfs, "--", "/bin/true"}
 	// One warm-up run fills the seccomp cache and creates the parent cgroup.
-	if _, err := measure(1, *bin, args...); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if _, err := measure(1, bin, args...); err != nil {
+		return err
 	}
-	fmt.Printf("%d runs each of /bin/true (busybox), %s\n", *n, time.Now().Format(time.RFC3339))
-	base, err := measure(*n, trueBin)
+	fmt.Printf("%d runs each of /bin/true (busybox), %s\n", n, time.Now().Format(time.RFC3339))
+	base, err := measure(n, trueBin)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
-	sbx, err := measure(*n, *bin, args...)
+	sbx, err := measure(n, bin, args...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	b := report("fork+exec (host)", base)
 	s := report("sandboxd exec", sbx)
 	fmt.Printf("sandboxd exec / fork+exec: %.1fx at the median\n", float64(s)/float64(b))
+	return nil
 }
