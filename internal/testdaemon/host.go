@@ -3,6 +3,7 @@ package testdaemon
 import (
 	"archive/tar"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -75,4 +76,16 @@ func WaitUntil(t testing.TB, what string, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// RequireEnv returns $SANDBOXD_BIN and $SANDBOXD_ROOTFS for a suite's
+// TestMain, or exits with one line saying how to run it: these suites
+// build real sandboxes, as root, and never skip.
+func RequireEnv(suite string) (bin, rootfs string) {
+	bin, rootfs = os.Getenv("SANDBOXD_BIN"), os.Getenv("SANDBOXD_ROOTFS")
+	if bin == "" || rootfs == "" || os.Geteuid() != 0 {
+		fmt.Fprintf(os.Stderr, "%s tests need root, SANDBOXD_BIN and SANDBOXD_ROOTFS: run them with `make test`\n", suite)
+		os.Exit(1)
+	}
+	return bin, rootfs
 }

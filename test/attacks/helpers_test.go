@@ -27,12 +27,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	sandboxdBin = os.Getenv("SANDBOXD_BIN")
-	testRootfs = os.Getenv("SANDBOXD_ROOTFS")
-	if sandboxdBin == "" || testRootfs == "" || os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "attack tests need root, SANDBOXD_BIN and SANDBOXD_ROOTFS: run them with `make test`")
-		os.Exit(1)
-	}
+	sandboxdBin, testRootfs = testdaemon.RequireEnv("attack")
 	if _, err := os.Stat(filepath.Join(testRootfs, "usr/local/bin/attack")); err != nil {
 		fmt.Fprintln(os.Stderr, "the test rootfs has no attack program: rebuild it with `make test`")
 		os.Exit(1)

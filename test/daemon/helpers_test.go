@@ -5,7 +5,6 @@
 package daemon_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -19,12 +18,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	sandboxdBin = os.Getenv("SANDBOXD_BIN")
-	testRootfs = os.Getenv("SANDBOXD_ROOTFS")
-	if sandboxdBin == "" || testRootfs == "" || os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "daemon tests need root, SANDBOXD_BIN and SANDBOXD_ROOTFS: run them with `make test`")
-		os.Exit(1)
-	}
+	sandboxdBin, testRootfs = testdaemon.RequireEnv("daemon")
 	os.Exit(m.Run())
 }
 

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sandboxd/sandboxd/internal/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -29,16 +30,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	sandboxdBin = os.Getenv("SANDBOXD_BIN")
-	testRootfs = os.Getenv("SANDBOXD_ROOTFS")
-	if sandboxdBin == "" || testRootfs == "" {
-		fmt.Fprintln(os.Stderr, "engine tests need SANDBOXD_BIN and SANDBOXD_ROOTFS: run them with `make test`")
-		os.Exit(1)
-	}
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "engine tests build real sandboxes and must run as root")
-		os.Exit(1)
-	}
+	sandboxdBin, testRootfs = testdaemon.RequireEnv("engine")
 	dir, err := os.MkdirTemp("", "sandboxd-engine-test-")
 	if err != nil {
 		panic(err)
