@@ -12,7 +12,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sandboxd/sandboxd/internal/testdaemon"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 type sample struct{ wall, cpu time.Duration }

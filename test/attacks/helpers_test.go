@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sandboxd/sandboxd/internal/testdaemon"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 var (

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/internal/testdaemon"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 // Past a user's burst the daemon answers 429 rate_limited with

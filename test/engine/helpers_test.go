@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sandboxd/sandboxd/internal/testdaemon"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/internal/testdaemon"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 type program map[string]string // file name → content; see files()
