@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/test/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 // TestCrashDuring20InFlightRuns SIGKILLs the daemon while 20 sandboxes of

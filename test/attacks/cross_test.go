@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/test/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 // holder is sandbox A's script: hold something (in the background or

@@ -20,8 +20,8 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
-	"github.com/sandboxd/sandboxd/test/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 // A registry in this process, on 127.0.0.1: the daemon pulls the busybox

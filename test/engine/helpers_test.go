@@ -16,8 +16,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sandboxd/sandboxd/test/testdaemon"
 	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 var (

@@ -1,5 +1,5 @@
-// Package testdaemon is test support, not production code: it runs a real `sandboxd serve` in private directories
-// for the suites and benchmarks that drive it from outside, and tears it
+// Package testdaemon is test support, not production code: it runs a
+// real `sandboxd serve` in private directories for the suites and benchmarks that drive it from outside, and tears it
 // down with everything it made. Launch is for programs (the soak); Start
 // and StartWith wrap it for tests, which need root and SANDBOXD_BIN naming
 // the static binary (`make test` sets it).
