@@ -3,12 +3,7 @@
 // api/openapi.yaml describes them; a test checks the server against it.
 package api
 
-import (
-	"time"
-
-	"github.com/sandboxd/sandboxd/languages"
-	"github.com/sandboxd/sandboxd/runtime"
-)
+import "time"
 
 // Version is the API's path prefix.
 const Version = "v1"
@@ -21,6 +16,7 @@ type File struct {
 }
 
 // Limits are a request's limits; a nil field takes the daemon's default.
+// package limits holds the one table that names, converts and checks them.
 type Limits struct {
 	WallTimeMS    *int64   `json:"wall_time_ms,omitempty"`
 	CPUTimeMS     *int64   `json:"cpu_time_ms,omitempty"`
@@ -31,6 +27,7 @@ type Limits struct {
 	WorkBytes     *int64   `json:"work_bytes,omitempty"`
 	FileSizeBytes *int64   `json:"file_size_bytes,omitempty"`
 	CPUs          *float64 `json:"cpus,omitempty"`
+	OpenFiles     *int64   `json:"open_files,omitempty"`
 }
 
 // ExecuteRequest is the body of POST /v1/execute. Raw mode sets Image and
@@ -66,10 +63,10 @@ type LanguageResponse struct {
 	Language string                   `json:"language"`
 	Version  string                   `json:"version"`
 	Status   string                   `json:"status"`
-	Compile  *languages.CompileResult `json:"compile"`
-	Run      *runtime.Result          `json:"run"`
-	Tests    []languages.TestResult   `json:"tests"`
-	Summary  map[string]int           `json:"summary,omitempty"`
+	Compile  *CompileResult `json:"compile"`
+	Run      *Result        `json:"run"`
+	Tests    []TestResult   `json:"tests"`
+	Summary  map[string]int `json:"summary,omitempty"`
 }
 
 // LanguageInfo describes one language of GET /v1/languages.
@@ -88,8 +85,8 @@ type LanguageInfo struct {
 type ExecuteResponse struct {
 	ID     string          `json:"id"`
 	Image  string          `json:"image"`
-	Status runtime.Status  `json:"status"`
-	Run    *runtime.Result `json:"run"`
+	Status Status  `json:"status"`
+	Run    *Result `json:"run"`
 }
 
 // Error codes, each with one HTTP status (see server/errors.go).

@@ -23,19 +23,6 @@ type File struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Limits are the limits a run was given, in the API's units.
-type Limits struct {
-	WallTimeMS    int64   `json:"wall_time_ms"`
-	CPUTimeMS     int64   `json:"cpu_time_ms"`
-	MemoryBytes   int64   `json:"memory_bytes"`
-	Pids          int64   `json:"pids"`
-	CPUs          float64 `json:"cpus"`
-	OutputBytes   int64   `json:"output_bytes"`
-	TmpBytes      int64   `json:"tmp_bytes"`
-	WorkBytes     int64   `json:"work_bytes"`
-	FileSizeBytes int64   `json:"file_size_bytes"`
-}
-
 // Record is one line of the audit log. It never holds the code, the
 // command line or the stdin: only their hashes and sizes.
 type Record struct {
@@ -52,8 +39,10 @@ type Record struct {
 	Image      string    `json:"image,omitempty"`
 	Files      []File    `json:"files"`
 	StdinBytes int       `json:"stdin_bytes"`
-	Limits     *Limits   `json:"limits,omitempty"`
-	HTTPStatus int       `json:"http_status"`
+	// Limits are the last stage's limits under their API names and units
+	// (package limits makes them).
+	Limits     map[string]any `json:"limits,omitempty"`
+	HTTPStatus int            `json:"http_status"`
 	// Status is the run's status (ok, time_limit, ...) when it ran, else
 	// the API error code that refused it (busy, rate_limited, ...).
 	Status          string   `json:"status"`

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"math/big"
 	"os"
 	"time"
@@ -30,7 +31,7 @@ const LimitsClaim = "sandboxd_limits"
 
 // ErrInvalidToken is every token failure. Which check failed goes to the
 // daemon's debug log only, never to the client.
-var ErrInvalidToken = errors.New("invalid token")
+var ErrInvalidToken = errdefs.New(errdefs.ErrUnauthorized, "invalid token")
 
 // Config says where the keys are and what the claims must say.
 type Config struct {

@@ -14,7 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sandboxd/sandboxd/internal/units"
-	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/limits"
 )
 
 // Config is everything `sandboxd serve` can be told.
@@ -62,20 +62,10 @@ type Config struct {
 	MetricsListen        string   `toml:"metrics_listen"`
 }
 
-// Limits is a set of run limits as written in the file: sizes with units,
-// durations as Go durations.
-type Limits struct {
-	WallTime string  `toml:"wall_time"`
-	CPUTime  string  `toml:"cpu_time"`
-	Memory   string  `toml:"memory"`
-	Pids     int64   `toml:"pids"`
-	CPUs     float64 `toml:"cpus"`
-	Output   string  `toml:"output"`
-	Tmp      string  `toml:"tmp"`
-	Work     string  `toml:"work"`
-	FileSize string  `toml:"file_size"`
-	Nofile   uint64  `toml:"nofile"`
-}
+// Limits is a [defaults] or [maximums] section as written in the file:
+// the config keys of the limits table (package limits), sizes with units,
+// durations as Go durations. A key it lacks keeps the built-in value.
+type Limits map[string]any
 
 // Default returns the built-in configuration.
 func Default() Config {
@@ -97,14 +87,6 @@ func Default() Config {
 		PoolMemory:   "256MiB",
 		PoolIdle:     "5m",
 		RateBurst:    10,
-		Defaults: Limits{
-			WallTime: "10s", CPUTime: "10s", Memory: "128MiB", Pids: 64, CPUs: 0.5,
-			Output: "1MiB", Tmp: "64MiB", Work: "64MiB", FileSize: "16MiB", Nofile: 256,
-		},
-		Maximums: Limits{
-			WallTime: "60s", CPUTime: "60s", Memory: "2GiB", Pids: 1024, CPUs: float64(goruntime.NumCPU()),
-			Output: "16MiB", Tmp: "1GiB", Work: "1GiB", FileSize: "1GiB", Nofile: 4096,
-		},
 	}
 }
 
@@ -140,8 +122,8 @@ type Resolved struct {
 	PoolMemory        int64
 	PoolIdle          time.Duration
 	GracePeriod       time.Duration
-	Defaults          runtime.Limits
-	Maximums          runtime.Limits
+	Defaults          limits.Set
+	Maximums          limits.Set
 	// Listeners are the parsed listen addresses (default: the socket).
 	Listeners []ListenAddr
 	// MetricsAddr is the host:port of metrics_listen, or "".
@@ -191,10 +173,10 @@ func (c Config) Resolve() (*Resolved, error) {
 		errs = append(errs, errors.New("socket, state_dir and run_dir must be set"))
 	}
 	errs = append(errs, c.resolveAccess(r)...)
-	if r.Defaults, err = c.Defaults.resolve(); err != nil {
+	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}
-	if r.Maximums, err = c.Maximums.resolve(); err != nil {
+	if r.Maximums, err = c.Maximums.Over(limits.Maximums()); err != nil {
 		errs = append(errs, fmt.Errorf("maximums: %w", err))
 	}
 	if len(errs) == 0 {
@@ -208,53 +190,12 @@ func (c Config) Resolve() (*Resolved, error) {
 	return r, nil
 }
 
-// resolve converts l, every field of which must be set.
-func (l Limits) resolve() (runtime.Limits, error) {
-	return l.Overlay(runtime.Limits{})
-}
-
-// Overlay returns base with every field that l sets replaced; empty fields
-// keep base's value. It is how a language's limits refine the defaults.
-func (l Limits) Overlay(base runtime.Limits) (runtime.Limits, error) {
-	out := base
-	var err error
-	sizes := []struct {
-		name string
-		in   string
-		out  *int64
-	}{
-		{"memory", l.Memory, &out.MemoryBytes}, {"output", l.Output, &out.OutputBytes},
-		{"tmp", l.Tmp, &out.TmpBytes}, {"work", l.Work, &out.WorkBytes}, {"file_size", l.FileSize, &out.FileSizeBytes},
+// Over returns base with every limit l sets replaced, checked.
+func (l Limits) Over(base limits.Set) (limits.Set, error) {
+	p, err := limits.FromConfig(l, "")
+	if err != nil {
+		return base, err
 	}
-	for _, s := range sizes {
-		if s.in == "" {
-			continue
-		}
-		if *s.out, err = units.ParseSize(s.in); err != nil {
-			return out, fmt.Errorf("%s: %w", s.name, err)
-		}
-	}
-	durations := []struct {
-		name string
-		in   string
-		out  *time.Duration
-	}{{"wall_time", l.WallTime, &out.WallTime}, {"cpu_time", l.CPUTime, &out.CPUTime}}
-	for _, d := range durations {
-		if d.in == "" {
-			continue
-		}
-		if *d.out, err = units.ParseDuration(d.in); err != nil {
-			return out, fmt.Errorf("%s: %w", d.name, err)
-		}
-	}
-	if l.Pids != 0 {
-		out.Pids = l.Pids
-	}
-	if l.CPUs != 0 {
-		out.CPUs = l.CPUs
-	}
-	if l.Nofile != 0 {
-		out.OpenFiles = l.Nofile
-	}
+	out := p.Over(base)
 	return out, out.Validate()
 }

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/limits"
 )
 
 // FuzzOverlay lays arbitrary language limits over the defaults: what it
@@ -20,8 +20,20 @@ func FuzzOverlay(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, wall, cpu, mem string, pids int64, cpus float64, out, tmp, work, fsize string, nofile uint64) {
-		l := Limits{WallTime: wall, CPUTime: cpu, Memory: mem, Pids: pids, CPUs: cpus, Output: out, Tmp: tmp, Work: work, FileSize: fsize, Nofile: nofile}
-		got, err := l.Overlay(base.Defaults)
+		// An empty string or a zero leaves the key out, as a catalog entry
+		// that does not name it.
+		l := Limits{}
+		for k, v := range map[string]string{"wall_time": wall, "cpu_time": cpu, "memory": mem, "output": out, "tmp": tmp, "work": work, "file_size": fsize} {
+			if v != "" {
+				l[k] = v
+			}
+		}
+		for k, v := range map[string]any{"pids": pids, "cpus": cpus, "nofile": int64(nofile)} {
+			if v != int64(0) && v != 0.0 {
+				l[k] = v
+			}
+		}
+		got, err := l.Over(base.Defaults)
 		if err != nil {
 			return
 		}
@@ -29,7 +41,7 @@ func FuzzOverlay(f *testing.F) {
 	})
 }
 
-func checkValid(t *testing.T, l runtime.Limits) {
+func checkValid(t *testing.T, l limits.Set) {
 	t.Helper()
 	if err := l.Validate(); err != nil {
 		t.Fatalf("accepted limits do not validate: %v (%+v)", err, l)

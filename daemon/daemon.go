@@ -22,6 +22,7 @@ import (
 	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/compilecache"
 	"github.com/sandboxd/sandboxd/config"
+	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/pool"
@@ -109,13 +110,19 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		MaxParked: cfg.PoolSize, MaxMemory: cfg.PoolMemory, ParkedCost: pool.ParkedCost,
 		Limits: cfg.Maximums, Idle: cfg.PoolIdle, Logger: log,
 	})
+	q := queue.New(cfg.Concurrency, cfg.QueueLength)
+	core := execution.New(execution.Options{Images: store, Slots: q, Sandboxes: execution.FromBuilder(warm),
+		UID: SandboxUID, GID: SandboxGID, Logger: log})
+	var langs *languages.Service
+	if catalog != nil {
+		langs = &languages.Service{Catalog: catalog, Cache: cache, Stages: core, Images: store,
+			Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxSource: cfg.MaxSource, Logger: log}
+	}
 	srv := server.New(server.Options{
-		Sandboxes: warm, Images: store,
-		Queue: queue.New(cfg.Concurrency, cfg.QueueLength), Slots: cfg.Concurrency, QueueLen: cfg.QueueLength,
+		Core: core, Languages: langs, Host: engine, Images: store, Queue: q, Parked: warm.Parked, Dropped: warm.Drop,
+		Slots: cfg.Concurrency, QueueLen: cfg.QueueLength,
 		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody,
-		Logger: log, Version: version, UID: SandboxUID, GID: SandboxGID,
-		Catalog: catalog, Cache: cache, MaxSource: cfg.MaxSource,
-		Access: acc, Audit: auditLog,
+		Logger: log, Version: version, Access: acc, Audit: auditLog,
 		UserLimits: server.UserLimits{Rate: cfg.RateLimit, Burst: cfg.RateBurst, MaxConcurrent: cfg.MaxConcurrentPerUser},
 	})
 	// Runs take their context from here, not only from their request, so
@@ -167,7 +174,7 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		_ = httpSrv.Shutdown(closing)
 		_ = httpSrv.Close()
 	}
-	srv.WaitDestroyed()
+	core.Wait()
 	warm.Close()
 	if rec, err := engine.Recover(context.Background()); err != nil || rec != (runtime.Recovered{}) {
 		log.Info("final cleanup", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "err", err)

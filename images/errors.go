@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,20 +13,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// Error classes. Callers branch on them with errors.Is; every error the
-// store returns that falls into one of them wraps it.
+// The store's errors, each of one errdefs class. Callers branch on them
+// with errors.Is; every error the store returns that falls into one of
+// them wraps it.
 var (
 	// ErrNotFound: no such image here, or the registry has no such
 	// repository, tag or digest (HTTP 404, unknown_image).
-	ErrNotFound = errors.New("image not found")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "image not found")
 	// ErrInvalid: a bad reference or name, or an archive or layer that is
 	// malformed, unsafe or over the size limits (HTTP 400).
-	ErrInvalid = errors.New("invalid image")
+	ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid image")
 	// ErrInUse: the image is acquired by a sandbox (HTTP 409).
-	ErrInUse = errors.New("image in use")
+	ErrInUse = errdefs.New(errdefs.ErrConflict, "image in use")
 	// ErrUnavailable: the registry could not be reached or failed (HTTP
 	// 502/503).
-	ErrUnavailable = errors.New("registry unavailable")
+	ErrUnavailable = errdefs.New(errdefs.ErrUnavailable, "registry unavailable")
 )
 
 func invalidf(format string, args ...any) error {

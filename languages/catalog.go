@@ -7,6 +7,7 @@ package languages
 import (
 	"errors"
 	"fmt"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"os"
 	"regexp"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sandboxd/sandboxd/config"
+	"github.com/sandboxd/sandboxd/limits"
 )
 
 // Language is one catalog entry. docs/languages.md documents every key.
@@ -46,12 +48,21 @@ type Language struct {
 	VersionCmd    []string `toml:"version_cmd"`
 	VersionRegexp string   `toml:"version_regexp"`
 	// Limits and CompileLimits override the daemon's defaults for this
-	// language; empty fields keep them.
+	// language; empty fields keep them. They are parsed once, at load,
+	// into RunLimits and BuildLimits.
 	Limits        config.Limits `toml:"limits"`
 	CompileLimits config.Limits `toml:"compile_limits"`
 
-	versionRE *regexp.Regexp
+	versionRE   *regexp.Regexp
+	runLimits   limits.Partial
+	buildLimits limits.Partial
 }
+
+// RunLimits are the catalog's run limits of l, parsed at load.
+func (l *Language) RunLimits() limits.Partial { return l.runLimits }
+
+// BuildLimits are the catalog's compile limits of l, parsed at load.
+func (l *Language) BuildLimits() limits.Partial { return l.buildLimits }
 
 // Compiled reports whether the language has a compile stage.
 func (l *Language) Compiled() bool { return len(l.Compile) > 0 }
@@ -63,7 +74,7 @@ type Catalog struct {
 }
 
 // ErrUnknown is returned for a language or version the catalog lacks.
-var ErrUnknown = errors.New("unknown language")
+var ErrUnknown = errdefs.New(errdefs.ErrNotFound, "unknown language")
 
 // Load reads a catalog file.
 func Load(path string) (*Catalog, error) {
@@ -110,6 +121,13 @@ func (l *Language) check() error {
 		return errors.New("main must be a plain file name")
 	case len(l.Run) == 0:
 		return errors.New("run is empty")
+	}
+	var err error
+	if l.runLimits, err = limits.FromConfig(l.Limits, "limits"); err != nil {
+		return err
+	}
+	if l.buildLimits, err = limits.FromConfig(l.CompileLimits, "compile_limits"); err != nil {
+		return err
 	}
 	if l.VersionRegexp != "" {
 		re, err := regexp.Compile(l.VersionRegexp)

@@ -8,31 +8,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/execution"
+	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
-	"github.com/sandboxd/sandboxd/runtime"
 )
 
-// Stage is one sandboxed run of a plan.
-type Stage struct {
-	Image  string
-	Args   []string
-	Env    []string
-	Files  []rootfs.File
-	Stdin  []byte
-	Limits runtime.Limits
-	// Collect asks for the files left in /work (the compile's output).
-	Collect bool
-}
-
-// StageOutput is what a stage produced.
-type StageOutput struct {
-	Result *runtime.Result
-	Work   []rootfs.File
-}
-
-// Runner runs stages in sandboxes; the server provides it.
+// Runner runs stages in sandboxes: the execution core, with the
+// request's fairness key and observer bound (see Service.runner).
 type Runner interface {
-	RunStage(ctx context.Context, s Stage) (*StageOutput, error)
+	RunStage(ctx context.Context, s execution.Stage) (*execution.Output, error)
 }
 
 // Cache keeps compile outputs across requests (and restarts).
@@ -43,7 +28,7 @@ type Cache interface {
 
 // CompileOutput is a successful compile: its result and /work afterwards.
 type CompileOutput struct {
-	Result *runtime.Result
+	Result *api.Result
 	Work   []rootfs.File
 }
 
@@ -61,40 +46,26 @@ type Request struct {
 	Files         []rootfs.File
 	Args          []string
 	Stdin         []byte
-	Limits        runtime.Limits
-	CompileLimits runtime.Limits
+	Limits        limits.Set
+	CompileLimits limits.Set
 	Tests         []Test
-}
-
-// CompileResult is the compile stage's result plus whether it came from
-// the cache.
-type CompileResult struct {
-	*runtime.Result
-	Cached bool `json:"cached"`
-}
-
-// TestResult is one test's outcome: its status (accepted, wrong_answer, or
-// the run's own status when it did not end ok) and the run's result.
-type TestResult struct {
-	Status string          `json:"status"`
-	Run    *runtime.Result `json:"run"`
 }
 
 // Outcome is what a plan produced. Stages that did not run are nil.
 type Outcome struct {
-	Status  string          `json:"status"`
-	Compile *CompileResult  `json:"compile"`
-	Run     *runtime.Result `json:"run"`
-	Tests   []TestResult    `json:"tests"`
+	Status  string             `json:"status"`
+	Compile *api.CompileResult `json:"compile"`
+	Run     *api.Result        `json:"run"`
+	Tests   []api.TestResult   `json:"tests"`
 	// Summary counts the tests per status.
 	Summary map[string]int `json:"summary,omitempty"`
 }
 
 // Statuses a plan adds to the engine's.
 const (
-	StatusCompileError = "compile_error"
-	StatusAccepted     = "accepted"
-	StatusWrongAnswer  = "wrong_answer"
+	StatusCompileError = api.StatusCompileError
+	StatusAccepted     = api.StatusAccepted
+	StatusWrongAnswer  = api.StatusWrongAnswer
 )
 
 // Execute compiles once (or takes the compile from the cache), then runs
@@ -116,16 +87,16 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		compileArgs := Expand(lang.Compile, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.CompileLimits.MemoryBytes})
 		key := compileKey(req, compileArgs, files)
 		if hit, ok := cache.Get(key); ok {
-			out.Compile = &CompileResult{Result: hit.Result, Cached: true}
+			out.Compile = &api.CompileResult{Result: hit.Result, Cached: true}
 			runFiles = hit.Work
 		} else {
-			so, err := r.RunStage(ctx, Stage{Image: lang.Image, Args: compileArgs, Env: lang.Env, Files: files,
+			so, err := r.RunStage(ctx, execution.Stage{Image: lang.Image, Args: compileArgs, Env: lang.Env, Files: files,
 				Limits: req.CompileLimits, Collect: true})
 			if err != nil {
 				return nil, fmt.Errorf("compile: %w", err)
 			}
-			out.Compile = &CompileResult{Result: so.Result}
-			if so.Result.Status != runtime.StatusOK {
+			out.Compile = &api.CompileResult{Result: so.Result}
+			if so.Result.Status != api.StatusOK {
 				out.Status = StatusCompileError
 				return out, nil
 			}
@@ -134,7 +105,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		}
 	}
 	runArgs := append(Expand(lang.Run, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.Limits.MemoryBytes}), req.Args...)
-	stage := Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits}
+	stage := execution.Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits}
 	if len(req.Tests) == 0 {
 		stage.Stdin = req.Stdin
 		so, err := r.RunStage(ctx, stage)
@@ -144,7 +115,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		out.Run, out.Status = so.Result, string(so.Result.Status)
 		return out, nil
 	}
-	out.Tests = make([]TestResult, 0, len(req.Tests))
+	out.Tests = make([]api.TestResult, 0, len(req.Tests))
 	out.Summary = map[string]int{}
 	for _, t := range req.Tests {
 		stage.Stdin = []byte(t.Stdin)
@@ -153,13 +124,13 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 			return nil, fmt.Errorf("test %d: %w", len(out.Tests), err)
 		}
 		status := string(so.Result.Status)
-		if so.Result.Status == runtime.StatusOK {
+		if so.Result.Status == api.StatusOK {
 			status = StatusWrongAnswer
 			if so.Result.StdoutEncoding == "" && OutputMatches(so.Result.Stdout, t.ExpectedStdout) {
 				status = StatusAccepted
 			}
 		}
-		out.Tests = append(out.Tests, TestResult{Status: status, Run: so.Result})
+		out.Tests = append(out.Tests, api.TestResult{Status: status, Run: so.Result})
 		out.Summary[status]++
 		if out.Status == "" && status != StatusAccepted {
 			out.Status = status

@@ -5,31 +5,33 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/execution"
+	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
-	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // fakeRunner "compiles" by copying sources to an artifact and "runs" by
 // echoing stdin, so the plan's logic is tested without sandboxes.
 type fakeRunner struct {
 	compiles, runs int
-	compileStatus  runtime.Status
+	compileStatus  api.Status
 	lastArgs       []string
 }
 
-func (f *fakeRunner) RunStage(_ context.Context, s Stage) (*StageOutput, error) {
+func (f *fakeRunner) RunStage(_ context.Context, s execution.Stage) (*execution.Output, error) {
 	f.lastArgs = s.Args
 	if s.Collect {
 		f.compiles++
 		st := f.compileStatus
 		if st == "" {
-			st = runtime.StatusOK
+			st = api.StatusOK
 		}
-		return &StageOutput{Result: &runtime.Result{Status: st, Stderr: "compiler says"},
+		return &execution.Output{Result: &api.Result{Status: st, Stderr: "compiler says"},
 			Work: append(s.Files, rootfs.File{Name: "a.out", Data: []byte("bin"), Mode: 0o755})}, nil
 	}
 	f.runs++
-	return &StageOutput{Result: &runtime.Result{Status: runtime.StatusOK, Stdout: string(s.Stdin)}}, nil
+	return &execution.Output{Result: &api.Result{Status: api.StatusOK, Stdout: string(s.Stdin)}}, nil
 }
 
 type mapCache map[string]*CompileOutput
@@ -69,7 +71,7 @@ func TestCompileOnceRunManyTests(t *testing.T) {
 }
 
 func TestCompileErrorStopsThePlan(t *testing.T) {
-	f := &fakeRunner{compileStatus: runtime.StatusRuntimeError}
+	f := &fakeRunner{compileStatus: api.StatusRuntimeError}
 	out, err := Execute(context.Background(), f, mapCache{}, &Request{Language: compiled, Files: []rootfs.File{{Name: "main.c"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -185,14 +187,14 @@ func TestMemoryReachesTheTemplates(t *testing.T) {
 	java := &Language{Name: "java", Image: "lang/java", Main: "Main.java",
 		Compile: []string{"javac", "-J-XX:MaxRAM={memory}", "{files}"}, Run: []string{"java", "-XX:MaxRAM={memory}", "Main"}}
 	var compileArgs []string
-	rec := runnerFunc(func(ctx context.Context, s Stage) (*StageOutput, error) {
+	rec := runnerFunc(func(ctx context.Context, s execution.Stage) (*execution.Output, error) {
 		if s.Collect {
 			compileArgs = s.Args
 		}
 		return f.RunStage(ctx, s)
 	})
 	req := &Request{Language: java, Files: []rootfs.File{{Name: "Main.java"}},
-		Limits: runtime.Limits{MemoryBytes: 512 << 20}, CompileLimits: runtime.Limits{MemoryBytes: 768 << 20}}
+		Limits: limits.Set{MemoryBytes: 512 << 20}, CompileLimits: limits.Set{MemoryBytes: 768 << 20}}
 	if _, err := Execute(context.Background(), rec, mapCache{}, req); err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +206,8 @@ func TestMemoryReachesTheTemplates(t *testing.T) {
 	}
 }
 
-type runnerFunc func(context.Context, Stage) (*StageOutput, error)
+type runnerFunc func(context.Context, execution.Stage) (*execution.Output, error)
 
-func (r runnerFunc) RunStage(ctx context.Context, s Stage) (*StageOutput, error) { return r(ctx, s) }
+func (r runnerFunc) RunStage(ctx context.Context, s execution.Stage) (*execution.Output, error) {
+	return r(ctx, s)
+}

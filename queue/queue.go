@@ -2,8 +2,8 @@
 // wait, and anything beyond is refused at once so that callers can answer
 // "busy" instead of piling up.
 //
-// The line is fair across users: each user (the key put in the context with
-// WithKey) has a sub-queue, and a freed slot goes to the sub-queues in turn
+// The line is fair across users: each user (the key given to Acquire) has a
+// sub-queue, and a freed slot goes to the sub-queues in turn
 // (round-robin), first come first served within one. When the line is full,
 // a newcomer whose user has fewer waiters than the user with the most takes
 // the place of that user's newest waiter, which gets ErrFull. So one user's
@@ -13,25 +13,14 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"sync"
+
+	"github.com/sandboxd/sandboxd/errdefs"
 )
 
-// ErrFull is returned when both the running slots and the queue are full.
-var ErrFull = errors.New("queue: all slots busy and the queue is full")
-
-type keyType struct{}
-
-// WithKey returns a context whose Acquire waits in the sub-queue of key (a
-// user). Without one, Acquire uses the anonymous key "".
-func WithKey(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, keyType{}, key)
-}
-
-func keyOf(ctx context.Context) string {
-	k, _ := ctx.Value(keyType{}).(string)
-	return k
-}
+// ErrFull is returned when both the running slots and the queue are full
+// (class errdefs.ErrExhausted: retry later).
+var ErrFull = errdefs.New(errdefs.ErrExhausted, "all sandboxes are busy and the queue is full; retry later")
 
 type waiter struct {
 	key   string
@@ -62,12 +51,12 @@ func (q *Queue) Stats() (running, waiting int) {
 	return q.running, q.waiting
 }
 
-// Acquire takes a slot, waiting in line if needed. It returns ErrFull when
+// Acquire takes a slot for key (a user; "" is anonymous), waiting in
+// key's line if needed. It returns ErrFull when
 // the line is full (or when a fairer newcomer took this waiter's place), or
 // ctx's error if ctx ends first. The returned function gives the slot back;
 // call it exactly once.
-func (q *Queue) Acquire(ctx context.Context) (func(), error) {
-	key := keyOf(ctx)
+func (q *Queue) Acquire(ctx context.Context, key string) (func(), error) {
 	q.mu.Lock()
 	if q.running < q.slots && q.waiting == 0 {
 		q.running++

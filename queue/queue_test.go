@@ -10,24 +10,24 @@ import (
 func TestAdmission(t *testing.T) {
 	q := New(2, 1)
 	ctx := context.Background()
-	r1, err := q.Acquire(ctx)
+	r1, err := q.Acquire(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := q.Acquire(ctx)
+	r2, err := q.Acquire(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan func(), 1)
 	go func() {
-		r, err := q.Acquire(ctx)
+		r, err := q.Acquire(ctx, "")
 		if err != nil {
 			t.Error(err)
 		}
 		got <- r
 	}()
 	waitFor(t, func() bool { _, w := q.Stats(); return w == 1 })
-	if _, err := q.Acquire(ctx); !errors.Is(err, ErrFull) {
+	if _, err := q.Acquire(ctx, ""); !errors.Is(err, ErrFull) {
 		t.Fatalf("fourth acquire: %v, want ErrFull", err)
 	}
 	r1()
@@ -45,10 +45,10 @@ func TestAdmission(t *testing.T) {
 
 func TestCanceledWaiterLeavesTheLine(t *testing.T) {
 	q := New(1, 1)
-	r, _ := q.Acquire(context.Background())
+	r, _ := q.Acquire(context.Background(), "")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { _, err := q.Acquire(ctx); done <- err }()
+	go func() { _, err := q.Acquire(ctx, ""); done <- err }()
 	waitFor(t, func() bool { _, w := q.Stats(); return w == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -75,13 +75,13 @@ func waitFor(t *testing.T, cond func() bool) {
 // after the running job, ahead of A's earlier waiters.
 func TestRoundRobinAcrossUsers(t *testing.T) {
 	q := New(1, 10)
-	a := WithKey(context.Background(), "a")
-	b := WithKey(context.Background(), "b")
-	first, _ := q.Acquire(a)
+	a := "a"
+	b := "b"
+	first, _ := q.Acquire(context.Background(), a)
 	order := make(chan string, 10)
-	start := func(ctx context.Context, name string) {
+	start := func(key, name string) {
 		go func() {
-			r, err := q.Acquire(ctx)
+			r, err := q.Acquire(context.Background(), key)
 			if err != nil {
 				t.Error(err)
 				return
@@ -110,13 +110,13 @@ func TestRoundRobinAcrossUsers(t *testing.T) {
 // newest waiter leaves with ErrFull.
 func TestFullLineEvictsTheLargestUser(t *testing.T) {
 	q := New(1, 3)
-	a := WithKey(context.Background(), "a")
-	b := WithKey(context.Background(), "b")
-	r, _ := q.Acquire(a)
+	a := "a"
+	b := "b"
+	r, _ := q.Acquire(context.Background(), a)
 	errs := make(chan error, 3)
 	for i := 0; i < 3; i++ {
 		go func() {
-			rel, err := q.Acquire(a)
+			rel, err := q.Acquire(context.Background(), a)
 			if err == nil {
 				rel()
 			}
@@ -124,12 +124,12 @@ func TestFullLineEvictsTheLargestUser(t *testing.T) {
 		}()
 		waitFor(t, func() bool { _, w := q.Stats(); return w == i+1 })
 	}
-	if _, err := q.Acquire(a); !errors.Is(err, ErrFull) {
+	if _, err := q.Acquire(context.Background(), a); !errors.Is(err, ErrFull) {
 		t.Fatalf("a fourth waiter of a: %v, want ErrFull", err)
 	}
 	bDone := make(chan error, 1)
 	go func() {
-		rel, err := q.Acquire(b)
+		rel, err := q.Acquire(context.Background(), b)
 		if err == nil {
 			rel()
 		}

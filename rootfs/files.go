@@ -3,6 +3,7 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"io"
 	"io/fs"
 	"os"
@@ -27,7 +28,7 @@ type File struct {
 
 // ErrBadFileName is returned for names that are empty, absolute, contain
 // ".." or NUL, or would land outside /work.
-var ErrBadFileName = errors.New("bad file name")
+var ErrBadFileName = errdefs.New(errdefs.ErrInvalid, "bad file name")
 
 // CheckName validates a file name for /work.
 func CheckName(name string) error {

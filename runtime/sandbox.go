@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"io"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if opts.UID <= 0 || opts.GID <= 0 {
 		return nil, invalidf("the sandbox user must not be root (uid %d, gid %d)", opts.UID, opts.GID)
 	}
-	if err := opts.Limits.Validate(); err != nil {
+	if err := validate(opts.Limits); err != nil {
 		return nil, err
 	}
 	s := &Sandbox{id: newID(), engine: e, built: opts.Limits, processDone: make(chan struct{})}
@@ -115,7 +116,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		}
 		hostUID, hostGID = int(s.ids.base)+opts.UID, int(s.ids.base)+opts.GID
 	}
-	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), hostUID, hostGID, opts.Limits.scratch())
+	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), hostUID, hostGID, scratchSizes(opts.Limits))
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +263,7 @@ func (e *Engine) spec(s *Sandbox, root string, opts BuildOptions, scratch *rootf
 				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
 				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
 			},
-			Resources:   opts.Limits.cgroup().SpecFor(e.parent.Mode()),
+			Resources:   cgroupLimits(opts.Limits).SpecFor(e.parent.Mode()),
 			CgroupsPath: e.parent.PathFor(id),
 		},
 	}
@@ -283,10 +284,10 @@ func (e *Engine) spec(s *Sandbox, root string, opts BuildOptions, scratch *rootf
 
 func rlimitConfigs(l Limits) []configs.Rlimit {
 	return []configs.Rlimit{
-		{Type: unix.RLIMIT_NOFILE, Hard: l.OpenFiles, Soft: l.OpenFiles},
+		{Type: unix.RLIMIT_NOFILE, Hard: uint64(l.OpenFiles), Soft: uint64(l.OpenFiles)},
 		{Type: unix.RLIMIT_FSIZE, Hard: uint64(l.FileSizeBytes), Soft: uint64(l.FileSizeBytes)},
 		{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
-		{Type: unix.RLIMIT_STACK, Hard: l.stack(), Soft: l.stack()},
+		{Type: unix.RLIMIT_STACK, Hard: stackBytes, Soft: stackBytes},
 	}
 }
 
@@ -310,7 +311,7 @@ type Request struct {
 }
 
 // ErrUsed is returned when a sandbox is asked to run a second program.
-var ErrUsed = errors.New("sandbox already used: a sandbox runs exactly one program")
+var ErrUsed = errdefs.New(errdefs.ErrConflict, "sandbox already used: a sandbox runs exactly one program")
 
 type stopReason int
 
@@ -332,11 +333,11 @@ func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
 	if len(req.Args) == 0 || req.Args[0] == "" {
 		return nil, invalidf("no command given")
 	}
-	if err := req.Limits.Validate(); err != nil {
+	if err := validate(req.Limits); err != nil {
 		return nil, err
 	}
-	if req.Limits.scratch() != s.built.scratch() {
-		if err := s.scratch.Resize(req.Limits.scratch()); err != nil {
+	if scratchSizes(req.Limits) != scratchSizes(s.built) {
+		if err := s.scratch.Resize(scratchSizes(req.Limits)); err != nil {
 			return nil, err
 		}
 	}
@@ -352,7 +353,7 @@ func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cg.Apply(req.Limits.cgroup(), entryTasks); err != nil {
+	if err := s.cg.Apply(cgroupLimits(req.Limits), entryTasks); err != nil {
 		return nil, err
 	}
 	if err := s.cg.StartAccounting(); err != nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,7 +13,9 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/audit"
-	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/execution"
+	"github.com/sandboxd/sandboxd/limits"
 )
 
 // UserLimits bound each user's executions.
@@ -28,13 +29,15 @@ type UserLimits struct {
 	MaxConcurrent int
 }
 
-// rateLimitedError is a request refused by its user's limits.
+// rateLimitedError is a request refused by its user's limits: of class
+// errdefs.ErrExhausted, answered 429 with its Retry-After.
 type rateLimitedError struct {
 	retryAfter time.Duration
 	message    string
 }
 
 func (e *rateLimitedError) Error() string { return "rate limited: " + e.message }
+func (e *rateLimitedError) Unwrap() error { return errdefs.ErrExhausted }
 
 type userState struct {
 	lim      *rate.Limiter
@@ -110,7 +113,9 @@ func retryAfterSeconds(d time.Duration) string {
 // execRecord follows one execution request from admission to its answer,
 // for the audit log and the metrics. A request may run several stages
 // (language mode: compile, then runs): times add up, the memory peak is the
-// largest, the limits are those of the last stage.
+// largest, the limits are those of the last stage. It is handed to the
+// handler and, as the core's Observer, to every stage: never through a
+// context.
 type execRecord struct {
 	mu       sync.Mutex
 	rec      audit.Record
@@ -121,12 +126,8 @@ type execRecord struct {
 	errAPI   *apiError
 }
 
-type recordKey struct{}
-
-func recordOf(ctx context.Context) *execRecord {
-	r, _ := ctx.Value(recordKey{}).(*execRecord)
-	return r
-}
+// user is the request's fairness key: its caller.
+func (x *execRecord) user() string { return x.rec.User }
 
 // statusWriter remembers the status a handler answered with.
 type statusWriter struct {
@@ -153,7 +154,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // admitExecution wraps POST /v1/execute: the user's concurrency and rate
 // limits (429), then, whatever the outcome, one audit line and the
 // execution count.
-func (s *Server) admitExecution(next http.HandlerFunc) http.HandlerFunc {
+func (s *Server) admitExecution(next func(http.ResponseWriter, *http.Request, *execRecord)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := callerOf(r.Context())
 		if c == nil {
@@ -168,15 +169,14 @@ func (s *Server) admitExecution(next http.HandlerFunc) http.HandlerFunc {
 			rec.rec.PeerUID, rec.rec.PeerPID = &uid, &pid
 		}
 		sw := &statusWriter{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
 		defer func() { s.finish(rec, sw.status) }()
 		release, err := s.users.admit(c.User)
 		if err != nil {
-			s.writeError(sw, r, err)
+			s.writeError(sw, r, rec, err)
 			return
 		}
 		defer release()
-		next(sw, r)
+		next(sw, r, rec)
 	}
 }
 
@@ -201,7 +201,7 @@ func (s *Server) finish(x *execRecord, httpStatus int) {
 	case x.errAPI != nil:
 		rec.Status = x.errAPI.code
 		if x.errAPI.status == http.StatusInternalServerError {
-			s.metrics.executions.WithLabelValues(lang, string(runtime.StatusInternalError)).Inc()
+			s.metrics.executions.WithLabelValues(lang, string(api.StatusInternalError)).Inc()
 		}
 	case x.outcome != "":
 		rec.Status = x.outcome
@@ -213,35 +213,34 @@ func (s *Server) finish(x *execRecord, httpStatus int) {
 }
 
 // limitHit names the limit that ended a run, if one did.
-func limitHit(st runtime.Status) string {
+func limitHit(st api.Status) string {
 	switch st {
-	case runtime.StatusTimeLimit:
+	case api.StatusTimeLimit:
 		return "cpu_time"
-	case runtime.StatusWallTimeLimit:
+	case api.StatusWallTimeLimit:
 		return "wall_time"
-	case runtime.StatusMemoryLimit:
+	case api.StatusMemoryLimit:
 		return "memory"
-	case runtime.StatusOutputLimit:
+	case api.StatusOutputLimit:
 		return "output"
 	}
 	return ""
 }
 
 // noteRequest is called with every decoded execution request: it refuses
-// limits above the caller's token caps and records what the audit log
-// keeps of the request (hashes and sizes, never contents).
-func (s *Server) noteRequest(r *http.Request, req *api.ExecuteRequest) error {
+// limits above the caller's token caps, returns those caps, and records
+// what the audit log keeps of the request (hashes and sizes, never
+// contents).
+func (s *Server) noteRequest(r *http.Request, x *execRecord, req *api.ExecuteRequest) (limits.Partial, error) {
+	var caps limits.Partial
 	if c := callerOf(r.Context()); c != nil && c.Limits != nil {
-		if err := checkCaps(req.Limits, c.Limits, "limits"); err != nil {
-			return err
+		caps = limits.CapsFromAPI(c.Limits)
+		if err := checkCaps(req.Limits, caps, "limits"); err != nil {
+			return caps, err
 		}
-		if err := checkCaps(req.CompileLimits, c.Limits, "compile_limits"); err != nil {
-			return err
+		if err := checkCaps(req.CompileLimits, caps, "compile_limits"); err != nil {
+			return caps, err
 		}
-	}
-	x := recordOf(r.Context())
-	if x == nil {
-		return nil
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -255,44 +254,38 @@ func (s *Server) noteRequest(r *http.Request, req *api.ExecuteRequest) error {
 	for _, t := range req.Tests {
 		x.rec.StdinBytes += len(t.Stdin)
 	}
-	return nil
+	return caps, nil
 }
 
 // checkCaps refuses a requested limit above the token's cap.
-func checkCaps(asked, caps *api.Limits, field string) error {
-	capped := requestLimits(caps)
-	for i, a := range requestLimits(asked) {
-		if a.above(capped[i]) {
-			return invalid(fmt.Sprintf("%s.%s is above the maximum allowed for this caller", field, a.name))
-		}
+func checkCaps(asked *api.Limits, caps limits.Partial, field string) error {
+	if name := limits.CapsFromAPI(asked).AboveCap(caps); name != "" {
+		return invalid(fmt.Sprintf("%s.%s is above the maximum allowed for this caller", field, name))
 	}
 	return nil
 }
 
-// capStage lowers a stage's limits to the caller's token caps (limits that
-// came from defaults or the catalog; explicit asks were checked already).
-// Each mode calls it once, where its limits are settled: raw mode in
-// execute, language mode before its plan.
-func (s *Server) capStage(ctx context.Context, l runtime.Limits) runtime.Limits {
-	c := callerOf(ctx)
-	if c == nil || c.Limits == nil {
-		return l
-	}
-	caps := s.Maximums
-	for _, f := range requestLimits(c.Limits) {
-		f.applyTo(&caps)
-	}
-	return l.Capped(caps)
+// stageObserver records each finished stage of one request: the
+// histograms, the log line and the request's audit record.
+type stageObserver struct {
+	s         *Server
+	x         *execRecord
+	requestID string
 }
 
-// observeStage records a finished run: the histograms, and the request's
-// audit record. A raw-mode request's status is its one run's.
-func (s *Server) observeStage(ctx context.Context, sandboxID, image string, wait time.Duration, l runtime.Limits, res *runtime.Result) {
-	s.metrics.observeRun(res, wait)
-	x := recordOf(ctx)
-	if x == nil {
-		return
-	}
+func (s *Server) observer(r *http.Request, x *execRecord) execution.Observer {
+	return stageObserver{s: s, x: x, requestID: requestIDOf(r.Context())}
+}
+
+// StageDone implements execution.Observer. A raw-mode request's status is
+// its one run's.
+func (o stageObserver) StageDone(st *execution.Stage, out *execution.Output) {
+	res := out.Result
+	o.s.metrics.observeRun(res, out.QueueWait)
+	o.s.log.Info("execution", "id", out.SandboxID, "image", out.Image, "status", res.Status,
+		"wall_ms", res.WallTimeMS, "cpu_ms", res.CPUTimeMS, "memory_peak", res.MemoryPeakBytes,
+		"queue_ms", out.QueueWait.Milliseconds(), "request", o.requestID)
+	x := o.x
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	rec := &x.rec
@@ -301,31 +294,31 @@ func (s *Server) observeStage(ctx context.Context, sandboxID, image string, wait
 		rec.WallTimeMS, rec.CPUTimeMS, rec.QueueMS = new(float64), new(float64), new(float64)
 	}
 	x.stages++
-	rec.SandboxID, rec.Image = sandboxID, image
+	rec.SandboxID, rec.Image = out.SandboxID, out.Image
 	*rec.ExitCode = res.ExitCode
 	*rec.WallTimeMS += res.WallTimeMS
 	*rec.CPUTimeMS += res.CPUTimeMS
-	*rec.QueueMS += float64(wait.Microseconds()) / 1000
+	*rec.QueueMS += float64(out.QueueWait.Microseconds()) / 1000
 	*rec.MemoryPeakBytes = max(*rec.MemoryPeakBytes, res.MemoryPeakBytes)
 	if hit := limitHit(res.Status); hit != "" {
 		rec.LimitHit = hit
 	}
-	rec.Limits = &audit.Limits{
-		WallTimeMS: l.WallTime.Milliseconds(), CPUTimeMS: l.CPUTime.Milliseconds(), MemoryBytes: l.MemoryBytes,
-		Pids: l.Pids, CPUs: l.CPUs, OutputBytes: l.OutputBytes, TmpBytes: l.TmpBytes, WorkBytes: l.WorkBytes,
-		FileSizeBytes: l.FileSizeBytes,
-	}
+	rec.Limits = st.Limits.Audit()
 	if x.language == "" {
 		x.outcome = string(res.Status)
 	}
 }
 
-// noteOutcome records a language-mode request's language (the catalog's
-// name) and overall status.
-func (s *Server) noteOutcome(ctx context.Context, language, status string) {
-	if x := recordOf(ctx); x != nil {
-		x.mu.Lock()
-		x.langName, x.outcome = language, status
-		x.mu.Unlock()
-	}
+// noteLanguage records the catalog's name of a request's language.
+func (x *execRecord) noteLanguage(name string) {
+	x.mu.Lock()
+	x.langName = name
+	x.mu.Unlock()
+}
+
+// noteOutcome records a language-mode request's overall status.
+func (x *execRecord) noteOutcome(status string) {
+	x.mu.Lock()
+	x.outcome = status
+	x.mu.Unlock()
 }

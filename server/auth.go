@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/auth"
-	"github.com/sandboxd/sandboxd/queue"
+	"github.com/sandboxd/sandboxd/errdefs"
 )
 
 // Access says who may call.
@@ -41,8 +40,8 @@ type Caller struct {
 }
 
 var (
-	errUnauthorized = errors.New("unauthorized")
-	errForbidden    = errors.New("forbidden")
+	errUnauthorized = errdefs.New(errdefs.ErrUnauthorized, "unauthorized")
+	errForbidden    = errdefs.New(errdefs.ErrForbidden, "forbidden")
 )
 
 type connKey struct{}
@@ -99,7 +98,7 @@ func withRequestID(next http.Handler) http.Handler {
 // authenticate identifies the caller of every request or refuses it: 403
 // for a Unix-socket peer that is not allowed, 401 for a missing or bad
 // token where one is needed. The caller's user also keys its place in the
-// fair queue.
+// fair queue (admit.go hands it to the core).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	if s.Access == nil {
 		return next
@@ -108,7 +107,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, _ := r.Context().Value(connKey{}).(*connInfo)
 		if info == nil {
-			s.writeError(w, r, errForbidden)
+			s.writeError(w, r, nil, errForbidden)
 			return
 		}
 		c := &Caller{Transport: info.transport, Peer: info.peer, Remote: info.remote}
@@ -121,7 +120,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 					uid = int64(p.UID)
 				}
 				s.log.Info("refused a peer that is not allowed", "uid", uid, "path", r.URL.Path)
-				s.writeError(w, r, errForbidden)
+				s.writeError(w, r, nil, errForbidden)
 				return
 			}
 			c.User, c.Auth = "uid:"+strconv.FormatUint(uint64(p.UID), 10), "peer"
@@ -131,17 +130,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			claims, err := a.Verifier.Verify(token)
 			if err != nil {
 				s.log.Debug("refused a token", "err", err, "transport", info.transport)
-				s.writeError(w, r, errUnauthorized)
+				s.writeError(w, r, nil, errUnauthorized)
 				return
 			}
 			c.User, c.Auth, c.Limits = claims.Subject, "jwt", claims.Limits
 		} else if needToken {
-			s.writeError(w, r, errUnauthorized)
+			s.writeError(w, r, nil, errUnauthorized)
 			return
 		}
-		ctx := context.WithValue(r.Context(), callerKey{}, c)
-		ctx = queue.WithKey(ctx, c.User)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 	})
 }
 

@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/images"
-	"github.com/sandboxd/sandboxd/queue"
-	"github.com/sandboxd/sandboxd/runtime"
-	"github.com/sandboxd/sandboxd/runtime/entry"
+	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/execution"
+	"github.com/sandboxd/sandboxd/languages"
 )
 
-// apiError is an error with the API code and message the client sees.
+// apiError is what the client sees of an error.
 type apiError struct {
 	status  int
 	code    string
@@ -22,45 +21,73 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
 
-func invalid(msg string) error { return &apiError{http.StatusBadRequest, api.CodeInvalidRequest, msg} }
+func invalid(msg string) error { return errdefs.New(errdefs.ErrInvalid, msg) }
 
-// classify maps every error the handlers meet to one HTTP status and API
-// code: the one place where error classes become API answers. Internal
-// errors get a fixed message, so that no host path reaches a client; the
-// log has the details.
-func classify(err error) *apiError {
-	var ae *apiError
-	var tooLarge *http.MaxBytesError
-	var limited *rateLimitedError
-	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.Is(err, errUnauthorized):
-		// Never which check failed (signature, expiry, audience...): the
-		// daemon's debug log has that.
-		return &apiError{http.StatusUnauthorized, api.CodeUnauthorized, "a valid bearer token is required"}
-	case errors.Is(err, errForbidden):
-		return &apiError{http.StatusForbidden, api.CodeForbidden, "this caller is not allowed to use sandboxd"}
-	case errors.As(err, &limited):
-		return &apiError{http.StatusTooManyRequests, api.CodeRateLimited, limited.message}
-	case errors.As(err, &tooLarge):
-		return &apiError{http.StatusRequestEntityTooLarge, api.CodeRequestTooLarge, "request body exceeds the configured maximum"}
-	case errors.Is(err, queue.ErrFull):
-		return &apiError{http.StatusServiceUnavailable, api.CodeBusy, "all sandboxes are busy and the queue is full; retry later"}
-	case errors.Is(err, images.ErrInUse):
-		return &apiError{http.StatusConflict, api.CodeConflict, err.Error()}
-	case errors.Is(err, images.ErrNotFound):
-		return &apiError{http.StatusNotFound, api.CodeNotFound, err.Error()}
-	case errors.Is(err, images.ErrInvalid), errors.Is(err, runtime.ErrInvalid), errors.Is(err, entry.ErrNotRunnable):
-		return &apiError{http.StatusBadRequest, api.CodeInvalidRequest, err.Error()}
-	case errors.Is(err, images.ErrUnavailable):
-		return &apiError{http.StatusBadGateway, api.CodeUnavailable, err.Error()}
-	default:
-		return &apiError{http.StatusInternalServerError, api.CodeInternal, "internal error; see the daemon's log"}
-	}
+// wire is each error class's HTTP status and API code. fixed, when set,
+// replaces the error's text: internal errors must not show host paths,
+// and auth refusals must not say which check failed (the log has that).
+var wire = []struct {
+	class  error
+	status int
+	code   string
+	fixed  string
+}{
+	{errdefs.ErrInvalid, http.StatusBadRequest, api.CodeInvalidRequest, ""},
+	{errdefs.ErrNotFound, http.StatusNotFound, api.CodeNotFound, ""},
+	{errdefs.ErrConflict, http.StatusConflict, api.CodeConflict, ""},
+	{errdefs.ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeRequestTooLarge, ""},
+	{errdefs.ErrUnauthorized, http.StatusUnauthorized, api.CodeUnauthorized, "a valid bearer token is required"},
+	{errdefs.ErrForbidden, http.StatusForbidden, api.CodeForbidden, "this caller is not allowed to use sandboxd"},
+	{errdefs.ErrExhausted, http.StatusServiceUnavailable, api.CodeBusy, ""},
+	{errdefs.ErrUnavailable, http.StatusBadGateway, api.CodeUnavailable, ""},
+	{errdefs.ErrInternal, http.StatusInternalServerError, api.CodeInternal, "internal error; see the daemon's log"},
 }
 
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// classify maps every error the handlers meet to one HTTP status and API
+// code: the one place where error classes become API answers. Two
+// refinements name what was not found in an execution (unknown_image,
+// unknown_language), and a user's rate limit is a 429, not a busy 503.
+func classify(err error) *apiError {
+	var limited *rateLimitedError
+	var unknownImage *execution.UnknownImageError
+	switch {
+	case errors.As(err, &limited):
+		return &apiError{http.StatusTooManyRequests, api.CodeRateLimited, limited.message}
+	case errors.As(err, &unknownImage):
+		return &apiError{http.StatusNotFound, api.CodeUnknownImage, unknownImage.Error()}
+	case errors.Is(err, languages.ErrUnknown):
+		return &apiError{http.StatusNotFound, api.CodeUnknownLanguage, unwrapped(err, languages.ErrUnknown)}
+	}
+	class := errdefs.Class(err)
+	for _, w := range wire {
+		if w.class == class {
+			msg := w.fixed
+			if msg == "" {
+				msg = err.Error()
+			}
+			return &apiError{w.status, w.code, msg}
+		}
+	}
+	panic("errdefs.Class returned a class with no wire mapping") // a bug: every class is in wire
+}
+
+// unwrapped drops sentinel's text from err's when err is "sentinel: why",
+// so that the client reads why.
+func unwrapped(err, sentinel error) string {
+	msg, prefix := err.Error(), sentinel.Error()+": "
+	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
+		return msg[len(prefix):]
+	}
+	return msg
+}
+
+func apiErrorBody(ae *apiError) api.ErrorBody {
+	return api.ErrorBody{Error: api.ErrorDetail{Code: ae.code, Message: ae.message}}
+}
+
+// writeError answers err, with the headers its status calls for, and
+// records it for the metrics and the request's audit line (rec may be nil).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rec *execRecord, err error) {
 	ae := classify(err)
 	if ae.status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -78,8 +105,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sandboxd"`)
 	}
-	s.noteError(r, ae)
-	writeJSON(w, ae.status, api.ErrorBody{Error: api.ErrorDetail{Code: ae.code, Message: ae.message}})
+	s.noteError(rec, ae)
+	writeJSON(w, ae.status, apiErrorBody(ae))
 }
 
 // writeJSON encodes v fully before writing, so a client never gets half a
@@ -88,7 +115,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		body = []byte(`{"error":{"code":"internal_error","message":"encoding the response failed"}}`)
+		body, _ = json.Marshal(apiErrorBody(classify(errdefs.New(errdefs.ErrInternal, "encoding the response failed"))))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

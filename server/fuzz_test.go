@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,7 +11,7 @@ import (
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/rootfs"
-	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/limits"
 )
 
 // fuzzServer is a Server with only what decoding and planning use: no
@@ -51,7 +50,7 @@ func checkJob(t *testing.T, s *Server, j *job) {
 	checkLimits(t, j.limits, s.Maximums)
 }
 
-func checkLimits(t *testing.T, l, max runtime.Limits) {
+func checkLimits(t *testing.T, l, max limits.Set) {
 	t.Helper()
 	if err := l.Within(max); err != nil {
 		t.Fatalf("limits above the maximums: %v (%+v)", err, l)
@@ -88,9 +87,7 @@ func FuzzExecuteRequest(f *testing.F) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/execute", bytes.NewReader(body))
 		req, err := decode[api.ExecuteRequest](s, w, r)
 		if err != nil {
-			var ae *apiError
-			var tooLarge *http.MaxBytesError
-			if !(errors.As(err, &ae) && ae.status == http.StatusBadRequest) && !errors.As(err, &tooLarge) {
+			if st := classify(err).status; st != http.StatusBadRequest && st != http.StatusRequestEntityTooLarge {
 				t.Fatalf("decode refused %q with %T %v, not a 400", body, err, err)
 			}
 			return
@@ -104,8 +101,7 @@ func FuzzExecuteRequest(f *testing.F) {
 		}
 		j, err := s.plan(req)
 		if err != nil {
-			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
+			if classify(err).status != http.StatusBadRequest {
 				t.Fatalf("plan refused with %T %v, not a 400", err, err)
 			}
 			return
@@ -140,8 +136,7 @@ func FuzzResolveLimits(f *testing.F) {
 		}
 		got, err := resolveLimits(l, s.Defaults, s.Maximums)
 		if err != nil {
-			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
+			if classify(err).status != http.StatusBadRequest {
 				t.Fatalf("refused with %T %v, not a 400", err, err)
 			}
 			return
@@ -160,8 +155,7 @@ func FuzzDecodeFiles(f *testing.F) {
 	f.Fuzz(func(t *testing.T, n1, c1, e1, n2, c2, e2 string) {
 		files, err := decodeFiles([]api.File{{Name: n1, Content: c1, Encoding: e1}, {Name: n2, Content: c2, Encoding: e2}})
 		if err != nil {
-			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
+			if classify(err).status != http.StatusBadRequest {
 				t.Fatalf("refused with %T %v, not a 400", err, err)
 			}
 			return

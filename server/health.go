@@ -16,7 +16,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		n = len(list)
 	}
 	writeJSON(w, http.StatusOK, api.Health{
-		Status: "ok", Cgroup: string(s.Sandboxes.CgroupMode()), CgroupParent: s.Sandboxes.CgroupParent(),
+		Status: "ok", Cgroup: string(s.Host.CgroupMode()), CgroupParent: s.Host.CgroupParent(),
 		Running: running, Queued: queued, Capacity: s.Slots, QueueLength: s.QueueLen, Images: n,
 	})
 }

@@ -29,7 +29,7 @@ func nonNil(s []string) []string {
 func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
 	list, err := s.Images.List()
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, nil, err)
 		return
 	}
 	out := make([]api.Image, 0, len(list))
@@ -42,7 +42,7 @@ func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
 	img, err := s.Images.Get(r.PathValue("name"))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, nil, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toAPIImage(img))
@@ -51,14 +51,14 @@ func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRemoveImage(w http.ResponseWriter, r *http.Request) {
 	img, _ := s.Images.Get(r.PathValue("name"))
 	if err := s.Images.Remove(r.PathValue("name")); err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, nil, err)
 		return
 	}
 	// Sandboxes parked on the removed image must not serve a later image
 	// of the same name.
-	if dropper, ok := s.Sandboxes.(interface{ Drop(rootfs string) }); ok && img != nil {
+	if s.Dropped != nil && img != nil {
 		if _, err := s.Images.Get(img.Name); err != nil {
-			dropper.Drop(img.Rootfs)
+			s.Dropped(img.Rootfs)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -67,11 +67,11 @@ func (s *Server) handleRemoveImage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	req, err := decode[api.PullRequest](s, w, r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, nil, err)
 		return
 	}
 	if req.Ref == "" {
-		s.writeError(w, r, invalid(`"ref" is required`))
+		s.writeError(w, r, nil, invalid(`"ref" is required`))
 		return
 	}
 	if r.Header.Get("Accept") == ndjson {
@@ -80,7 +80,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	}
 	img, err := s.Images.Pull(r.Context(), req.Ref, req.Name, nil)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, nil, err)
 		return
 	}
 	s.log.Info("image pulled", "ref", req.Ref, "name", img.Name, "id", img.ID, "size", img.SizeBytes)
@@ -129,14 +129,22 @@ func (s *Server) pullStreaming(w http.ResponseWriter, r *http.Request, req *api.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
-		s.writeError(w, r, invalid(`query parameter "name" is required`))
+		s.writeError(w, r, nil, invalid(`query parameter "name" is required`))
 		return
 	}
 	img, err := s.Images.Import(r.Context(), r.Body, name)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, nil, err)
 		return
 	}
 	s.log.Info("image imported", "name", img.Name, "id", img.ID, "size", img.SizeBytes)
 	writeJSON(w, http.StatusOK, toAPIImage(img))
+}
+
+func (s *Server) handleLanguages(w http.ResponseWriter, r *http.Request) {
+	out := []api.LanguageInfo{}
+	if s.Languages != nil {
+		out = s.Languages.List(r.Context())
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // metrics are the daemon's Prometheus metrics, in a registry of its own
@@ -57,8 +56,8 @@ func newMetrics(s *Server) *metrics {
 			func() float64 { _, n := s.Queue.Stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "warm_sandboxes", Help: "Sandboxes built ahead of time, waiting in the pool."},
 			func() float64 {
-				if p, ok := s.Sandboxes.(interface{ Parked() int }); ok {
-					return float64(p.Parked())
+				if s.Parked != nil {
+					return float64(s.Parked())
 				}
 				return 0
 			}),
@@ -72,7 +71,7 @@ func newMetrics(s *Server) *metrics {
 }
 
 // observeRun records one sandbox run (a request may have several).
-func (m *metrics) observeRun(res *runtime.Result, wait time.Duration) {
+func (m *metrics) observeRun(res *api.Result, wait time.Duration) {
 	m.wall.Observe(res.WallTimeMS / 1000)
 	m.cpu.Observe(res.CPUTimeMS / 1000)
 	m.memory.Observe(float64(res.MemoryPeakBytes))
@@ -86,8 +85,8 @@ func (s *Server) MetricsHandler() http.Handler {
 }
 
 // noteError counts a refused or failed request, and records its code for
-// the audit line of an execution.
-func (s *Server) noteError(r *http.Request, ae *apiError) {
+// the audit line of an execution (x is nil for other requests).
+func (s *Server) noteError(x *execRecord, ae *apiError) {
 	switch ae.code {
 	case api.CodeUnauthorized, api.CodeForbidden:
 		s.metrics.rejections.WithLabelValues("auth").Inc()
@@ -98,7 +97,7 @@ func (s *Server) noteError(r *http.Request, ae *apiError) {
 	case api.CodeInternal:
 		s.metrics.internal.Inc()
 	}
-	if x := recordOf(r.Context()); x != nil {
+	if x != nil {
 		x.mu.Lock()
 		x.errAPI = ae
 		x.mu.Unlock()

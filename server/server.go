@@ -10,19 +10,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/cgroup"
+	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/languages"
+	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/queue"
-	"github.com/sandboxd/sandboxd/runtime"
 )
 
-// Sandboxes builds sandboxes; *runtime.Engine is one.
-type Sandboxes interface {
-	Build(ctx context.Context, opts runtime.BuildOptions) (*runtime.Sandbox, error)
+// Host reports how the sandboxes nest in the host's cgroups (healthz);
+// *runtime.Engine is one.
+type Host interface {
 	CgroupMode() cgroup.Mode
 	CgroupParent() string
 }
@@ -32,29 +33,34 @@ type Images interface {
 	Get(name string) (*images.Image, error)
 	List() ([]images.Image, error)
 	Remove(name string) error
-	Acquire(name string) (*images.Image, func(), error)
 	Pull(ctx context.Context, ref, name string, progress images.Progress) (*images.Image, error)
 	Import(ctx context.Context, r io.Reader, name string) (*images.Image, error)
 }
 
+// Stages runs stages: the execution core.
+type Stages interface {
+	Run(ctx context.Context, key string, st execution.Stage, obs execution.Observer) (*execution.Output, error)
+}
+
 // Options configure a Server.
 type Options struct {
-	Sandboxes Sandboxes
+	Core      Stages
+	Languages *languages.Service // nil: language mode is off
+	Host      Host
 	Images    Images
 	Queue     *queue.Queue
-	Slots     int
-	QueueLen  int
-	Defaults  runtime.Limits
-	Maximums  runtime.Limits
-	MaxBody   int64
-	Logger    *slog.Logger
-	Version   string
-	// UID and GID run every program.
-	UID, GID int
-	// Catalog and Cache serve language mode; a nil Catalog disables it.
-	Catalog   *languages.Catalog
-	Cache     languages.Cache
-	MaxSource int64
+	// Parked counts the warm pool's sandboxes (metrics); nil: none.
+	Parked func() int
+	// Dropped is called with the rootfs of a removed image, so that
+	// sandboxes parked on it go too; nil: nothing to drop.
+	Dropped  func(rootfs string)
+	Slots    int
+	QueueLen int
+	Defaults limits.Set
+	Maximums limits.Set
+	MaxBody  int64
+	Logger   *slog.Logger
+	Version  string
 	// Access says who may call (nil: anyone who reaches the listener);
 	// UserLimits bound each user's executions; Audit gets one line per
 	// execution request (nil: none). See auth.go, admit.go, metrics.go.
@@ -68,16 +74,13 @@ type Server struct {
 	Options
 	log      *slog.Logger
 	mux      *http.ServeMux
-	versions versions
 	users    *users
 	metrics  *metrics
-	// destroying counts sandboxes being torn down in the background.
-	destroying sync.WaitGroup
 }
 
 // New returns a server; Handler gives its routes.
 func New(o Options) *Server {
-	s := &Server{Options: o, log: o.Logger, mux: http.NewServeMux(), versions: versions{byID: map[string]string{}}}
+	s := &Server{Options: o, log: o.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -94,24 +97,10 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
 	s.mux.Handle("GET /metrics", s.MetricsHandler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apiErrorBody("not_found", "no such endpoint: "+r.Method+" "+r.URL.Path))
+		s.writeError(w, r, nil, errdefs.NotFoundf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return s
 }
-
-// destroyLater destroys a used sandbox in the background.
-func (s *Server) destroyLater(sb *runtime.Sandbox) {
-	s.destroying.Add(1)
-	go func() {
-		defer s.destroying.Done()
-		if err := sb.Destroy(); err != nil {
-			s.log.Error("destroying sandbox", "id", sb.ID(), "err", err)
-		}
-	}()
-}
-
-// WaitDestroyed waits until every used sandbox is torn down.
-func (s *Server) WaitDestroyed() { s.destroying.Wait() }
 
 // Handler returns the API's HTTP handler.
 // Every request gets an id, then its caller is identified (or refused).
@@ -129,7 +118,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				log.Error("handler panic", "path", r.URL.Path, "panic", v)
-				writeJSON(w, http.StatusInternalServerError, apiErrorBody("internal_error", "internal error; see the daemon's log"))
+				writeJSON(w, http.StatusInternalServerError, apiErrorBody(classify(errdefs.ErrInternal)))
 			}
 		}()
 		next.ServeHTTP(w, r)

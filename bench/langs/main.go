@@ -28,7 +28,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/languages"
-	"github.com/sandboxd/sandboxd/runtime"
+	sblimits "github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
@@ -200,10 +200,7 @@ func bareRuns(cat *languages.Catalog, roots map[string]string, p hello, n int, p
 	if err := os.WriteFile(filepath.Join(root, "bare", p.main), []byte(p.src), 0o644); err != nil {
 		return nil, err
 	}
-	limits, err := lang.Limits.Overlay(runtime.DefaultLimits())
-	if err != nil {
-		return nil, err
-	}
+	limits := lang.RunLimits().Over(sblimits.Defaults())
 	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/bare", "TMPDIR=/tmp"}, lang.Env...)
 	command := func(argv []string) *exec.Cmd {
 		// exec would look the name up on the host: find it in the image.
@@ -224,10 +221,7 @@ func bareRuns(cat *languages.Catalog, roots map[string]string, p hello, n int, p
 	}
 	files := lang.Sources([]string{p.main})
 	if lang.Compiled() {
-		compileLimits, err := lang.CompileLimits.Overlay(limits)
-		if err != nil {
-			return nil, err
-		}
+		compileLimits := lang.BuildLimits().Over(limits)
 		argv := languages.Expand(lang.Compile, languages.Vars{Main: p.main, Files: files, MemoryBytes: compileLimits.MemoryBytes})
 		if out, err := command(argv).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("compile %v: %v: %s", argv, err, firstLine(string(out)))

@@ -23,14 +23,13 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
-	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 type kind struct {
 	name string
 	req  api.ExecuteRequest
-	want runtime.Status
+	want api.Status
 }
 
 // compileErrorKind is the language-mode run whose compile fails.
@@ -39,13 +38,13 @@ const compileErrorKind = "compile error"
 func ptr[T any](v T) *T { return &v }
 
 var kinds = []kind{
-	{"ok", api.ExecuteRequest{Cmd: []string{"echo", "hello"}}, runtime.StatusOK},
-	{"oom", api.ExecuteRequest{Cmd: []string{"probe", "alloc", "100"}, Limits: &api.Limits{MemoryBytes: ptr(int64(32 << 20))}}, runtime.StatusMemoryLimit},
-	{"wall timeout", api.ExecuteRequest{Cmd: []string{"sleep", "5"}, Limits: &api.Limits{WallTimeMS: ptr(int64(150))}}, runtime.StatusWallTimeLimit},
-	{"cpu timeout", api.ExecuteRequest{Cmd: []string{"probe", "burn", "1"}, Limits: &api.Limits{CPUTimeMS: ptr(int64(60)), CPUs: ptr(1.0), WallTimeMS: ptr(int64(5000))}}, runtime.StatusTimeLimit},
-	{"output flood", api.ExecuteRequest{Cmd: []string{"yes"}, Limits: &api.Limits{OutputBytes: ptr(int64(64 << 10))}}, runtime.StatusOutputLimit},
-	{"runtime error", api.ExecuteRequest{Cmd: []string{"/bin/sh", "-c", "echo oops >&2; exit 3"}}, runtime.StatusRuntimeError},
-	{"daemonizer", api.ExecuteRequest{Cmd: []string{"probe", "daemon", "soak-daemonized"}}, runtime.StatusOK},
+	{"ok", api.ExecuteRequest{Cmd: []string{"echo", "hello"}}, api.StatusOK},
+	{"oom", api.ExecuteRequest{Cmd: []string{"probe", "alloc", "100"}, Limits: &api.Limits{MemoryBytes: ptr(int64(32 << 20))}}, api.StatusMemoryLimit},
+	{"wall timeout", api.ExecuteRequest{Cmd: []string{"sleep", "5"}, Limits: &api.Limits{WallTimeMS: ptr(int64(150))}}, api.StatusWallTimeLimit},
+	{"cpu timeout", api.ExecuteRequest{Cmd: []string{"probe", "burn", "1"}, Limits: &api.Limits{CPUTimeMS: ptr(int64(60)), CPUs: ptr(1.0), WallTimeMS: ptr(int64(5000))}}, api.StatusTimeLimit},
+	{"output flood", api.ExecuteRequest{Cmd: []string{"yes"}, Limits: &api.Limits{OutputBytes: ptr(int64(64 << 10))}}, api.StatusOutputLimit},
+	{"runtime error", api.ExecuteRequest{Cmd: []string{"/bin/sh", "-c", "echo oops >&2; exit 3"}}, api.StatusRuntimeError},
+	{"daemonizer", api.ExecuteRequest{Cmd: []string{"probe", "daemon", "soak-daemonized"}}, api.StatusOK},
 }
 
 var (

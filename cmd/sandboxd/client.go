@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,7 +21,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
-	internalunits "github.com/sandboxd/sandboxd/internal/units"
+	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -38,7 +37,7 @@ func runCommand() *cli.Command {
 		Description: "With --image, FILEs are put in /work and CMD runs. With --language, the FILEs are\n" +
 			"the program (the first is the main file) and ARGS are its arguments.\n" +
 			"Standard input comes from --stdin FILE, or from sandboxd's own stdin when it is not a terminal.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			socketFlag,
 			&cli.StringFlag{Name: "image", Usage: "image to run CMD in"},
 			&cli.StringFlag{Name: "language", Aliases: []string{"l"}, Usage: "language of the FILEs (see sandboxd lang ls)"},
@@ -46,10 +45,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "stdin", Usage: "file to feed to standard input"},
 			&cli.BoolFlag{Name: "json", Usage: "print the daemon's response instead of the program's output"},
 			&cli.StringSliceFlag{Name: "env", Usage: "K=V for the program (repeatable)"},
-			&cli.StringFlag{Name: "memory"}, &cli.StringFlag{Name: "cpus"}, &cli.StringFlag{Name: "pids"},
-			&cli.StringFlag{Name: "wall-time"}, &cli.StringFlag{Name: "cpu-time"}, &cli.StringFlag{Name: "output-limit"},
-			&cli.StringFlag{Name: "tmp-size"}, &cli.StringFlag{Name: "work-size"}, &cli.StringFlag{Name: "file-size"},
-		},
+		}, limitCLIFlags()...),
 		OnUsageError: oneLineUsageError,
 		Action: func(c *cli.Context) error {
 			code, err := runRemote(c)
@@ -257,56 +253,23 @@ func writeStream(w io.Writer, text, encoding string) {
 	_, _ = io.WriteString(w, text)
 }
 
+// limitFlags reads the limit flags (the limits table's, as for exec)
+// that were given; nil when none was.
 func limitFlags(c *cli.Context) (*api.Limits, error) {
-	var l api.Limits
-	set := false
-	sizes := []struct {
-		flag string
-		dst  **int64
-	}{
-		{"memory", &l.MemoryBytes}, {"output-limit", &l.OutputBytes}, {"tmp-size", &l.TmpBytes},
-		{"work-size", &l.WorkBytes}, {"file-size", &l.FileSizeBytes},
+	p, err := limits.FromFlags(func(flag string) (string, bool) { return c.String(flag), c.IsSet(flag) })
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range sizes {
-		if c.IsSet(s.flag) {
-			n, err := internalunits.ParseSize(c.String(s.flag))
-			if err != nil {
-				return nil, fmt.Errorf("--%s: %w", s.flag, err)
-			}
-			*s.dst, set = &n, true
-		}
+	return p.API(), nil
+}
+
+// limitCLIFlags are the limits table's flags.
+func limitCLIFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range limits.All() {
+		out = append(out, &cli.StringFlag{Name: f.Flag, Usage: f.FlagUsage()})
 	}
-	for _, d := range []struct {
-		flag string
-		dst  **int64
-	}{{"wall-time", &l.WallTimeMS}, {"cpu-time", &l.CPUTimeMS}} {
-		if c.IsSet(d.flag) {
-			v, err := internalunits.ParseDuration(c.String(d.flag))
-			if err != nil {
-				return nil, fmt.Errorf("--%s: %w", d.flag, err)
-			}
-			ms := v.Milliseconds()
-			*d.dst, set = &ms, true
-		}
-	}
-	if c.IsSet("pids") {
-		n, err := strconv.ParseInt(c.String("pids"), 10, 64)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("--pids %q: expected a whole number greater than zero", c.String("pids"))
-		}
-		l.Pids, set = &n, true
-	}
-	if c.IsSet("cpus") {
-		f, err := strconv.ParseFloat(c.String("cpus"), 64)
-		if err != nil || f <= 0 {
-			return nil, fmt.Errorf("--cpus %q: expected a number of cores greater than zero", c.String("cpus"))
-		}
-		l.CPUs, set = &f, true
-	}
-	if !set {
-		return nil, nil
-	}
-	return &l, nil
+	return out
 }
 
 func imageCommand() *cli.Command {

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -15,7 +14,9 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/sandboxd/sandboxd/internal/units"
+	"github.com/sandboxd/sandboxd/execution"
+	"github.com/sandboxd/sandboxd/limits"
+	"github.com/sandboxd/sandboxd/queue"
 	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime"
 )
@@ -33,24 +34,13 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 func execCommand() *cli.Command {
-	d := runtime.DefaultLimits()
 	return &cli.Command{
 		Name:      "exec",
 		Usage:     "run one command in a fresh sandbox and exit with its exit code",
 		ArgsUsage: "-- CMD [ARGS...]",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "rootfs", Usage: "root filesystem directory of the sandbox (mounted read-only)", Required: true},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON object instead of passing output through"},
-			&cli.StringFlag{Name: "memory", Value: "128MiB", Usage: "memory limit (swap is off)"},
-			&cli.StringFlag{Name: "cpus", Value: "0.5", Usage: "CPU quota in cores"},
-			&cli.StringFlag{Name: "pids", Value: strconv.FormatInt(d.Pids, 10), Usage: "maximum number of tasks (processes and threads)"},
-			&cli.StringFlag{Name: "wall-time", Value: d.WallTime.String(), Usage: "wall-clock time limit"},
-			&cli.StringFlag{Name: "cpu-time", Usage: "CPU time limit over all tasks (default: the wall time)"},
-			&cli.StringFlag{Name: "output-limit", Value: "1MiB", Usage: "maximum bytes kept per output stream; more ends the run"},
-			&cli.StringFlag{Name: "tmp-size", Value: "64MiB", Usage: "size of /tmp (tmpfs, noexec)"},
-			&cli.StringFlag{Name: "work-size", Value: "64MiB", Usage: "size of /work (tmpfs, the working directory)"},
-			&cli.StringFlag{Name: "file-size", Value: "16MiB", Usage: "largest file the program may write (RLIMIT_FSIZE)"},
-			&cli.StringFlag{Name: "nofile", Value: strconv.FormatUint(d.OpenFiles, 10), Usage: "maximum open files (RLIMIT_NOFILE)"},
 			&cli.StringFlag{Name: "stdin", Usage: "file to feed to the program's standard input (default: empty)"},
 			&cli.StringFlag{Name: "files", Usage: "directory whose files are copied into /work before the start"},
 			&cli.StringSliceFlag{Name: "env", Usage: "environment variable K=V for the program (repeatable)"},
@@ -61,7 +51,7 @@ func execCommand() *cli.Command {
 			&cli.StringFlag{Name: "cgroup-parent", Value: "sandboxd-exec", Usage: "cgroup under which sandboxes nest; relative to sandboxd's own cgroup unless absolute"},
 			&cli.BoolFlag{Name: "no-userns", Usage: "run without a user namespace of its own (ids are then host ids)"},
 			&cli.StringFlag{Name: "userns-range", Usage: "START:SIZE host ids for user namespaces (default: /etc/subuid's \"sandboxd\" entry, else 1073741824:33554432)"},
-		},
+		}, limitCLIFlags()...),
 		// One line, not the whole usage text, like every other input error.
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return fmt.Errorf("%w (see sandboxd exec --help)", err)
@@ -103,48 +93,32 @@ func runExec(c *cli.Context) (int, error) {
 			return 0, err
 		}
 	}
-	var stdin io.Reader
+	var stdin []byte
 	if p := c.String("stdin"); p != "" {
-		data, err := os.ReadFile(p)
-		if err != nil {
+		if stdin, err = os.ReadFile(p); err != nil {
 			return 0, fmt.Errorf("--stdin: %w", err)
 		}
-		stdin = bytes.NewReader(data)
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
 	defer cancel()
-	cfg := runtime.EngineConfig{RunDir: c.String("run-dir"), CgroupParent: c.String("cgroup-parent"), NoUserNamespace: c.Bool("no-userns")}
-	if r := c.String("userns-range"); r != "" {
-		if cfg.IDs, err = runtime.ParseIDRange(r); err != nil {
-			return 0, fmt.Errorf("--userns-range: %w", err)
-		}
-	}
-	engine, err := runtime.NewEngine(cfg)
+	core, err := execCore(c, uid, gid)
 	if err != nil {
 		return 0, err
 	}
-	engine.ReapDead()
-	sb, err := engine.Build(ctx, runtime.BuildOptions{Rootfs: c.String("rootfs"), UID: uid, GID: gid, Limits: limits})
-	if err != nil {
-		return 0, err
-	}
-	defer sb.Destroy()
-	req := runtime.Request{Args: args, Env: env, Files: files, Stdin: stdin, Limits: limits}
+	st := execution.Stage{Image: c.String("rootfs"), Args: args, Env: env, Files: files, Stdin: stdin, Limits: limits}
 	jsonOut := c.Bool("json")
 	if !jsonOut {
-		req.Stdout, req.Stderr = os.Stdout, os.Stderr
+		st.Stdout, st.Stderr = os.Stdout, os.Stderr
 	}
-	res, err := sb.Run(ctx, req)
+	out, err := core.Run(ctx, "", st, nil)
+	core.Wait() // the sandbox is gone before exec exits
 	if err != nil {
 		return 0, err
 	}
-	if err := sb.Destroy(); err != nil {
-		return 0, err
-	}
+	res := out.Result
 	if jsonOut {
-		enc := json.NewEncoder(os.Stdout)
-		if err := enc.Encode(res); err != nil {
+		if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 			return 0, err
 		}
 	} else if res.Status != runtime.StatusOK && res.Status != runtime.StatusRuntimeError {
@@ -156,6 +130,26 @@ func runExec(c *cli.Context) (int, error) {
 	return res.ExitCode, nil
 }
 
+// execCore is the execution core over a fresh engine, with --rootfs as
+// its one image and one slot: exec runs the same stage a daemon does.
+func execCore(c *cli.Context, uid, gid int) (*execution.Core, error) {
+	cfg := runtime.EngineConfig{RunDir: c.String("run-dir"), CgroupParent: c.String("cgroup-parent"), NoUserNamespace: c.Bool("no-userns")}
+	if r := c.String("userns-range"); r != "" {
+		var err error
+		if cfg.IDs, err = runtime.ParseIDRange(r); err != nil {
+			return nil, fmt.Errorf("--userns-range: %w", err)
+		}
+	}
+	engine, err := runtime.NewEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	engine.ReapDead()
+	return execution.New(execution.Options{Images: execution.Dir{}, Slots: queue.New(1, 0),
+		Sandboxes: execution.FromBuilder(engine), UID: uid, GID: gid,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}), nil
+}
+
 func describe(r *runtime.Result) string {
 	if r.Error != "" {
 		return string(r.Status) + ": " + r.Error
@@ -163,39 +157,13 @@ func describe(r *runtime.Result) string {
 	return string(r.Status)
 }
 
+// limitsFromFlags lays the limit flags given over the defaults.
 func limitsFromFlags(c *cli.Context) (runtime.Limits, error) {
-	l := runtime.DefaultLimits()
-	var err error
-	sizes := []struct {
-		flag string
-		dst  *int64
-	}{
-		{"memory", &l.MemoryBytes}, {"output-limit", &l.OutputBytes}, {"tmp-size", &l.TmpBytes},
-		{"work-size", &l.WorkBytes}, {"file-size", &l.FileSizeBytes},
+	p, err := limits.FromFlags(func(flag string) (string, bool) { return c.String(flag), c.IsSet(flag) })
+	if err != nil {
+		return runtime.Limits{}, err
 	}
-	for _, s := range sizes {
-		if *s.dst, err = units.ParseSize(c.String(s.flag)); err != nil {
-			return l, fmt.Errorf("--%s: %w", s.flag, err)
-		}
-	}
-	if l.CPUs, err = strconv.ParseFloat(c.String("cpus"), 64); err != nil || l.CPUs <= 0 {
-		return l, fmt.Errorf("--cpus %q: expected a number of cores greater than zero", c.String("cpus"))
-	}
-	if l.Pids, err = strconv.ParseInt(c.String("pids"), 10, 64); err != nil || l.Pids <= 0 {
-		return l, fmt.Errorf("--pids %q: expected a whole number greater than zero", c.String("pids"))
-	}
-	if l.OpenFiles, err = strconv.ParseUint(c.String("nofile"), 10, 64); err != nil || l.OpenFiles == 0 {
-		return l, fmt.Errorf("--nofile %q: expected a whole number greater than zero", c.String("nofile"))
-	}
-	if l.WallTime, err = units.ParseDuration(c.String("wall-time")); err != nil {
-		return l, fmt.Errorf("--wall-time: %w", err)
-	}
-	l.CPUTime = l.WallTime
-	if s := c.String("cpu-time"); s != "" {
-		if l.CPUTime, err = units.ParseDuration(s); err != nil {
-			return l, fmt.Errorf("--cpu-time: %w", err)
-		}
-	}
+	l := p.Settle(limits.Defaults())
 	return l, l.Validate()
 }
 

@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/daemon"
+	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -72,31 +74,7 @@ func configFlags() []configFlag {
 		{"default", func(c *config.Config) *config.Limits { return &c.Defaults }},
 		{"max", func(c *config.Config) *config.Limits { return &c.Maximums }},
 	} {
-		get := side.get
-		flags = append(flags,
-			configFlag{side.prefix + "-wall-time", "wall-time limit", str(func(c *config.Config) *string { return &get(c).WallTime })},
-			configFlag{side.prefix + "-cpu-time", "CPU-time limit", str(func(c *config.Config) *string { return &get(c).CPUTime })},
-			configFlag{side.prefix + "-memory", "memory limit", str(func(c *config.Config) *string { return &get(c).Memory })},
-			configFlag{side.prefix + "-output", "output limit per stream", str(func(c *config.Config) *string { return &get(c).Output })},
-			configFlag{side.prefix + "-tmp", "/tmp size", str(func(c *config.Config) *string { return &get(c).Tmp })},
-			configFlag{side.prefix + "-work", "/work size", str(func(c *config.Config) *string { return &get(c).Work })},
-			configFlag{side.prefix + "-file-size", "RLIMIT_FSIZE", str(func(c *config.Config) *string { return &get(c).FileSize })},
-			configFlag{side.prefix + "-pids", "tasks limit", func(c *config.Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
-				get(c).Pids = n
-				return err
-			}},
-			configFlag{side.prefix + "-cpus", "CPU quota in cores", func(c *config.Config, v string) error {
-				n, err := strconv.ParseFloat(v, 64)
-				get(c).CPUs = n
-				return err
-			}},
-			configFlag{side.prefix + "-nofile", "RLIMIT_NOFILE", func(c *config.Config, v string) error {
-				n, err := strconv.ParseUint(v, 10, 64)
-				get(c).Nofile = n
-				return err
-			}},
-		)
+		flags = append(flags, configLimitFlags(side.prefix, side.get)...)
 	}
 	return flags
 }
@@ -158,4 +136,26 @@ func newLogger(format, level string) (*slog.Logger, error) {
 
 func oneLineUsageError(_ *cli.Context, err error, _ bool) error {
 	return fmt.Errorf("%w (see --help)", err)
+}
+
+// configLimitFlags are --PREFIX-KEY for every limit of the table (package
+// limits), KEY its config key with dashes.
+func configLimitFlags(prefix string, get func(*config.Config) *config.Limits) []configFlag {
+	var flags []configFlag
+	for _, f := range limits.All() {
+		key := f.Config
+		flags = append(flags, configFlag{prefix + "-" + strings.ReplaceAll(key, "_", "-"), f.API + ": " + f.Engine,
+			func(c *config.Config, text string) error {
+				v, err := limits.ParseFlag(key, text)
+				if err != nil {
+					return err
+				}
+				if *get(c) == nil {
+					*get(c) = config.Limits{}
+				}
+				(*get(c))[key] = v
+				return nil
+			}})
+	}
+	return flags
 }

@@ -3,8 +3,8 @@
 package units
 
 import (
-	"errors"
 	"fmt"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"strings"
 	"time"
 
@@ -12,7 +12,7 @@ import (
 )
 
 // ErrNotPositive is returned for a value that parses but is zero or negative.
-var ErrNotPositive = errors.New("must be greater than zero")
+var ErrNotPositive = errdefs.New(errdefs.ErrInvalid, "must be greater than zero")
 
 // ParseSize parses a byte size such as "64MiB", "1GiB", "512KiB" or "4096".
 // Units are binary (KiB = 1024 bytes); "KB"/"MB" are read the same way, as

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"io"
 	"os"
 
@@ -13,7 +14,7 @@ import (
 
 // ErrNotRunnable wraps the entry's explanation of why the program could not
 // be started (not found, not executable, ...).
-var ErrNotRunnable = errors.New("command could not be started")
+var ErrNotRunnable = errdefs.New(errdefs.ErrInvalid, "command could not be started")
 
 // Host is sandboxd's end of the control socket.
 type Host struct {

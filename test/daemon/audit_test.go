@@ -81,11 +81,11 @@ func TestAuditLog(t *testing.T) {
 	}
 	if a.Status != "ok" || a.HTTPStatus != 200 || a.LimitHit != "" || a.ExitCode == nil || *a.ExitCode != 0 ||
 		a.WallTimeMS == nil || *a.WallTimeMS <= 0 || a.CPUTimeMS == nil || a.MemoryPeakBytes == nil || *a.MemoryPeakBytes <= 0 ||
-		a.SandboxID == "" || a.Limits == nil || a.Limits.MemoryBytes != 128<<20 {
+		a.SandboxID == "" || a.Limits == nil || a.Limits["memory_bytes"] != float64(128<<20) || a.Limits["open_files"] != float64(256) {
 		t.Errorf("outcome: %+v limits %+v", a, a.Limits)
 	}
 	if b.User != "alice" || b.Auth != "jwt" || b.Status != "wall_time_limit" || b.LimitHit != "wall_time" ||
-		b.Limits == nil || b.Limits.MemoryBytes != 32<<20 || b.Limits.WallTimeMS != 300 {
+		b.Limits == nil || b.Limits["memory_bytes"] != float64(32<<20) || b.Limits["wall_time_ms"] != float64(300) {
 		t.Errorf("alice's narrowed run: %+v limits %+v", b, b.Limits)
 	}
 	if c.User != "alice" || c.Status != "invalid_request" || c.HTTPStatus != 400 || c.SandboxID != "" {

@@ -1,0 +1,61 @@
+package api
+
+// Status says how a run ended. docs/result.md documents each.
+type Status string
+
+// The statuses, in the order in which they take precedence when several
+// apply (an OOM kill explains a later crash, not the other way round).
+const (
+	StatusMemoryLimit   Status = "memory_limit"
+	StatusOutputLimit   Status = "output_limit"
+	StatusTimeLimit     Status = "time_limit"
+	StatusWallTimeLimit Status = "wall_time_limit"
+	StatusRuntimeError  Status = "runtime_error"
+	StatusOK            Status = "ok"
+	StatusInternalError Status = "internal_error"
+)
+
+// Statuses a language-mode request adds to a run's.
+const (
+	StatusCompileError = "compile_error"
+	StatusAccepted     = "accepted"
+	StatusWrongAnswer  = "wrong_answer"
+)
+
+// Result is the outcome of one run, as the CLI prints it with --json and the
+// API returns it for every stage (docs/result.md).
+type Result struct {
+	Status Status `json:"status"`
+	// ExitCode is the program's exit status, or 128+N when signal N ended it.
+	ExitCode int `json:"exit_code"`
+	// Signal names the signal that ended the program ("SIGSEGV"), or null.
+	Signal *string `json:"signal"`
+	Stdout string  `json:"stdout"`
+	Stderr string  `json:"stderr"`
+	// StdoutEncoding is "base64" when stdout was not valid UTF-8; absent
+	// otherwise. Likewise StderrEncoding.
+	StdoutEncoding  string  `json:"stdout_encoding,omitempty"`
+	StderrEncoding  string  `json:"stderr_encoding,omitempty"`
+	StdoutTruncated bool    `json:"stdout_truncated"`
+	StderrTruncated bool    `json:"stderr_truncated"`
+	CPUTimeMS       float64 `json:"cpu_time_ms"`
+	WallTimeMS      float64 `json:"wall_time_ms"`
+	MemoryPeakBytes int64   `json:"memory_peak_bytes"`
+	OOMKilled       bool    `json:"oom_killed"`
+	// Error explains an internal_error; it is absent for every other status.
+	Error string `json:"error,omitempty"`
+}
+
+// CompileResult is the compile stage's result plus whether it came from
+// the compile cache.
+type CompileResult struct {
+	*Result
+	Cached bool `json:"cached"`
+}
+
+// TestResult is one test's outcome: its status (accepted, wrong_answer, or
+// the run's own status when it did not end ok) and the run's result.
+type TestResult struct {
+	Status string  `json:"status"`
+	Run    *Result `json:"run"`
+}

@@ -1,0 +1,251 @@
+// Package execution is sandboxd's execution core: it owns a stage's whole
+// life, in this order:
+//
+//  1. acquire the image (held until the stage ends, so it can't be removed);
+//  2. take an admission slot, in the caller's fairness line;
+//  3. get a sandbox (parked in the pool, or built);
+//  4. run the program and collect the result (and /work, if asked);
+//  5. tear the sandbox down off the answer path.
+//
+// It knows nothing of HTTP: the server, the language plan, `sandboxd
+// exec` and the benchmarks all run stages through Core.Run. What it
+// observes goes to an explicit Observer and comes back in Output.
+package execution
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/images"
+	"github.com/sandboxd/sandboxd/limits"
+	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime"
+)
+
+// Stage is one program to run in a fresh sandbox.
+type Stage struct {
+	Image  string
+	Args   []string
+	Env    []string // added to the image's environment (later entries win)
+	Files  []rootfs.File
+	Stdin  []byte
+	Limits limits.Set
+	// Collect asks for the files left in /work (a compile's output).
+	Collect bool
+	// Stdout and Stderr, when set, receive the kept output as it arrives
+	// (`sandboxd exec` passes it through); the Result holds it too.
+	Stdout, Stderr io.Writer
+}
+
+// Output is what a stage produced.
+type Output struct {
+	SandboxID string
+	Image     string // the image's stored name
+	Result    *api.Result
+	Work      []rootfs.File // with Collect, when the run ended ok
+	QueueWait time.Duration
+}
+
+// Observer is told of every stage that ran (metrics, the audit record,
+// the log line). A nil Observer is allowed.
+type Observer interface {
+	StageDone(st *Stage, out *Output)
+}
+
+// Images is the image store as the core uses it; *images.Store is one.
+type Images interface {
+	Acquire(name string) (*images.Image, func(), error)
+}
+
+// Slots admits stages: at most N run at once, fairly across keys;
+// *queue.Queue is one.
+type Slots interface {
+	Acquire(ctx context.Context, key string) (func(), error)
+}
+
+// Sandbox is one built sandbox, used once; *runtime.Sandbox is one.
+type Sandbox interface {
+	ID() string
+	Run(ctx context.Context, req runtime.Request) (*runtime.Result, error)
+	CollectWork(maxBytes int64) ([]rootfs.File, error)
+	Destroy() error
+}
+
+// Sandboxes gives a sandbox for a stage: the warm pool, or the engine.
+type Sandboxes interface {
+	Get(ctx context.Context, opts runtime.BuildOptions) (Sandbox, error)
+}
+
+// Builder builds runtime sandboxes: *runtime.Engine and the warm pool are.
+type Builder interface {
+	Build(ctx context.Context, opts runtime.BuildOptions) (*runtime.Sandbox, error)
+}
+
+// FromBuilder gives stages the sandboxes b builds.
+func FromBuilder(b Builder) Sandboxes { return builder{b} }
+
+type builder struct{ b Builder }
+
+func (b builder) Get(ctx context.Context, opts runtime.BuildOptions) (Sandbox, error) {
+	sb, err := b.b.Build(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// UnknownImageError is a stage whose image is not in the store (class
+// errdefs.ErrNotFound; the API answers unknown_image).
+type UnknownImageError struct{ Name string }
+
+func (e *UnknownImageError) Error() string {
+	return fmt.Sprintf("image %q is not in the store (see GET /v1/images)", e.Name)
+}
+
+func (e *UnknownImageError) Unwrap() error { return errdefs.ErrNotFound }
+
+// Options configure a Core.
+type Options struct {
+	Images    Images
+	Slots     Slots
+	Sandboxes Sandboxes
+	// UID and GID run every program; never 0.
+	UID, GID int
+	Logger   *slog.Logger
+}
+
+// Core runs stages.
+type Core struct {
+	o   Options
+	log *slog.Logger
+	// destroying counts sandboxes being torn down in the background.
+	destroying sync.WaitGroup
+}
+
+// New returns a core.
+func New(o Options) *Core {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Core{o: o, log: log}
+}
+
+// Run runs one stage: the five steps of the package comment. key is the
+// fairness key of the admission line (the user). ctx ends the run (the
+// client went away, the daemon's grace period ended). An error means the
+// program did not run (unknown image, busy, invalid command, a broken
+// sandbox); every outcome of the program itself is a Result.
+func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Output, error) {
+	img, release, err := c.o.Images.Acquire(st.Image)
+	if err != nil {
+		if errors.Is(err, images.ErrNotFound) {
+			return nil, &UnknownImageError{Name: st.Image}
+		}
+		return nil, err
+	}
+	defer release()
+	queued := time.Now()
+	slot, err := c.o.Slots.Acquire(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer slot()
+	wait := time.Since(queued)
+
+	sb, err := c.o.Sandboxes.Get(ctx, runtime.BuildOptions{Rootfs: img.Rootfs, UID: c.o.UID, GID: c.o.GID, Limits: st.Limits})
+	if err != nil {
+		return nil, fmt.Errorf("building sandbox: %w", err)
+	}
+	// Tearing down (cgroup removal, network namespace, unmounts) happens
+	// after the answer, off the request path; Wait waits for it.
+	defer c.destroyLater(sb)
+	res, err := sb.Run(ctx, runtime.Request{
+		Args: st.Args, Env: Environment(img.Config.Env, st.Env), Files: st.Files,
+		Stdin: bytes.NewReader(st.Stdin), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{SandboxID: sb.ID(), Image: img.Name, Result: res, QueueWait: wait}
+	if obs != nil {
+		obs.StageDone(&st, out)
+	}
+	if st.Collect && res.Status == runtime.StatusOK {
+		if out.Work, err = sb.CollectWork(st.Limits.WorkBytes); err != nil {
+			return nil, fmt.Errorf("collecting compile output: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (c *Core) destroyLater(sb Sandbox) {
+	c.destroying.Add(1)
+	go func() {
+		defer c.destroying.Done()
+		if err := sb.Destroy(); err != nil {
+			c.log.Error("destroying sandbox", "id", sb.ID(), "err", err)
+		}
+	}()
+}
+
+// Wait waits until every used sandbox is torn down (shutdown calls it).
+func (c *Core) Wait() { c.destroying.Wait() }
+
+// DefaultPath is the program's PATH when the image sets none.
+const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Environment builds the program's environment: the image's (PATH among
+// it), sandboxd's HOME and TMPDIR, then env (the language's or the
+// request's, already sorted), later entries overriding earlier ones.
+func Environment(image, env []string) []string {
+	out := []string{}
+	hasPath := false
+	for _, kv := range image {
+		if strings.HasPrefix(kv, "PATH=") {
+			hasPath = true
+		}
+		out = append(out, kv)
+	}
+	if !hasPath {
+		out = append(out, DefaultPath)
+	}
+	out = append(out, "HOME=/work", "TMPDIR=/tmp")
+	return dedupeEnv(append(out, env...))
+}
+
+// dedupeEnv keeps the last value of each variable, in first-seen order.
+func dedupeEnv(env []string) []string {
+	last := map[string]int{}
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = i
+	}
+	out := env[:0:0]
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if last[k] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// Dir is an image store in which an image's name is its root directory,
+// with no configuration of its own: `sandboxd exec --rootfs DIR` and the
+// benchmarks run stages over a plain directory through it.
+type Dir struct{}
+
+// Acquire implements Images.
+func (Dir) Acquire(name string) (*images.Image, func(), error) {
+	return &images.Image{Name: name, Rootfs: name}, func() {}, nil
+}

@@ -1,0 +1,209 @@
+package languages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/execution"
+	"github.com/sandboxd/sandboxd/images"
+	"github.com/sandboxd/sandboxd/limits"
+	"github.com/sandboxd/sandboxd/rootfs"
+)
+
+// compileDefaults are larger than run defaults: compilers are heavier than
+// the programs they build, and write more (object files, precompiled
+// headers, caches). A language's compile_limits refine them; the daemon's
+// maximums cap them.
+var compileDefaults = mustConfig(map[string]any{"wall_time": "30s", "cpu_time": "30s", "memory": "512MiB",
+	"pids": int64(128), "cpus": int64(1), "file_size": "256MiB", "work": "512MiB", "tmp": "512MiB"})
+
+// versionLimits bound the one run of a language's version command.
+var versionLimits = mustConfig(map[string]any{"wall_time": "20s", "cpu_time": "20s", "memory": "512MiB",
+	"pids": int64(128), "cpus": int64(1)})
+
+func mustConfig(v map[string]any) limits.Partial {
+	p, err := limits.FromConfig(v, "")
+	if err != nil {
+		panic(err) // a literal above is wrong: a bug caught by every test
+	}
+	return p
+}
+
+// Stages runs stages: the execution core.
+type Stages interface {
+	Run(ctx context.Context, key string, st execution.Stage, obs execution.Observer) (*execution.Output, error)
+}
+
+// ImageSource finds a language's image, pulling it when it is a registry
+// reference not yet stored; *images.Store is one.
+type ImageSource interface {
+	Get(name string) (*images.Image, error)
+	Pull(ctx context.Context, ref, name string, progress images.Progress) (*images.Image, error)
+}
+
+// Service runs language-mode requests: it resolves the language and its
+// version, settles the limits and runs the plan through the core.
+type Service struct {
+	Catalog   *Catalog
+	Cache     Cache
+	Stages    Stages
+	Images    ImageSource
+	Defaults  limits.Set
+	Maximums  limits.Set
+	MaxSource int64
+	Logger    *slog.Logger
+
+	mu       sync.Mutex
+	versions map[string]string // language and image id -> detected version
+}
+
+// Call is one language-mode request with what the caller's admission
+// settled: its fairness key, its observer and its token's caps.
+type Call struct {
+	Key      string
+	Observer execution.Observer
+	Caps     limits.Partial
+}
+
+// runner binds a call's key and observer to the core for the plan.
+type runner struct {
+	s    Stages
+	call Call
+}
+
+func (r runner) RunStage(ctx context.Context, st execution.Stage) (*execution.Output, error) {
+	return r.s.Run(ctx, r.call.Key, st, r.call.Observer)
+}
+
+// unavailable is a catalog language whose image can't be had: of class
+// ErrUnknown (errdefs.ErrNotFound), which the API answers unknown_language.
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUnknown, fmt.Sprintf(format, args...))
+}
+
+func (s *Service) lookup(name string) (*Language, error) {
+	if s.Catalog == nil || len(s.Catalog.Languages) == 0 {
+		return nil, fmt.Errorf("%w: no languages are configured on this daemon", ErrUnknown)
+	}
+	return s.Catalog.Lookup(name)
+}
+
+// Execute runs a language-mode request.
+func (s *Service) Execute(ctx context.Context, call Call, req *api.ExecuteRequest) (*api.LanguageResponse, *Language, error) {
+	lang, err := s.lookup(req.Language)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := s.plan(ctx, call, lang, req)
+	if err != nil {
+		return nil, lang, err
+	}
+	started := time.Now()
+	out, err := Execute(ctx, runner{s.Stages, call}, s.Cache, plan)
+	if err != nil {
+		return nil, lang, err
+	}
+	s.log().Info("language execution", "language", lang.Name, "version", plan.Version, "status", out.Status,
+		"tests", len(out.Tests), "ms", time.Since(started).Milliseconds())
+	return &api.LanguageResponse{
+		Language: lang.Name, Version: plan.Version, Status: out.Status,
+		Compile: out.Compile, Run: out.Run, Tests: out.Tests, Summary: out.Summary,
+	}, lang, nil
+}
+
+// plan checks the request and settles its files, limits and version.
+func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.ExecuteRequest) (*Request, error) {
+	files, err := s.checkRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	runLimits, compileLimits, err := s.limits(call, lang, req)
+	if err != nil {
+		return nil, err
+	}
+	version, img, err := s.version(ctx, lang)
+	if err != nil {
+		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrUnavailable) {
+			return nil, unavailable("language %s is in the catalog but its image %s is not available", lang.Name, lang.Image)
+		}
+		return nil, err
+	}
+	if !VersionMatches(req.Version, version) {
+		return nil, fmt.Errorf("%w: %s version %q is not available; this daemon has %s %s",
+			ErrUnknown, lang.Name, req.Version, lang.Name, version)
+	}
+	tests := make([]Test, len(req.Tests))
+	for i, t := range req.Tests {
+		tests[i] = Test{Stdin: t.Stdin, ExpectedStdout: t.ExpectedStdout}
+	}
+	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
+		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests}, nil
+}
+
+func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
+	if req.Image != "" || len(req.Cmd) > 0 {
+		return nil, errdefs.Invalidf(`"image" and "cmd" belong to raw mode; a language request sends "files" and "args"`)
+	}
+	if len(req.Files) == 0 {
+		return nil, errdefs.Invalidf(`"files" is required in language mode; the first file is the main file`)
+	}
+	if req.Files[0].Name == "" {
+		return nil, errdefs.Invalidf("the main file (the first of \"files\") has an empty name")
+	}
+	files, err := execution.DecodeFiles(req.Files)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if int64(len(f.Data)) > s.MaxSource {
+			return nil, errdefs.Newf(errdefs.ErrTooLarge, "file %q is larger than the %d-byte source limit", f.Name, s.MaxSource)
+		}
+	}
+	for _, a := range req.Args {
+		if strings.ContainsRune(a, 0) {
+			return nil, errdefs.Invalidf(`"args" must not contain NUL characters`)
+		}
+	}
+	if len(req.Env) > 0 {
+		return nil, errdefs.Invalidf(`"env" is not available in language mode; the catalog sets the environment`)
+	}
+	return files, nil
+}
+
+// limits settles the run and compile limits: the daemon's defaults, the
+// catalog's, the request's, each capped by the maximums, then lowered to
+// the caller's caps (before the plan writes {memory} into argv).
+func (s *Service) limits(call Call, lang *Language, req *api.ExecuteRequest) (run, compile limits.Set, err error) {
+	caps := call.Caps.Over(s.Maximums)
+	runAsk, err := limits.FromAPI(req.Limits, "limits")
+	if err != nil {
+		return run, compile, err
+	}
+	compileAsk, err := limits.FromAPI(req.CompileLimits, "compile_limits")
+	if err != nil {
+		return run, compile, err
+	}
+	runBase := lang.RunLimits().Over(s.Defaults).Capped(s.Maximums)
+	if run, err = limits.Resolve(runAsk, runBase, s.Maximums, "limits"); err != nil {
+		return run, compile, err
+	}
+	compileBase := compileDefaults.Then(lang.BuildLimits()).Over(s.Defaults).Capped(s.Maximums)
+	if compile, err = limits.Resolve(compileAsk, compileBase, s.Maximums, "compile_limits"); err != nil {
+		return run, compile, err
+	}
+	return run.Capped(caps), compile.Capped(caps), nil
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
