@@ -59,10 +59,10 @@ type Test struct {
 // never; run when tests were given or the compile failed; tests when none
 // were given.
 type LanguageResponse struct {
-	ID       string                   `json:"id"`
-	Language string                   `json:"language"`
-	Version  string                   `json:"version"`
-	Status   string                   `json:"status"`
+	ID       string         `json:"id"`
+	Language string         `json:"language"`
+	Version  string         `json:"version"`
+	Status   string         `json:"status"`
 	Compile  *CompileResult `json:"compile"`
 	Run      *Result        `json:"run"`
 	Tests    []TestResult   `json:"tests"`
@@ -83,8 +83,8 @@ type LanguageInfo struct {
 
 // ExecuteResponse is returned with 200 for every outcome of the program.
 type ExecuteResponse struct {
-	ID     string          `json:"id"`
-	Image  string          `json:"image"`
+	ID     string  `json:"id"`
+	Image  string  `json:"image"`
 	Status Status  `json:"status"`
 	Run    *Result `json:"run"`
 }

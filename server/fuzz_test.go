@@ -10,8 +10,8 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/config"
-	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/limits"
+	"github.com/sandboxd/sandboxd/rootfs"
 )
 
 // fuzzServer is a Server with only what decoding and planning use: no

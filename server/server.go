@@ -72,10 +72,10 @@ type Options struct {
 // Server serves the API.
 type Server struct {
 	Options
-	log      *slog.Logger
-	mux      *http.ServeMux
-	users    *users
-	metrics  *metrics
+	log     *slog.Logger
+	mux     *http.ServeMux
+	users   *users
+	metrics *metrics
 }
 
 // New returns a server; Handler gives its routes.
