@@ -17,8 +17,11 @@ const (
 	TmpPath  = "/tmp"
 )
 
-// DefaultShmBytes is the size of the sandbox's private /dev/shm.
-const DefaultShmBytes = 16 << 20
+// shmBytes is the size of the sandbox's private /dev/shm: fixed, since
+// POSIX shared memory is not what sandboxed programs need room for, and a
+// full /dev/shm gives ENOSPC like /tmp (its pages count against the
+// sandbox's memory limit as well).
+const shmBytes = 16 << 20
 
 // Plan is the mount layout of one sandbox.
 type Plan struct {
@@ -26,8 +29,6 @@ type Plan struct {
 	Rootfs string
 	// Scratch holds the host-side tmpfs mounts bound at /work and /tmp.
 	Scratch *Scratch
-	// ShmBytes limits /dev/shm.
-	ShmBytes int64
 }
 
 // maskedPaths are hidden from the sandbox (bind-mounted over with /dev/null
@@ -52,15 +53,11 @@ func (p Plan) Apply(spec *specs.Spec) error {
 	if p.Scratch == nil {
 		return fmt.Errorf("rootfs: plan has no scratch area")
 	}
-	shm := p.ShmBytes
-	if shm <= 0 {
-		shm = DefaultShmBytes
-	}
 	spec.Root = &specs.Root{Path: p.Rootfs, Readonly: true}
 	spec.Mounts = []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "strictatime", "mode=755", "size=64k"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shm)}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shmBytes)}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		{Destination: WorkPath, Type: "bind", Source: p.Scratch.WorkDir(), Options: []string{"bind", "rw", "nosuid", "nodev"}},
 		{Destination: TmpPath, Type: "bind", Source: p.Scratch.TmpDir(), Options: []string{"bind", "rw", "nosuid", "nodev", "noexec"}},
