@@ -473,38 +473,17 @@ func (s *Sandbox) result(l Limits, reason stopReason, ws unix.WaitStatus, haveSt
 	statErr = errors.Join(statErr, err)
 	r.OOMKilled = ooms > 0
 
-	switch {
-	case haveStatus && ws.Signaled():
-		r.ExitCode = 128 + int(ws.Signal())
-		name := SignalName(ws.Signal())
-		r.Signal = &name
-	case haveStatus:
-		r.ExitCode = ws.ExitStatus()
-	default:
-		// Killed by sandboxd (a limit) before the entry could report.
-		r.ExitCode = 128 + int(unix.SIGKILL)
-		name := SignalName(unix.SIGKILL)
-		r.Signal = &name
-	}
-
-	switch {
-	case statErr != nil:
-		r.Status, r.Error = StatusInternalError, "reading sandbox accounting: "+statErr.Error()
-	case reason == stopCanceled:
-		r.Status, r.Error = StatusInternalError, "run canceled"
-	case r.OOMKilled:
-		r.Status = StatusMemoryLimit
-	case reason == stopOutput || outTrunc || errTrunc:
-		r.Status = StatusOutputLimit
-	case reason == stopCPU || cpu >= l.CPUTime:
-		r.Status = StatusTimeLimit
-	case reason == stopWall:
-		r.Status = StatusWallTimeLimit
-	case r.Signal != nil || r.ExitCode != 0:
-		r.Status = StatusRuntimeError
-	default:
-		r.Status = StatusOK
-	}
+	r.ExitCode, r.Signal = exitStatus(ws, haveStatus)
+	r.Status, r.Error = decideStatus(observed{
+		accountingErr: statErr,
+		stop:          reason,
+		oomKilled:     r.OOMKilled,
+		truncated:     outTrunc || errTrunc,
+		cpuUsed:       cpu,
+		cpuLimit:      l.CPUTime,
+		exitCode:      r.ExitCode,
+		signaled:      r.Signal != nil,
+	})
 	return r, nil
 }
 
