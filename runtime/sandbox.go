@@ -14,9 +14,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/opencontainers/runc/libcontainer/specconv"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/cgroup"
@@ -136,17 +133,10 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 			return nil, err
 		}
 	}
-	spec, err := e.spec(s, root, opts, s.scratch)
+	cfg, err := e.config(s, root, opts)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: s.id, Spec: spec})
-	if err != nil {
-		return nil, fmt.Errorf("building sandbox config: %w", err)
-	}
-	// specconv leaves rlimits to its caller. These are the build-time
-	// values; the entry lowers them per run.
-	cfg.Rlimits = rlimitConfigs(opts.Limits)
 	s.container, err = libcontainer.Create(filepath.Join(e.runDir, "containers"), s.id, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox: %w", err)
@@ -237,65 +227,6 @@ func (s *Sandbox) start(opts BuildOptions) error {
 		close(s.processDone)
 	}()
 	return nil
-}
-
-func (e *Engine) spec(s *Sandbox, root string, opts BuildOptions, scratch *rootfs.Scratch) (*specs.Spec, error) {
-	id := s.id
-	oomScore := 1000 // under host memory pressure, sandboxes go first
-	spec := &specs.Spec{
-		Version:  specs.Version,
-		Hostname: "sandbox",
-		Process: &specs.Process{
-			User:            specs.User{UID: uint32(opts.UID), GID: uint32(opts.GID)},
-			Args:            []string{"/proc/self/exe", entry.Arg},
-			Cwd:             rootfs.WorkPath,
-			NoNewPrivileges: true,
-			// Never nil: nil keeps every capability of root.
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding: []string{}, Effective: []string{}, Permitted: []string{},
-				Inheritable: []string{}, Ambient: []string{},
-			},
-			OOMScoreAdj: &oomScore,
-		},
-		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
-			},
-			Resources:   opts.Limits.cgroup().SpecFor(e.parent.Mode()),
-			CgroupsPath: e.parent.PathFor(id),
-		},
-	}
-	if e.userns {
-		// Inside, ids 0-65535; outside, this sandbox's own slot. Files of
-		// the image owned by host users show as nobody and keep their
-		// host permissions: what is root-only on the host stays so.
-		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.ids.base, Size: IDsPerSandbox}}
-		spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.ids.base, Size: IDsPerSandbox}}
-	}
-	plan := rootfs.Plan{Rootfs: root, Scratch: scratch}
-	if err := plan.Apply(spec); err != nil {
-		return nil, err
-	}
-	return spec, nil
-}
-
-func rlimitConfigs(l Limits) []configs.Rlimit {
-	return []configs.Rlimit{
-		{Type: unix.RLIMIT_NOFILE, Hard: l.OpenFiles, Soft: l.OpenFiles},
-		{Type: unix.RLIMIT_FSIZE, Hard: uint64(l.FileSizeBytes), Soft: uint64(l.FileSizeBytes)},
-		{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
-		{Type: unix.RLIMIT_STACK, Hard: l.stack(), Soft: l.stack()},
-	}
-}
-
-func rlimitsFor(l Limits) []entry.Rlimit {
-	var out []entry.Rlimit
-	for _, r := range rlimitConfigs(l) {
-		out = append(out, entry.Rlimit{Resource: r.Type, Cur: r.Soft, Max: r.Hard})
-	}
-	return out
 }
 
 // Request is one program to run.
