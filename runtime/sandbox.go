@@ -101,36 +101,16 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 			_ = s.Destroy()
 		}
 	}()
-	hostUID, hostGID := opts.UID, opts.GID
-	if e.userns {
-		if opts.UID >= IDsPerSandbox || opts.GID >= IDsPerSandbox {
-			return nil, invalidf("uid and gid must be below %d inside a user namespace", IDsPerSandbox)
-		}
-		if s.ids, err = e.allocSlot(); err != nil {
-			return nil, err
-		}
-		hostUID, hostGID = int(s.ids.base)+opts.UID, int(s.ids.base)+opts.GID
+	hostUID, hostGID, err := s.mapIDs(opts.UID, opts.GID)
+	if err != nil {
+		return nil, err
 	}
 	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), hostUID, hostGID, opts.Limits.scratch())
 	if err != nil {
 		return nil, err
 	}
-	// The sandbox's own inodes over the shared image (see rootfs.Root).
-	if r, ok, err := rootfs.NewRoot(filepath.Join(e.runDir, "roots", s.id), root); err != nil {
+	if root, err = s.mountRoot(root); err != nil {
 		return nil, err
-	} else if ok {
-		s.root, root = r, r.Path()
-		// libcontainer prepares the root from inside the user namespace:
-		// every directory on the way must be searchable. Under the run
-		// dir, that is the same for every sandbox: checked once.
-		if err := e.rootsReachable(); err != nil {
-			return nil, err
-		}
-	} else if e.userns {
-		// The same for the image itself, when there is no overlay.
-		if err := traversable(root); err != nil {
-			return nil, err
-		}
 	}
 	cfg, err := e.config(s, root, opts)
 	if err != nil {
@@ -143,15 +123,8 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if err := s.start(opts); err != nil {
 		return nil, err
 	}
-	ready := make(chan error, 1)
-	go func() { ready <- s.host.WaitReady() }()
-	select {
-	case err := <-ready:
-		if err != nil {
-			return nil, fmt.Errorf("sandbox did not come up: %w%s", err, s.earlyStderr())
-		}
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
 	}
 	state, err := s.container.State()
 	if err != nil {
@@ -162,6 +135,59 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	}
 	return s, nil
+}
+
+// mapIDs returns the host ids of the sandbox user. In a user namespace
+// they are the user's ids inside plus the base of a slot of host ids the
+// sandbox takes for its life.
+func (s *Sandbox) mapIDs(uid, gid int) (hostUID, hostGID int, err error) {
+	if !s.engine.userns {
+		return uid, gid, nil
+	}
+	if uid >= IDsPerSandbox || gid >= IDsPerSandbox {
+		return 0, 0, invalidf("uid and gid must be below %d inside a user namespace", IDsPerSandbox)
+	}
+	if s.ids, err = s.engine.allocSlot(); err != nil {
+		return 0, 0, err
+	}
+	return int(s.ids.base) + uid, int(s.ids.base) + gid, nil
+}
+
+// mountRoot returns the directory to use as the sandbox's root: its own
+// overlay of the image (its own inodes over the shared files, see
+// rootfs.Root), or the image itself on a kernel without overlayfs.
+func (s *Sandbox) mountRoot(image string) (string, error) {
+	e := s.engine
+	r, ok, err := rootfs.NewRoot(filepath.Join(e.runDir, "roots", s.id), image)
+	switch {
+	case err != nil:
+		return "", err
+	case ok:
+		s.root = r
+		// libcontainer prepares the root from inside the user namespace:
+		// every directory on the way must be searchable. Under the run
+		// dir, that is the same for every sandbox: checked once.
+		return r.Path(), e.rootsReachable()
+	case e.userns:
+		// The same for the image itself, when there is no overlay.
+		return image, traversable(image)
+	}
+	return image, nil
+}
+
+// waitReady waits until the entry reports it is parked, or ctx ends.
+func (s *Sandbox) waitReady(ctx context.Context) error {
+	ready := make(chan error, 1)
+	go func() { ready <- s.host.WaitReady() }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return fmt.Errorf("sandbox did not come up: %w%s", err, s.earlyStderr())
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // earlyStderr returns what the sandbox wrote to stderr before it was
