@@ -14,7 +14,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/sandboxd/sandboxd/errdefs"
 	"math/big"
 	"os"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/errdefs"
 )
 
 // LimitsClaim is the private claim through which a token narrows the limits

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sandboxd/sandboxd/errdefs"
 	"net"
 	"net/http"
 	"net/url"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/sandboxd/sandboxd/errdefs"
 )
 
 // The store's errors, each of one errdefs class. Callers branch on them

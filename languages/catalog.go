@@ -7,7 +7,6 @@ package languages
 import (
 	"errors"
 	"fmt"
-	"github.com/sandboxd/sandboxd/errdefs"
 	"os"
 	"regexp"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sandboxd/sandboxd/config"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/limits"
 )
 

@@ -3,7 +3,6 @@ package rootfs
 import (
 	"errors"
 	"fmt"
-	"github.com/sandboxd/sandboxd/errdefs"
 	"io"
 	"io/fs"
 	"os"
@@ -14,6 +13,8 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/errdefs"
 )
 
 // File is one file to put into /work before the program starts.

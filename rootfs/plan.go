@@ -17,17 +17,20 @@ const (
 	TmpPath  = "/tmp"
 )
 
-// DefaultShmBytes is the size of the sandbox's private /dev/shm.
-const DefaultShmBytes = 16 << 20
+// shmBytes is the size of the sandbox's private /dev/shm: fixed, since
+// POSIX shared memory is not what sandboxed programs need room for, and a
+// full /dev/shm gives ENOSPC like /tmp (its pages count against the
+// sandbox's memory limit as well).
+const shmBytes = 16 << 20
 
-// Plan is the mount layout of one sandbox.
+// Plan is the mount layout of one sandbox: the read-only root with the
+// kernel's filesystems (ApplyRoot), then the writable areas over it
+// (ApplyScratch).
 type Plan struct {
 	// Rootfs is the image's root directory; it is mounted read-only.
 	Rootfs string
 	// Scratch holds the host-side tmpfs mounts bound at /work and /tmp.
 	Scratch *Scratch
-	// ShmBytes limits /dev/shm.
-	ShmBytes int64
 }
 
 // maskedPaths are hidden from the sandbox (bind-mounted over with /dev/null
@@ -47,23 +50,17 @@ var readonlyPaths = []string{
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
 }
 
-// Apply writes the plan into spec.
-func (p Plan) Apply(spec *specs.Spec) error {
-	if p.Scratch == nil {
-		return fmt.Errorf("rootfs: plan has no scratch area")
-	}
-	shm := p.ShmBytes
-	if shm <= 0 {
-		shm = DefaultShmBytes
-	}
+// ApplyRoot writes the read-only part of the plan into spec: the image as a
+// read-only root, the sandbox's own /proc, /dev, /dev/shm and /sys, and the
+// kernel paths masked or made read-only. It replaces spec's mounts, so it
+// comes before ApplyScratch.
+func (p Plan) ApplyRoot(spec *specs.Spec) {
 	spec.Root = &specs.Root{Path: p.Rootfs, Readonly: true}
 	spec.Mounts = []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "strictatime", "mode=755", "size=64k"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shm)}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shmBytes)}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-		{Destination: WorkPath, Type: "bind", Source: p.Scratch.WorkDir(), Options: []string{"bind", "rw", "nosuid", "nodev"}},
-		{Destination: TmpPath, Type: "bind", Source: p.Scratch.TmpDir(), Options: []string{"bind", "rw", "nosuid", "nodev", "noexec"}},
 	}
 	if spec.Linux == nil {
 		spec.Linux = &specs.Linux{}
@@ -76,5 +73,19 @@ func (p Plan) Apply(spec *specs.Spec) error {
 	// Devices: libcontainer adds its defaults (null, zero, full, random,
 	// urandom, tty) and nothing else is listed.
 	spec.Linux.Devices = nil
+}
+
+// ApplyScratch binds the scratch areas into spec: /work and /tmp are the
+// only writable places of the sandbox, sized tmpfs mounts sandboxd made on
+// the host (see Scratch). Both are nosuid and nodev; /tmp is noexec too,
+// /work is not, since programs compiled there must run.
+func (p Plan) ApplyScratch(spec *specs.Spec) error {
+	if p.Scratch == nil {
+		return fmt.Errorf("rootfs: plan has no scratch area")
+	}
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: WorkPath, Type: "bind", Source: p.Scratch.WorkDir(), Options: []string{"bind", "rw", "nosuid", "nodev"}},
+		specs.Mount{Destination: TmpPath, Type: "bind", Source: p.Scratch.TmpDir(), Options: []string{"bind", "rw", "nosuid", "nodev", "noexec"}},
+	)
 	return nil
 }

@@ -4,20 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sandboxd/sandboxd/errdefs"
 	"io"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/opencontainers/runc/libcontainer/specconv"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/cgroup"
@@ -106,48 +101,21 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 			_ = s.Destroy()
 		}
 	}()
-	hostUID, hostGID := opts.UID, opts.GID
-	if e.userns {
-		if opts.UID >= IDsPerSandbox || opts.GID >= IDsPerSandbox {
-			return nil, invalidf("uid and gid must be below %d inside a user namespace", IDsPerSandbox)
-		}
-		if s.ids, err = e.allocSlot(); err != nil {
-			return nil, err
-		}
-		hostUID, hostGID = int(s.ids.base)+opts.UID, int(s.ids.base)+opts.GID
+	hostUID, hostGID, err := s.mapIDs(opts.UID, opts.GID)
+	if err != nil {
+		return nil, err
 	}
 	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), hostUID, hostGID, scratchSizes(opts.Limits))
 	if err != nil {
 		return nil, err
 	}
-	// The sandbox's own inodes over the shared image (see rootfs.Root).
-	if r, ok, err := rootfs.NewRoot(filepath.Join(e.runDir, "roots", s.id), root); err != nil {
+	if root, err = s.mountRoot(root); err != nil {
 		return nil, err
-	} else if ok {
-		s.root, root = r, r.Path()
-		// libcontainer prepares the root from inside the user namespace:
-		// every directory on the way must be searchable. Under the run
-		// dir, that is the same for every sandbox: checked once.
-		if err := e.rootsReachable(); err != nil {
-			return nil, err
-		}
-	} else if e.userns {
-		// The same for the image itself, when there is no overlay.
-		if err := traversable(root); err != nil {
-			return nil, err
-		}
 	}
-	spec, err := e.spec(s, root, opts, s.scratch)
+	cfg, err := e.config(s, root, opts)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: s.id, Spec: spec})
-	if err != nil {
-		return nil, fmt.Errorf("building sandbox config: %w", err)
-	}
-	// specconv leaves rlimits to its caller. These are the build-time
-	// values; the entry lowers them per run.
-	cfg.Rlimits = rlimitConfigs(opts.Limits)
 	s.container, err = libcontainer.Create(filepath.Join(e.runDir, "containers"), s.id, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox: %w", err)
@@ -155,15 +123,8 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if err := s.start(opts); err != nil {
 		return nil, err
 	}
-	ready := make(chan error, 1)
-	go func() { ready <- s.host.WaitReady() }()
-	select {
-	case err := <-ready:
-		if err != nil {
-			return nil, fmt.Errorf("sandbox did not come up: %w%s", err, s.earlyStderr())
-		}
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
 	}
 	state, err := s.container.State()
 	if err != nil {
@@ -174,6 +135,59 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	}
 	return s, nil
+}
+
+// mapIDs returns the host ids of the sandbox user. In a user namespace
+// they are the user's ids inside plus the base of a slot of host ids the
+// sandbox takes for its life.
+func (s *Sandbox) mapIDs(uid, gid int) (hostUID, hostGID int, err error) {
+	if !s.engine.userns {
+		return uid, gid, nil
+	}
+	if uid >= IDsPerSandbox || gid >= IDsPerSandbox {
+		return 0, 0, invalidf("uid and gid must be below %d inside a user namespace", IDsPerSandbox)
+	}
+	if s.ids, err = s.engine.allocSlot(); err != nil {
+		return 0, 0, err
+	}
+	return int(s.ids.base) + uid, int(s.ids.base) + gid, nil
+}
+
+// mountRoot returns the directory to use as the sandbox's root: its own
+// overlay of the image (its own inodes over the shared files, see
+// rootfs.Root), or the image itself on a kernel without overlayfs.
+func (s *Sandbox) mountRoot(image string) (string, error) {
+	e := s.engine
+	r, ok, err := rootfs.NewRoot(filepath.Join(e.runDir, "roots", s.id), image)
+	switch {
+	case err != nil:
+		return "", err
+	case ok:
+		s.root = r
+		// libcontainer prepares the root from inside the user namespace:
+		// every directory on the way must be searchable. Under the run
+		// dir, that is the same for every sandbox: checked once.
+		return r.Path(), e.rootsReachable()
+	case e.userns:
+		// The same for the image itself, when there is no overlay.
+		return image, traversable(image)
+	}
+	return image, nil
+}
+
+// waitReady waits until the entry reports it is parked, or ctx ends.
+func (s *Sandbox) waitReady(ctx context.Context) error {
+	ready := make(chan error, 1)
+	go func() { ready <- s.host.WaitReady() }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return fmt.Errorf("sandbox did not come up: %w%s", err, s.earlyStderr())
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // earlyStderr returns what the sandbox wrote to stderr before it was
@@ -238,292 +252,6 @@ func (s *Sandbox) start(opts BuildOptions) error {
 		close(s.processDone)
 	}()
 	return nil
-}
-
-func (e *Engine) spec(s *Sandbox, root string, opts BuildOptions, scratch *rootfs.Scratch) (*specs.Spec, error) {
-	id := s.id
-	oomScore := 1000 // under host memory pressure, sandboxes go first
-	spec := &specs.Spec{
-		Version:  specs.Version,
-		Hostname: "sandbox",
-		Process: &specs.Process{
-			User:            specs.User{UID: uint32(opts.UID), GID: uint32(opts.GID)},
-			Args:            []string{"/proc/self/exe", entry.Arg},
-			Cwd:             rootfs.WorkPath,
-			NoNewPrivileges: true,
-			// Never nil: nil keeps every capability of root.
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding: []string{}, Effective: []string{}, Permitted: []string{},
-				Inheritable: []string{}, Ambient: []string{},
-			},
-			OOMScoreAdj: &oomScore,
-		},
-		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
-			},
-			Resources:   cgroupLimits(opts.Limits).SpecFor(e.parent.Mode()),
-			CgroupsPath: e.parent.PathFor(id),
-		},
-	}
-	if e.userns {
-		// Inside, ids 0-65535; outside, this sandbox's own slot. Files of
-		// the image owned by host users show as nobody and keep their
-		// host permissions: what is root-only on the host stays so.
-		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.ids.base, Size: IDsPerSandbox}}
-		spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.ids.base, Size: IDsPerSandbox}}
-	}
-	plan := rootfs.Plan{Rootfs: root, Scratch: scratch}
-	if err := plan.Apply(spec); err != nil {
-		return nil, err
-	}
-	return spec, nil
-}
-
-func rlimitConfigs(l Limits) []configs.Rlimit {
-	return []configs.Rlimit{
-		{Type: unix.RLIMIT_NOFILE, Hard: uint64(l.OpenFiles), Soft: uint64(l.OpenFiles)},
-		{Type: unix.RLIMIT_FSIZE, Hard: uint64(l.FileSizeBytes), Soft: uint64(l.FileSizeBytes)},
-		{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
-		{Type: unix.RLIMIT_STACK, Hard: stackBytes, Soft: stackBytes},
-	}
-}
-
-func rlimitsFor(l Limits) []entry.Rlimit {
-	var out []entry.Rlimit
-	for _, r := range rlimitConfigs(l) {
-		out = append(out, entry.Rlimit{Resource: r.Type, Cur: r.Soft, Max: r.Hard})
-	}
-	return out
-}
-
-// Request is one program to run.
-type Request struct {
-	Args   []string
-	Env    []string
-	Files  []rootfs.File
-	Stdin  io.Reader // nil: the program reads EOF
-	Limits Limits
-	// Stdout and Stderr, when set, receive the kept output as it arrives.
-	Stdout, Stderr io.Writer
-}
-
-// ErrUsed is returned when a sandbox is asked to run a second program.
-var ErrUsed = errdefs.New(errdefs.ErrConflict, "sandbox already used: a sandbox runs exactly one program")
-
-type stopReason int
-
-const (
-	stopNone stopReason = iota
-	stopWall
-	stopCPU
-	stopOutput
-	stopCanceled
-)
-
-// Run runs req's program in the sandbox and returns its result. A sandbox
-// runs one program only; destroy it afterwards. An error means the program
-// never ran (bad request, command not runnable) or the sandbox broke.
-func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
-	if !s.used.CompareAndSwap(false, true) {
-		return nil, ErrUsed
-	}
-	if len(req.Args) == 0 || req.Args[0] == "" {
-		return nil, invalidf("no command given")
-	}
-	if err := validate(req.Limits); err != nil {
-		return nil, err
-	}
-	if scratchSizes(req.Limits) != scratchSizes(s.built) {
-		if err := s.scratch.Resize(scratchSizes(req.Limits)); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.scratch.Populate(req.Files); err != nil {
-		if errors.Is(err, rootfs.ErrBadFileName) {
-			return nil, invalidf("%v", err)
-		}
-		return nil, err
-	}
-	// The parked entry's own tasks count against pids.max; give the
-	// program its full allowance on top of them.
-	entryTasks, err := s.cg.Tasks()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.cg.Apply(cgroupLimits(req.Limits), entryTasks); err != nil {
-		return nil, err
-	}
-	if err := s.cg.StartAccounting(); err != nil {
-		return nil, err
-	}
-
-	stopCh := make(chan stopReason, 4)
-	stop := func(r stopReason) {
-		select {
-		case stopCh <- r:
-		default:
-		}
-	}
-	outCap := newCapture(req.Limits.OutputBytes, req.Stdout, func() { stop(stopOutput) })
-	errCap := newCapture(req.Limits.OutputBytes, req.Stderr, func() { stop(stopOutput) })
-	go outCap.run(s.stdout)
-	go errCap.run(s.stderr)
-	go feedStdin(s.stdin, req.Stdin)
-
-	env := req.Env
-	if env == nil {
-		env = []string{}
-	}
-	start := time.Now()
-	if _, err := s.host.Start(&entry.Launch{
-		Args: req.Args, Env: env, Dir: rootfs.WorkPath,
-		Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
-	}); err != nil {
-		return nil, err
-	}
-
-	type exit struct {
-		ws  unix.WaitStatus
-		err error
-	}
-	exited := make(chan exit, 1)
-	go func() {
-		ws, err := s.host.Wait()
-		exited <- exit{ws, err}
-	}()
-	wall := time.NewTimer(req.Limits.WallTime)
-	defer wall.Stop()
-	cpuCheck := time.NewTimer(s.nextCPUCheck(req.Limits, 0))
-	defer cpuCheck.Stop()
-
-	reason := stopNone
-	var ex exit
-	gotExit := false
-wait:
-	for {
-		select {
-		case ex = <-exited:
-			gotExit = true
-			break wait
-		case reason = <-stopCh:
-			break wait
-		case <-wall.C:
-			reason = stopWall
-			break wait
-		case <-cpuCheck.C:
-			used, err := s.cg.CPUTime()
-			if err == nil && used >= req.Limits.CPUTime {
-				reason = stopCPU
-				break wait
-			}
-			cpuCheck.Reset(s.nextCPUCheck(req.Limits, used))
-		case <-ctx.Done():
-			reason = stopCanceled
-			break wait
-		}
-	}
-	end := time.Now()
-	s.killAll()
-	if !gotExit {
-		// The entry may have reported just before the kill.
-		select {
-		case ex = <-exited:
-			gotExit = ex.err == nil
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	s.waitProcess(5 * time.Second)
-	outCap.waitDone(2 * time.Second)
-	errCap.waitDone(2 * time.Second)
-	if reason == stopNone {
-		// An output overflow found while draining still counts.
-		select {
-		case reason = <-stopCh:
-		default:
-		}
-	}
-	return s.result(req.Limits, reason, ex.ws, gotExit && ex.err == nil, end.Sub(start), outCap, errCap)
-}
-
-// nextCPUCheck returns when the CPU limit could be reached at the earliest,
-// given the quota: polling sooner would only cost the host CPU.
-func (s *Sandbox) nextCPUCheck(l Limits, used time.Duration) time.Duration {
-	rate := min(l.CPUs, float64(goruntime.NumCPU()))
-	d := time.Duration(float64(l.CPUTime-used) / rate)
-	return max(d, 5*time.Millisecond)
-}
-
-func (s *Sandbox) result(l Limits, reason stopReason, ws unix.WaitStatus, haveStatus bool, wall time.Duration, out, errc *capture) (*Result, error) {
-	r := &Result{WallTimeMS: ms(wall)}
-	stdout, outTrunc := out.result()
-	stderr, errTrunc := errc.result()
-	r.Stdout, r.StdoutEncoding = encodeOutput(stdout)
-	r.Stderr, r.StderrEncoding = encodeOutput(stderr)
-	r.StdoutTruncated, r.StderrTruncated = outTrunc, errTrunc
-
-	var statErr error
-	cpu, err := s.cg.CPUTime()
-	statErr = errors.Join(statErr, err)
-	r.CPUTimeMS = ms(cpu)
-	r.MemoryPeakBytes, err = s.cg.MemoryPeak()
-	statErr = errors.Join(statErr, err)
-	ooms, err := s.cg.OOMKills()
-	statErr = errors.Join(statErr, err)
-	r.OOMKilled = ooms > 0
-
-	switch {
-	case haveStatus && ws.Signaled():
-		r.ExitCode = 128 + int(ws.Signal())
-		name := SignalName(ws.Signal())
-		r.Signal = &name
-	case haveStatus:
-		r.ExitCode = ws.ExitStatus()
-	default:
-		// Killed by sandboxd (a limit) before the entry could report.
-		r.ExitCode = 128 + int(unix.SIGKILL)
-		name := SignalName(unix.SIGKILL)
-		r.Signal = &name
-	}
-
-	switch {
-	case statErr != nil:
-		r.Status, r.Error = StatusInternalError, "reading sandbox accounting: "+statErr.Error()
-	case reason == stopCanceled:
-		r.Status, r.Error = StatusInternalError, "run canceled"
-	case r.OOMKilled:
-		r.Status = StatusMemoryLimit
-	case reason == stopOutput || outTrunc || errTrunc:
-		r.Status = StatusOutputLimit
-	case reason == stopCPU || cpu >= l.CPUTime:
-		r.Status = StatusTimeLimit
-	case reason == stopWall:
-		r.Status = StatusWallTimeLimit
-	case r.Signal != nil || r.ExitCode != 0:
-		r.Status = StatusRuntimeError
-	default:
-		r.Status = StatusOK
-	}
-	return r, nil
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func feedStdin(w *os.File, r io.Reader) {
-	defer w.Close()
-	if r != nil {
-		// Fails with EPIPE once the sandbox is gone; that's the end of it.
-		_, _ = io.Copy(w, r)
-	}
-}
-
-func (c *capture) waitDone(d time.Duration) {
-	select {
-	case <-c.done:
-	case <-time.After(d):
-	}
 }
 
 // killAll ends every process of the sandbox: killing the entry (pid 1 of its

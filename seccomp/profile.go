@@ -13,11 +13,13 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// AlwaysDenied lists the system calls that the sandbox must never reach,
+// alwaysDenied lists the system calls that the sandbox must never reach,
 // whatever the upstream profile allows now or in a later version. They are
 // removed from every allow rule after the profile is built, so a change in
-// moby's profile can only make the filter stricter here.
-var AlwaysDenied = []string{
+// moby's profile can only make the filter stricter here. It is unexported
+// so that no other package can shorten the list at run time and so widen
+// every sandbox's filter; nothing may write to it.
+var alwaysDenied = []string{
 	"mount", "umount", "umount2", "pivot_root", "chroot",
 	"unshare", "setns",
 	"ptrace", "process_vm_readv", "process_vm_writev",
@@ -71,7 +73,7 @@ func Profile() (*specs.LinuxSeccomp, error) {
 	}
 	for _, rule := range prof.Syscalls {
 		names := slices.DeleteFunc(slices.Clone(rule.Names), func(n string) bool {
-			return slices.Contains(AlwaysDenied, n) && rule.Action == specs.ActAllow
+			return slices.Contains(alwaysDenied, n) && rule.Action == specs.ActAllow
 		})
 		if len(names) == 0 {
 			continue

@@ -29,7 +29,7 @@ func TestProfileDeniesByDefault(t *testing.T) {
 			continue
 		}
 		for _, n := range r.Names {
-			if slices.Contains(AlwaysDenied, n) {
+			if slices.Contains(alwaysDenied, n) {
 				t.Errorf("%s is allowed (args %v)", n, r.Args)
 			}
 			if len(r.Args) == 0 {

@@ -4,11 +4,12 @@ package units
 
 import (
 	"fmt"
-	"github.com/sandboxd/sandboxd/errdefs"
 	"strings"
 	"time"
 
 	goUnits "github.com/docker/go-units"
+
+	"github.com/sandboxd/sandboxd/errdefs"
 )
 
 // ErrNotPositive is returned for a value that parses but is zero or negative.

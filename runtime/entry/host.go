@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/sandboxd/sandboxd/errdefs"
 	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/errdefs"
 )
 
 // ErrNotRunnable wraps the entry's explanation of why the program could not

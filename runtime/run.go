@@ -1,0 +1,271 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	goruntime "runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime/entry"
+)
+
+// Request is one program to run.
+type Request struct {
+	Args   []string
+	Env    []string
+	Files  []rootfs.File
+	Stdin  io.Reader // nil: the program reads EOF
+	Limits Limits
+	// Stdout and Stderr, when set, receive the kept output as it arrives.
+	Stdout, Stderr io.Writer
+}
+
+// ErrUsed is returned when a sandbox is asked to run a second program.
+var ErrUsed = errdefs.New(errdefs.ErrConflict, "sandbox already used: a sandbox runs exactly one program")
+
+// stopReason is why sandboxd ended a run before the program did; stopNone
+// when it did not.
+type stopReason int
+
+const (
+	stopNone stopReason = iota
+	stopWall
+	stopCPU
+	stopOutput
+	stopCanceled
+)
+
+// Run runs req's program in the sandbox and returns its result. A sandbox
+// runs one program only; destroy it afterwards. An error means the program
+// never ran (bad request, command not runnable) or the sandbox broke.
+func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
+	if !s.used.CompareAndSwap(false, true) {
+		return nil, ErrUsed
+	}
+	if len(req.Args) == 0 || req.Args[0] == "" {
+		return nil, invalidf("no command given")
+	}
+	if err := validate(req.Limits); err != nil {
+		return nil, err
+	}
+	if err := s.applyRunLimits(req); err != nil {
+		return nil, err
+	}
+	x, err := s.launch(req)
+	if err != nil {
+		return nil, err
+	}
+	w := s.watch(ctx, x)
+	return s.collect(x, w)
+}
+
+// execution is one program of a sandbox, from its launch to its result.
+type execution struct {
+	limits Limits
+	// stops carries reasons found outside the watch loop: an overflow,
+	// seen by a stream's reader.
+	stops     chan stopReason
+	out, errc *capture
+	// exited receives the entry's report of the program's end.
+	exited chan exitReport
+	start  time.Time
+}
+
+// stop records r without ever blocking a stream's reader: when the channel
+// is full, reasons enough are already waiting.
+func (x *execution) stop(r stopReason) {
+	select {
+	case x.stops <- r:
+	default:
+	}
+}
+
+// exitReport is the entry's report of how the program ended.
+type exitReport struct {
+	ws  unix.WaitStatus
+	err error
+}
+
+// watched is how the watch ended: the program's end, or why sandboxd ends
+// the run.
+type watched struct {
+	reason  stopReason
+	exit    exitReport
+	gotExit bool
+	end     time.Time
+}
+
+// applyRunLimits gives the parked sandbox the request's limits before any
+// of the program runs: /work and /tmp resized (and the request's files put
+// in /work, once it has the request's size), the cgroup's limits, and
+// accounting started afresh so that the result counts the program alone.
+func (s *Sandbox) applyRunLimits(req Request) error {
+	if scratchSizes(req.Limits) != scratchSizes(s.built) {
+		if err := s.scratch.Resize(scratchSizes(req.Limits)); err != nil {
+			return err
+		}
+	}
+	if err := s.scratch.Populate(req.Files); err != nil {
+		if errors.Is(err, rootfs.ErrBadFileName) {
+			return invalidf("%v", err)
+		}
+		return err
+	}
+	// The parked entry's own tasks count against pids.max; give the
+	// program its full allowance on top of them.
+	entryTasks, err := s.cg.Tasks()
+	if err != nil {
+		return err
+	}
+	if err := s.cg.Apply(cgroupLimits(req.Limits), entryTasks); err != nil {
+		return err
+	}
+	return s.cg.StartAccounting()
+}
+
+// launch starts reading the program's output and feeding its input, then
+// hands the program to the entry, with the run's rlimits and the seccomp
+// filter. The wall time starts here.
+func (s *Sandbox) launch(req Request) (*execution, error) {
+	x := &execution{limits: req.Limits, stops: make(chan stopReason, 4), exited: make(chan exitReport, 1)}
+	x.out = newCapture(req.Limits.OutputBytes, req.Stdout, func() { x.stop(stopOutput) })
+	x.errc = newCapture(req.Limits.OutputBytes, req.Stderr, func() { x.stop(stopOutput) })
+	go x.out.run(s.stdout)
+	go x.errc.run(s.stderr)
+	go feedStdin(s.stdin, req.Stdin)
+
+	env := req.Env
+	if env == nil {
+		env = []string{}
+	}
+	x.start = time.Now()
+	if _, err := s.host.Start(&entry.Launch{
+		Args: req.Args, Env: env, Dir: rootfs.WorkPath,
+		Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
+	}); err != nil {
+		return nil, err
+	}
+	go func() {
+		ws, err := s.host.Wait()
+		x.exited <- exitReport{ws, err}
+	}()
+	return x, nil
+}
+
+// watch waits for the first of: the program's end, an output overflow, the
+// wall-time limit, the CPU-time limit, ctx's cancellation. The CPU time is
+// read from the cgroup at the earliest moment the limit could be reached,
+// and again after every read short of it.
+func (s *Sandbox) watch(ctx context.Context, x *execution) watched {
+	wall := time.NewTimer(x.limits.WallTime)
+	defer wall.Stop()
+	cpuCheck := time.NewTimer(s.nextCPUCheck(x.limits, 0))
+	defer cpuCheck.Stop()
+	for {
+		select {
+		case ex := <-x.exited:
+			return watched{exit: ex, gotExit: true, end: time.Now()}
+		case reason := <-x.stops:
+			return watched{reason: reason, end: time.Now()}
+		case <-wall.C:
+			return watched{reason: stopWall, end: time.Now()}
+		case <-cpuCheck.C:
+			used, err := s.cg.CPUTime()
+			if err == nil && used >= x.limits.CPUTime {
+				return watched{reason: stopCPU, end: time.Now()}
+			}
+			cpuCheck.Reset(s.nextCPUCheck(x.limits, used))
+		case <-ctx.Done():
+			return watched{reason: stopCanceled, end: time.Now()}
+		}
+	}
+}
+
+// collect kills what is left of the sandbox, waits for the entry's last
+// word and for both streams to drain (output written before the kill is
+// kept), and builds the result.
+func (s *Sandbox) collect(x *execution, w watched) (*Result, error) {
+	s.killAll()
+	if !w.gotExit {
+		// The entry may have reported just before the kill.
+		select {
+		case w.exit = <-x.exited:
+			w.gotExit = w.exit.err == nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	s.waitProcess(5 * time.Second)
+	x.out.waitDone(2 * time.Second)
+	x.errc.waitDone(2 * time.Second)
+	if w.reason == stopNone {
+		// An output overflow found while draining still counts.
+		select {
+		case w.reason = <-x.stops:
+		default:
+		}
+	}
+	return s.result(x.limits, w.reason, w.exit.ws, w.gotExit && w.exit.err == nil, w.end.Sub(x.start), x.out, x.errc)
+}
+
+// nextCPUCheck returns when the CPU limit could be reached at the earliest,
+// given the quota: polling sooner would only cost the host CPU.
+func (s *Sandbox) nextCPUCheck(l Limits, used time.Duration) time.Duration {
+	rate := min(l.CPUs, float64(goruntime.NumCPU()))
+	d := time.Duration(float64(l.CPUTime-used) / rate)
+	return max(d, 5*time.Millisecond)
+}
+
+func (s *Sandbox) result(l Limits, reason stopReason, ws unix.WaitStatus, haveStatus bool, wall time.Duration, out, errc *capture) (*Result, error) {
+	r := &Result{WallTimeMS: ms(wall)}
+	stdout, outTrunc := out.result()
+	stderr, errTrunc := errc.result()
+	r.Stdout, r.StdoutEncoding = encodeOutput(stdout)
+	r.Stderr, r.StderrEncoding = encodeOutput(stderr)
+	r.StdoutTruncated, r.StderrTruncated = outTrunc, errTrunc
+
+	var statErr error
+	cpu, err := s.cg.CPUTime()
+	statErr = errors.Join(statErr, err)
+	r.CPUTimeMS = ms(cpu)
+	r.MemoryPeakBytes, err = s.cg.MemoryPeak()
+	statErr = errors.Join(statErr, err)
+	ooms, err := s.cg.OOMKills()
+	statErr = errors.Join(statErr, err)
+	r.OOMKilled = ooms > 0
+
+	r.ExitCode, r.Signal = exitStatus(ws, haveStatus)
+	r.Status, r.Error = decideStatus(observed{
+		accountingErr: statErr,
+		stop:          reason,
+		oomKilled:     r.OOMKilled,
+		truncated:     outTrunc || errTrunc,
+		cpuUsed:       cpu,
+		cpuLimit:      l.CPUTime,
+		exitCode:      r.ExitCode,
+		signaled:      r.Signal != nil,
+	})
+	return r, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func feedStdin(w *os.File, r io.Reader) {
+	defer w.Close()
+	if r != nil {
+		// Fails with EPIPE once the sandbox is gone; that's the end of it.
+		_, _ = io.Copy(w, r)
+	}
+}
+
+func (c *capture) waitDone(d time.Duration) {
+	select {
+	case <-c.done:
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,112 @@
+package runtime
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/rootfs"
+)
+
+// The containment steps produce, in libcontainer's own terms, what
+// SECURITY.md promises. No sandbox is built: this needs no root.
+func TestConfigContainment(t *testing.T) {
+	for _, userns := range []bool{false, true} {
+		t.Run(map[bool]string{false: "without user namespace", true: "with user namespace"}[userns], func(t *testing.T) {
+			e := &Engine{runDir: "/run/sandboxd", userns: userns}
+			s := &Sandbox{id: "sbx-test", ids: &idSlot{base: 1 << 30}, scratch: rootfs.OpenScratch("/run/sandboxd/scratch/sbx-test")}
+			opts := BuildOptions{Rootfs: "/images/x", UID: 65534, GID: 65534, Limits: DefaultLimits()}
+			cfg, err := e.config(s, "/run/sandboxd/roots/sbx-test/root", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkNoPrivileges(t, cfg)
+			checkNamespaces(t, cfg, userns)
+			checkFilesystem(t, cfg)
+			checkResources(t, cfg, opts.Limits)
+		})
+	}
+}
+
+func checkNoPrivileges(t *testing.T, cfg *configs.Config) {
+	t.Helper()
+	c := cfg.Capabilities
+	if c == nil {
+		t.Fatal("capabilities are nil: the sandbox would keep every capability of root")
+	}
+	for name, set := range map[string][]string{
+		"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted,
+		"inheritable": c.Inheritable, "ambient": c.Ambient,
+	} {
+		if set == nil || len(set) != 0 {
+			t.Errorf("%s capabilities %v, want an empty set", name, set)
+		}
+	}
+	if !cfg.NoNewPrivileges {
+		t.Error("no_new_privs is not set")
+	}
+}
+
+func checkNamespaces(t *testing.T, cfg *configs.Config, userns bool) {
+	t.Helper()
+	for _, ns := range []configs.NamespaceType{configs.NEWPID, configs.NEWNET, configs.NEWIPC, configs.NEWUTS, configs.NEWNS, configs.NEWCGROUP} {
+		if !cfg.Namespaces.IsPrivate(ns) {
+			t.Errorf("no new %s namespace", ns)
+		}
+	}
+	if len(cfg.Networks) != 1 || cfg.Networks[0].Type != "loopback" {
+		t.Errorf("networks %+v, want loopback only", cfg.Networks)
+	}
+	if cfg.Hostname != "sandbox" {
+		t.Errorf("hostname %q", cfg.Hostname)
+	}
+	want := []configs.IDMap(nil)
+	if userns {
+		want = []configs.IDMap{{ContainerID: 0, HostID: 1 << 30, Size: IDsPerSandbox}}
+	}
+	if cfg.Namespaces.IsPrivate(configs.NEWUSER) != userns || !slices.Equal(cfg.UIDMappings, want) || !slices.Equal(cfg.GIDMappings, want) {
+		t.Errorf("user namespace %v, uid map %v, gid map %v; want %v, %v", cfg.Namespaces.IsPrivate(configs.NEWUSER), cfg.UIDMappings, cfg.GIDMappings, userns, want)
+	}
+}
+
+func checkFilesystem(t *testing.T, cfg *configs.Config) {
+	t.Helper()
+	if !cfg.Readonlyfs || cfg.RootPropagation != unix.MS_PRIVATE {
+		t.Errorf("root read-only %v, propagation %#x; want read-only and private", cfg.Readonlyfs, cfg.RootPropagation)
+	}
+	if !slices.Contains(cfg.MaskPaths, "/proc/kcore") || !slices.Contains(cfg.ReadonlyPaths, "/proc/sys") {
+		t.Errorf("masked %v, read-only %v", cfg.MaskPaths, cfg.ReadonlyPaths)
+	}
+	var dests []string
+	for _, m := range cfg.Mounts {
+		dests = append(dests, m.Destination)
+		nosuid := m.Flags&unix.MS_NOSUID != 0
+		noexec := m.Flags&unix.MS_NOEXEC != 0
+		if !nosuid || (m.Destination == rootfs.TmpPath && !noexec) || (m.Destination == rootfs.WorkPath && noexec) {
+			t.Errorf("%s mounted with flags %#x", m.Destination, m.Flags)
+		}
+	}
+	if want := []string{"/proc", "/dev", "/dev/shm", "/sys", rootfs.WorkPath, rootfs.TmpPath}; !slices.Equal(dests, want) {
+		t.Errorf("mounts %v, want %v", dests, want)
+	}
+}
+
+func checkResources(t *testing.T, cfg *configs.Config, l Limits) {
+	t.Helper()
+	if cfg.OomScoreAdj == nil || *cfg.OomScoreAdj != 1000 {
+		t.Errorf("oom_score_adj %v, want 1000", cfg.OomScoreAdj)
+	}
+	r := cfg.Cgroups.Resources
+	if r.Memory != l.MemoryBytes || r.MemorySwap != l.MemoryBytes || r.PidsLimit == nil || *r.PidsLimit != l.Pids {
+		t.Errorf("memory %d, memory+swap %d, pids %v; want %d, %d, %d", r.Memory, r.MemorySwap, r.PidsLimit, l.MemoryBytes, l.MemoryBytes, l.Pids)
+	}
+	if !slices.Equal(cfg.Rlimits, rlimitConfigs(l)) {
+		t.Errorf("rlimits %+v", cfg.Rlimits)
+	}
+	core := slices.IndexFunc(cfg.Rlimits, func(r configs.Rlimit) bool { return r.Type == unix.RLIMIT_CORE })
+	if core < 0 || cfg.Rlimits[core].Hard != 0 {
+		t.Errorf("RLIMIT_CORE %+v, want 0", cfg.Rlimits)
+	}
+}
