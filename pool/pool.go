@@ -14,16 +14,24 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sandboxd/sandboxd/cgroup"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
-// Builder builds sandboxes; *runtime.Engine is one.
-type Builder interface {
-	Build(ctx context.Context, opts runtime.BuildOptions) (*runtime.Sandbox, error)
-	CgroupMode() cgroup.Mode
-	CgroupParent() string
+// Sandbox is what the pool parks: it only ever destroys the sandboxes it
+// does not hand out, so that is all it needs of them. *runtime.Sandbox is
+// one; the unit tests use fakes that need no root.
+type Sandbox interface {
+	Destroy() error
 }
+
+// Builder builds sandboxes; *runtime.Engine is one. On error Build
+// returns no sandbox: the builder has cleaned up whatever it started.
+type Builder[S Sandbox] interface {
+	Build(ctx context.Context, opts runtime.BuildOptions) (S, error)
+}
+
+// The daemon's engine must stay usable as the pool's builder.
+var _ Builder[*runtime.Sandbox] = (*runtime.Engine)(nil)
 
 // Options configure a pool.
 type Options struct {
@@ -42,6 +50,13 @@ type Options struct {
 	// parked sandboxes are destroyed.
 	Idle   time.Duration
 	Logger *slog.Logger
+
+	// now is the clock of every sizing, eviction and idle decision
+	// (time.Now unless a test sets it), so tests need not sleep.
+	now func() time.Time
+	// backoff is how long a refill waits after a failed build (a second
+	// unless a test sets it).
+	backoff time.Duration
 }
 
 // ParkedCost is what one parked sandbox costs the host, as measured by
@@ -50,38 +65,54 @@ type Options struct {
 // goroutines): rounded up, it is what the pool's memory budget counts.
 const ParkedCost = 1 << 20
 
+// initialBuildTime is the build time assumed for an image until its first
+// build has been measured.
+const initialBuildTime = 20 * time.Millisecond
+
+// evictAfter is how long an image must have gone without requests before
+// its parked sandboxes may be taken for another image. Shorter, and images
+// in use at once with too small a budget would destroy each other's
+// sandboxes unused, build after build.
+const evictAfter = time.Second
+
 type key struct {
 	rootfs   string
 	uid, gid int
 }
 
 // Pool implements the server's Sandboxes on top of a Builder.
-type Pool struct {
-	b    Builder
+type Pool[S Sandbox] struct {
+	b    Builder[S]
 	opts Options
 	log  *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// manual leaves refilling to whoever calls step (the unit tests): no
+	// refill goroutine is started.
+	manual bool
 
 	mu     sync.Mutex
-	images map[key]*imagePool
+	images map[key]*imagePool[S]
 	parked int // over all images, building included
 	closed bool
 }
 
-type imagePool struct {
-	ready    []*runtime.Sandbox
+type imagePool[S Sandbox] struct {
+	ready    []S // oldest first
 	building int
 	// rate is an exponentially weighted request rate (per second).
 	rate     float64
 	lastTake time.Time
 	wake     chan struct{}
+	// buildTime is a moving average of this image's build times. Only
+	// the image's refill (one goroutine) reads and writes it.
+	buildTime time.Duration
 }
 
 // New returns a pool over b. Close destroys what it holds.
-func New(b Builder, opts Options) *Pool {
+func New[S Sandbox](b Builder[S], opts Options) *Pool[S] {
 	ctx, cancel := context.WithCancel(context.Background())
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -92,20 +123,20 @@ func New(b Builder, opts Options) *Pool {
 	if opts.ParkedCost <= 0 {
 		opts.ParkedCost = 1 << 20
 	}
-	return &Pool{b: b, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, images: map[key]*imagePool{}}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if opts.backoff <= 0 {
+		opts.backoff = time.Second
+	}
+	return &Pool[S]{b: b, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, images: map[key]*imagePool[S]{}}
 }
 
-// CgroupMode and CgroupParent pass through to the builder.
-func (p *Pool) CgroupMode() cgroup.Mode { return p.b.CgroupMode() }
-
-// CgroupParent passes through to the builder.
-func (p *Pool) CgroupParent() string { return p.b.CgroupParent() }
-
 // Enabled reports whether the pool parks sandboxes at all.
-func (p *Pool) Enabled() bool { return p.opts.MaxParked > 0 }
+func (p *Pool[S]) Enabled() bool { return p.opts.MaxParked > 0 }
 
 // Parked returns the number of sandboxes ready to take.
-func (p *Pool) Parked() int {
+func (p *Pool[S]) Parked() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
@@ -118,151 +149,135 @@ func (p *Pool) Parked() int {
 // Build returns a parked sandbox of the same image and user when one is
 // ready, and builds one otherwise. Either way the caller runs one program
 // in it and destroys it; the request's limits are applied by Run.
-func (p *Pool) Build(ctx context.Context, opts runtime.BuildOptions) (*runtime.Sandbox, error) {
+func (p *Pool[S]) Build(ctx context.Context, opts runtime.BuildOptions) (S, error) {
 	if !p.Enabled() {
 		return p.b.Build(ctx, opts)
 	}
 	k := key{opts.Rootfs, opts.UID, opts.GID}
 	p.mu.Lock()
 	ip := p.imageLocked(k)
-	now := time.Now()
-	if !ip.lastTake.IsZero() {
-		// One request just arrived: fold its instantaneous rate in.
-		dt := max(now.Sub(ip.lastTake).Seconds(), 1e-3)
-		ip.rate = 0.8*ip.rate + 0.2*(1/dt)
-	} else {
-		ip.rate = 1
-	}
+	now := p.opts.now()
+	ip.rate = nextRate(ip.rate, ip.lastTake, now)
 	ip.lastTake = now
-	var sb *runtime.Sandbox
-	if n := len(ip.ready); n > 0 {
+	var sb S
+	n := len(ip.ready)
+	if n > 0 {
+		// The newest: the oldest are the first given up to eviction.
 		sb = ip.ready[n-1]
 		ip.ready = ip.ready[:n-1]
 		p.parked--
 	}
 	p.mu.Unlock()
 	p.signal(ip)
-	if sb != nil {
+	if n > 0 {
 		return sb, nil
 	}
 	return p.b.Build(ctx, opts)
 }
 
-func (p *Pool) imageLocked(k key) *imagePool {
+// nextRate folds the request arriving at now into an image's request
+// rate. The first request counts as one per second; requests closer than
+// a millisecond count as a millisecond apart, so that the rate stays
+// finite.
+func nextRate(rate float64, last, now time.Time) float64 {
+	if last.IsZero() {
+		return 1
+	}
+	dt := max(now.Sub(last).Seconds(), 1e-3)
+	return 0.8*rate + 0.2*(1/dt)
+}
+
+func (p *Pool[S]) imageLocked(k key) *imagePool[S] {
 	ip, ok := p.images[k]
 	if !ok {
-		ip = &imagePool{wake: make(chan struct{}, 1)}
+		ip = &imagePool[S]{wake: make(chan struct{}, 1), buildTime: initialBuildTime}
 		p.images[k] = ip
-		p.wg.Add(1)
-		go p.refill(k, ip)
+		if !p.manual {
+			p.wg.Add(1)
+			go p.refill(k, ip)
+		}
 	}
 	return ip
 }
 
-func (p *Pool) signal(ip *imagePool) {
+func (p *Pool[S]) signal(ip *imagePool[S]) {
 	select {
 	case ip.wake <- struct{}{}:
 	default:
 	}
 }
 
-// target is how many sandboxes of an image to keep ready: enough to cover
-// the requests that arrive while one is being built, twice over.
-func (p *Pool) targetLocked(ip *imagePool, buildTime time.Duration) int {
-	if time.Since(ip.lastTake) > p.opts.Idle {
+// targetLocked is how many sandboxes of an image to keep ready at now:
+// none once the image has been idle for longer than Options.Idle, so that
+// an image nobody uses any more holds no memory.
+func (p *Pool[S]) targetLocked(ip *imagePool[S], now time.Time) int {
+	if now.Sub(ip.lastTake) > p.opts.Idle {
 		return 0
 	}
-	want := int(math.Ceil(ip.rate * max(buildTime.Seconds(), 0.005) * 2))
-	return min(max(want, 1), p.opts.MaxParked)
+	return targetSize(ip.rate, ip.buildTime, p.opts.MaxParked)
 }
 
-func (p *Pool) budgetLocked() bool {
-	return p.parked < p.opts.MaxParked && int64(p.parked+1)*p.opts.ParkedCost <= p.opts.MaxMemory
+// targetSize is enough sandboxes to cover the requests that arrive while
+// one is being built, twice over: at least one (a request is likely to
+// follow one), at most maxParked. Build times under 5 ms count as 5 ms so
+// that a fast builder still keeps bursts covered.
+func targetSize(rate float64, buildTime time.Duration, maxParked int) int {
+	want := int(math.Ceil(rate * max(buildTime.Seconds(), 0.005) * 2))
+	return min(max(want, 1), maxParked)
 }
 
-// evictAfter is how long an image must have gone without requests before
-// its parked sandboxes may be taken for another image. Shorter, and images
-// in use at once with too small a budget would destroy each other's
-// sandboxes unused, build after build.
-const evictAfter = time.Second
+func (p *Pool[S]) budgetLocked() bool {
+	return fits(p.parked, p.opts.MaxParked, p.opts.MaxMemory, p.opts.ParkedCost)
+}
 
-// evictLocked frees a slot of the budget for ip: it takes a parked
-// sandbox from the image used least recently, if that image has been
+// fits reports whether one more sandbox may be parked (or built to be
+// parked) beside the parked ones: both the count and the memory they are
+// counted at must stay within bounds.
+func fits(parked, maxParked int, maxMemory, cost int64) bool {
+	return parked < maxParked && int64(parked+1)*cost <= maxMemory
+}
+
+// evictLocked frees a slot of the budget for ip: it takes the oldest
+// parked sandbox of the image used least recently, if that image has been
 // quiet for evictAfter, so that images in use are not starved by idle ones
 // holding the budget until Options.Idle. It returns the sandbox to
-// destroy, or nil.
-func (p *Pool) evictLocked(ip *imagePool) *runtime.Sandbox {
-	var victim *imagePool
+// destroy, and whether there is one.
+func (p *Pool[S]) evictLocked(ip *imagePool[S], now time.Time) (S, bool) {
+	var victim *imagePool[S]
 	for _, other := range p.images {
-		if other != ip && len(other.ready) > 0 && time.Since(other.lastTake) >= evictAfter &&
+		if other != ip && len(other.ready) > 0 && now.Sub(other.lastTake) >= evictAfter &&
 			(victim == nil || other.lastTake.Before(victim.lastTake)) {
 			victim = other
 		}
 	}
 	if victim == nil {
-		return nil
+		var none S
+		return none, false
 	}
 	sb := victim.ready[0] // the oldest
 	victim.ready = victim.ready[1:]
 	p.parked--
-	return sb
+	return sb, true
 }
 
 // refill keeps one image's parked sandboxes at their target, and destroys
-// them once the image has been idle for Options.Idle.
-func (p *Pool) refill(k key, ip *imagePool) {
+// them once the image has been idle for Options.Idle. It looks again after
+// every build, on every request for the image, and every second (for the
+// idle and eviction deadlines, which pass without a request).
+func (p *Pool[S]) refill(k key, ip *imagePool[S]) {
 	defer p.wg.Done()
-	buildTime := 20 * time.Millisecond
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		p.mu.Lock()
-		target := p.targetLocked(ip, buildTime)
-		need := len(ip.ready)+ip.building < target && !p.closed
-		var evicted *runtime.Sandbox
-		if need && !p.budgetLocked() {
-			evicted = p.evictLocked(ip)
+		built, err := p.step(k, ip)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			p.log.Warn("pool: building a sandbox", "rootfs", k.rootfs, "err", err)
+			time.Sleep(p.opts.backoff) // don't spin on a broken image
 		}
-		need = need && p.budgetLocked()
-		if need {
-			ip.building++
-			p.parked++
+		if p.ctx.Err() != nil {
+			return
 		}
-		var idle []*runtime.Sandbox
-		if target == 0 && len(ip.ready) > 0 {
-			idle, ip.ready = ip.ready, nil
-			p.parked -= len(idle)
-		}
-		p.mu.Unlock()
-		if evicted != nil {
-			idle = append(idle, evicted)
-		}
-		for _, sb := range idle {
-			_ = sb.Destroy()
-		}
-		if need {
-			start := time.Now()
-			sb, err := p.b.Build(p.ctx, runtime.BuildOptions{Rootfs: k.rootfs, UID: k.uid, GID: k.gid, Limits: p.opts.Limits})
-			buildTime = (buildTime*3 + time.Since(start)) / 4
-			p.mu.Lock()
-			ip.building--
-			if err != nil || p.closed {
-				p.parked--
-				p.mu.Unlock()
-				if err != nil && !errors.Is(err, context.Canceled) {
-					p.log.Warn("pool: building a sandbox", "rootfs", k.rootfs, "err", err)
-					time.Sleep(time.Second) // don't spin on a broken image
-				}
-				if sb != nil {
-					_ = sb.Destroy()
-				}
-				if p.ctx.Err() != nil {
-					return
-				}
-				continue
-			}
-			ip.ready = append(ip.ready, sb)
-			p.mu.Unlock()
+		if built || err != nil {
 			continue
 		}
 		select {
@@ -274,10 +289,74 @@ func (p *Pool) refill(k key, ip *imagePool) {
 	}
 }
 
-// Drop destroys the parked sandboxes of an image (it is being removed).
-func (p *Pool) Drop(rootfs string) {
+// step brings one image one build closer to its target: it destroys what
+// the image no longer needs (idle) or what another image gives up for it
+// (eviction), then builds one sandbox if the target and budget allow. It
+// reports whether it tried to build, and the build's error.
+func (p *Pool[S]) step(k key, ip *imagePool[S]) (bool, error) {
 	p.mu.Lock()
-	var drop []*runtime.Sandbox
+	build, destroy := p.planLocked(ip)
+	p.mu.Unlock()
+	for _, sb := range destroy {
+		_ = sb.Destroy()
+	}
+	if !build {
+		return false, nil
+	}
+	return true, p.buildOne(k, ip)
+}
+
+// planLocked decides one step of an image's refill. When it decides to
+// build, it reserves the budget slot (building counts as parked) so that
+// concurrent refills of other images cannot overcommit it.
+func (p *Pool[S]) planLocked(ip *imagePool[S]) (build bool, destroy []S) {
+	now := p.opts.now()
+	target := p.targetLocked(ip, now)
+	build = len(ip.ready)+ip.building < target && !p.closed
+	if build && !p.budgetLocked() {
+		if sb, ok := p.evictLocked(ip, now); ok {
+			destroy = append(destroy, sb)
+		}
+	}
+	build = build && p.budgetLocked()
+	if build {
+		ip.building++
+		p.parked++
+	}
+	if target == 0 && len(ip.ready) > 0 {
+		destroy = append(destroy, ip.ready...)
+		p.parked -= len(ip.ready)
+		ip.ready = nil
+	}
+	return build, destroy
+}
+
+// buildOne builds a sandbox for an image whose slot planLocked reserved,
+// and parks it, or gives the slot back if the build failed or the pool
+// closed meanwhile (then the sandbox is destroyed, not parked).
+func (p *Pool[S]) buildOne(k key, ip *imagePool[S]) error {
+	start := p.opts.now()
+	sb, err := p.b.Build(p.ctx, runtime.BuildOptions{Rootfs: k.rootfs, UID: k.uid, GID: k.gid, Limits: p.opts.Limits})
+	ip.buildTime = (ip.buildTime*3 + p.opts.now().Sub(start)) / 4
+	p.mu.Lock()
+	ip.building--
+	if err == nil && !p.closed {
+		ip.ready = append(ip.ready, sb)
+		p.mu.Unlock()
+		return nil
+	}
+	p.parked--
+	p.mu.Unlock()
+	if err == nil { // built as the pool closed: nobody will take it
+		_ = sb.Destroy()
+	}
+	return err
+}
+
+// Drop destroys the parked sandboxes of an image (it is being removed).
+func (p *Pool[S]) Drop(rootfs string) {
+	p.mu.Lock()
+	var drop []S
 	for k, ip := range p.images {
 		if k.rootfs == rootfs {
 			drop = append(drop, ip.ready...)
@@ -293,12 +372,13 @@ func (p *Pool) Drop(rootfs string) {
 }
 
 // Close stops refilling and destroys every parked sandbox.
-func (p *Pool) Close() {
+func (p *Pool[S]) Close() {
 	p.mu.Lock()
 	p.closed = true
-	var all []*runtime.Sandbox
+	var all []S
 	for _, ip := range p.images {
 		all = append(all, ip.ready...)
+		p.parked -= len(ip.ready) // kept exact, though nothing parks any more
 		ip.ready = nil
 	}
 	p.mu.Unlock()
