@@ -87,14 +87,14 @@ func (s *Server) MetricsHandler() http.Handler {
 // noteError counts a refused or failed request, and records its code for
 // the audit line of an execution (x is nil for other requests).
 func (s *Server) noteError(x *execRecord, ae *apiError) {
-	switch ae.code {
-	case api.CodeUnauthorized, api.CodeForbidden:
+	switch ae.status {
+	case http.StatusUnauthorized, http.StatusForbidden:
 		s.metrics.rejections.WithLabelValues("auth").Inc()
-	case api.CodeRateLimited:
+	case http.StatusTooManyRequests:
 		s.metrics.rejections.WithLabelValues("rate").Inc()
-	case api.CodeBusy:
+	case http.StatusServiceUnavailable:
 		s.metrics.rejections.WithLabelValues("busy").Inc()
-	case api.CodeInternal:
+	case http.StatusInternalServerError:
 		s.metrics.internal.Inc()
 	}
 	if x != nil {
