@@ -121,6 +121,9 @@ func TestErrorCodes(t *testing.T) {
 		{"env name with =", `{"image":"busybox","cmd":["true"],"env":{"A=B":"c"}}`, 400, "invalid_request"},
 		{"command not found", `{"image":"busybox","cmd":["nosuchcmd"]}`, 400, "invalid_request"},
 		{"unknown image", `{"image":"nosuchimage","cmd":["true"]}`, 404, "unknown_image"},
+		{"invalid image reference", `{"image":"Not A/Valid:ref!","cmd":["true"]}`, 400, "invalid_request"},
+		{"open_files above maximum", `{"image":"busybox","cmd":["true"],"limits":{"open_files":100000}}`, 400, "invalid_request"},
+		{"open_files below 16", `{"image":"busybox","cmd":["true"],"limits":{"open_files":8}}`, 400, "invalid_request"},
 		{"too large", `{"image":"busybox","cmd":["true"],"stdin":"` + strings.Repeat("x", 2<<20) + `"}`, 413, "request_too_large"},
 		{"deeply nested", strings.Repeat("[", 10001) + strings.Repeat("]", 10001), 400, "invalid_request"},
 	}
@@ -137,6 +140,28 @@ func TestErrorCodes(t *testing.T) {
 	}
 	if _, err := d.Client.Health(context.Background()); err != nil {
 		t.Fatalf("daemon unhealthy after bad requests: %v", err)
+	}
+}
+
+// open_files is RLIMIT_NOFILE, as the program sees it with `ulimit -n`:
+// the default, a lower and a higher request, pooled or not.
+func TestOpenFilesLimit(t *testing.T) {
+	for _, pool := range []string{"0", "4"} {
+		d := testdaemon.Start(t, "--pool-size", pool)
+		d.ImportDir("busybox", testRootfs)
+		for _, tt := range []struct {
+			ask  *int64
+			want string
+		}{{nil, "256"}, {ptr(int64(64)), "64"}, {ptr(int64(1024)), "1024"}} {
+			resp, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox",
+				Cmd: []string{"sh", "-c", "ulimit -n"}, Limits: &api.Limits{OpenFiles: tt.ask}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != runtime.StatusOK || strings.TrimSpace(resp.Run.Stdout) != tt.want {
+				t.Errorf("pool %s, open_files %v: %s %q, want %s", pool, tt.ask, resp.Status, resp.Run.Stdout, tt.want)
+			}
+		}
 	}
 }
 

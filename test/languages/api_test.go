@@ -131,3 +131,31 @@ func TestJavaHeapFollowsTheMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// open_files reaches the program in language mode too: `ulimit -n` in an
+// interpreted language (bash), getrlimit in a compiled one (C).
+func TestOpenFilesInLanguageMode(t *testing.T) {
+	d := startWithImages(t, "bash", "c")
+	for _, tt := range []struct {
+		ask  *int64
+		want string
+	}{{nil, "256"}, {ptr(int64(48)), "48"}, {ptr(int64(2048)), "2048"}} {
+		r, err := d.Client.ExecuteLanguage(context.Background(), &api.ExecuteRequest{Language: "bash",
+			Files: []api.File{{Name: "main.sh", Content: "ulimit -n"}}, Limits: &api.Limits{OpenFiles: tt.ask}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != "ok" || r.Run == nil || strings.TrimSpace(r.Run.Stdout) != tt.want {
+			t.Errorf("bash, open_files %v: %s %+v, want %s", tt.ask, r.Status, r.Run, tt.want)
+		}
+	}
+	src := "#include <stdio.h>\n#include <sys/resource.h>\nint main(void){struct rlimit r; getrlimit(RLIMIT_NOFILE,&r); printf(\"%lu\\n\",(unsigned long)r.rlim_cur); return 0;}"
+	r, err := d.Client.ExecuteLanguage(context.Background(), &api.ExecuteRequest{Language: "c",
+		Files: []api.File{{Name: "main.c", Content: src}}, Limits: &api.Limits{OpenFiles: ptr(int64(33))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != "ok" || r.Run == nil || r.Run.Stdout != "33\n" {
+		t.Errorf("c, open_files 33: %s compile %+v run %+v", r.Status, r.Compile, r.Run)
+	}
+}
