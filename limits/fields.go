@@ -9,6 +9,21 @@ import (
 	"github.com/sandboxd/sandboxd/api"
 )
 
+// Set is every limit of one run. Zero values are invalid: callers start
+// from Defaults() or a resolved configuration.
+type Set struct {
+	WallTime      time.Duration // real time from start to end
+	CPUTime       time.Duration // CPU time of every task in the sandbox
+	MemoryBytes   int64         // cgroup memory limit; swap is off
+	Pids          int64         // tasks (processes + threads) of the program
+	CPUs          float64       // CPU quota in cores
+	OutputBytes   int64         // per stream (stdout, stderr)
+	TmpBytes      int64         // size of /tmp
+	WorkBytes     int64         // size of /work
+	FileSizeBytes int64         // RLIMIT_FSIZE
+	OpenFiles     int64         // RLIMIT_NOFILE
+}
+
 // Field is one limit. Its exported fields name it everywhere it appears;
 // its operations (unexported) convert and compare it in each unit.
 type Field struct {
@@ -20,10 +35,14 @@ type Field struct {
 	ops
 }
 
-// The table: the one list of limits. To add a limit, add its line here,
-// its field to Set and to api.Limits, and its row to docs/api.md and
-// api/openapi.yaml (a test checks that they agree); a limit that needs a
-// new kind of enforcement also needs its step in runtime.
+// The table: the one list of limits. To add a limit, add its line here
+// and its field to Set above, its field to api.Limits (api/types.go) and
+// its row to docs/api.md, then run `go generate ./limits` to rewrite
+// api/openapi.yaml's Limits (TestTableMatchesTheAPIAndItsDocs fails until
+// all of them agree). A limit that needs a new kind of enforcement also
+// needs its step in runtime.
+//
+//go:generate go run ./internal/genopenapi ../api/openapi.yaml
 var table = []Field{
 	{"wall_time_ms", "ms", "wall_time", "wall-time", "timer in runtime.watch; SIGKILL to the sandbox's PID 1",
 		duration(func(s *Set) *time.Duration { return &s.WallTime }, func(a *api.Limits) **int64 { return &a.WallTimeMS }, 10*time.Second, 60*time.Second)},

@@ -12,25 +12,9 @@ package limits
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/sandboxd/sandboxd/errdefs"
 )
-
-// Set is every limit of one run. Zero values are invalid: callers start
-// from Defaults() or a resolved configuration.
-type Set struct {
-	WallTime      time.Duration // real time from start to end
-	CPUTime       time.Duration // CPU time of every task in the sandbox
-	MemoryBytes   int64         // cgroup memory limit; swap is off
-	Pids          int64         // tasks (processes + threads) of the program
-	CPUs          float64       // CPU quota in cores
-	OutputBytes   int64         // per stream (stdout, stderr)
-	TmpBytes      int64         // size of /tmp
-	WorkBytes     int64         // size of /work
-	FileSizeBytes int64         // RLIMIT_FSIZE
-	OpenFiles     int64         // RLIMIT_NOFILE
-}
 
 // MinOpenFiles is the lowest open_files a run may have: below it, the
 // dynamic loader and language runtimes fail before user code runs.

@@ -34,9 +34,12 @@ func TestTableMatchesTheAPIAndItsDocs(t *testing.T) {
 	if !slices.Equal(table, structFields) {
 		t.Errorf("api.Limits has %v, the table %v", structFields, table)
 	}
-	openapi := section(t, "../api/openapi.yaml", "    Limits:\n", regexp.MustCompile(`(?m)^        ([a-z_]+): \{`), "\n    ExecuteRequest:")
-	if !slices.Equal(table, openapi) {
-		t.Errorf("api/openapi.yaml's Limits has %v, the table %v", openapi, table)
+	yaml, err := os.ReadFile("../api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := RewriteOpenAPI(string(yaml)); err != nil || want != string(yaml) {
+		t.Errorf("api/openapi.yaml's Limits is not the table's (run go generate ./limits): %v", err)
 	}
 	doc := section(t, "../docs/api.md", "Limits (each a positive number", regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|"), "\nResponse `200`")
 	if !slices.Equal(table, doc) {
