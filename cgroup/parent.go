@@ -12,6 +12,8 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/errdefs"
 )
 
 // DefaultParentName is the child of sandboxd's own cgroup that holds its
@@ -29,7 +31,7 @@ var v2Controllers = []string{"cpu", "memory", "pids"}
 
 // ErrNotDelegated means the parent cgroup exists but sandboxd may not create
 // or configure cgroups under it.
-var ErrNotDelegated = errors.New("cgroup parent is not writable or not delegated")
+var ErrNotDelegated = errdefs.New(errdefs.ErrUnavailable, "cgroup parent is not writable or not delegated")
 
 // Parent is where sandbox cgroups are created.
 type Parent struct {

@@ -146,7 +146,7 @@ func FilesFromDir(dir string) ([]File, error) {
 }
 
 // ErrTooLarge is returned by Collect when /work holds more than allowed.
-var ErrTooLarge = errors.New("work directory holds more than the allowed size")
+var ErrTooLarge = errdefs.New(errdefs.ErrTooLarge, "work directory holds more than the allowed size")
 
 // Collect reads back the regular files in /work (recursively), for a
 // compile stage whose output the next stages need. The sandbox is dead when
