@@ -67,7 +67,14 @@ func (f numField[T, W]) above(s, max *Set) bool { return *f.at(s) > *f.at(max) }
 func (f numField[T, W]) lower(s, max *Set)      { *f.at(s) = min(*f.at(s), *f.at(max)) }
 func (f numField[T, W]) copy(dst, src *Set)     { *f.at(dst) = *f.at(src) }
 func (f numField[T, W]) value(s *Set) any       { return *f.at(s) }
-func (f numField[T, W]) wireValue(s *Set) any   { return f.toW(*f.at(s)) }
+func (f numField[T, W]) wireValue(s *Set) any   { return f.wireOf(*f.at(s)) }
+
+func (f numField[T, W]) wireOf(v T) W {
+	if f.toW == nil {
+		return W(v)
+	}
+	return f.toW(v)
+}
 
 func (f numField[T, W]) parseConfig(dst *Set, raw any) error {
 	v, err := f.parse(raw)
@@ -85,13 +92,16 @@ func (f numField[T, W]) fromWire(a *api.Limits, dst *Set) (present, positive, to
 	if p == nil {
 		return false, false, false
 	}
-	v, exact := f.fromW(*p)
+	v, exact := T(*p), true
+	if f.fromW != nil {
+		v, exact = f.fromW(*p)
+	}
 	*f.at(dst) = v
 	return true, *p > 0, !exact
 }
 
 func (f numField[T, W]) toWire(src *Set, a *api.Limits) {
-	v := f.toW(*f.at(src))
+	v := f.wireOf(*f.at(src))
 	*f.wire(a) = &v
 }
 
@@ -102,15 +112,9 @@ func duration(at func(*Set) *time.Duration, wire func(*api.Limits) **int64, def,
 		fromW: func(ms int64) (time.Duration, bool) {
 			return time.Duration(min(ms, maxMillis)) * time.Millisecond, ms <= maxMillis
 		},
-		toW: func(d time.Duration) int64 { return d.Milliseconds() },
-		parse: func(raw any) (time.Duration, error) {
-			s, ok := raw.(string)
-			if !ok {
-				return 0, fmt.Errorf("expected a duration such as \"10s\", not %v", raw)
-			}
-			return units.ParseDuration(s)
-		},
-		flag: func(text string) (any, error) { _, err := units.ParseDuration(text); return text, err },
+		toW:   func(d time.Duration) int64 { return d.Milliseconds() },
+		parse: fromText(units.ParseDuration, `a duration such as "10s"`),
+		flag:  checkText(units.ParseDuration),
 	}
 }
 
@@ -118,24 +122,14 @@ func duration(at func(*Set) *time.Duration, wire func(*api.Limits) **int64, def,
 // the config.
 func size(at func(*Set) *int64, wire func(*api.Limits) **int64, def, max int64) numField[int64, int64] {
 	return numField[int64, int64]{at: at, wire: wire, def: def, max: max,
-		fromW: func(n int64) (int64, bool) { return n, true },
-		toW:   func(n int64) int64 { return n },
-		parse: func(raw any) (int64, error) {
-			s, ok := raw.(string)
-			if !ok {
-				return 0, fmt.Errorf("expected a size such as \"64MiB\", not %v", raw)
-			}
-			return units.ParseSize(s)
-		},
-		flag: func(text string) (any, error) { _, err := units.ParseSize(text); return text, err },
+		parse: fromText(units.ParseSize, `a size such as "64MiB"`),
+		flag:  checkText(units.ParseSize),
 	}
 }
 
 // count is a whole number, the same in the API and the config.
 func count(at func(*Set) *int64, wire func(*api.Limits) **int64, def, max int64) numField[int64, int64] {
 	return numField[int64, int64]{at: at, wire: wire, def: def, max: max,
-		fromW: func(n int64) (int64, bool) { return n, true },
-		toW:   func(n int64) int64 { return n },
 		parse: func(raw any) (int64, error) {
 			n, ok := raw.(int64)
 			if !ok {
@@ -156,8 +150,6 @@ func count(at func(*Set) *int64, wire func(*api.Limits) **int64, def, max int64)
 // cores is a CPU quota in cores, the same in the API and the config.
 func cores(at func(*Set) *float64, wire func(*api.Limits) **float64, def, max float64) numField[float64, float64] {
 	return numField[float64, float64]{at: at, wire: wire, def: def, max: max,
-		fromW: func(n float64) (float64, bool) { return n, true },
-		toW:   func(n float64) float64 { return n },
 		parse: func(raw any) (float64, error) {
 			switch n := raw.(type) {
 			case float64:
@@ -184,4 +176,26 @@ func cores(at func(*Set) *float64, wire func(*api.Limits) **float64, def, max fl
 func atLeast[T number, W int64 | float64](f numField[T, W], lo T, msg func(v T) string) numField[T, W] {
 	f.lo, f.loMsg = lo, msg
 	return f
+}
+
+// fromText reads a config value written as text with parse; what says
+// what was expected.
+func fromText[T any](parse func(string) (T, error), what string) func(any) (T, error) {
+	return func(raw any) (T, error) {
+		s, ok := raw.(string)
+		if !ok {
+			var zero T
+			return zero, fmt.Errorf("expected %s, not %v", what, raw)
+		}
+		return parse(s)
+	}
+}
+
+// checkText checks a flag's text with parse and keeps it as text, as the
+// config file holds it.
+func checkText[T any](parse func(string) (T, error)) func(string) (any, error) {
+	return func(text string) (any, error) {
+		_, err := parse(text)
+		return text, err
+	}
 }
