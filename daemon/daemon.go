@@ -38,42 +38,84 @@ const SandboxUID, SandboxGID = 65534, 65534
 // accepting, lets in-flight runs finish within the grace period, kills what
 // remains and cleans up.
 func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Logger) error {
-	for _, d := range []string{cfg.RunDir, cfg.StateDir, filepath.Dir(cfg.Socket)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("creating %s: %w", d, err)
+	d := &daemon{cfg: cfg, version: version, log: log}
+	// However Run ends (an error in open or serve, a panic, a clean stop
+	// after shutdown), what was acquired is released, newest first.
+	defer d.close()
+	if err := d.open(ctx); err != nil {
+		return err
+	}
+	if err := d.serve(ctx); err != nil {
+		return err
+	}
+	d.shutdown()
+	return nil
+}
+
+// daemon is one sandboxd from open to shutdown: what open built, what
+// serve started, and the cleanups of both.
+type daemon struct {
+	cfg     *config.Resolved
+	version string
+	log     *slog.Logger
+
+	engine   *runtime.Engine
+	lns      *listeners
+	acc      *server.Access
+	auditLog *audit.Log
+	warm     *pool.Pool
+	core     *execution.Core
+	srv      *server.Server
+
+	httpSrv    *http.Server
+	metricsSrv *http.Server // nil without metrics_listen
+	killRuns   context.CancelFunc
+
+	// undo holds the cleanups of what was acquired, in the order it was
+	// acquired; close runs them backwards, as one function's defers would.
+	undo []func()
+}
+
+// onClose registers f to run at close, before every cleanup registered
+// earlier.
+func (d *daemon) onClose(f func()) { d.undo = append(d.undo, f) }
+
+// close runs the registered cleanups, newest first: kill the runs' context,
+// close the audit log, close the listeners, release the sandbox state dir
+// and, at the very end, the run-dir lock.
+func (d *daemon) close() {
+	for i := len(d.undo) - 1; i >= 0; i-- {
+		d.undo[i]()
+	}
+	d.undo = nil
+}
+
+// open acquires, in this order: the run-dir lock, the sandbox state dir,
+// the engine (recovering what an earlier instance left), the image store,
+// the language catalog, the compile cache, the listeners, access control
+// and the audit log; then it builds the serving side on them (assemble).
+func (d *daemon) open(ctx context.Context) error {
+	cfg, log := d.cfg, d.log
+	for _, dir := range []string{cfg.RunDir, cfg.StateDir, filepath.Dir(cfg.Socket)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
 	unlock, err := lockRunDir(cfg.RunDir)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	d.onClose(unlock)
 
 	stateDir, releaseState, err := sandboxStateDir(cfg.RunDir, log)
 	if err != nil {
 		return err
 	}
-	// Deferred before the engine's cleanup, so it runs after it.
-	defer releaseState()
-	ecfg := runtime.EngineConfig{RunDir: stateDir, CgroupParent: cfg.CgroupParent, NoUserNamespace: cfg.NoUserNS}
-	if cfg.UsernsRange != "" {
-		if ecfg.IDs, err = runtime.ParseIDRange(cfg.UsernsRange); err != nil {
-			return fmt.Errorf("userns_range: %w", err)
-		}
-	}
-	engine, err := runtime.NewEngine(ecfg)
-	if err != nil {
+	// Registered before everything that uses the state dir, so released
+	// after all of it, the engine's final cleanup in shutdown included.
+	d.onClose(releaseState)
+	if d.engine, err = openEngine(ctx, cfg, stateDir, log); err != nil {
 		return err
-	}
-	if err := engine.CheckReachable(cfg.StateDir); err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	rec, err := engine.Recover(ctx)
-	if err != nil {
-		log.Warn("recovering from an earlier instance", "err", err)
-	}
-	if rec != (runtime.Recovered{}) {
-		log.Info("removed what an earlier instance left", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups)
 	}
 	store, err := images.Open(filepath.Join(cfg.StateDir, "images"), images.Options{Logger: log})
 	if err != nil {
@@ -87,50 +129,93 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("compile cache: %w", err)
 	}
-	lns, err := openListeners(cfg, log) // listen.go: unix, tcp, TLS, socket activation
-	if err != nil {
+	if d.lns, err = openListeners(cfg, log); err != nil { // listen.go: unix, tcp, TLS, socket activation
 		return err
 	}
-	defer lns.close()
-	acc, err := access(cfg, lns)
-	if err != nil {
+	d.onClose(d.lns.close)
+	if d.acc, err = access(cfg, d.lns); err != nil {
 		return err
 	}
-	var auditLog *audit.Log
 	if cfg.AuditLog != "" {
-		if auditLog, err = audit.Open(cfg.AuditLog, 4096, log); err != nil {
+		if d.auditLog, err = audit.Open(cfg.AuditLog, 4096, log); err != nil {
 			return fmt.Errorf("audit log: %w", err)
 		}
-		defer auditLog.Close(5 * time.Second)
+		d.onClose(func() { d.auditLog.Close(5 * time.Second) })
 	}
+	d.assemble(store, catalog, cache)
+	return nil
+}
 
+// openEngine starts the sandbox engine with its state in stateDir and
+// removes what an earlier instance left behind (a failure there is only
+// logged).
+func openEngine(ctx context.Context, cfg *config.Resolved, stateDir string, log *slog.Logger) (*runtime.Engine, error) {
+	ecfg := runtime.EngineConfig{RunDir: stateDir, CgroupParent: cfg.CgroupParent, NoUserNamespace: cfg.NoUserNS}
+	if cfg.UsernsRange != "" {
+		ids, err := runtime.ParseIDRange(cfg.UsernsRange)
+		if err != nil {
+			return nil, fmt.Errorf("userns_range: %w", err)
+		}
+		ecfg.IDs = ids
+	}
+	engine, err := runtime.NewEngine(ecfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := engine.CheckReachable(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	rec, err := engine.Recover(ctx)
+	if err != nil {
+		log.Warn("recovering from an earlier instance", "err", err)
+	}
+	if rec != (runtime.Recovered{}) {
+		log.Info("removed what an earlier instance left", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups)
+	}
+	return engine, nil
+}
+
+// assemble builds the serving side on what open acquired: the warm pool,
+// the admission queue, the execution core, the language service (only with
+// a catalog) and the API server.
+func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache *compilecache.Cache) {
+	cfg, log := d.cfg, d.log
 	// Parked sandboxes are built with the maximums: a request may only
 	// lower what a sandbox was built with (rlimits set at build are hard).
-	warm := pool.New(engine, pool.Options{
+	d.warm = pool.New(d.engine, pool.Options{
 		MaxParked: cfg.PoolSize, MaxMemory: cfg.PoolMemory, ParkedCost: pool.ParkedCost,
 		Limits: cfg.Maximums, Idle: cfg.PoolIdle, Logger: log,
 	})
 	q := queue.New(cfg.Concurrency, cfg.QueueLength)
-	core := execution.New(execution.Options{Images: store, Slots: q, Sandboxes: execution.FromBuilder(warm),
+	d.core = execution.New(execution.Options{Images: store, Slots: q, Sandboxes: execution.FromBuilder(d.warm),
 		UID: SandboxUID, GID: SandboxGID, Logger: log})
 	var langs *languages.Service
 	if catalog != nil {
-		langs = &languages.Service{Catalog: catalog, Cache: cache, Stages: core, Images: store,
+		langs = &languages.Service{Catalog: catalog, Cache: cache, Stages: d.core, Images: store,
 			Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxSource: cfg.MaxSource, Logger: log}
 	}
-	srv := server.New(server.Options{
-		Core: core, Languages: langs, Host: engine, Images: store, Queue: q, Parked: warm.Parked, Dropped: warm.Drop,
+	d.srv = server.New(server.Options{
+		Core: d.core, Languages: langs, Host: d.engine, Images: store, Queue: q, Parked: d.warm.Parked, Dropped: d.warm.Drop,
 		Slots: cfg.Concurrency, QueueLen: cfg.QueueLength,
 		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody,
-		Logger: log, Version: version, Access: acc, Audit: auditLog,
+		Logger: log, Version: d.version, Access: d.acc, Audit: d.auditLog,
 		UserLimits: server.UserLimits{Rate: cfg.RateLimit, Burst: cfg.RateBurst, MaxConcurrent: cfg.MaxConcurrentPerUser},
 	})
+}
+
+// serve serves the API on every listener and metrics on metrics_listen,
+// tells systemd it is ready, and returns nil when ctx ends or the error of
+// the first server that fails. The servers keep running after it returns:
+// shutdown stops them.
+func (d *daemon) serve(ctx context.Context) error {
+	cfg, log := d.cfg, d.log
 	// Runs take their context from here, not only from their request, so
 	// that the end of the grace period can kill every one of them.
 	runCtx, killRuns := context.WithCancel(context.Background())
-	defer killRuns()
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
+	d.killRuns = killRuns
+	d.onClose(killRuns)
+	d.httpSrv = &http.Server{
+		Handler:           d.srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second, // slowloris: headers must come promptly
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -138,50 +223,59 @@ func Run(ctx context.Context, cfg *config.Resolved, version string, log *slog.Lo
 		ConnContext:       server.ConnContext, // transport and peer credentials
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	served := make(chan error, len(lns.lns)+1)
+	served := make(chan error, len(d.lns.lns)+1)
 	var addrs []string
-	for _, ln := range lns.lns {
-		go func() { served <- httpSrv.Serve(ln) }()
+	for _, ln := range d.lns.lns {
+		go func() { served <- d.httpSrv.Serve(ln) }()
 		addrs = append(addrs, ln.Addr().Network()+"://"+ln.Addr().String())
 	}
-	metricsSrv, err := serveMetrics(cfg.MetricsAddr, srv, served, log)
-	if err != nil {
+	var err error
+	if d.metricsSrv, err = serveMetrics(cfg.MetricsAddr, d.srv, served, log); err != nil {
 		return err
 	}
-	log.Info("sandboxd serving", "listen", addrs, "version", version, "cgroup", engine.CgroupMode(),
+	engine := d.engine
+	log.Info("sandboxd serving", "listen", addrs, "version", d.version, "cgroup", engine.CgroupMode(),
 		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength,
 		"pool", cfg.PoolSize, "userns", engine.UserNamespaces(),
-		"auth", acc.Verifier != nil, "require_auth", cfg.RequireAuth, "metrics", cfg.MetricsAddr, "audit", cfg.AuditLog)
+		"auth", d.acc.Verifier != nil, "require_auth", cfg.RequireAuth, "metrics", cfg.MetricsAddr, "audit", cfg.AuditLog)
 	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyReady) // systemd Type=notify; a no-op elsewhere
 
 	select {
 	case err := <-served:
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
+		return nil
 	}
+}
+
+// shutdown stops accepting, gives in-flight runs the grace period, kills
+// what remains, waits for every run, closes the pool and removes what the
+// engine still has. close then releases the rest.
+func (d *daemon) shutdown() {
+	cfg, log, engine := d.cfg, d.log, d.engine
 	log.Info("shutting down", "grace_period", cfg.GracePeriod)
 	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
-	if metricsSrv != nil {
-		defer metricsSrv.Close()
+	if d.metricsSrv != nil {
+		// Metrics stay up while runs drain; closed once shutdown is done.
+		defer d.metricsSrv.Close()
 	}
 	grace, cancel := context.WithTimeout(context.Background(), cfg.GracePeriod)
 	defer cancel()
-	if err := httpSrv.Shutdown(grace); err != nil {
+	if err := d.httpSrv.Shutdown(grace); err != nil {
 		log.Warn("grace period over: killing the remaining runs")
-		killRuns()
+		d.killRuns()
 		closing, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = httpSrv.Shutdown(closing)
-		_ = httpSrv.Close()
+		_ = d.httpSrv.Shutdown(closing)
+		_ = d.httpSrv.Close()
 	}
-	core.Wait()
-	warm.Close()
+	d.core.Wait()
+	d.warm.Close()
 	if rec, err := engine.Recover(context.Background()); err != nil || rec != (runtime.Recovered{}) {
 		log.Info("final cleanup", "sandboxes", rec.Sandboxes, "cgroups", rec.Cgroups, "err", err)
 	}
 	engine.RemoveCgroupParent()
 	log.Info("stopped")
-	return nil
 }
 
 // loadCatalog reads the language catalog. The default path may be absent

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
 	"github.com/sandboxd/sandboxd/languages"
 	sblimits "github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
@@ -85,7 +86,6 @@ func run(bin string, n int, pace time.Duration, out string) error {
 			fmt.Fprintln(os.Stderr, "bench-langs:", err)
 		}
 	}()
-	c := d.Client
 	ctx := context.Background()
 	list, err := exec.Command("scripts/build-images.sh", "--list").Output()
 	if err != nil {
@@ -95,6 +95,31 @@ func run(bin string, n int, pace time.Duration, out string) error {
 	if err != nil {
 		return err
 	}
+	roots, err := importImages(ctx, d, list)
+	if err != nil {
+		return err
+	}
+	lb := &langBench{c: d.Client, cat: cat, roots: roots, n: n, pace: pace, dir: dir}
+	var b strings.Builder
+	fmt.Fprintf(&b, "| language | API, paced, median ms | bare on the host, median ms | difference, paced, ms | API, back to back, median ms | compile once, ms |\n|---|---|---|---|---|---|\n")
+	for _, p := range programs {
+		row, err := lb.row(ctx, p)
+		if err != nil {
+			return err
+		}
+		b.WriteString(row)
+	}
+	table := b.String()
+	fmt.Print(table)
+	if out != "" {
+		return writeDoc(out, n, pace, table)
+	}
+	return nil
+}
+
+// importImages imports every image `scripts/build-images.sh --list`
+// printed (list) and returns each one's rootfs by name.
+func importImages(ctx context.Context, d *testdaemon.Daemon, list []byte) (map[string]string, error) {
 	roots := map[string]string{} // image name -> rootfs
 	sc := bufio.NewScanner(strings.NewReader(string(list)))
 	for sc.Scan() {
@@ -104,55 +129,76 @@ func run(bin string, n int, pace time.Duration, out string) error {
 		}
 		roots[f[2]] = f[3]
 		if _, err := d.Import(ctx, f[2], f[3]); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "| language | API, paced, median ms | bare on the host, median ms | difference, paced, ms | API, back to back, median ms | compile once, ms |\n|---|---|---|---|---|---|\n")
-	for _, p := range programs {
-		req := &api.ExecuteRequest{Language: p.lang, Files: []api.File{{Name: p.main, Content: p.src}}}
-		first, err := c.ExecuteLanguage(ctx, req)
-		if err != nil || first.Status != "ok" {
-			fmt.Fprintf(&b, "| %s | failed: %v %v | | | |\n", p.lang, err, statusOf(first))
-			continue
+	return roots, nil
+}
+
+// langBench is what measuring one language needs.
+type langBench struct {
+	c     *client.Client
+	cat   *languages.Catalog
+	roots map[string]string // image name -> rootfs
+	n     int
+	pace  time.Duration
+	dir   string // the bare runs' overlays go here
+}
+
+// row measures p through the API and bare and returns its table row. A
+// language whose first run fails gets a row saying so; a later failure
+// ends the benchmark.
+func (lb *langBench) row(ctx context.Context, p hello) (string, error) {
+	req := &api.ExecuteRequest{Language: p.lang, Files: []api.File{{Name: p.main, Content: p.src}}}
+	first, err := lb.c.ExecuteLanguage(ctx, req)
+	if err != nil || first.Status != "ok" {
+		return fmt.Sprintf("| %s | failed: %v %v | | | |\n", p.lang, err, statusOf(first)), nil
+	}
+	compile := "—"
+	if first.Compile != nil {
+		compile = fmt.Sprintf("%.0f", first.Compile.WallTimeMS)
+	}
+	paced, backToBack, err := lb.apiRuns(ctx, p.lang, req)
+	if err != nil {
+		return "", err
+	}
+	bareCell, diff := "", "—"
+	if bare, err := bareRuns(lb.cat, lb.roots, p, lb.n, lb.pace, lb.dir); err != nil {
+		bareCell = "failed: " + err.Error()
+	} else {
+		bareCell = ms(median(bare))
+		diff = ms(median(paced) - median(bare))
+	}
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |\n", p.lang, ms(median(paced)), bareCell, diff, ms(median(backToBack)), compile), nil
+}
+
+// apiRuns times n paced requests, each -pace after the previous answer,
+// then n back to back.
+func (lb *langBench) apiRuns(ctx context.Context, lang string, req *api.ExecuteRequest) (paced, backToBack []time.Duration, err error) {
+	n := lb.n
+	for i := 0; i < 2*n; i++ {
+		if i < n {
+			time.Sleep(lb.pace)
 		}
-		compile := "—"
-		if first.Compile != nil {
-			compile = fmt.Sprintf("%.0f", first.Compile.WallTimeMS)
+		start := time.Now()
+		r, err := lb.c.ExecuteLanguage(ctx, req)
+		if err != nil || r.Status != "ok" {
+			return nil, nil, fmt.Errorf("%s: %v %v", lang, err, statusOf(r))
 		}
-		var paced, backToBack []time.Duration
-		for i := 0; i < 2*n; i++ {
-			if i < n {
-				time.Sleep(pace)
-			}
-			start := time.Now()
-			r, err := c.ExecuteLanguage(ctx, req)
-			if err != nil || r.Status != "ok" {
-				return fmt.Errorf("%s: %v %v", p.lang, err, statusOf(r))
-			}
-			if i < n {
-				paced = append(paced, time.Since(start))
-			} else {
-				backToBack = append(backToBack, time.Since(start))
-			}
-		}
-		bareCell, diff := "", "—"
-		if bare, err := bareRuns(cat, roots, p, n, pace, dir); err != nil {
-			bareCell = "failed: " + err.Error()
+		if i < n {
+			paced = append(paced, time.Since(start))
 		} else {
-			bareCell = ms(median(bare))
-			diff = ms(median(paced) - median(bare))
+			backToBack = append(backToBack, time.Since(start))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", p.lang, ms(median(paced)), bareCell, diff, ms(median(backToBack)), compile)
 	}
-	table := b.String()
-	fmt.Print(table)
-	if out != "" {
-		doc := fmt.Sprintf("# Hello world per language\n\nWritten by `make bench-langs` (`bench/langs`) on %s. Each language's hello world end to end through the API (request sent, response read; warm pool on; compiled languages after one compile, whose time is the last column, so the runs hit the compile cache), beside the same program started bare on the host: the image's own binaries and the catalog's own command lines, in a chroot of the image with /proc and /dev, without namespaces, cgroups or seccomp, paced like the API runs. Paced: %d requests, each %v after the previous answer, so that a parked sandbox is ready, as at any request rate below what the host can build (about 70 sandboxes a second here). Back to back: %d more with no pause, the daemon saturated, so that most wait for a sandbox to be built. Medians; compare the difference, not the absolute figures.\n\n%s",
-			time.Now().UTC().Format("2006-01-02"), n, pace, n, table)
-		return os.WriteFile(out, []byte(doc), 0o644)
-	}
-	return nil
+	return paced, backToBack, nil
+}
+
+// writeDoc writes the table to out with what it measured and how.
+func writeDoc(out string, n int, pace time.Duration, table string) error {
+	doc := fmt.Sprintf("# Hello world per language\n\nWritten by `make bench-langs` (`bench/langs`) on %s. Each language's hello world end to end through the API (request sent, response read; warm pool on; compiled languages after one compile, whose time is the last column, so the runs hit the compile cache), beside the same program started bare on the host: the image's own binaries and the catalog's own command lines, in a chroot of the image with /proc and /dev, without namespaces, cgroups or seccomp, paced like the API runs. Paced: %d requests, each %v after the previous answer, so that a parked sandbox is ready, as at any request rate below what the host can build (about 70 sandboxes a second here). Back to back: %d more with no pause, the daemon saturated, so that most wait for a sandbox to be built. Medians; compare the difference, not the absolute figures.\n\n%s",
+		time.Now().UTC().Format("2006-01-02"), n, pace, n, table)
+	return os.WriteFile(out, []byte(doc), 0o644)
 }
 
 func statusOf(r *api.LanguageResponse) string {

@@ -93,8 +93,39 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil { // user namespaces must reach the image store
+	s, err := launch(bin, dir, conc, slots)
+	if err != nil {
 		return err
+	}
+	defer func() {
+		if err := s.d.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+		}
+	}()
+	if err := s.importImages(rootfs); err != nil {
+		return err
+	}
+	fmt.Printf("soak: %d sequential + %d concurrent runs of %d kinds, daemon pid %d, --concurrency %d\n", seq, conc, len(kinds), s.d.Pid(), slots)
+	fresh := s.stats()
+	fmt.Printf("fresh: %s\n", fresh)
+	start := s.warmUp(warmup, conc)
+	s.load(seq, conc)
+	end, leaked := s.finish()
+	errs := s.report(fresh, start, end, leaked, maxGrowth)
+	errs = append(errs, s.stop()...)
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, ", "))
+	}
+	fmt.Println("soak: ok")
+	return nil
+}
+
+// launch starts the daemon in dir with a queue long enough for the
+// concurrent phase, and the language catalog when compile errors are
+// soaked too.
+func launch(bin, dir string, conc, slots int) (*soak, error) {
+	if err := os.Chmod(dir, 0o755); err != nil { // user namespaces must reach the image store
+		return nil, err
 	}
 	args := []string{"--concurrency", fmt.Sprint(slots), "--queue-length", fmt.Sprint(conc + slots)}
 	if gccRootfs != "" {
@@ -103,34 +134,36 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	}
 	d, err := testdaemon.Launch(testdaemon.Config{Bin: bin, Dir: dir, LogLevel: "warn", Args: args})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "soak:", err)
-		}
-	}()
 	s := &soak{d: d, c: d.Client, counts: map[string]int{}}
 	s.http = testdaemon.HTTPClient(d.Socket)
-	if _, err := d.Import(context.Background(), "busybox", rootfs); err != nil {
+	return s, nil
+}
+
+// importImages imports busybox and, with -gcc-rootfs, lang/gcc:12, whose
+// compile error then joins the kinds of run.
+func (s *soak) importImages(rootfs string) error {
+	if _, err := s.d.Import(context.Background(), "busybox", rootfs); err != nil {
 		return err
 	}
 	if gccRootfs == "" {
 		fmt.Println("soak: compile errors are not exercised: no -gcc-rootfs given (busybox only)")
-	} else {
-		if _, err := d.Import(context.Background(), "lang/gcc:12", gccRootfs); err != nil {
-			return err
-		}
-		kinds = append(kinds, kind{name: compileErrorKind,
-			req: api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "main.c", Content: "int main(void){ return undeclared; }"}}}})
+		return nil
 	}
-	fmt.Printf("soak: %d sequential + %d concurrent runs of %d kinds, daemon pid %d, --concurrency %d\n", seq, conc, len(kinds), d.Pid(), slots)
-	fresh := s.stats()
-	fmt.Printf("fresh: %s\n", fresh)
-	// Warm up with sequential runs and one burst as large as the
-	// concurrent phase: the Go runtime keeps the heap and stacks of a
-	// burst's high-water mark, which is footprint, not a leak. Growth is
-	// measured from here.
+	if _, err := s.d.Import(context.Background(), "lang/gcc:12", gccRootfs); err != nil {
+		return err
+	}
+	kinds = append(kinds, kind{name: compileErrorKind,
+		req: api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "main.c", Content: "int main(void){ return undeclared; }"}}}})
+	return nil
+}
+
+// warmUp runs warmup sequential runs and one burst as large as the
+// concurrent phase, uncounted, and returns the figures growth is measured
+// from: the Go runtime keeps the heap and stacks of a burst's high-water
+// mark, which is footprint, not a leak.
+func (s *soak) warmUp(warmup, conc int) stats {
 	for i := 0; i < warmup; i++ {
 		s.one(i, false)
 	}
@@ -138,6 +171,11 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	s.settle()
 	start := s.stats()
 	fmt.Printf("start (after %d warm-up runs and a burst of %d): %s\n", warmup, conc, start)
+	return start
+}
+
+// load is the soak itself: seq sequential runs, then conc at once.
+func (s *soak) load(seq, conc int) {
 	t0 := time.Now()
 	for i := 0; i < seq; i++ {
 		s.one(i, true)
@@ -149,20 +187,31 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	t0 = time.Now()
 	s.burst(conc, true)
 	fmt.Printf("concurrent: %d runs in %v\n", conc, time.Since(t0).Round(time.Millisecond))
-	leaks := s.settle()
+}
+
+// finish takes the end figures and leftovers once the daemon has settled,
+// and again after -idle when it is set.
+func (s *soak) finish() (stats, leaks) {
+	l := s.settle()
 	end := s.stats()
 	fmt.Printf("right after: %s\n", end)
 	if idle > 0 {
 		time.Sleep(idle)
-		leaks = s.settle()
+		l = s.settle()
 		end = s.stats()
 		fmt.Printf("end (after %v idle): %s\n", idle, end)
 	}
+	return end, l
+}
+
+// report prints growth, outcomes, leaks and failures, and returns what
+// fails the soak among them.
+func (s *soak) report(fresh, start, end stats, l leaks, maxGrowth float64) []string {
 	growth := 100 * (float64(end.rss) - float64(start.rss)) / float64(start.rss)
 	fmt.Printf("RSS growth from fresh: %+.1f%% (informative)\n", 100*(float64(end.rss)-float64(fresh.rss))/float64(fresh.rss))
 	fmt.Printf("RSS growth: %+.1f%% (limit %.0f%%); fds %+d; threads %+d; goroutines %+.0f\n", growth, maxGrowth, end.fds-start.fds, end.threads-start.threads, end.goroutines-start.goroutines)
 	fmt.Printf("outcomes: %v\n", s.counts)
-	fmt.Printf("leaked: %d cgroups, %d mounts, %d directories (beyond %d parked in the warm pool)\n", leaks.cgroups, leaks.mounts, leaks.dirs, leaks.warm)
+	fmt.Printf("leaked: %d cgroups, %d mounts, %d directories (beyond %d parked in the warm pool)\n", l.cgroups, l.mounts, l.dirs, l.warm)
 	fmt.Printf("failures: %d\n", len(s.failures))
 	for i, f := range s.failures {
 		if i == 50 {
@@ -175,27 +224,29 @@ func run(bin, rootfs string, seq, conc, slots, warmup int, maxGrowth float64) er
 	if len(s.failures) > 0 {
 		errs = append(errs, fmt.Sprintf("%d failed requests", len(s.failures)))
 	}
-	if leaks.cgroups+leaks.mounts+leaks.dirs > 0 {
+	if l.cgroups+l.mounts+l.dirs > 0 {
 		errs = append(errs, "leaks")
 	}
 	if growth > maxGrowth {
 		errs = append(errs, fmt.Sprintf("RSS grew %.1f%%", growth))
 	}
-	// A clean stop takes the warm pool with it: nothing may be left.
-	if err := d.Stop(time.Minute); err != nil {
+	return errs
+}
+
+// stop stops the daemon and returns what is wrong after: a clean stop
+// takes the warm pool with it, so nothing may be left.
+func (s *soak) stop() []string {
+	var errs []string
+	if err := s.d.Stop(time.Minute); err != nil {
 		errs = append(errs, err.Error())
 	}
-	if left := d.Leftovers(); len(left) > 0 {
+	if left := s.d.Leftovers(); len(left) > 0 {
 		fmt.Printf("left after the daemon stopped: %v\n", left)
 		errs = append(errs, fmt.Sprintf("%d leftovers after the daemon stopped", len(left)))
 	} else {
 		fmt.Println("after the daemon stopped: nothing left")
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, ", "))
-	}
-	fmt.Println("soak: ok")
-	return nil
+	return errs
 }
 
 func (s *soak) burst(n int, count bool) {

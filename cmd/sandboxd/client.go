@@ -279,100 +279,116 @@ func imageCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "pull", Usage: "pull an image from a registry", ArgsUsage: "REF",
-				Flags: []cli.Flag{socketFlag, &cli.StringFlag{Name: "name", Usage: "store it under this name:tag"}},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return errors.New("usage: sandboxd image pull REF [--name N]")
-					}
-					ref := c.Args().First()
-					var img *api.Image
-					var err error
-					if isTerminal(os.Stderr) {
-						img, err = newClient(c).PullProgress(c.Context, ref, c.String("name"), func(done, total int64) {
-							drawProgress(os.Stderr, ref, done, total)
-						})
-						fmt.Fprintln(os.Stderr)
-					} else {
-						fmt.Fprintf(os.Stderr, "pulling %s ...\n", ref)
-						img, err = newClient(c).Pull(c.Context, ref, c.String("name"))
-					}
-					if err != nil {
-						return err
-					}
-					fmt.Printf("%s %s %s\n", img.Name, img.ID, units.BytesSize(float64(img.SizeBytes)))
-					return nil
-				},
+				Flags:  []cli.Flag{socketFlag, &cli.StringFlag{Name: "name", Usage: "store it under this name:tag"}},
+				Action: imagePull,
 			},
 			{
 				Name: "import", Usage: "import a docker-save/OCI archive or a rootfs tarball (- for stdin)", ArgsUsage: "FILE|-",
-				Flags: []cli.Flag{socketFlag, &cli.StringFlag{Name: "name", Required: true, Usage: "name:tag to store it as"}},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return errors.New("usage: sandboxd image import FILE|- --name N")
-					}
-					var r io.Reader = os.Stdin
-					if p := c.Args().First(); p != "-" {
-						f, err := os.Open(p)
-						if err != nil {
-							return err
-						}
-						defer f.Close()
-						r = f
-					}
-					img, err := newClient(c).Import(c.Context, r, c.String("name"))
-					if err != nil {
-						return err
-					}
-					fmt.Printf("%s %s %s\n", img.Name, img.ID, units.BytesSize(float64(img.SizeBytes)))
-					return nil
-				},
+				Flags:  []cli.Flag{socketFlag, &cli.StringFlag{Name: "name", Required: true, Usage: "name:tag to store it as"}},
+				Action: imageImport,
 			},
 			{
 				Name: "ls", Usage: "list images with their disk usage", Flags: []cli.Flag{socketFlag},
-				Action: func(c *cli.Context) error {
-					list, err := newClient(c).Images(c.Context)
-					if err != nil {
-						return err
-					}
-					tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "NAME\tID\tSIZE\tCREATED\tSOURCE")
-					for _, img := range list {
-						id := img.ID
-						if len(id) > 19 {
-							id = id[:19]
-						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.Name, id, units.BytesSize(float64(img.SizeBytes)),
-							img.Created.Format(time.RFC3339), img.Source)
-					}
-					return tw.Flush()
-				},
+				Action: imageList,
 			},
 			{
 				Name: "rm", Usage: "remove an image", ArgsUsage: "NAME", Flags: []cli.Flag{socketFlag},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return errors.New("usage: sandboxd image rm NAME")
-					}
-					return newClient(c).RemoveImage(c.Context, c.Args().First())
-				},
+				Action: imageRemove,
 			},
 			{
 				Name: "inspect", Usage: "show an image as JSON", ArgsUsage: "NAME", Flags: []cli.Flag{socketFlag},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return errors.New("usage: sandboxd image inspect NAME")
-					}
-					img, err := newClient(c).Image(c.Context, c.Args().First())
-					if err != nil {
-						return err
-					}
-					enc := json.NewEncoder(os.Stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(img)
-				},
+				Action: imageInspect,
 			},
 		},
 	}
+}
+
+// imagePull is `sandboxd image pull`: a progress bar on a terminal, one
+// line otherwise.
+func imagePull(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("usage: sandboxd image pull REF [--name N]")
+	}
+	ref := c.Args().First()
+	var img *api.Image
+	var err error
+	if isTerminal(os.Stderr) {
+		img, err = newClient(c).PullProgress(c.Context, ref, c.String("name"), func(done, total int64) {
+			drawProgress(os.Stderr, ref, done, total)
+		})
+		fmt.Fprintln(os.Stderr)
+	} else {
+		fmt.Fprintf(os.Stderr, "pulling %s ...\n", ref)
+		img, err = newClient(c).Pull(c.Context, ref, c.String("name"))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s %s %s\n", img.Name, img.ID, units.BytesSize(float64(img.SizeBytes)))
+	return nil
+}
+
+// imageImport is `sandboxd image import`, from a file or stdin (-).
+func imageImport(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("usage: sandboxd image import FILE|- --name N")
+	}
+	var r io.Reader = os.Stdin
+	if p := c.Args().First(); p != "-" {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	img, err := newClient(c).Import(c.Context, r, c.String("name"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s %s %s\n", img.Name, img.ID, units.BytesSize(float64(img.SizeBytes)))
+	return nil
+}
+
+// imageList is `sandboxd image ls`: a table, IDs cut to 19 characters.
+func imageList(c *cli.Context) error {
+	list, err := newClient(c).Images(c.Context)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tSIZE\tCREATED\tSOURCE")
+	for _, img := range list {
+		id := img.ID
+		if len(id) > 19 {
+			id = id[:19]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.Name, id, units.BytesSize(float64(img.SizeBytes)),
+			img.Created.Format(time.RFC3339), img.Source)
+	}
+	return tw.Flush()
+}
+
+// imageRemove is `sandboxd image rm`.
+func imageRemove(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("usage: sandboxd image rm NAME")
+	}
+	return newClient(c).RemoveImage(c.Context, c.Args().First())
+}
+
+// imageInspect is `sandboxd image inspect`: the image as indented JSON.
+func imageInspect(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("usage: sandboxd image inspect NAME")
+	}
+	img, err := newClient(c).Image(c.Context, c.Args().First())
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(img)
 }
 
 func statusCommand() *cli.Command {
