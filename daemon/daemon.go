@@ -63,7 +63,7 @@ type daemon struct {
 	lns      *listeners
 	acc      *server.Access
 	auditLog *audit.Log
-	warm     *pool.Pool
+	warm     *pool.Pool[*runtime.Sandbox]
 	core     *execution.Core
 	srv      *server.Server
 
