@@ -135,7 +135,7 @@ func TestJavaHeapFollowsTheMemoryLimit(t *testing.T) {
 // open_files reaches the program in language mode too: `ulimit -n` in an
 // interpreted language (bash), getrlimit in a compiled one (C).
 func TestOpenFilesInLanguageMode(t *testing.T) {
-	d := startWithImages(t, "bash", "c")
+	d := startWithImages(t, "bash", "gcc")
 	for _, tt := range []struct {
 		ask  *int64
 		want string
