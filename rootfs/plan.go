@@ -1,8 +1,9 @@
 // Package rootfs is the sandbox's view of the filesystem: a shared,
 // read-only image root; a private /proc, /dev, /sys and /dev/shm; and two
-// size-limited writable areas, /work and /tmp, that live in tmpfs mounts
-// sandboxd makes on the host so it can fill /work before the program starts
-// and read results back after.
+// writable areas, /work and /tmp, that live in tmpfs mounts sandboxd makes
+// on the host so it can fill /work before the program starts and read
+// results back after. /work, /tmp and /dev/shm are all size- and
+// inode-limited.
 package rootfs
 
 import (
@@ -20,7 +21,11 @@ const (
 // shmBytes is the size of the sandbox's private /dev/shm: fixed, since
 // POSIX shared memory is not what sandboxed programs need room for, and a
 // full /dev/shm gives ENOSPC like /tmp (its pages count against the
-// sandbox's memory limit as well).
+// sandbox's memory limit as well). Its inodes are bounded the way those of
+// /work and /tmp are (inodesFor: one per 4 KiB, so 4096 for 16 MiB):
+// without nr_inodes the kernel's default is half the host's RAM pages, and
+// a program could make millions of empty files, which take none of the
+// size but kernel memory.
 const shmBytes = 16 << 20
 
 // Plan is the mount layout of one sandbox: the read-only root with the
@@ -59,7 +64,7 @@ func (p Plan) ApplyRoot(spec *specs.Spec) {
 	spec.Mounts = []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "strictatime", "mode=755", "size=64k"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shmBytes)}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shmBytes), fmt.Sprintf("nr_inodes=%d", inodesFor(shmBytes))}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 	}
 	if spec.Linux == nil {

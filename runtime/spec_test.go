@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -90,6 +91,19 @@ func checkFilesystem(t *testing.T, cfg *configs.Config) {
 	}
 	if want := []string{"/proc", "/dev", "/dev/shm", "/sys", rootfs.WorkPath, rootfs.TmpPath}; !slices.Equal(dests, want) {
 		t.Errorf("mounts %v, want %v", dests, want)
+	}
+	// /dev/shm is the one tmpfs libcontainer mounts: its size and inode
+	// limits are in the mount's data (/work and /tmp are sandboxd's own
+	// host mounts, bound in; rootfs.NewScratch sizes them).
+	shm := slices.IndexFunc(cfg.Mounts, func(m *configs.Mount) bool { return m.Destination == "/dev/shm" })
+	if shm < 0 {
+		return
+	}
+	data := strings.Split(cfg.Mounts[shm].Data, ",")
+	for _, want := range []string{"size=16777216", "nr_inodes=4096"} {
+		if !slices.Contains(data, want) {
+			t.Errorf("/dev/shm mount data %q, want %s among it", cfg.Mounts[shm].Data, want)
+		}
 	}
 }
 

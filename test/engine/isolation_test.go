@@ -156,6 +156,8 @@ func TestFilesystem(t *testing.T) {
 		{"filling /work gives ENOSPC", []string{"--work-size", "1MiB"}, "probe write /work/fill 4194304", "error ENOSPC after 1048576\n"},
 		{"filling /tmp gives ENOSPC", []string{"--tmp-size", "1MiB"}, "probe write /tmp/fill 4194304", "error ENOSPC after 1048576\n"},
 		{"/dev/shm is size-limited", []string{"--file-size", "64MiB"}, "probe write /dev/shm/fill 33554432", "error ENOSPC after 16777216\n"},
+		// 4096 inodes for its 16 MiB, the tmpfs root among them.
+		{"/dev/shm is inode-limited", nil, "probe files /dev/shm 8192", "error ENOSPC after 4095\n"},
 		{"RLIMIT_FSIZE", []string{"--file-size", "100KiB"}, "probe write /work/big 1048576", "error EFBIG after 102400\n"},
 		{"rlimits", []string{"--nofile", "64"}, "ulimit -n; ulimit -c; ulimit -s", "64\n0\n8192\n"},
 		{"/dev holds only the safe devices", nil, "ls -l /dev | grep '^c' | awk '{print $NF}' | sort | tr '\\n' ' '", "full null random tty urandom zero "},

@@ -11,6 +11,7 @@
  *   probe daemon MARKER     setsid + double fork; the grandchild sleeps with MARKER in argv
  *   probe forkbomb          fork until it fails; print "fork failed after N"
  *   probe write PATH BYTES  write BYTES to PATH; print "wrote N" or "error ERRNO"
+ *   probe files DIR COUNT   create COUNT empty files in DIR; print "created N" or "error ERRNO after N"
  *   probe connect PORT      TCP connect to 127.0.0.1:PORT; print "connected" or "error ERRNO"
  */
 #define _GNU_SOURCE
@@ -165,6 +166,18 @@ int main(int argc, char **argv) {
 			done += w;
 		}
 		printf("wrote %ld\n", done);
+		return 0;
+	}
+	if (!strcmp(cmd, "files") && argc > 3) {
+		long want = atol(argv[3]), done = 0;
+		char path[4096];
+		for (; done < want; done++) {
+			snprintf(path, sizeof path, "%s/f%ld", argv[2], done);
+			int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+			if (fd < 0) { printf("error %s after %ld\n", errno == ENOSPC ? "ENOSPC" : errname(errno), done); return 1; }
+			close(fd);
+		}
+		printf("created %ld\n", done);
 		return 0;
 	}
 	if (!strcmp(cmd, "connect") && argc > 2) {
