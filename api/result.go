@@ -44,6 +44,27 @@ type Result struct {
 	OOMKilled       bool    `json:"oom_killed"`
 	// Error explains an internal_error; it is absent for every other status.
 	Error string `json:"error,omitempty"`
+	// Files are what the request's "collect" named, read after the run;
+	// absent when it named nothing.
+	Files []OutputFile `json:"files,omitempty"`
+}
+
+// OutputFile is one file read back from /work after a run. A path that
+// names no regular file is listed with Missing or Type, and no content.
+type OutputFile struct {
+	Name     string `json:"name"`
+	Content  string `json:"content"`
+	Encoding string `json:"encoding,omitempty"` // "base64" when the content is not UTF-8
+	Size     int64  `json:"size"`               // the file's size, even when truncated
+	Mode     string `json:"mode,omitempty"`     // permission bits, octal ("0644")
+	// Truncated: the collect budget (collect_bytes, or the entry count)
+	// ran out within this file or before it.
+	Truncated bool `json:"truncated,omitempty"`
+	// Missing: nothing is at this path, or no file matches this glob.
+	Missing bool `json:"missing,omitempty"`
+	// Type is "symlink" (never read through), "dir" or "other" (a FIFO, a
+	// device node) for a path that is not a regular file.
+	Type string `json:"type,omitempty"`
 }
 
 // CompileResult is the compile stage's result plus whether it came from

@@ -46,6 +46,12 @@ type ExecuteRequest struct {
 	Args          []string `json:"args,omitempty"`
 	CompileLimits *Limits  `json:"compile_limits,omitempty"`
 	Tests         []Test   `json:"tests,omitempty"`
+
+	// Collect lists paths or globs relative to /work that are read back
+	// after the run (each test's run in language mode), within
+	// CollectBytes in all; they come back in the result's Files.
+	Collect      []string `json:"collect,omitempty"`
+	CollectBytes *int64   `json:"collect_bytes,omitempty"`
 }
 
 // Test is one input of a language-mode request and the output it must give.

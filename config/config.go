@@ -33,6 +33,8 @@ type Config struct {
 	LogLevel     string `toml:"log_level"`
 	Catalog      string `toml:"catalog"`
 	MaxSource    string `toml:"max_source"`
+	// MaxCollect bounds a request's collect_bytes.
+	MaxCollect   string `toml:"max_collect_bytes"`
 	CompileCache string `toml:"compile_cache"`
 	// Warm pool and user namespaces (see README "Speed" and SECURITY.md).
 	PoolSize    int    `toml:"pool_size"`
@@ -82,6 +84,7 @@ func Default() Config {
 		LogLevel:     "info",
 		Catalog:      "languages/catalog.toml",
 		MaxSource:    "1MiB",
+		MaxCollect:   "16MiB",
 		CompileCache: "1GiB",
 		PoolSize:     8,
 		PoolMemory:   "256MiB",
@@ -117,6 +120,7 @@ type Resolved struct {
 	SocketMode os.FileMode
 	MaxBody    int64
 	MaxSource  int64
+	MaxCollect int64
 	// CompileCacheBytes bounds the on-disk compile cache.
 	CompileCacheBytes int64
 	PoolMemory        int64
@@ -144,6 +148,9 @@ func (c Config) Resolve() (*Resolved, error) {
 	}
 	if r.MaxSource, err = units.ParseSize(c.MaxSource); err != nil {
 		errs = append(errs, fmt.Errorf("max_source: %w", err))
+	}
+	if r.MaxCollect, err = units.ParseSize(c.MaxCollect); err != nil {
+		errs = append(errs, fmt.Errorf("max_collect_bytes: %w", err))
 	}
 	if r.CompileCacheBytes, err = units.ParseSize(c.CompileCache); err != nil {
 		errs = append(errs, fmt.Errorf("compile_cache: %w", err))

@@ -192,12 +192,12 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 	var langs *languages.Service
 	if catalog != nil {
 		langs = &languages.Service{Catalog: catalog, Cache: cache, Stages: d.core, Images: store,
-			Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxSource: cfg.MaxSource, Logger: log}
+			Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxSource: cfg.MaxSource, MaxCollect: cfg.MaxCollect, Logger: log}
 	}
 	d.srv = server.New(server.Options{
 		Core: d.core, Languages: langs, Host: d.engine, Images: store, Queue: q, Parked: d.warm.Parked, Dropped: d.warm.Drop,
 		Slots: cfg.Concurrency, QueueLen: cfg.QueueLength,
-		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody,
+		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody, MaxCollect: cfg.MaxCollect,
 		Logger: log, Version: d.version, Access: d.acc, Audit: d.auditLog,
 		UserLimits: server.UserLimits{Rate: cfg.RateLimit, Burst: cfg.RateBurst, MaxConcurrent: cfg.MaxConcurrentPerUser},
 	})

@@ -39,8 +39,12 @@ type Stage struct {
 	Files  []rootfs.File
 	Stdin  []byte
 	Limits limits.Set
-	// Collect asks for the files left in /work (a compile's output).
-	Collect bool
+	// CollectWork asks for every file left in /work (a compile's output,
+	// for the stages after it), when the run ended ok.
+	CollectWork bool
+	// CopyOut names files to read back after the run, whatever its status
+	// (a request's "collect"); they go into the Result's Files.
+	CopyOut CopyOut
 	// Stdout and Stderr, when set, receive the kept output as it arrives
 	// (`sandboxd exec` passes it through); the Result holds it too.
 	Stdout, Stderr io.Writer
@@ -51,7 +55,7 @@ type Output struct {
 	SandboxID string
 	Image     string // the image's stored name
 	Result    *api.Result
-	Work      []rootfs.File // with Collect, when the run ended ok
+	Work      []rootfs.File // with CollectWork, when the run ended ok
 	QueueWait time.Duration
 }
 
@@ -77,6 +81,7 @@ type Sandbox interface {
 	ID() string
 	Run(ctx context.Context, req runtime.Request) (*runtime.Result, error)
 	CollectWork(maxBytes int64) ([]rootfs.File, error)
+	CollectPaths(patterns []string, lim rootfs.CollectLimits) ([]rootfs.Collected, error)
 	Destroy() error
 }
 
@@ -180,7 +185,12 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	if obs != nil {
 		obs.StageDone(&st, out)
 	}
-	if st.Collect && res.Status == runtime.StatusOK {
+	if len(st.CopyOut.Patterns) > 0 {
+		if err := st.CopyOut.read(sb, res); err != nil {
+			return nil, fmt.Errorf("collecting files: %w", err)
+		}
+	}
+	if st.CollectWork && res.Status == runtime.StatusOK {
 		if out.Work, err = sb.CollectWork(st.Limits.WorkBytes); err != nil {
 			return nil, fmt.Errorf("collecting compile output: %w", err)
 		}

@@ -2,7 +2,7 @@ package execution
 
 import (
 	"encoding/base64"
-	"strings"
+	"path"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/errdefs"
@@ -10,20 +10,27 @@ import (
 )
 
 // DecodeFiles checks a request's files and decodes their content: names
-// are plain (no "/"), unique and valid for /work; content is UTF-8 or
-// base64.
+// are relative paths under /work ("src/util/H.java"; rootfs.CheckName
+// says which), unique, and no file is also another's directory; content
+// is UTF-8 or base64. Directories are made when the files are written.
 func DecodeFiles(in []api.File) ([]rootfs.File, error) {
-	seen := map[string]bool{}
+	seen := map[string]bool{} // names, and "/"-suffixed directories
 	out := make([]rootfs.File, 0, len(in))
 	for i, f := range in {
-		if strings.Contains(f.Name, "/") || f.Name == ".." {
-			return nil, errdefs.Invalidf("files[%d]: name %q must not contain \"/\" or be \"..\"", i, f.Name)
-		}
 		if err := rootfs.CheckName(f.Name); err != nil {
 			return nil, errdefs.Invalidf("files[%d]: %v", i, err)
 		}
 		if seen[f.Name] {
 			return nil, errdefs.Invalidf("files[%d]: duplicate name %q", i, f.Name)
+		}
+		if seen[f.Name+"/"] {
+			return nil, errdefs.Invalidf("files[%d]: %q is also a directory of another file", i, f.Name)
+		}
+		for d := path.Dir(f.Name); d != "."; d = path.Dir(d) {
+			if seen[d] {
+				return nil, errdefs.Invalidf("files[%d]: %q is inside %q, which is a file", i, f.Name, d)
+			}
+			seen[d+"/"] = true
 		}
 		seen[f.Name] = true
 		var data []byte

@@ -49,6 +49,8 @@ type Request struct {
 	Limits        limits.Set
 	CompileLimits limits.Set
 	Tests         []Test
+	// CopyOut is read back after the run, or after each test's run.
+	CopyOut execution.CopyOut
 }
 
 // Outcome is what a plan produced. Stages that did not run are nil.
@@ -91,7 +93,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 			runFiles = hit.Work
 		} else {
 			so, err := r.RunStage(ctx, execution.Stage{Image: lang.Image, Args: compileArgs, Env: lang.Env, Files: files,
-				Limits: req.CompileLimits, Collect: true})
+				Limits: req.CompileLimits, CollectWork: true})
 			if err != nil {
 				return nil, fmt.Errorf("compile: %w", err)
 			}
@@ -105,7 +107,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		}
 	}
 	runArgs := append(Expand(lang.Run, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.Limits.MemoryBytes}), req.Args...)
-	stage := execution.Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits}
+	stage := execution.Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits, CopyOut: req.CopyOut}
 	if len(req.Tests) == 0 {
 		stage.Stdin = req.Stdin
 		so, err := r.RunStage(ctx, stage)

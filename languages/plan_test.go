@@ -21,7 +21,7 @@ type fakeRunner struct {
 
 func (f *fakeRunner) RunStage(_ context.Context, s execution.Stage) (*execution.Output, error) {
 	f.lastArgs = s.Args
-	if s.Collect {
+	if s.CollectWork {
 		f.compiles++
 		st := f.compileStatus
 		if st == "" {
@@ -188,7 +188,7 @@ func TestMemoryReachesTheTemplates(t *testing.T) {
 		Compile: []string{"javac", "-J-XX:MaxRAM={memory}", "{files}"}, Run: []string{"java", "-XX:MaxRAM={memory}", "Main"}}
 	var compileArgs []string
 	rec := runnerFunc(func(ctx context.Context, s execution.Stage) (*execution.Output, error) {
-		if s.Collect {
+		if s.CollectWork {
 			compileArgs = s.Args
 		}
 		return f.RunStage(ctx, s)

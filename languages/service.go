@@ -58,7 +58,9 @@ type Service struct {
 	Defaults  limits.Set
 	Maximums  limits.Set
 	MaxSource int64
-	Logger    *slog.Logger
+	// MaxCollect bounds a request's collect_bytes.
+	MaxCollect int64
+	Logger     *slog.Logger
 
 	mu       sync.Mutex
 	versions map[string]string // language and image id -> detected version
@@ -128,6 +130,10 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	if err != nil {
 		return nil, err
 	}
+	copyOut, err := execution.ParseCopyOut(req.Collect, req.CollectBytes, s.MaxCollect)
+	if err != nil {
+		return nil, err
+	}
 	version, img, err := s.version(ctx, lang)
 	if err != nil {
 		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrUnavailable) {
@@ -144,7 +150,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 		tests[i] = Test{Stdin: t.Stdin, ExpectedStdout: t.ExpectedStdout}
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
-		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests}, nil
+		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {

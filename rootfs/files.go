@@ -31,23 +31,41 @@ type File struct {
 // ".." or NUL, or would land outside /work.
 var ErrBadFileName = errdefs.New(errdefs.ErrInvalid, "bad file name")
 
-// CheckName validates a file name for /work.
+// MaxNameBytes bounds a whole name; a segment is bounded by the kernel's
+// NAME_MAX (255).
+const MaxNameBytes = 1024
+
+// CheckName validates a file name for /work: a relative, slash-separated
+// path whose segments are not empty, "." or "..", with no NUL and no
+// control character (U+0000-U+001F, U+007F: names end up in logs and
+// terminals).
 func CheckName(name string) error {
 	switch {
 	case name == "" || name == ".":
 		return fmt.Errorf("%w: empty", ErrBadFileName)
+	case len(name) > MaxNameBytes:
+		return fmt.Errorf("%w: longer than %d bytes", ErrBadFileName, MaxNameBytes)
 	case strings.ContainsRune(name, 0):
 		return fmt.Errorf("%w: %q contains NUL", ErrBadFileName, name)
+	case strings.ContainsFunc(name, isControl):
+		return fmt.Errorf("%w: %q contains a control character", ErrBadFileName, name)
 	case path.IsAbs(name):
 		return fmt.Errorf("%w: %q is absolute", ErrBadFileName, name)
 	}
 	for _, part := range strings.Split(name, "/") {
-		if part == ".." {
+		switch {
+		case part == "..":
 			return fmt.Errorf("%w: %q contains \"..\"", ErrBadFileName, name)
+		case part == "" || part == ".":
+			return fmt.Errorf("%w: %q has an empty or \".\" segment", ErrBadFileName, name)
+		case len(part) > 255:
+			return fmt.Errorf("%w: a segment of %q is longer than 255 bytes", ErrBadFileName, name)
 		}
 	}
 	return nil
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // Populate writes files into the scratch's /work, owned by the sandbox
 // user. It runs before any sandboxed code, but still resolves every path

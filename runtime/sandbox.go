@@ -318,3 +318,9 @@ func (s *Sandbox) Destroy() error {
 func (s *Sandbox) CollectWork(maxBytes int64) ([]rootfs.File, error) {
 	return s.scratch.Collect(maxBytes)
 }
+
+// CollectPaths reads back what patterns name in /work (see
+// rootfs.Scratch.CollectPaths). Call it after Run and before Destroy.
+func (s *Sandbox) CollectPaths(patterns []string, lim rootfs.CollectLimits) ([]rootfs.Collected, error) {
+	return s.scratch.CollectPaths(patterns, lim)
+}

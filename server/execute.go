@@ -41,12 +41,13 @@ func decode[T any](s *Server, w http.ResponseWriter, r *http.Request) (*T, error
 
 // job is a validated raw-mode request, ready to run.
 type job struct {
-	image  string
-	args   []string
-	env    map[string]string
-	files  []rootfs.File
-	stdin  []byte
-	limits limits.Set
+	copyOut execution.CopyOut
+	image   string
+	args    []string
+	env     map[string]string
+	files   []rootfs.File
+	stdin   []byte
+	limits  limits.Set
 }
 
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request, rec *execRecord) {
@@ -83,7 +84,7 @@ func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req 
 	if err != nil {
 		return nil, err
 	}
-	st := execution.Stage{Image: j.image, Args: j.args, Env: envList(j.env), Files: j.files, Stdin: j.stdin,
+	st := execution.Stage{Image: j.image, Args: j.args, Env: envList(j.env), Files: j.files, Stdin: j.stdin, CopyOut: j.copyOut,
 		Limits: j.limits.Capped(caps.Over(s.Maximums))} // the caller's token caps
 	out, err := s.Core.Run(r.Context(), rec.user(), st, s.observer(r, rec))
 	if err != nil {
@@ -136,7 +137,11 @@ func (s *Server) plan(req *api.ExecuteRequest) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &job{image: req.Image, args: req.Cmd, env: req.Env, files: files, stdin: []byte(req.Stdin), limits: l}, nil
+	copyOut, err := execution.ParseCopyOut(req.Collect, req.CollectBytes, s.MaxCollect)
+	if err != nil {
+		return nil, err
+	}
+	return &job{image: req.Image, args: req.Cmd, env: req.Env, files: files, stdin: []byte(req.Stdin), limits: l, copyOut: copyOut}, nil
 }
 
 func decodeFiles(in []api.File) ([]rootfs.File, error) { return execution.DecodeFiles(in) }

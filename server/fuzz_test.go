@@ -42,7 +42,7 @@ func checkJob(t *testing.T, s *Server, j *job) {
 	}
 	seen := map[string]bool{}
 	for _, f := range j.files {
-		if err := rootfs.CheckName(f.Name); err != nil || strings.Contains(f.Name, "/") || seen[f.Name] {
+		if err := rootfs.CheckName(f.Name); err != nil || !safeName(f.Name) || seen[f.Name] {
 			t.Fatalf("planned file name %q (%v)", f.Name, err)
 		}
 		seen[f.Name] = true
@@ -164,7 +164,7 @@ func FuzzDecodeFiles(f *testing.F) {
 			t.Fatalf("accepted %d files, names %q", len(files), []string{n1, n2})
 		}
 		for _, fl := range files {
-			if err := rootfs.CheckName(fl.Name); err != nil || strings.Contains(fl.Name, "/") || fl.Name == "." || fl.Name == ".." {
+			if err := rootfs.CheckName(fl.Name); err != nil || !safeName(fl.Name) {
 				t.Fatalf("accepted file name %q", fl.Name)
 			}
 		}
@@ -172,4 +172,19 @@ func FuzzDecodeFiles(f *testing.F) {
 			t.Fatalf("content changed: %q -> %q", c1, files[0].Data)
 		}
 	})
+}
+
+// safeName is what a file name may be, checked apart from rootfs.CheckName:
+// relative, every segment a plain name (no "", ".", ".."), no control
+// character, so that it lands inside /work and prints as it is.
+func safeName(name string) bool {
+	if strings.HasPrefix(name, "/") || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return false
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }

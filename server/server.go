@@ -59,8 +59,10 @@ type Options struct {
 	Defaults limits.Set
 	Maximums limits.Set
 	MaxBody  int64
-	Logger   *slog.Logger
-	Version  string
+	// MaxCollect bounds a request's collect_bytes.
+	MaxCollect int64
+	Logger     *slog.Logger
+	Version    string
 	// Access says who may call (nil: anyone who reaches the listener);
 	// UserLimits bound each user's executions; Audit gets one line per
 	// execution request (nil: none). See auth.go, admit.go, metrics.go.

@@ -55,6 +55,7 @@ func configFlags() []configFlag {
 		{"log-level", "debug, info, warn or error", str(func(c *config.Config) *string { return &c.LogLevel })},
 		{"catalog", "language catalog file", str(func(c *config.Config) *string { return &c.Catalog })},
 		{"max-source", "largest source file in language mode (413 beyond)", str(func(c *config.Config) *string { return &c.MaxSource })},
+		{"max-collect-bytes", "largest collect_bytes a request may ask for", str(func(c *config.Config) *string { return &c.MaxCollect })},
 		{"compile-cache", "size of the on-disk compile cache", str(func(c *config.Config) *string { return &c.CompileCache })},
 		{"pool-size", "most sandboxes kept built ahead of time (0: no warm pool)", integer(func(c *config.Config) *int { return &c.PoolSize })},
 		{"pool-memory", "host memory the warm pool may hold", str(func(c *config.Config) *string { return &c.PoolMemory })},

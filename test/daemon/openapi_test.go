@@ -41,6 +41,7 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 		{"POST", "/v1/execute", `{"image":"busybox","cmd":["sleep","2"],"limits":{"wall_time_ms":100}}`, true},
 		{"POST", "/v1/execute", `{"image":"busybox","cmd":["yes"],"limits":{"output_bytes":5,"cpus":1,"memory_bytes":33554432}}`, true},
 		{"POST", "/v1/execute", `{"image":"nosuch","cmd":["true"]}`, true},
+		{"POST", "/v1/execute", `{"image":"busybox","cmd":["sh","-c","cp src/a.txt out.txt; printf '\\377' > b.bin; ln -s /etc/passwd l"],"files":[{"name":"src/a.txt","content":"a"}],"collect":["*.txt","b.bin","l","none"],"collect_bytes":4096,"limits":{"open_files":64}}`, true},
 		{"POST", "/v1/execute", `{"image":"busybox"}`, false},
 		{"POST", "/v1/execute", `{"image":"busybox","cmd":["true"],"limits":{"pids":-1}}`, false},
 		{"GET", "/v1/images", "", true},

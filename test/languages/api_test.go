@@ -159,3 +159,39 @@ func TestOpenFilesInLanguageMode(t *testing.T) {
 		t.Errorf("c, open_files 33: %s compile %+v run %+v", r.Status, r.Compile, r.Run)
 	}
 }
+
+// Projects have directories: a Java package and a Python package work in
+// language mode, and "collect" reads a run's output file after every test.
+func TestDirectoriesInLanguageMode(t *testing.T) {
+	d := startWithImages(t, "java", "python")
+	ctx := context.Background()
+	java, err := d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "java", Files: []api.File{
+		{Name: "Main.java", Content: "import util.H;\npublic class Main { public static void main(String[] a) { System.out.println(H.hi()); } }"},
+		{Name: "util/H.java", Content: "package util;\npublic class H { public static String hi() { return \"hi from util\"; } }"}},
+		Limits: &api.Limits{WallTimeMS: ptr(int64(30000)), CPUTimeMS: ptr(int64(30000))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if java.Status != "ok" || java.Run == nil || java.Run.Stdout != "hi from util\n" {
+		t.Errorf("java package: %s compile %+v run %+v", java.Status, java.Compile, java.Run)
+	}
+	py, err := d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "python", Files: []api.File{
+		{Name: "main.py", Content: "import sys\nfrom pkg.mod import double\nn = int(sys.stdin.read())\nopen('out/result.txt', 'w').write(str(double(n)))\nprint(double(n))"},
+		{Name: "pkg/__init__.py", Content: ""},
+		{Name: "pkg/mod.py", Content: "def double(x):\n    return 2 * x\n"},
+		{Name: "out/.keep", Content: ""}},
+		Tests:   []api.Test{{Stdin: "2", ExpectedStdout: "4"}, {Stdin: "5", ExpectedStdout: "10"}},
+		Collect: []string{"out/result.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if py.Status != "accepted" || len(py.Tests) != 2 {
+		t.Fatalf("python package: %s %+v", py.Status, py.Tests)
+	}
+	for i, want := range []string{"4", "10"} {
+		files := py.Tests[i].Run.Files
+		if len(files) != 1 || files[0].Name != "out/result.txt" || files[0].Content != want {
+			t.Errorf("test %d collected %+v, want out/result.txt = %s", i, files, want)
+		}
+	}
+}
