@@ -233,7 +233,7 @@ func Environment(image, env []string) []string {
 	return dedupeEnv(append(out, env...))
 }
 
-// dedupeEnv keeps the last value of each variable, in first-seen order.
+// dedupeEnv keeps the last value of each variable, where that value stands.
 func dedupeEnv(env []string) []string {
 	last := map[string]int{}
 	for i, kv := range env {
