@@ -142,14 +142,28 @@ func (d *Daemon) Restart() error {
 	}
 }
 
-// exitedEarly reports whether cmd's process is gone or a zombie.
+// exitedEarly reports whether cmd's process is gone or a zombie, and
+// stays so: the daemon re-executes itself at start (runtime.ReexecSealed),
+// and when Go runs that execve on a thread other than the main one, the
+// kernel shows the thread group's leader as a zombie for an instant while
+// the executing thread takes its pid over. One look would take that
+// instant for a dead daemon (CI saw it: "did not come up" after 0.1 s with
+// an empty log).
 func exitedEarly(cmd *exec.Cmd) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
-	if err != nil {
-		return true
+	for look := 0; look < 3; look++ {
+		if look > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if err != nil {
+			return true
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if !(i > 0 && i+2 < len(stat) && stat[i+2] == 'Z') {
+			return false
+		}
 	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+	return true
 }
 
 // Log returns what the daemon logged since it was last started.
