@@ -189,7 +189,8 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 	q := queue.New(cfg.Concurrency, cfg.QueueLength)
 	d.core = execution.New(execution.Options{Images: store, Slots: q, Sandboxes: execution.FromBuilder(d.warm),
 		UID: SandboxUID, GID: SandboxGID, Logger: log})
-	var langs *languages.Service
+	// A nil interface, never a nil *Service in one: language mode is off.
+	var langs server.Languages
 	if catalog != nil {
 		langs = &languages.Service{Catalog: catalog, Cache: cache, Stages: d.core, Images: store,
 			Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxSource: cfg.MaxSource, MaxCollect: cfg.MaxCollect, Logger: log}

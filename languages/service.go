@@ -134,7 +134,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	if err != nil {
 		return nil, err
 	}
-	version, img, err := s.version(ctx, lang)
+	version, img, err := s.version(ctx, call.Key, lang)
 	if err != nil {
 		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrUnavailable) {
 			return nil, unavailable("language %s is in the catalog but its image %s is not available", lang.Name, lang.Image)

@@ -30,21 +30,21 @@ func isRegistryRef(ref string) bool {
 }
 
 // version returns the toolchain version of l's image, running its version
-// command once per image content. The run is no request's: it has no
-// observer and the anonymous fairness key.
-func (s *Service) version(ctx context.Context, l *Language) (string, *images.Image, error) {
+// command once per image content, in key's fairness line. The run is no
+// request's own: it has no observer.
+func (s *Service) version(ctx context.Context, key string, l *Language) (string, *images.Image, error) {
 	img, err := s.imageFor(ctx, l)
 	if err != nil {
 		return "", nil, err
 	}
-	key := l.Name + "\x00" + img.ID
+	id := l.Name + "\x00" + img.ID
 	s.mu.Lock()
-	v, ok := s.versions[key]
+	v, ok := s.versions[id]
 	s.mu.Unlock()
 	if ok || len(l.VersionCmd) == 0 {
 		return v, img, nil
 	}
-	out, err := s.Stages.Run(ctx, "", execution.Stage{Image: l.Image, Args: l.VersionCmd, Env: l.Env,
+	out, err := s.Stages.Run(ctx, key, execution.Stage{Image: l.Image, Args: l.VersionCmd, Env: l.Env,
 		Limits: versionLimits.Over(s.Defaults).Capped(s.Maximums)}, nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("reading the version of %s: %w", l.Name, err)
@@ -59,7 +59,7 @@ func (s *Service) version(ctx context.Context, l *Language) (string, *images.Ima
 	if s.versions == nil {
 		s.versions = map[string]string{}
 	}
-	s.versions[key] = v
+	s.versions[id] = v
 	s.mu.Unlock()
 	return v, img, nil
 }
@@ -76,7 +76,7 @@ func (s *Service) List(ctx context.Context) []api.LanguageInfo {
 			aliases = []string{}
 		}
 		info := api.LanguageInfo{Name: l.Name, Aliases: aliases, Image: l.Image, Compiled: l.Compiled()}
-		if v, _, err := s.version(ctx, l); err == nil {
+		if v, _, err := s.version(ctx, "", l); err == nil {
 			info.Version, info.Available = v, true
 		} else if !errors.Is(err, images.ErrNotFound) && !errors.Is(err, images.ErrUnavailable) {
 			s.log().Warn("language version", "language", l.Name, "err", err)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/cgroup"
 	"github.com/sandboxd/sandboxd/errdefs"
@@ -42,10 +43,16 @@ type Stages interface {
 	Run(ctx context.Context, key string, st execution.Stage, obs execution.Observer) (*execution.Output, error)
 }
 
+// Languages runs language mode; *languages.Service is one.
+type Languages interface {
+	Execute(ctx context.Context, call languages.Call, req *api.ExecuteRequest) (*api.LanguageResponse, *languages.Language, error)
+	List(ctx context.Context) []api.LanguageInfo
+}
+
 // Options configure a Server.
 type Options struct {
 	Core      Stages
-	Languages *languages.Service // nil: language mode is off
+	Languages Languages // nil: language mode is off
 	Host      Host
 	Images    Images
 	Queue     *queue.Queue
