@@ -128,6 +128,14 @@ func escapeAttacks() []attack {
 			run: setuidImage},
 		{class: c, name: "symlinks to host files left in /work for the daemon to read back", expected: "links skipped, nothing read",
 			run: symlinkCollect},
+		{class: c, name: "collect: links to the host sentinel, to / and through a linked directory", expected: "listed as symlinks, nothing read",
+			req: api.ExecuteRequest{Cmd: sh(`ln -s $SENT/secret s; ln -s / r; ln -s $SENT d; mkdir -p real; ln -s $SENT/secret real/s; mkfifo f`),
+				Collect: []string{"s", "r" + "/etc/shadow", "d/secret", "real", "f", "*", "r/*"}},
+			check: collectedNothing("s", "r/etc/shadow", "d/secret")},
+		{class: c, name: "collect: /work/d swapped between a directory and a link to / until the run is killed", expected: "nothing read",
+			req: api.ExecuteRequest{Cmd: sh(`while :; do rm -rf d; mkdir -p d/etc; echo x > d/etc/shadow; rm -rf d; ln -s / d; done`),
+				Limits: &api.Limits{WallTimeMS: ptr(int64(500))}, Collect: []string{"d/etc/shadow", "d", "d/*/*"}},
+			check: collectedNothing()},
 	}
 	for _, sc := range []struct{ name, why string }{
 		{"mount", "tmpfs"}, {"mount_bind", "bind /"}, {"umount", "/proc"}, {"pivot_root", "new root"}, {"chroot", "/tmp"},
@@ -207,4 +215,27 @@ echo real > real.txt
 	got := strings.Join(names, ",")
 	// build.sh is the source; real.txt the compile's only regular output.
 	return fmt.Sprintf("%s, run sees %s", r.Status, got), r.Status == "ok" && got == "build.sh,real.txt"
+}
+
+// collectedNothing wants no host content among the files the daemon read
+// back after the run, and the named ones listed as symlinks.
+func collectedNothing(links ...string) func(s *suite, r *api.ExecuteResponse, err error) (string, bool) {
+	return func(s *suite, r *api.ExecuteResponse, err error) (string, bool) {
+		if err != nil {
+			return describe(r, err), false
+		}
+		types := map[string]string{}
+		for _, f := range r.Run.Files {
+			if strings.Contains(f.Content, s.secret) || strings.Contains(f.Content, "root:") {
+				return "HOST FILE READ through " + f.Name, false
+			}
+			types[f.Name] = f.Type
+		}
+		for _, l := range links {
+			if types[l] != "symlink" {
+				return fmt.Sprintf("%s listed as %q, not as a symlink", l, types[l]), false
+			}
+		}
+		return fmt.Sprintf("%s, %d entries, nothing read", r.Status, len(r.Run.Files)), true
+	}
 }
