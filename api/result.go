@@ -62,8 +62,9 @@ type OutputFile struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// Missing: nothing is at this path, or no file matches this glob.
 	Missing bool `json:"missing,omitempty"`
-	// Type is "symlink" (never read through), "dir" or "other" (a FIFO, a
-	// device node) for a path that is not a regular file.
+	// Type is "symlink" (never read through) or "other" (a FIFO, a device
+	// node) for a path that is not a regular file, and "dir" for a
+	// directory with no regular file under it.
 	Type string `json:"type,omitempty"`
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/limits"
 )
 
 // LimitsClaim is the private claim through which a token narrows the limits
@@ -145,15 +146,8 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if c.Subject == "" {
 		return nil, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
-	if l := c.Limits; l != nil {
-		for _, p := range []*int64{l.WallTimeMS, l.CPUTimeMS, l.MemoryBytes, l.Pids, l.OutputBytes, l.TmpBytes, l.WorkBytes, l.FileSizeBytes} {
-			if p != nil && *p <= 0 {
-				return nil, fmt.Errorf("%w: %s has a value that is not positive", ErrInvalidToken, LimitsClaim)
-			}
-		}
-		if l.CPUs != nil && *l.CPUs <= 0 {
-			return nil, fmt.Errorf("%w: %s.cpus is not positive", ErrInvalidToken, LimitsClaim)
-		}
+	if name := limits.NotPositive(c.Limits); name != "" {
+		return nil, fmt.Errorf("%w: %s.%s is not positive", ErrInvalidToken, LimitsClaim, name)
 	}
 	return &c, nil
 }

@@ -70,6 +70,8 @@ func TestHS256(t *testing.T) {
 		"HS512":        sign(t, jwt.SigningMethodHS512, secret, claims(nil), ""),
 		"none":         sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), ""),
 		"zero limit":   sign(t, jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c[LimitsClaim] = map[string]any{"memory_bytes": 0} }), ""),
+		"zero files":   sign(t, jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c[LimitsClaim] = map[string]any{"open_files": -5} }), ""),
+		"zero cores":   sign(t, jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c[LimitsClaim] = map[string]any{"cpus": 0} }), ""),
 		"garbage":      "not.a.token",
 	}
 	for name, tok := range bad {

@@ -44,6 +44,22 @@ func CapsFromAPI(a *api.Limits) Partial {
 	return p
 }
 
+// NotPositive returns the API name of the first limit a sets to zero or
+// less, or "" (a token's caps must be positive; unlike a request's, they
+// may be as large as they like).
+func NotPositive(a *api.Limits) string {
+	if a == nil {
+		return ""
+	}
+	var scratch Set
+	for _, f := range fields() {
+		if present, positive, _ := f.fromWire(a, &scratch); present && !positive {
+			return f.API
+		}
+	}
+	return ""
+}
+
 // ToAPI returns s in the API's names and units.
 func ToAPI(s Set) api.Limits {
 	var a api.Limits

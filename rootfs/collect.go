@@ -24,8 +24,9 @@ type Collected struct {
 	// Truncated: the collect budget ran out within or before this file.
 	Truncated bool
 	Missing   bool
-	// Type is "symlink", "dir" or "other" for a literal path that is not
-	// a regular file; its content is never read.
+	// Type is "symlink" or "other" for a path that is not a regular file,
+	// and "dir" for a directory with no regular file under it; no content
+	// is read for them.
 	Type string
 }
 
@@ -123,6 +124,9 @@ func (c *collector) literal(name string) error {
 		names, err := c.walk(name)
 		if err != nil {
 			return err
+		}
+		if len(names) == 0 {
+			c.add(Collected{Name: name, Type: "dir"}) // nothing to read, but it is there
 		}
 		for _, n := range names {
 			c.file(n)

@@ -15,7 +15,7 @@ func collectDir(t *testing.T) *Scratch {
 	dir := t.TempDir()
 	work := filepath.Join(dir, "work")
 	secret := filepath.Join(dir, "secret")
-	for _, d := range []string{"work/out/sub", "work/realdir"} {
+	for _, d := range []string{"work/out/sub", "work/realdir", "work/empty/sub"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -55,6 +55,7 @@ func TestCollectPaths(t *testing.T) {
 		{"symlinks are never read through", []string{"leak", "rel", "inlink", "dirlink/secret", "out/up/secret"}, CollectLimits{1 << 20, 100},
 			"leak:symlink rel:symlink inlink:symlink dirlink/secret:symlink out/up/secret:symlink"},
 		{"a FIFO does not block", []string{"fifo"}, CollectLimits{1 << 20, 100}, "fifo:other"},
+		{"a directory without files", []string{"empty"}, CollectLimits{1 << 20, 100}, "empty:dir"},
 		{"globs skip links and FIFOs", []string{"*"}, CollectLimits{1 << 20, 100}, "a.txt=A big=" + strings.Repeat("x", 100)},
 		{"the byte budget truncates", []string{"big", "a.txt"}, CollectLimits{60, 100}, "big=" + strings.Repeat("x", 60) + ":truncated a.txt=:truncated"},
 		{"the file budget stops the list", []string{"a.txt", "big", "out"}, CollectLimits{1 << 20, 2}, "a.txt=A big=" + strings.Repeat("x", 100) + ":truncated"},

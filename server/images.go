@@ -114,6 +114,9 @@ func (s *Server) pullStreaming(w http.ResponseWriter, r *http.Request, req *api.
 		}
 	})
 	if err != nil {
+		// The status line (200) went out with the first byte: countPulls
+		// can't see this failure, so it is counted here.
+		s.metrics.pullFailures.Inc()
 		ae := classify(err)
 		emit(api.PullEvent{Error: &api.ErrorDetail{Code: ae.code, Message: ae.message}})
 		return

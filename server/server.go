@@ -114,19 +114,20 @@ func New(o Options) *Server {
 // Handler returns the API's HTTP handler.
 // Every request gets an id, then its caller is identified (or refused).
 func (s *Server) Handler() http.Handler {
-	return recoverPanics(s.log, withRequestID(s.authenticate(s.mux)))
+	return s.recoverPanics(withRequestID(s.authenticate(s.mux)))
 }
 
 // recoverPanics turns a handler panic into a 500 instead of a dropped
 // connection; the stack goes to the log, never to the client.
-func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.Error("handler panic", "path", r.URL.Path, "panic", v)
+				s.log.Error("handler panic", "path", r.URL.Path, "panic", v)
+				s.metrics.internal.Inc()
 				writeJSON(w, http.StatusInternalServerError, apiErrorBody(classify(errdefs.ErrInternal)))
 			}
 		}()
