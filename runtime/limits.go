@@ -23,15 +23,6 @@ var ErrInvalid = errdefs.ErrInvalid
 
 func invalidf(format string, args ...any) error { return errdefs.Invalidf(format, args...) }
 
-// validate checks l as the engine needs it: the model's checks, then the
-// cgroup's own minimums.
-func validate(l Limits) error {
-	if err := cgroupLimits(l).Validate(); err != nil {
-		return invalidf("%v", err)
-	}
-	return l.Validate()
-}
-
 func cgroupLimits(l Limits) cgroup.Limits {
 	return cgroup.Limits{MemoryBytes: l.MemoryBytes, CPUs: l.CPUs, Pids: l.Pids}
 }

@@ -51,7 +51,7 @@ func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
 	if len(req.Args) == 0 || req.Args[0] == "" {
 		return nil, invalidf("no command given")
 	}
-	if err := validate(req.Limits); err != nil {
+	if err := req.Limits.Validate(); err != nil {
 		return nil, err
 	}
 	if err := s.applyRunLimits(req); err != nil {

@@ -87,7 +87,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if opts.UID <= 0 || opts.GID <= 0 {
 		return nil, invalidf("the sandbox user must not be root (uid %d, gid %d)", opts.UID, opts.GID)
 	}
-	if err := validate(opts.Limits); err != nil {
+	if err := opts.Limits.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Sandbox{id: newID(), engine: e, built: opts.Limits, processDone: make(chan struct{})}
