@@ -21,19 +21,23 @@ import (
 // the programs they build, and write more (object files, precompiled
 // headers, caches). A language's compile_limits refine them; the daemon's
 // maximums cap them.
-var compileDefaults = mustConfig(map[string]any{"wall_time": "30s", "cpu_time": "30s", "memory": "512MiB",
+var compileDefaults = parsedOnce(map[string]any{"wall_time": "30s", "cpu_time": "30s", "memory": "512MiB",
 	"pids": int64(128), "cpus": int64(1), "file_size": "256MiB", "work": "512MiB", "tmp": "512MiB"})
 
 // versionLimits bound the one run of a language's version command.
-var versionLimits = mustConfig(map[string]any{"wall_time": "20s", "cpu_time": "20s", "memory": "512MiB",
+var versionLimits = parsedOnce(map[string]any{"wall_time": "20s", "cpu_time": "20s", "memory": "512MiB",
 	"pids": int64(128), "cpus": int64(1)})
 
-func mustConfig(v map[string]any) limits.Partial {
-	p, err := limits.FromConfig(v, "")
-	if err != nil {
-		panic(err) // a literal above is wrong: a bug caught by every test
-	}
-	return p
+// parsedOnce parses v on first use, not at package init (a sandbox's init
+// runs this binary too, and package inits do nothing but libcontainer's).
+func parsedOnce(v map[string]any) func() limits.Partial {
+	return sync.OnceValue(func() limits.Partial {
+		p, err := limits.FromConfig(v, "")
+		if err != nil {
+			panic(err) // a literal above is wrong: a bug caught by every test
+		}
+		return p
+	})
 }
 
 // Stages runs stages: the execution core.
@@ -200,7 +204,7 @@ func (s *Service) limits(call Call, lang *Language, req *api.ExecuteRequest) (ru
 	if run, err = limits.Resolve(runAsk, runBase, s.Maximums, "limits"); err != nil {
 		return run, compile, err
 	}
-	compileBase := compileDefaults.Then(lang.BuildLimits()).Over(s.Defaults).Capped(s.Maximums)
+	compileBase := compileDefaults().Then(lang.BuildLimits()).Over(s.Defaults).Capped(s.Maximums)
 	if compile, err = limits.Resolve(compileAsk, compileBase, s.Maximums, "compile_limits"); err != nil {
 		return run, compile, err
 	}

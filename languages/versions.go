@@ -45,7 +45,7 @@ func (s *Service) version(ctx context.Context, key string, l *Language) (string,
 		return v, img, nil
 	}
 	out, err := s.Stages.Run(ctx, key, execution.Stage{Image: l.Image, Args: l.VersionCmd, Env: l.Env,
-		Limits: versionLimits.Over(s.Defaults).Capped(s.Maximums)}, nil)
+		Limits: versionLimits().Over(s.Defaults).Capped(s.Maximums)}, nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("reading the version of %s: %w", l.Name, err)
 	}
