@@ -3,7 +3,6 @@ package rootfs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -167,49 +166,36 @@ func FilesFromDir(dir string) ([]File, error) {
 var ErrTooLarge = errdefs.New(errdefs.ErrTooLarge, "work directory holds more than the allowed size")
 
 // Collect reads back the regular files in /work (recursively), for a
-// compile stage whose output the next stages need. The sandbox is dead when
-// this runs, but what it left is hostile: symlinks are never followed (they
-// are skipped, like sockets and fifos), every open uses O_NOFOLLOW inside
-// the scratch root, and the total is bounded by maxBytes.
+// compile stage whose output the next stages need. It is the collector of
+// CollectPaths over all of /work (what the program left is hostile: no
+// symlink followed, no FIFO opened blocking), but all or nothing: past
+// maxBytes, or past the files a walk lists, it is ErrTooLarge.
 func (s *Scratch) Collect(maxBytes int64) ([]File, error) {
-	root := s.WorkDir()
+	root, err := unix.Open(s.WorkDir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs: opening /work: %w", err)
+	}
+	defer unix.Close(root)
+	c := &collector{root: root, left: maxBytes, files: maxWalk, seen: map[string]bool{}}
+	names, err := c.walk("")
+	if err != nil {
+		return nil, err
+	}
+	if len(names) >= maxWalk {
+		return nil, ErrTooLarge
+	}
 	var out []File
-	var total int64
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	for _, n := range names {
+		c.file(n)
+	}
+	for _, f := range c.out {
+		switch {
+		case f.Truncated:
+			return nil, ErrTooLarge
+		case f.Missing || f.Type != "":
+			continue // replaced meanwhile, or not a regular file: skipped
 		}
-		if !d.Type().IsRegular() {
-			return nil // directories are walked; links and specials skipped
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil || CheckName(filepath.ToSlash(rel)) != nil {
-			return nil
-		}
-		safe, err := securejoin.SecureJoin(root, rel)
-		if err != nil || safe != p {
-			return nil // a path that resolves elsewhere is not collected
-		}
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-		if err != nil {
-			return fmt.Errorf("rootfs: collecting %q: %w", rel, err)
-		}
-		f := os.NewFile(uintptr(fd), p)
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil || !st.Mode().IsRegular() {
-			return nil
-		}
-		total += st.Size()
-		if total > maxBytes {
-			return ErrTooLarge
-		}
-		data, err := io.ReadAll(io.LimitReader(f, st.Size()+1))
-		if err != nil {
-			return fmt.Errorf("rootfs: collecting %q: %w", rel, err)
-		}
-		out = append(out, File{Name: filepath.ToSlash(rel), Data: data, Mode: st.Mode().Perm()})
-		return nil
-	})
-	return out, err
+		out = append(out, File{Name: f.Name, Data: f.Data, Mode: f.Mode})
+	}
+	return out, nil
 }
