@@ -120,6 +120,20 @@ func (s *Sandbox) MemoryPeak() (int64, error) {
 	return s.peak.read()
 }
 
+// MemoryCurrent returns the memory the sandbox uses now (the page cache
+// and tmpfs pages its tasks touched included).
+func (s *Sandbox) MemoryCurrent() (int64, error) {
+	file := "memory.usage_in_bytes"
+	if s.mode.Unified() {
+		file = "memory.current"
+	}
+	n, err := fscommon.GetCgroupParamUint(s.dir("memory"), file)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: %s: %w", file, err)
+	}
+	return int64(n), nil
+}
+
 // OOMKills returns how many processes the OOM killer killed in the sandbox.
 func (s *Sandbox) OOMKills() (uint64, error) {
 	n, err := s.mgr.OOMKillCount()

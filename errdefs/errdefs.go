@@ -24,6 +24,8 @@ var (
 	ErrExhausted = errors.New("exhausted")
 	// ErrTooLarge: the input is over a configured size.
 	ErrTooLarge = errors.New("too large")
+	// ErrNoSpace: a sandbox's storage is full (its /work or /tmp tmpfs).
+	ErrNoSpace = errors.New("insufficient storage")
 	// ErrUnavailable: something sandboxd depends on cannot be reached or
 	// failed (a registry).
 	ErrUnavailable = errors.New("unavailable")
@@ -37,7 +39,7 @@ var (
 
 // classes lists every class, in the order Class tries them.
 var classes = [...]error{ErrNotFound, ErrInvalid, ErrConflict, ErrExhausted, ErrTooLarge,
-	ErrUnavailable, ErrUnauthorized, ErrForbidden, ErrInternal}
+	ErrNoSpace, ErrUnavailable, ErrUnauthorized, ErrForbidden, ErrInternal}
 
 // Class returns the class err belongs to, or ErrInternal when it belongs
 // to none: an unclassified error is a sandboxd bug or a host failure.

@@ -114,3 +114,16 @@ func (s *Scratch) Remove() error {
 // OpenScratch returns the scratch area at dir as found on disk, for
 // removing what a crashed sandboxd left.
 func OpenScratch(dir string) *Scratch { return &Scratch{dir: dir} }
+
+// Used returns the bytes in use in /work and /tmp (tmpfs counts pages).
+func (s *Scratch) Used() (work, tmp int64, err error) {
+	var out [2]int64
+	for i, d := range []string{s.WorkDir(), s.TmpDir()} {
+		var st unix.Statfs_t
+		if err := unix.Statfs(d, &st); err != nil {
+			return 0, 0, fmt.Errorf("rootfs: statfs %s: %w", d, err)
+		}
+		out[i] = int64(st.Blocks-st.Bfree) * st.Bsize
+	}
+	return out[0], out[1], nil
+}

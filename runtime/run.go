@@ -22,6 +22,9 @@ type Request struct {
 	Files  []rootfs.File
 	Stdin  io.Reader // nil: the program reads EOF
 	Limits Limits
+	// Dir is the program's working directory inside the sandbox; empty
+	// means /work.
+	Dir string
 	// Stdout and Stderr, when set, receive the kept output as it arrives.
 	Stdout, Stderr io.Writer
 }
@@ -106,7 +109,7 @@ type watched struct {
 // in /work, once it has the request's size), the cgroup's limits, and
 // accounting started afresh so that the result counts the program alone.
 func (s *Sandbox) applyRunLimits(req Request) error {
-	if scratchSizes(req.Limits) != scratchSizes(s.built) {
+	if !s.borrowed && scratchSizes(req.Limits) != scratchSizes(s.built) {
 		if err := s.scratch.Resize(scratchSizes(req.Limits)); err != nil {
 			return err
 		}
@@ -144,9 +147,13 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 	if env == nil {
 		env = []string{}
 	}
+	dir := req.Dir
+	if dir == "" {
+		dir = rootfs.WorkPath
+	}
 	x.start = time.Now()
 	if _, err := s.host.Start(&entry.Launch{
-		Args: req.Args, Env: env, Dir: rootfs.WorkPath,
+		Args: req.Args, Env: env, Dir: dir,
 		Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
 	}); err != nil {
 		return nil, err

@@ -28,6 +28,10 @@ type BuildOptions struct {
 	UID, GID int
 	// Limits are applied at build time; a run may change them.
 	Limits Limits
+	// Workspace, when set, is the /work and /tmp (and the host ids) the
+	// sandbox runs over instead of its own: a session's. Its sizes are the
+	// workspace's, whatever Limits say, and it outlives the sandbox.
+	Workspace *Workspace
 }
 
 // Sandbox is one built sandbox whose entry is parked, waiting for the one
@@ -37,10 +41,12 @@ type Sandbox struct {
 	engine    *Engine
 	container *libcontainer.Container
 	scratch   *rootfs.Scratch
-	root      *rootfs.Root
-	cg        *cgroup.Sandbox
-	host      *entry.Host
-	built     Limits
+	// borrowed: the scratch is a workspace's; Destroy leaves it.
+	borrowed bool
+	root     *rootfs.Root
+	cg       *cgroup.Sandbox
+	host     *entry.Host
+	built    Limits
 
 	stdin          *os.File // write end
 	stdout, stderr *os.File // read ends
@@ -101,12 +107,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 			_ = s.Destroy()
 		}
 	}()
-	hostUID, hostGID, err := s.mapIDs(opts.UID, opts.GID)
-	if err != nil {
-		return nil, err
-	}
-	s.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", s.id), hostUID, hostGID, scratchSizes(opts.Limits))
-	if err != nil {
+	if err := s.makeScratch(opts); err != nil {
 		return nil, err
 	}
 	if root, err = s.mountRoot(root); err != nil {
@@ -135,6 +136,29 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	}
 	return s, nil
+}
+
+// makeScratch gives the sandbox its /work and /tmp: the workspace's, when
+// it runs over one, or its own, over its own slot of host ids.
+func (s *Sandbox) makeScratch(opts BuildOptions) error {
+	if w := opts.Workspace; w != nil {
+		if w.engine != s.engine {
+			return invalidf("workspace %s belongs to another engine", w.id)
+		}
+		s.scratch, s.borrowed = w.scratch, true
+		if w.ids != nil {
+			// The workspace's slot, without its lock: releasing it is the
+			// workspace's business, not this sandbox's.
+			s.ids = &idSlot{base: w.ids.base}
+		}
+		return nil
+	}
+	hostUID, hostGID, err := s.mapIDs(opts.UID, opts.GID)
+	if err != nil {
+		return err
+	}
+	s.scratch, err = rootfs.NewScratch(filepath.Join(s.engine.runDir, "scratch", s.id), hostUID, hostGID, scratchSizes(opts.Limits))
+	return err
 }
 
 // mapIDs returns the host ids of the sandbox user. In a user namespace
@@ -292,7 +316,7 @@ func (s *Sandbox) Destroy() error {
 				_ = f.Close()
 			}
 		}
-		if s.scratch != nil {
+		if s.scratch != nil && !s.borrowed {
 			if err := s.scratch.Remove(); err != nil {
 				errs = append(errs, err)
 			}
@@ -323,4 +347,25 @@ func (s *Sandbox) CollectWork(maxBytes int64) ([]rootfs.File, error) {
 // rootfs.Scratch.CollectPaths). Call it after Run and before Destroy.
 func (s *Sandbox) CollectPaths(patterns []string, lim rootfs.CollectLimits) ([]rootfs.Collected, error) {
 	return s.scratch.CollectPaths(patterns, lim)
+}
+
+// Usage is what a running sandbox holds now.
+type Usage struct {
+	// Tasks counts the program's tasks (threads included), the entry's
+	// own not among them.
+	Tasks       int64
+	MemoryBytes int64
+}
+
+// Usage reads the sandbox's cgroup: for a session's in-flight execs.
+func (s *Sandbox) Usage() (Usage, error) {
+	if s.cg == nil {
+		return Usage{}, nil
+	}
+	tasks, err := s.cg.Tasks()
+	if err != nil {
+		return Usage{}, err
+	}
+	mem, err := s.cg.MemoryCurrent()
+	return Usage{Tasks: max(tasks-1, 0), MemoryBytes: mem}, err
 }

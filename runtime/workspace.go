@@ -1,0 +1,81 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sandboxd/sandboxd/rootfs"
+)
+
+// Workspace is what outlives any one sandbox of a session: its /work and
+// /tmp (a scratch) and its slot of host ids, so that every file keeps one
+// owner from exec to exec. Sandboxes built with BuildOptions.Workspace run
+// over it and leave it in place when they are destroyed; Remove ends it.
+//
+// It is held like a sandbox: a lock on locks/<id> from before its scratch
+// exists until the scratch is gone, so that Recover and ReapDead remove a
+// dead owner's workspace exactly as they remove its sandboxes.
+type Workspace struct {
+	id               string
+	engine           *Engine
+	scratch          *rootfs.Scratch
+	ids              *idSlot
+	hostUID, hostGID int
+	lock             *os.File
+}
+
+// NewWorkspace creates a workspace for the sandbox user uid:gid with the
+// given sizes of /work and /tmp. On error nothing is left.
+func (e *Engine) NewWorkspace(uid, gid int, sizes rootfs.ScratchSizes) (_ *Workspace, err error) {
+	if uid <= 0 || gid <= 0 {
+		return nil, invalidf("the sandbox user must not be root (uid %d, gid %d)", uid, gid)
+	}
+	w := &Workspace{id: newID(), engine: e, hostUID: uid, hostGID: gid}
+	if w.lock, err = newLock(filepath.Join(e.runDir, "locks"), w.id); err != nil {
+		return nil, fmt.Errorf("workspace lock: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = w.Remove()
+		}
+	}()
+	if e.userns {
+		if uid >= IDsPerSandbox || gid >= IDsPerSandbox {
+			return nil, invalidf("uid and gid must be below %d inside a user namespace", IDsPerSandbox)
+		}
+		if w.ids, err = e.allocSlot(); err != nil {
+			return nil, err
+		}
+		w.hostUID, w.hostGID = int(w.ids.base)+uid, int(w.ids.base)+gid
+	}
+	w.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", w.id), w.hostUID, w.hostGID, sizes)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// ID names the workspace (its scratch directory and lock carry it).
+func (w *Workspace) ID() string { return w.id }
+
+// Scratch is the workspace's /work and /tmp, for the files API.
+func (w *Workspace) Scratch() *rootfs.Scratch { return w.scratch }
+
+// Remove unmounts and deletes the scratch and frees the id slot. Call it
+// only once no sandbox of the workspace runs: a process still running
+// under the slot's ids must not share them with the next owner.
+func (w *Workspace) Remove() error {
+	var err error
+	if w.scratch != nil {
+		err = w.scratch.Remove()
+	}
+	w.ids.release()
+	if w.lock != nil {
+		if err == nil {
+			os.Remove(filepath.Join(w.engine.runDir, "locks", w.id))
+		}
+		w.lock.Close() // on error the file stays: the next start reaps it
+	}
+	return err
+}
