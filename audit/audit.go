@@ -26,19 +26,26 @@ type File struct {
 // Record is one line of the audit log. It never holds the code, the
 // command line or the stdin: only their hashes and sizes.
 type Record struct {
-	Time       time.Time `json:"time"`
-	RequestID  string    `json:"request_id"`
-	SandboxID  string    `json:"sandbox_id,omitempty"`
-	User       string    `json:"user"`
-	Auth       string    `json:"auth"`      // "jwt" or "peer"
-	Transport  string    `json:"transport"` // "unix" or "tcp"
-	PeerUID    *uint32   `json:"peer_uid"`  // null over TCP
-	PeerPID    *int32    `json:"peer_pid"`
-	Remote     string    `json:"remote,omitempty"` // TCP peer address
-	Language   string    `json:"language,omitempty"`
-	Image      string    `json:"image,omitempty"`
-	Files      []File    `json:"files"`
-	StdinBytes int       `json:"stdin_bytes"`
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id"`
+	// Action is what the request did: "execute", or on a session sandbox
+	// "sandbox.create", "sandbox.exec", "sandbox.write" (a file or an
+	// archive put), "sandbox.delete".
+	Action string `json:"action"`
+	// Path and Bytes describe a sandbox.write: where, and how much.
+	Path       string  `json:"path,omitempty"`
+	Bytes      *int64  `json:"bytes,omitempty"`
+	SandboxID  string  `json:"sandbox_id,omitempty"`
+	User       string  `json:"user"`
+	Auth       string  `json:"auth"`      // "jwt" or "peer"
+	Transport  string  `json:"transport"` // "unix" or "tcp"
+	PeerUID    *uint32 `json:"peer_uid"`  // null over TCP
+	PeerPID    *int32  `json:"peer_pid"`
+	Remote     string  `json:"remote,omitempty"` // TCP peer address
+	Language   string  `json:"language,omitempty"`
+	Image      string  `json:"image,omitempty"`
+	Files      []File  `json:"files"`
+	StdinBytes int     `json:"stdin_bytes"`
 	// Limits are the last stage's limits under their API names and units
 	// (package limits makes them).
 	Limits     map[string]any `json:"limits,omitempty"`

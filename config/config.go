@@ -45,6 +45,15 @@ type Config struct {
 	Defaults    Limits `toml:"defaults"`
 	Maximums    Limits `toml:"maximums"`
 
+	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
+	SessionTTL         string `toml:"session_ttl"`
+	MaxSessionTTL      string `toml:"max_session_ttl"`
+	SessionIdle        string `toml:"session_idle_timeout"`
+	MaxSessionsPerUser int    `toml:"max_sessions_per_user"`
+	MaxSessions        int    `toml:"max_sessions"`
+	SessionMemory      string `toml:"session_memory"`
+	MaxExecsPerSandbox int    `toml:"max_execs_per_sandbox"`
+
 	// Access and operations (see Access below).
 	Listen               []string `toml:"listen"`
 	TLSCert              string   `toml:"tls_cert"`
@@ -90,6 +99,13 @@ func Default() Config {
 		PoolMemory:   "256MiB",
 		PoolIdle:     "5m",
 		RateBurst:    10,
+
+		SessionTTL:         "30m",
+		MaxSessionTTL:      "24h",
+		SessionIdle:        "5m",
+		MaxSessionsPerUser: 8,
+		SessionMemory:      "4GiB",
+		MaxExecsPerSandbox: 4,
 	}
 }
 
@@ -132,6 +148,9 @@ type Resolved struct {
 	Listeners []ListenAddr
 	// MetricsAddr is the host:port of metrics_listen, or "".
 	MetricsAddr string
+	// Sessions' lifetimes and memory quota.
+	SessionTTL, MaxSessionTTL, SessionIdle time.Duration
+	SessionMemory                          int64
 }
 
 // Resolve validates c and converts its strings.
@@ -180,6 +199,7 @@ func (c Config) Resolve() (*Resolved, error) {
 		errs = append(errs, errors.New("socket, state_dir and run_dir must be set"))
 	}
 	errs = append(errs, c.resolveAccess(r)...)
+	errs = append(errs, c.resolveSessions(r)...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}
@@ -195,6 +215,33 @@ func (c Config) Resolve() (*Resolved, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return r, nil
+}
+
+// resolveSessions checks the session keys.
+func (c Config) resolveSessions(r *Resolved) []error {
+	var errs []error
+	var err error
+	for _, d := range []struct {
+		key, text string
+		dst       *time.Duration
+	}{{"session_ttl", c.SessionTTL, &r.SessionTTL}, {"max_session_ttl", c.MaxSessionTTL, &r.MaxSessionTTL},
+		{"session_idle_timeout", c.SessionIdle, &r.SessionIdle}} {
+		if *d.dst, err = units.ParseDuration(d.text); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.key, err))
+		} else if *d.dst <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be greater than zero", d.key))
+		}
+	}
+	if len(errs) == 0 && r.SessionTTL > r.MaxSessionTTL {
+		errs = append(errs, errors.New("session_ttl exceeds max_session_ttl"))
+	}
+	if r.SessionMemory, err = units.ParseSize(c.SessionMemory); err != nil {
+		errs = append(errs, fmt.Errorf("session_memory: %w", err))
+	}
+	if c.MaxSessionsPerUser <= 0 || c.MaxExecsPerSandbox <= 0 || c.MaxSessions < 0 {
+		errs = append(errs, errors.New("max_sessions_per_user and max_execs_per_sandbox must be greater than zero, max_sessions not negative (0: bounded by session_memory only)"))
+	}
+	return errs
 }
 
 // Over returns base with every limit l sets replaced, checked.

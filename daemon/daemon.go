@@ -29,6 +29,7 @@ import (
 	"github.com/sandboxd/sandboxd/queue"
 	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/server"
+	"github.com/sandboxd/sandboxd/session"
 )
 
 // SandboxUID and SandboxGID run every program the daemon starts.
@@ -65,6 +66,7 @@ type daemon struct {
 	auditLog *audit.Log
 	warm     *pool.Pool[*runtime.Sandbox]
 	core     *execution.Core
+	sessions *session.Manager
 	srv      *server.Server
 
 	httpSrv    *http.Server
@@ -195,12 +197,20 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		langs = &languages.Service{Catalog: catalog, Cache: cache, Stages: d.core, Images: store,
 			Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxSource: cfg.MaxSource, MaxCollect: cfg.MaxCollect, Logger: log}
 	}
+	d.sessions = session.New(session.Options{Engine: d.engine, Images: store, Slots: q, UID: SandboxUID, GID: SandboxGID,
+		MaxPerUser: cfg.MaxSessionsPerUser, MaxSessions: cfg.MaxSessions, Memory: cfg.SessionMemory,
+		MaxExecs: cfg.MaxExecsPerSandbox, Logger: log})
+	reapCtx, stopReaper := context.WithCancel(context.Background())
+	go d.sessions.Run(reapCtx)
+	d.onClose(stopReaper)
 	d.srv = server.New(server.Options{
 		Core: d.core, Languages: langs, Host: d.engine, Images: store, Queue: q, Parked: d.warm.Parked, Dropped: d.warm.Drop,
 		Slots: cfg.Concurrency, QueueLen: cfg.QueueLength,
 		Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxBody: cfg.MaxBody, MaxCollect: cfg.MaxCollect,
 		Logger: log, Version: d.version, Access: d.acc, Audit: d.auditLog,
-		UserLimits: server.UserLimits{Rate: cfg.RateLimit, Burst: cfg.RateBurst, MaxConcurrent: cfg.MaxConcurrentPerUser},
+		UserLimits:   server.UserLimits{Rate: cfg.RateLimit, Burst: cfg.RateBurst, MaxConcurrent: cfg.MaxConcurrentPerUser},
+		Sessions:     d.sessions,
+		SessionTimes: server.SessionTimes{TTL: cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, Idle: cfg.SessionIdle},
 	})
 }
 
@@ -270,6 +280,8 @@ func (d *daemon) shutdown() {
 		_ = d.httpSrv.Shutdown(closing)
 		_ = d.httpSrv.Close()
 	}
+	// Session sandboxes end with the daemon: nothing of them survives it.
+	d.sessions.Close()
 	d.core.Wait()
 	d.warm.Close()
 	if rec, err := engine.Recover(context.Background()); err != nil || rec != (runtime.Recovered{}) {

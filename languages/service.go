@@ -217,3 +217,35 @@ func (s *Service) log() *slog.Logger {
 	}
 	return s.Logger
 }
+
+// Base is what a session sandbox takes from a language: its image, its
+// toolchain version and its environment.
+type Base struct {
+	Name, Version, Image string
+	Env                  []string
+	// Limits are the catalog's run limits of the language (a JVM's
+	// memory, say), to lay over the daemon's defaults.
+	Limits limits.Partial
+}
+
+// SessionBase settles a language (and, if given, its version) for a
+// session sandbox, with the same errors as Execute: unknown_language for
+// a name or version this daemon does not have.
+func (s *Service) SessionBase(ctx context.Context, key, name, wantVersion string) (*Base, error) {
+	lang, err := s.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	version, img, err := s.version(ctx, key, lang)
+	if err != nil {
+		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrUnavailable) {
+			return nil, unavailable("language %s is in the catalog but its image %s is not available", lang.Name, lang.Image)
+		}
+		return nil, err
+	}
+	if !VersionMatches(wantVersion, version) {
+		return nil, fmt.Errorf("%w: %s version %q is not available; this daemon has %s %s",
+			ErrUnknown, lang.Name, wantVersion, lang.Name, version)
+	}
+	return &Base{Name: lang.Name, Version: version, Image: img.Name, Env: lang.Env, Limits: lang.RunLimits()}, nil
+}

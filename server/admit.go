@@ -151,17 +151,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// admitExecution wraps POST /v1/execute: the user's concurrency and rate
-// limits (429), then, whatever the outcome, one audit line and the
-// execution count.
-func (s *Server) admitExecution(next func(http.ResponseWriter, *http.Request, *execRecord)) http.HandlerFunc {
+// admitExecution wraps POST /v1/execute and the session sandbox calls that
+// change something (create, exec, write, delete): the user's concurrency
+// and rate limits (429), then, whatever the outcome, one audit line with
+// action, and the execution count for the two that run programs.
+func (s *Server) admitExecution(action string, next func(http.ResponseWriter, *http.Request, *execRecord)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := callerOf(r.Context())
 		if c == nil {
 			c = &Caller{User: "anonymous"}
 		}
 		rec := &execRecord{rec: audit.Record{
-			Time: time.Now().UTC(), RequestID: requestIDOf(r.Context()),
+			Time: time.Now().UTC(), RequestID: requestIDOf(r.Context()), Action: action,
 			User: c.User, Auth: c.Auth, Transport: c.Transport, Remote: c.Remote, Files: []audit.File{},
 		}}
 		if c.Peer != nil {
@@ -179,6 +180,15 @@ func (s *Server) admitExecution(next func(http.ResponseWriter, *http.Request, *e
 		next(sw, r, rec)
 	}
 }
+
+// The audit actions.
+const (
+	actionExecute = "execute"
+	actionCreate  = "sandbox.create"
+	actionExec    = "sandbox.exec"
+	actionWrite   = "sandbox.write"
+	actionDelete  = "sandbox.delete"
+)
 
 // finish writes the audit line and counts the execution.
 func (s *Server) finish(x *execRecord, httpStatus int) {
@@ -206,6 +216,8 @@ func (s *Server) finish(x *execRecord, httpStatus int) {
 	case x.outcome != "":
 		rec.Status = x.outcome
 		s.metrics.executions.WithLabelValues(lang, x.outcome).Inc()
+	case rec.Action != actionExecute && rec.Action != actionExec && httpStatus < 400:
+		rec.Status = "ok" // a session call that runs no program
 	default:
 		rec.Status = "canceled" // the client went away before an answer
 	}
@@ -321,4 +333,36 @@ func (x *execRecord) noteOutcome(status string) {
 	x.mu.Lock()
 	x.outcome = status
 	x.mu.Unlock()
+}
+
+// noteSandbox records the session sandbox a call is about.
+func (x *execRecord) noteSandbox(id, image string, l limits.Set) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.rec.SandboxID = id
+	if image != "" {
+		x.rec.Image = image
+	}
+	if l != (limits.Set{}) {
+		x.rec.Limits = l.Audit()
+	}
+}
+
+// noteExec records a session exec's result, as StageDone does a stage's.
+func (x *execRecord) noteExec(image string, l limits.Set, res *api.Result) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	rec := &x.rec
+	rec.Image, rec.Limits = image, l.Audit()
+	code, peak, wall, cpu := res.ExitCode, res.MemoryPeakBytes, res.WallTimeMS, res.CPUTimeMS
+	rec.ExitCode, rec.MemoryPeakBytes, rec.WallTimeMS, rec.CPUTimeMS = &code, &peak, &wall, &cpu
+	rec.LimitHit = limitHit(res.Status)
+	x.outcome = string(res.Status)
+}
+
+// noteWrite records what a files call wrote (never its content).
+func (x *execRecord) noteWrite(id, path string, n int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.rec.SandboxID, x.rec.Path, x.rec.Bytes = id, path, &n
 }

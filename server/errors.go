@@ -10,6 +10,7 @@ import (
 	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/languages"
+	"github.com/sandboxd/sandboxd/session"
 )
 
 // apiError is what the client sees of an error.
@@ -36,6 +37,7 @@ var wire = []struct {
 	{errdefs.ErrNotFound, http.StatusNotFound, api.CodeNotFound, ""},
 	{errdefs.ErrConflict, http.StatusConflict, api.CodeConflict, ""},
 	{errdefs.ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeRequestTooLarge, ""},
+	{errdefs.ErrNoSpace, http.StatusInsufficientStorage, api.CodeInsufficientStorage, ""},
 	{errdefs.ErrUnauthorized, http.StatusUnauthorized, api.CodeUnauthorized, "a valid bearer token is required"},
 	{errdefs.ErrForbidden, http.StatusForbidden, api.CodeForbidden, "this caller is not allowed to use sandboxd"},
 	{errdefs.ErrExhausted, http.StatusServiceUnavailable, api.CodeBusy, ""},
@@ -46,13 +48,19 @@ var wire = []struct {
 // classify maps every error the handlers meet to one HTTP status and API
 // code: the one place where error classes become API answers. Two
 // refinements name what was not found in an execution (unknown_image,
-// unknown_language), and a user's rate limit is a 429, not a busy 503.
+// unknown_language, unknown_sandbox), and a user's rate limit or session
+// quota is a 429, not a busy 503.
 func classify(err error) *apiError {
 	var limited *rateLimitedError
+	var quota *session.QuotaError
 	var unknownImage *execution.UnknownImageError
 	switch {
 	case errors.As(err, &limited):
 		return &apiError{http.StatusTooManyRequests, api.CodeRateLimited, limited.message}
+	case errors.As(err, &quota):
+		return &apiError{http.StatusTooManyRequests, api.CodeRateLimited, quota.Message}
+	case errors.Is(err, session.ErrUnknown):
+		return &apiError{http.StatusNotFound, api.CodeUnknownSandbox, "no sandbox with this id (it never existed, has ended, or is another caller's)"}
 	case errors.As(err, &unknownImage):
 		return &apiError{http.StatusNotFound, api.CodeUnknownImage, unknownImage.Error()}
 	case errors.Is(err, languages.ErrUnknown):
@@ -97,9 +105,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rec *execRec
 		w.Header().Set("Retry-After", "1")
 	case http.StatusTooManyRequests:
 		var limited *rateLimitedError
+		var quota *session.QuotaError
 		retry := time.Second
 		if errors.As(err, &limited) {
 			retry = limited.retryAfter
+		} else if errors.As(err, &quota) {
+			retry = quota.RetryAfter
 		}
 		w.Header().Set("Retry-After", retryAfterSeconds(retry))
 	case http.StatusUnauthorized:

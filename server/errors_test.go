@@ -19,6 +19,7 @@ import (
 	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/runtime/entry"
+	"github.com/sandboxd/sandboxd/session"
 )
 
 // Every error class, and every package's sentinel, maps to one status and
@@ -51,6 +52,11 @@ func TestClassify(t *testing.T) {
 		{"bad limit", runtime.DefaultLimits().Within(runtime.Limits{}), 400, api.CodeInvalidRequest, "above the maximum"},
 		{"unclassed", errors.New("open /var/lib/secret: permission denied"), 500, api.CodeInternal, "internal error; see the daemon's log"},
 		{"canceled", context.Canceled, 500, api.CodeInternal, ""},
+		{"unknown sandbox", fmt.Errorf("sandbox x ended during the exec: %w", session.ErrUnknown), 404, api.CodeUnknownSandbox, "no sandbox with this id"},
+		{"session quota", fmt.Errorf("create: %w", &session.QuotaError{Message: "max_sessions_per_user"}), 429, api.CodeRateLimited, "max_sessions_per_user"},
+		{"shutting down", session.ErrClosed, 503, api.CodeBusy, "shutting down"},
+		{"sandbox full", fmt.Errorf("/work/a: %w", rootfs.ErrNoSpace), 507, api.CodeInsufficientStorage, "no space left"},
+		{"not a regular file", fmt.Errorf("/work/fifo: %w", rootfs.ErrNotRegular), 400, api.CodeInvalidRequest, "not a regular file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,7 +75,7 @@ func TestClassify(t *testing.T) {
 func TestEveryClassIsMapped(t *testing.T) {
 	codes := map[string]bool{}
 	for _, class := range []error{errdefs.ErrNotFound, errdefs.ErrInvalid, errdefs.ErrConflict, errdefs.ErrExhausted,
-		errdefs.ErrTooLarge, errdefs.ErrUnavailable, errdefs.ErrUnauthorized, errdefs.ErrForbidden, errdefs.ErrInternal} {
+		errdefs.ErrTooLarge, errdefs.ErrNoSpace, errdefs.ErrUnavailable, errdefs.ErrUnauthorized, errdefs.ErrForbidden, errdefs.ErrInternal} {
 		ae := classify(errdefs.New(class, "x"))
 		if codes[ae.code] {
 			t.Errorf("%v: code %s used twice", class, ae.code)

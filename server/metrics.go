@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/session"
 )
 
 // metrics are the daemon's Prometheus metrics, in a registry of its own
@@ -64,6 +65,15 @@ func newMetrics(s *Server) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "audit_dropped_total",
 			Help: "Audit lines lost: the buffer was full or the write failed."},
 			func() float64 { return float64(s.Audit.Dropped()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "session_sandboxes_active", Help: "Session sandboxes alive now."},
+			func() float64 { return float64(s.sessionStats().Active) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "session_sandboxes_created_total", Help: "Session sandboxes created."},
+			func() float64 { return float64(s.sessionStats().Created) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "session_sandboxes_expired_total",
+			Help: "Session sandboxes ended by their TTL or idle timeout."},
+			func() float64 { return float64(s.sessionStats().Expired) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "session_sandboxes_deleted_total", Help: "Session sandboxes ended by DELETE."},
+			func() float64 { return float64(s.sessionStats().Deleted) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -114,4 +124,11 @@ func (s *Server) countPulls(next http.HandlerFunc) http.HandlerFunc {
 			s.metrics.pullFailures.Inc()
 		}
 	}
+}
+
+func (s *Server) sessionStats() session.Stats {
+	if s.Sessions == nil {
+		return session.Stats{}
+	}
+	return s.Sessions.Stats()
 }

@@ -7,9 +7,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/audit"
@@ -47,6 +49,7 @@ type Stages interface {
 type Languages interface {
 	Execute(ctx context.Context, call languages.Call, req *api.ExecuteRequest) (*api.LanguageResponse, *languages.Language, error)
 	List(ctx context.Context) []api.LanguageInfo
+	SessionBase(ctx context.Context, key, name, version string) (*languages.Base, error)
 }
 
 // Options configure a Server.
@@ -76,6 +79,10 @@ type Options struct {
 	Access     *Access
 	UserLimits UserLimits
 	Audit      *audit.Log
+	// Sessions runs sandboxes that live across calls (nil: the
+	// /v1/sandboxes endpoints answer 404); SessionTimes bound their lives.
+	Sessions     Sessions
+	SessionTimes SessionTimes
 }
 
 // Server serves the API.
@@ -95,13 +102,16 @@ func New(o Options) *Server {
 	}
 	s.users = newUsers(o.UserLimits)
 	s.metrics = newMetrics(s)
-	s.mux.HandleFunc("POST /v1/execute", s.admitExecution(s.handleExecute))
+	s.mux.HandleFunc("POST /v1/execute", s.admitExecution(actionExecute, s.handleExecute))
 	s.mux.HandleFunc("GET /v1/images", s.handleListImages)
 	s.mux.HandleFunc("POST /v1/images/pull", s.countPulls(s.handlePull))
 	s.mux.HandleFunc("POST /v1/images/import", s.handleImport)
 	s.mux.HandleFunc("GET /v1/images/{name...}", s.handleGetImage)
 	s.mux.HandleFunc("DELETE /v1/images/{name...}", s.handleRemoveImage)
 	s.mux.HandleFunc("GET /v1/languages", s.handleLanguages)
+	if o.Sessions != nil {
+		s.routeSandboxes()
+	}
 	s.mux.HandleFunc("GET /v1/healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
 	s.mux.Handle("GET /metrics", s.MetricsHandler())
@@ -114,7 +124,28 @@ func New(o Options) *Server {
 // Handler returns the API's HTTP handler.
 // Every request gets an id, then its caller is identified (or refused).
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(withRequestID(s.authenticate(s.mux)))
+	return s.recoverPanics(withRequestID(s.refuseUncleanPaths(s.authenticate(s.mux))))
+}
+
+// refuseUncleanPaths answers 400 to a path with "." or ".." segments or
+// an empty one ("//"). ServeMux would answer those with a redirect to the
+// cleaned path, and a client that follows it would send a PUT or DELETE
+// meant for a file to another resource: /v1/sandboxes/x/files/../.. is
+// /v1/sandboxes. Checked on the escaped path, as ServeMux cleans it; an
+// encoded %2E%2E or %2F reaches the files API, which resolves paths
+// inside the sandbox.
+func (s *Server) refuseUncleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs := strings.Split(r.URL.EscapedPath(), "/")
+		for i, seg := range segs {
+			interior := i > 0 && i < len(segs)-1
+			if seg == "." || seg == ".." || (seg == "" && interior) {
+				s.writeError(w, r, nil, invalid(fmt.Sprintf("URL path %q has a \".\", \"..\" or empty segment", r.URL.EscapedPath())))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recoverPanics turns a handler panic into a 500 instead of a dropped
@@ -139,4 +170,21 @@ func newRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return "req-" + hex.EncodeToString(b[:])
+}
+
+// routeSandboxes adds the session sandbox endpoints (sandboxes.go,
+// files.go). The calls that change something are admitted and audited
+// like executions; reads are not.
+func (s *Server) routeSandboxes() {
+	s.mux.HandleFunc("POST /v1/sandboxes", s.admitExecution(actionCreate, s.handleCreateSandbox))
+	s.mux.HandleFunc("GET /v1/sandboxes", s.handleListSandboxes)
+	s.mux.HandleFunc("GET /v1/sandboxes/{id}", s.handleGetSandbox)
+	s.mux.HandleFunc("DELETE /v1/sandboxes/{id}", s.admitExecution(actionDelete, s.handleDeleteSandbox))
+	s.mux.HandleFunc("POST /v1/sandboxes/{id}/exec", s.admitExecution(actionExec, s.handleSandboxExec))
+	s.mux.HandleFunc("GET /v1/sandboxes/{id}/files", s.handleGetFile)
+	s.mux.HandleFunc("GET /v1/sandboxes/{id}/files/{path...}", s.handleGetFile)
+	s.mux.HandleFunc("PUT /v1/sandboxes/{id}/files/{path...}", s.admitExecution(actionWrite, s.handlePutFile))
+	s.mux.HandleFunc("DELETE /v1/sandboxes/{id}/files/{path...}", s.admitExecution(actionWrite, s.handleDeleteFile))
+	s.mux.HandleFunc("GET /v1/sandboxes/{id}/archive", s.handleGetArchive)
+	s.mux.HandleFunc("PUT /v1/sandboxes/{id}/archive", s.admitExecution(actionWrite, s.handlePutArchive))
 }

@@ -33,6 +33,8 @@ func main() {
 			imageCommand(),
 			langCommand(),
 			statusCommand(),
+			sandboxCommand(),
+			cpCommand(),
 		},
 		HideHelpCommand: true,
 	}

@@ -67,6 +67,7 @@ func configFlags() []configFlag {
 		}},
 		{"userns-range", "START:SIZE host ids for user namespaces (default: /etc/subuid's sandboxd entry)", str(func(c *config.Config) *string { return &c.UsernsRange })},
 	}
+	flags = append(flags, sessionFlags()...)
 	flags = append(flags, accessFlags()...) // serve_access.go
 	for _, side := range []struct {
 		prefix string
@@ -78,6 +79,18 @@ func configFlags() []configFlag {
 		flags = append(flags, configLimitFlags(side.prefix, side.get)...)
 	}
 	return flags
+}
+
+func sessionFlags() []configFlag {
+	return []configFlag{
+		{"session-ttl", "a session sandbox's life when its request sets no ttl_ms", str(func(c *config.Config) *string { return &c.SessionTTL })},
+		{"max-session-ttl", "the longest ttl_ms a session may ask for", str(func(c *config.Config) *string { return &c.MaxSessionTTL })},
+		{"session-idle-timeout", "a session ends after this long without calls, unless its request sets idle_timeout_ms", str(func(c *config.Config) *string { return &c.SessionIdle })},
+		{"max-sessions-per-user", "session sandboxes one user may hold", integer(func(c *config.Config) *int { return &c.MaxSessionsPerUser })},
+		{"max-sessions", "session sandboxes the daemon may hold (0: bounded by --session-memory only)", integer(func(c *config.Config) *int { return &c.MaxSessions })},
+		{"session-memory", "sum of the session sandboxes' memory limits", str(func(c *config.Config) *string { return &c.SessionMemory })},
+		{"max-execs-per-sandbox", "execs in flight in one session sandbox", integer(func(c *config.Config) *int { return &c.MaxExecsPerSandbox })},
+	}
 }
 
 func serveCommand() *cli.Command {

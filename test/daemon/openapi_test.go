@@ -51,6 +51,19 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 		{"POST", "/v1/images/pull", `{"ref":""}`, true},
 		{"GET", "/v1/healthz", "", true},
 		{"GET", "/v1/version", "", true},
+		{"POST", "/v1/sandboxes", `{"image":"busybox","bogus":1}`, false},
+		{"POST", "/v1/sandboxes", `{"image":"busybox","language":"python"}`, false},
+		{"POST", "/v1/sandboxes", `{"image":"busybox","ttl_ms":0}`, false},
+		{"POST", "/v1/sandboxes", `{"image":"nosuch"}`, true},
+		{"GET", "/v1/sandboxes", "", true},
+		{"GET", "/v1/sandboxes/nosuch", "", true},
+		{"DELETE", "/v1/sandboxes/nosuch", "", true},
+		{"POST", "/v1/sandboxes/nosuch/exec", `{"cmd":["true"]}`, true},
+		{"GET", "/v1/sandboxes/nosuch/files", "", true},
+		{"GET", "/v1/sandboxes/nosuch/files/x", "", true},
+		{"PUT", "/v1/sandboxes/nosuch/files/x", "", true},
+		{"DELETE", "/v1/sandboxes/nosuch/files/x", "", true},
+		{"GET", "/v1/sandboxes/nosuch/archive?path=x", "", true},
 	}
 	hc := testdaemon.HTTPClient(d.Socket)
 	for _, c := range cases {

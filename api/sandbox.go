@@ -1,0 +1,108 @@
+package api
+
+import "time"
+
+// CreateSandboxRequest is the body of POST /v1/sandboxes: a sandbox that
+// lives across calls (a session). docs/api.md "Sandboxes" is its reference.
+type CreateSandboxRequest struct {
+	// Image, or Language and Version (the language's image and
+	// environment); exactly one of Image and Language.
+	Image    string `json:"image,omitempty"`
+	Language string `json:"language,omitempty"`
+	Version  string `json:"version,omitempty"`
+	// Limits hold for the whole sandbox: memory_bytes, pids, cpus,
+	// work_bytes, tmp_bytes, open_files, file_size_bytes. The per-exec
+	// ones (wall_time_ms, cpu_time_ms, output_bytes) go with each exec.
+	Limits        *Limits           `json:"limits,omitempty"`
+	Env           map[string]string `json:"env,omitempty"`
+	Files         []File            `json:"files,omitempty"`
+	TTLMS         *int64            `json:"ttl_ms,omitempty"`
+	IdleTimeoutMS *int64            `json:"idle_timeout_ms,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+}
+
+// Sandbox is a session sandbox as the API shows it.
+type Sandbox struct {
+	ID            string            `json:"id"`
+	Image         string            `json:"image"`
+	Language      string            `json:"language,omitempty"`
+	Version       string            `json:"version,omitempty"`
+	CreatedAt     time.Time         `json:"created_at"`
+	ExpiresAt     time.Time         `json:"expires_at"`
+	IdleTimeoutMS int64             `json:"idle_timeout_ms"`
+	Limits        Limits            `json:"limits"`
+	Labels        map[string]string `json:"labels"`
+	// State is "running" until the sandbox ends; an ended sandbox is
+	// gone from the API (404 unknown_sandbox).
+	State string        `json:"state"`
+	Usage *SandboxUsage `json:"usage,omitempty"`
+}
+
+// SandboxState values.
+const (
+	SandboxRunning = "running"
+)
+
+// SandboxUsage is what GET /v1/sandboxes/{id} reports of a sandbox's use.
+type SandboxUsage struct {
+	// CPUTimeMS sums the CPU time of every exec so far.
+	CPUTimeMS float64 `json:"cpu_time_ms"`
+	// MemoryBytes is what the execs in flight use now; MemoryPeakBytes
+	// the highest peak of any exec so far.
+	MemoryBytes     int64 `json:"memory_bytes"`
+	MemoryPeakBytes int64 `json:"memory_peak_bytes"`
+	// WorkBytes and TmpBytes are used in /work and /tmp.
+	WorkBytes int64 `json:"work_bytes"`
+	TmpBytes  int64 `json:"tmp_bytes"`
+	// Processes counts the tasks of the execs in flight.
+	Processes   int64      `json:"processes"`
+	ExecsActive int        `json:"execs_active"`
+	Execs       int64      `json:"execs"`
+	LastExecAt  *time.Time `json:"last_exec_at"`
+}
+
+// SandboxList is the answer of GET /v1/sandboxes.
+type SandboxList struct {
+	Sandboxes []Sandbox `json:"sandboxes"`
+}
+
+// SandboxExecRequest is the body of POST /v1/sandboxes/{id}/exec.
+type SandboxExecRequest struct {
+	Cmd   []string          `json:"cmd"`
+	Stdin string            `json:"stdin,omitempty"`
+	Env   map[string]string `json:"env,omitempty"`
+	// Cwd is the working directory: relative to /work, or absolute under
+	// /work; empty is /work.
+	Cwd string `json:"cwd,omitempty"`
+	// Limits of this exec: wall_time_ms, cpu_time_ms, output_bytes.
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// FileEntry is one file in a sandbox, as the files API lists it.
+type FileEntry struct {
+	Path    string    `json:"path"`
+	Name    string    `json:"name"`
+	Type    string    `json:"type"` // file, dir, symlink, other
+	Size    int64     `json:"size"`
+	Mode    string    `json:"mode"` // octal, "0644"
+	ModTime time.Time `json:"mtime"`
+}
+
+// FileList is the answer of GET on a directory.
+type FileList struct {
+	Path    string      `json:"path"`
+	Entries []FileEntry `json:"entries"`
+}
+
+// ArchiveResult is the answer of PUT /v1/sandboxes/{id}/archive.
+type ArchiveResult struct {
+	Path    string `json:"path"`
+	Entries int    `json:"entries"`
+	Bytes   int64  `json:"bytes"`
+}
+
+// CodeUnknownSandbox: no sandbox of this caller has this id.
+const CodeUnknownSandbox = "unknown_sandbox"
+
+// CodeInsufficientStorage: the sandbox's /work or /tmp is full (507).
+const CodeInsufficientStorage = "insufficient_storage"
