@@ -18,7 +18,7 @@ APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs clean fuzz soak
+.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs bench-sessions clean fuzz soak
 
 all: build
 
@@ -122,6 +122,18 @@ bench-exec: deps $(BIN) $(ROOTFS)
 bench-langs: deps $(BIN) images
 	SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) $(GO) run ./bench/langs -bin $(BIN) -n 20
 
+# `make bench-sessions`: session sandboxes through the API (exec in an
+# existing sandbox beside a one-shot run, create, a 1 MiB PUT+GET, 200 idle
+# sessions of 20 users and their memory). `make bench` appends its figures
+# to docs/benchmarks.md (SESSIONS_OUT).
+SESSIONS_OUT ?=
+bench-sessions: deps $(BIN) $(TESTROOT)
+	@out=$$($(GO) run ./bench/sessions -bin $(BIN) -rootfs $(TESTROOT) -n $(BENCH_N) -hold 200) || exit 1; \
+	echo "$$out"; \
+	if [ -n "$(SESSIONS_OUT)" ]; then \
+		printf '\n## Session sandboxes (`make bench-sessions`)\n\n```\n%s\n```\n' "$$out" >> "$(SESSIONS_OUT)"; \
+	fi
+
 # `make bench` compares sandboxd with runc, crun, docker, bubblewrap and a
 # plain fork+exec in one run (N runs each) and writes docs/benchmarks.md.
 # It installs the other runners from Debian and starts dockerd if needed.
@@ -133,6 +145,7 @@ bench: deps $(BIN) $(ROOTFS) images
 	@scripts/start-dockerd.sh || echo "bench: no Docker engine; docker is reported as not runnable"
 	$(GO) run ./bench/compare -bin $(BIN) -rootfs $(ROOTFS) -n $(BENCH_N) -out "$(BENCH_OUT)" \
 		-python-rootfs $$(SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list | awk '$$1=="python"{print $$4}')
+	$(MAKE) bench-sessions SESSIONS_OUT="$(BENCH_OUT)"
 
 clean:
 	rm -rf bin $(CACHE)
