@@ -349,13 +349,15 @@ func (x *execRecord) noteSandbox(id, image string, l limits.Set) {
 }
 
 // noteExec records a session exec's result, as StageDone does a stage's.
-func (x *execRecord) noteExec(image string, l limits.Set, res *api.Result) {
+func (x *execRecord) noteExec(image string, l limits.Set, res *api.Result, wait time.Duration) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	rec := &x.rec
 	rec.Image, rec.Limits = image, l.Audit()
 	code, peak, wall, cpu := res.ExitCode, res.MemoryPeakBytes, res.WallTimeMS, res.CPUTimeMS
 	rec.ExitCode, rec.MemoryPeakBytes, rec.WallTimeMS, rec.CPUTimeMS = &code, &peak, &wall, &cpu
+	queue := float64(wait.Microseconds()) / 1000
+	rec.QueueMS = &queue
 	rec.LimitHit = limitHit(res.Status)
 	x.outcome = string(res.Status)
 }

@@ -20,7 +20,7 @@ type Sessions interface {
 	Get(owner, id string) (*session.Session, error)
 	List(owner string) []*session.Session
 	Delete(owner, id string) error
-	Exec(ctx context.Context, owner, id string, x session.ExecSpec) (*api.Result, error)
+	Exec(ctx context.Context, owner, id string, x session.ExecSpec) (*session.ExecResult, error)
 	Use(owner, id string) (*session.Session, func(), error)
 	Stats() session.Stats
 }
@@ -207,13 +207,14 @@ func (s *Server) handleSandboxExec(w http.ResponseWriter, r *http.Request, rec *
 		s.writeError(w, r, rec, err)
 		return
 	}
-	res, err := s.Sessions.Exec(r.Context(), rec.user(), id, x)
+	out, err := s.Sessions.Exec(r.Context(), rec.user(), id, x)
 	if err != nil {
 		s.writeError(w, r, rec, err)
 		return
 	}
-	rec.noteExec(sess.Spec().Image, x.Limits, res)
-	s.metrics.observeRun(res, 0)
+	res := out.Result
+	rec.noteExec(sess.Spec().Image, x.Limits, res, out.QueueWait)
+	s.metrics.observeRun(res, out.QueueWait)
 	writeJSON(w, http.StatusOK, api.ExecuteResponse{ID: id, Image: sess.Spec().Image, Status: res.Status, Run: res})
 }
 

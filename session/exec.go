@@ -121,7 +121,7 @@ func (m *Manager) refill(s *Session) {
 // Exec runs one program in the session owner's sandbox id: a fresh
 // sandbox over the session's workspace, in the owner's admission line.
 // Every process of the exec is gone when it returns.
-func (m *Manager) Exec(ctx context.Context, owner, id string, x ExecSpec) (*api.Result, error) {
+func (m *Manager) Exec(ctx context.Context, owner, id string, x ExecSpec) (*ExecResult, error) {
 	s, err := m.Get(owner, id)
 	if err != nil {
 		return nil, err
@@ -148,13 +148,21 @@ func (m *Manager) Exec(ctx context.Context, owner, id string, x ExecSpec) (*api.
 	return res, err
 }
 
+// ExecResult is an exec's result and how long it waited for its slot.
+type ExecResult struct {
+	Result    *api.Result
+	QueueWait time.Duration
+}
+
 // exec admits and runs one exec of s in a fresh sandbox.
-func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*api.Result, error) {
+func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*ExecResult, error) {
+	queued := time.Now()
 	slot, err := m.o.Slots.Acquire(ctx, s.spec.Owner)
 	if err != nil {
 		return nil, err
 	}
 	defer slot()
+	wait := time.Since(queued)
 	sb, err := m.sandbox(ctx, s)
 	if err != nil {
 		return nil, err
@@ -175,7 +183,7 @@ func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*api.Result
 		return nil, err
 	}
 	s.account(res)
-	return res, nil
+	return &ExecResult{Result: res, QueueWait: wait}, nil
 }
 
 // track adds sb to (or drops it from) the execs whose usage GET reports.

@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/client"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
@@ -773,5 +776,73 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not met within %v", limit)
 		}
+	}
+}
+
+// Each create, exec, write and delete is one audit line with the user, the
+// sandbox id and sizes, never content; the session counters count created,
+// deleted, expired and active sandboxes, and an exec's queue wait.
+func TestSessionAuditAndMetrics(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "audit.log")
+	d := sessionDaemon(t, "--audit-log", logPath)
+	ctx, e := context.Background(), unixEndpoint(d.Socket)
+	scrape := func() map[string]float64 {
+		r := e.call(t, "GET", "/metrics", "", "")
+		if r.status != 200 {
+			t.Fatalf("GET /metrics: %d %s", r.status, r.body)
+		}
+		return metricsOf(t, r.body)
+	}
+	before := scrape()
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{Files: []api.File{{Name: "a.txt", Content: "SECRET-CREATE-5d1e"}}})
+	short := newSandbox(t, d.Client, api.CreateSandboxRequest{IdleTimeoutMS: ptr(int64(300))})
+	if _, err := d.Client.WriteFile(ctx, sb.ID, "dir/b.txt", strings.NewReader("SECRET-PUT-77aa"), 0); err != nil {
+		t.Fatal(err)
+	}
+	run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell(`cat dir/b.txt >/dev/null`), Stdin: "SECRET-STDIN-c0de"})
+	if err := d.Client.RemoveFile(ctx, sb.ID, "a.txt", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Client.DeleteSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { _, err := d.Client.Sandbox(ctx, short.ID); return err != nil })
+	after := scrape()
+	for name, want := range map[string]float64{"sandboxd_session_sandboxes_created_total": 2, "sandboxd_session_sandboxes_deleted_total": 1,
+		"sandboxd_session_sandboxes_expired_total": 1, "sandboxd_session_sandboxes_active": 0, "sandboxd_queue_wait_seconds_count": 1} {
+		if got := after[name] - before[name]; got != want {
+			t.Errorf("%s went up by %v, want %v", name, got, want)
+		}
+	}
+	stopDaemon(t, d) // flushes the log
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("SECRET-")) {
+		t.Fatalf("the audit log holds content:\n%s", data)
+	}
+	var got []string
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		var r audit.Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if r.User != "uid:0" || r.HTTPStatus >= 300 {
+			t.Errorf("%s: user %q, status %d", r.Action, r.User, r.HTTPStatus)
+		}
+		desc := r.Action + " " + r.SandboxID
+		switch {
+		case r.Bytes != nil:
+			desc += fmt.Sprintf(" %s %d", r.Path, *r.Bytes)
+		case r.Action == "sandbox.exec":
+			desc += fmt.Sprintf(" stdin %d queue %v", r.StdinBytes, r.QueueMS != nil && r.ExitCode != nil)
+		}
+		got = append(got, desc)
+	}
+	want := []string{"sandbox.create " + sb.ID, "sandbox.create " + short.ID, "sandbox.write " + sb.ID + " /work/dir/b.txt 15",
+		"sandbox.exec " + sb.ID + " stdin 17 queue true", "sandbox.write " + sb.ID + " /work/a.txt 0", "sandbox.delete " + sb.ID}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
