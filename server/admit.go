@@ -349,9 +349,11 @@ func (x *execRecord) noteSandbox(id, image string, l limits.Set) {
 }
 
 // noteExec records a session exec's result, as StageDone does a stage's.
-func (x *execRecord) noteExec(image string, l limits.Set, res *api.Result, wait time.Duration) {
+// language is the session's (the catalog's name), "" for an image.
+func (x *execRecord) noteExec(image, language string, l limits.Set, res *api.Result, wait time.Duration) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.language, x.langName = language, language
 	rec := &x.rec
 	rec.Image, rec.Limits = image, l.Audit()
 	code, peak, wall, cpu := res.ExitCode, res.MemoryPeakBytes, res.WallTimeMS, res.CPUTimeMS

@@ -213,7 +213,7 @@ func (s *Server) handleSandboxExec(w http.ResponseWriter, r *http.Request, rec *
 		return
 	}
 	res := out.Result
-	rec.noteExec(sess.Spec().Image, x.Limits, res, out.QueueWait)
+	rec.noteExec(sess.Spec().Image, sess.Spec().Language, x.Limits, res, out.QueueWait)
 	s.metrics.observeRun(res, out.QueueWait)
 	writeJSON(w, http.StatusOK, api.ExecuteResponse{ID: id, Image: sess.Spec().Image, Status: res.Status, Run: res})
 }

@@ -3,12 +3,14 @@ package languages_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 // Compile once, run many: 50 tests against one C program cost one compile
@@ -194,6 +196,61 @@ func TestDirectoriesInLanguageMode(t *testing.T) {
 		files := py.Tests[i].Run.Files
 		if len(files) != 1 || files[0].Name != "out/result.txt" || files[0].Content != want {
 			t.Errorf("test %d collected %+v, want out/result.txt = %s", i, files, want)
+		}
+	}
+}
+
+// A session sandbox created by language has the language's image and
+// environment: python imports a package written into /work, and a C file
+// put later compiles and runs in the same sandbox. Its execs count under
+// the language's label.
+func TestSessionByLanguage(t *testing.T) {
+	d := startWithImages(t, "python", "gcc")
+	ctx := context.Background()
+	for _, c := range []struct {
+		lang  string
+		files []api.File
+		put   string
+		cmd   []string
+		want  string
+	}{
+		{"python", []api.File{{Name: "pkg/__init__.py", Content: ""}, {Name: "pkg/mod.py", Content: "X = 'from pkg'\n"}},
+			"", []string{"python3", "-c", "import pkg.mod; print(pkg.mod.X)"}, "from pkg\n"},
+		{"c", nil, "#include <stdio.h>\nint main(void){puts(\"from c\");return 0;}\n",
+			[]string{"sh", "-c", "gcc -o m main.c && ./m"}, "from c\n"},
+	} {
+		sb, err := d.Client.CreateSandbox(ctx, &api.CreateSandboxRequest{Language: c.lang, Files: c.files})
+		if err != nil {
+			t.Fatalf("%s: create: %v", c.lang, err)
+		}
+		if sb.Language != c.lang || sb.Version == "" || !strings.HasPrefix(sb.Image, "lang/") {
+			t.Errorf("%s: created %+v", c.lang, sb)
+		}
+		if c.put != "" {
+			if _, err := d.Client.WriteFile(ctx, sb.ID, "main.c", strings.NewReader(c.put), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := d.Client.Exec(ctx, sb.ID, &api.SandboxExecRequest{Cmd: c.cmd})
+		if err != nil {
+			t.Fatalf("%s: exec: %v", c.lang, err)
+		}
+		if resp.Status != api.StatusOK || resp.Run.Stdout != c.want {
+			t.Errorf("%s: %s %q %q, want %q", c.lang, resp.Status, resp.Run.Stdout, resp.Run.Stderr, c.want)
+		}
+		if err := d.Client.DeleteSandbox(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := testdaemon.HTTPClient(d.Socket).Get("http://sandboxd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, lang := range []string{"python", "c"} {
+		if line := fmt.Sprintf("sandboxd_executions_total{language=%q,status=\"ok\"} 1\n", lang); !strings.Contains(string(body), line) {
+			t.Errorf("metrics lack %q", strings.TrimSpace(line))
 		}
 	}
 }
