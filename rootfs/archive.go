@@ -224,6 +224,15 @@ func (x *extractor) file(name string, hdr *tar.Header, body io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if !hdr.ModTime.IsZero() {
+		// The tar's mtime, for tools that compare times (make). Never
+		// through a link the program may have put there meanwhile; on the
+		// file it may have put there instead, harmless.
+		ts := unix.NsecToTimespec(hdr.ModTime.UnixNano())
+		if err := unix.UtimesNanoAt(pfd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return mapErr(x.api(name), err)
+		}
+	}
 	x.entries++
 	return nil
 }

@@ -113,6 +113,15 @@ func TestExtractTar(t *testing.T) {
 		if target, _ := os.Readlink(filepath.Join(host, "src/link")); target != "main.c" {
 			t.Errorf("gzip %v: src/link -> %q", gz, target)
 		}
+		for _, name := range []string{"src/main.c", "top.txt"} {
+			fi, err := os.Lstat(filepath.Join(host, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.ModTime().Unix() != 1700000000 {
+				t.Errorf("gzip %v: %s mtime %v, want the tar's", gz, name, fi.ModTime())
+			}
+		}
 	}
 }
 
