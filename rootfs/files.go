@@ -51,15 +51,9 @@ func CheckName(name string) error {
 	case path.IsAbs(name):
 		return fmt.Errorf("%w: %q is absolute", ErrBadFileName, name)
 	}
-	for _, part := range strings.Split(name, "/") {
-		switch {
-		case part == "..":
-			return fmt.Errorf("%w: %q contains \"..\"", ErrBadFileName, name)
-		case part == "" || part == ".":
-			return fmt.Errorf("%w: %q has an empty or \".\" segment", ErrBadFileName, name)
-		case len(part) > 255:
-			return fmt.Errorf("%w: a segment of %q is longer than 255 bytes", ErrBadFileName, name)
-		}
+	// The same segment rules as a files-API path (rootfs/paths.go).
+	if err := checkSegments(name); err != nil {
+		return fmt.Errorf("%w: %q %s", ErrBadFileName, name, err)
 	}
 	return nil
 }
