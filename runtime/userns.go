@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // IDsPerSandbox is how many host uids (and gids) each sandbox maps: a full
@@ -95,9 +96,15 @@ func readSubID(path string) (IDRange, bool, error) {
 	return IDRange{}, false, sc.Err()
 }
 
-// idSlot is one sandbox's share of the range, held through a lock file so
-// that concurrent `sandboxd exec` processes and the daemon never hand out
-// the same slot twice.
+// HostIDLock is the one file, for the whole host, whose byte ranges lock
+// host ids: a slot holds an open-file-description lock on the bytes
+// [base, base+IDsPerSandbox). It does not depend on --run-dir or the state
+// dir, so the daemon, any number of `sandboxd exec` and a second daemon
+// never map the same ids at once, even with ranges that overlap without
+// being aligned to each other's slots.
+const HostIDLock = "/run/sandboxd-userns.lock"
+
+// idSlot is one sandbox's share of the range, held through its lock.
 type idSlot struct {
 	base uint32
 	lock *os.File
@@ -105,18 +112,38 @@ type idSlot struct {
 
 func (s *idSlot) release() {
 	if s != nil && s.lock != nil {
-		s.lock.Close()
+		s.lock.Close() // drops the lock: it belongs to this descriptor
 	}
 }
 
-// allocSlot takes the first free slot. The lock dies with the holder, so a
-// crashed sandboxd frees its slots.
+// allocSlot takes the first free slot. An OFD lock belongs to its open
+// file, not to the process, so two slots of one daemon conflict as two of
+// different processes do; and it dies with the holder, so a crashed
+// sandboxd frees its slots.
 func (e *Engine) allocSlot() (*idSlot, error) {
-	dir := filepath.Join(e.runDir, "userns")
 	for i := 0; i < e.ids.slots(); i++ {
-		if f, err := tryLock(filepath.Join(dir, "slot-"+strconv.Itoa(i))); err == nil {
-			return &idSlot{base: e.ids.Start + uint32(i)*IDsPerSandbox, lock: f}, nil
+		base := e.ids.Start + uint32(i)*IDsPerSandbox
+		f, err := lockRange(HostIDLock, int64(base), IDsPerSandbox)
+		if err == nil {
+			return &idSlot{base: base, lock: f}, nil
+		}
+		if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("locking host ids: %w", err)
 		}
 	}
 	return nil, fmt.Errorf("all %d user-namespace id slots are in use: give sandboxd a larger range", e.ids.slots())
+}
+
+// lockRange opens path and write-locks bytes [off, off+n) without waiting.
+func lockRange(path string, off, n int64) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: off, Len: n}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -31,16 +31,14 @@ func countDirs(root string, onlyDirs bool) int {
 }
 
 // measure counts this suite's cgroups (under its own parent, in every
-// hierarchy), the mounts under its run dir, and the files in its run dir
-// other than the user-namespace slot locks, which persist by design (one
-// per slot ever used, bounded by the id range).
+// hierarchy), the mounts under its run dir, and the files in its run dir.
 func measure(t *testing.T) footprint {
 	t.Helper()
 	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := footprint{files: countDirs(runDir, false) - countDirs(filepath.Join(runDir, "userns"), false)}
+	fp := footprint{files: countDirs(runDir, false)}
 	for _, l := range strings.Split(string(mountinfo), "\n") {
 		if strings.Contains(l, runDir) {
 			fp.mounts++
