@@ -249,6 +249,9 @@ func (d *daemon) serve(ctx context.Context) error {
 		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength,
 		"pool", cfg.PoolSize, "userns", engine.UserNamespaces(),
 		"auth", d.acc.Verifier != nil, "require_auth", cfg.RequireAuth, "metrics", cfg.MetricsAddr, "audit", cfg.AuditLog)
+	for _, w := range runtime.CounterWarnings(cfg.Concurrency) {
+		log.Warn(w)
+	}
 	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyReady) // systemd Type=notify; a no-op elsewhere
 
 	select {

@@ -131,6 +131,9 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if err != nil {
 		return nil, fmt.Errorf("reading sandbox state: %w", err)
 	}
+	if err := s.limitCounters(ctx, state.InitProcessPid); err != nil {
+		return nil, err
+	}
 	s.cg, err = cgroup.Open(e.parent.Mode(), cfg.Cgroups, state.CgroupPaths)
 	if err != nil {
 		return nil, err

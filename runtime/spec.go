@@ -131,14 +131,15 @@ func configureRlimits(cfg *configs.Config, l Limits) {
 
 // rlimitConfigs bounds what the cgroup does not: open files, the size of
 // one file (a full tmpfs is not the only way to fail a write), the stack,
-// and no core files.
+// no core files, and the rlimit half of the per-user counters' budgets
+// (counters.go).
 func rlimitConfigs(l Limits) []configs.Rlimit {
-	return []configs.Rlimit{
+	return append([]configs.Rlimit{
 		{Type: unix.RLIMIT_NOFILE, Hard: uint64(l.OpenFiles), Soft: uint64(l.OpenFiles)},
 		{Type: unix.RLIMIT_FSIZE, Hard: uint64(l.FileSizeBytes), Soft: uint64(l.FileSizeBytes)},
 		{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
 		{Type: unix.RLIMIT_STACK, Hard: stackBytes, Soft: stackBytes},
-	}
+	}, counterRlimits()...)
 }
 
 // rlimitsFor is rlimitConfigs for the entry, which sets them per run.

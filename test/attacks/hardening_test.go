@@ -2,6 +2,7 @@ package attacks_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
@@ -88,5 +90,70 @@ func TestHostIDSlotsAreHostWide(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("sandboxd exec: %v", err)
+	}
+}
+
+// counterShare is what counters (testdata/attacks/counters.c) took.
+type counterShare struct{ instances, watches, signals, queues int }
+
+func parseShare(t *testing.T, who, out string) counterShare {
+	t.Helper()
+	var s counterShare
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "inotify_instances=%d inotify_watches=%d sigpending=%d mqueues=%d",
+		&s.instances, &s.watches, &s.signals, &s.queues); err != nil {
+		t.Fatalf("%s: %q: %v", who, out, err)
+	}
+	return s
+}
+
+// TestPerUserKernelCountersHaveBudgets: a sandbox takes all it can of the
+// counters the kernel keeps per user (inotify instances and watches, queued
+// signals, message-queue bytes) and holds them; a second sandbox then still
+// gets a full budget, and host root still gets as much. Before the budgets,
+// all of it was charged to host root: the first sandbox took root's 128
+// inotify instances and 800 KiB of queues, and the others got none.
+func TestPerUserKernelCountersHaveBudgets(t *testing.T) {
+	d := testdaemon.Start(t, "--concurrency", "4")
+	d.ImportDir("busybox", testRootfs)
+	budget := counterShare{runtime.InotifyInstancesBudget, runtime.InotifyWatchesBudget, runtime.SigPendingBudget,
+		runtime.MsgQueueBudget / (17 << 10)} // a queue: 16 KiB of messages and the kernel's overhead, under 1 KiB
+	run := func(hold string) (*api.ExecuteResponse, error) {
+		return d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox",
+			Cmd:    []string{"counters", "/work/cnt", hold, "100000", "1000000", "1000000", "100000"},
+			Limits: &api.Limits{WallTimeMS: ptr(int64(30000))}})
+	}
+	type answer struct {
+		r   *api.ExecuteResponse
+		err error
+	}
+	first := make(chan answer, 1)
+	go func() { r, err := run("6000"); first <- answer{r, err} }()
+	testdaemon.WaitUntil(t, "the first sandbox to take its share", 20*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(d.RunDir, "*", "scratch", "*", "work", "cnt", "taken"))
+		return len(m) == 1
+	})
+	second, err := run("0")
+	if err != nil || second.Status != runtime.StatusOK {
+		t.Fatalf("second sandbox: %v %s", err, describe(second, err))
+	}
+	host, err := exec.Command(filepath.Join(testRootfs, "usr/local/bin/counters"), t.TempDir(), "0",
+		fmt.Sprint(budget.instances), fmt.Sprint(budget.watches), fmt.Sprint(budget.signals), fmt.Sprint(budget.queues)).Output()
+	if err != nil {
+		t.Fatalf("host root's share: %v", err)
+	}
+	a := <-first
+	if a.err != nil || a.r.Status != runtime.StatusOK {
+		t.Fatalf("first sandbox: %s", describe(a.r, a.err))
+	}
+	got := map[string]counterShare{"first sandbox": parseShare(t, "first", a.r.Run.Stdout),
+		"second sandbox": parseShare(t, "second", second.Run.Stdout), "host root": parseShare(t, "host", string(host))}
+	t.Logf("budget %+v, took %+v", budget, got)
+	for who, s := range got {
+		if s.instances > budget.instances || s.watches > budget.watches || s.signals > budget.signals || s.queues > budget.queues {
+			t.Errorf("%s took %+v, more than the budget %+v", who, s, budget)
+		}
+		if who != "first sandbox" && s != budget {
+			t.Errorf("%s got %+v while the first sandbox held its share, want the whole budget %+v", who, s, budget)
+		}
 	}
 }
