@@ -71,6 +71,22 @@ func (s *Sandbox) Apply(l Limits, extraPids int64) error {
 	if err := s.mgr.Set(&r); err != nil {
 		return fmt.Errorf("cgroup: applying limits: %w", err)
 	}
+	return s.limitTCP(l)
+}
+
+// limitTCP bounds TCP socket buffers on v1, where the kernel counts them
+// apart from memory.usage_in_bytes, and only for a cgroup whose
+// memory.kmem.tcp limit was ever set (libcontainer's library no longer
+// writes it). They get a limit of their own equal to the memory limit, set
+// before the program makes any socket. v2 charges them to memory.current,
+// under memory.max, with nothing to set.
+func (s *Sandbox) limitTCP(l Limits) error {
+	if s.mode.Unified() {
+		return nil
+	}
+	if err := cgroups.WriteFile(s.dir("memory"), "memory.kmem.tcp.limit_in_bytes", strconv.FormatInt(l.MemoryBytes, 10)); err != nil {
+		return fmt.Errorf("cgroup: limiting TCP buffers: %w", err)
+	}
 	return nil
 }
 

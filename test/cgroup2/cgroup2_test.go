@@ -171,6 +171,29 @@ func TestMemoryLimit(t *testing.T) {
 	}
 }
 
+// TCP socket buffers are charged to memory.current on v2, under
+// memory.max: a 64 MiB sandbox filling loopback connections it never reads
+// either stops at about its limit or is killed for memory. (On v1 sandboxd
+// sets memory.kmem.tcp.limit_in_bytes; TestTCPBuffersCountAgainstMemory in
+// test/attacks covers that.)
+func TestTCPBuffersCountAgainstMemory(t *testing.T) {
+	const limit = 64 << 20
+	r := run(t, []string{"--memory", "64MiB"}, "tcpbuf", "120")
+	if r.Status == sbx.StatusMemoryLimit {
+		t.Logf("killed for memory while filling TCP buffers: %q", r.Stdout)
+		return
+	}
+	wantStatus(t, r, sbx.StatusOK)
+	var queued, pairs int64
+	if _, err := fmt.Sscanf(r.Stdout, "queued=%d pairs=%d", &queued, &pairs); err != nil {
+		t.Fatalf("%q: %v", r.Stdout, err)
+	}
+	t.Logf("queued %d bytes over %d connections, memory limit %d", queued, pairs, limit)
+	if queued > limit*5/4 {
+		t.Errorf("a %d-byte sandbox queued %d bytes of TCP buffers", limit, queued)
+	}
+}
+
 // memoryPeakSlack is how far above the program's own 50 MiB the reported
 // peak may be. With Linux >= 6.12 the peak is reset when the program
 // starts; Debian 12's 6.1 can't reset memory.peak (writing "reset" fails
