@@ -48,6 +48,11 @@ var maskedPaths = []string{
 	"/proc/kmsg", "/proc/config.gz", "/proc/vmallocinfo", "/proc/pagetypeinfo",
 	"/sys/firmware", "/sys/devices/virtual/powercap", "/sys/kernel/debug",
 	"/sys/kernel/security",
+	// Host facts no program needs: the kernel's command line, the boot's
+	// id (a host identifier across sandboxes), crash-dump layout, and
+	// every lock of the host (its files' devices and inodes, and the
+	// host-wide id-slot lock, which tells how many sandboxes run).
+	"/proc/cmdline", "/proc/sys/kernel/random/boot_id", "/sys/kernel/vmcoreinfo", "/proc/locks",
 }
 
 // readonlyPaths stay visible but can't be written.

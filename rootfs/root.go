@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,8 +32,16 @@ func NewRoot(dir, image string) (_ *Root, ok bool, err error) {
 	if err := os.Mkdir(r.Path(), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, false, fmt.Errorf("rootfs: %w", err)
 	}
-	// Two lower layers and no upper make a read-only overlay.
-	data := fmt.Sprintf("lowerdir=%s:%s", escapeOverlay(image), escapeOverlay(r.empty()))
+	// Two lower layers and no upper make a read-only overlay. The layers
+	// are named through descriptors: overlayfs shows its options, lowerdir
+	// among them, in the sandbox's /proc/self/mountinfo, and
+	// "/proc/self/fd/7" says nothing of the host's directories.
+	lower, closeLower, err := openLayers(image, r.empty())
+	if err != nil {
+		return nil, false, err
+	}
+	defer closeLower()
+	data := "lowerdir=" + strings.Join(lower, ":")
 	if err := unix.Mount("overlay", r.Path(), "overlay", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 		_ = os.RemoveAll(dir)
 		if errors.Is(err, unix.ENODEV) {
@@ -40,6 +50,28 @@ func NewRoot(dir, image string) (_ *Root, ok bool, err error) {
 		return nil, false, fmt.Errorf("rootfs: mounting the sandbox's view of %s: %w", image, err)
 	}
 	return r, true, nil
+}
+
+// openLayers opens each directory as an O_PATH descriptor and returns the
+// /proc/self/fd names of them, with the function that closes them.
+func openLayers(dirs ...string) ([]string, func(), error) {
+	var fds []int
+	closeAll := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	names := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("rootfs: opening layer %s: %w", d, err)
+		}
+		fds = append(fds, fd)
+		names = append(names, "/proc/self/fd/"+strconv.Itoa(fd))
+	}
+	return names, closeAll, nil
 }
 
 // OpenRoot returns the root at dir as found on disk, for cleanup.
@@ -59,17 +91,4 @@ func (r *Root) Remove() error {
 		return fmt.Errorf("rootfs: unmounting %s: %w", r.Path(), err)
 	}
 	return os.RemoveAll(r.dir)
-}
-
-// escapeOverlay escapes the characters overlayfs's option parser treats
-// specially in a path.
-func escapeOverlay(p string) string {
-	out := make([]byte, 0, len(p))
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; c == ':' || c == ',' || c == '\\' {
-			out = append(out, '\\')
-		}
-		out = append(out, p[i])
-	}
-	return string(out)
 }

@@ -72,7 +72,7 @@ func Profile() (*specs.LinuxSeccomp, error) {
 		Flags: []specs.LinuxSeccompFlag{},
 	}
 	for _, rule := range prof.Syscalls {
-		names := slices.DeleteFunc(slices.Clone(rule.Names), func(n string) bool {
+		names := slices.DeleteFunc(withoutFcntl(rule), func(n string) bool {
 			return slices.Contains(alwaysDenied, n) && rule.Action == specs.ActAllow
 		})
 		if len(names) == 0 {
@@ -87,6 +87,7 @@ func Profile() (*specs.LinuxSeccomp, error) {
 		rule.Names = names
 		out.Syscalls = append(out.Syscalls, rule)
 	}
+	out.Syscalls = append(out.Syscalls, fcntlRules()...)
 	return out, nil
 }
 

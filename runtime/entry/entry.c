@@ -278,6 +278,18 @@ static void run_entry(void)
 		fail("%s: %s", dir, strerror(errno));
 	char *path = resolve(argv[0], envp);
 
+	/* Speculative store bypass and indirect branch speculation are
+	 * turned off for the program and all it starts (inherited across fork
+	 * and execve; FORCE means the program cannot turn them back on).
+	 * Kernels since 5.16 no longer tie this to seccomp by default. ENXIO
+	 * or EINVAL means the CPU is not affected or the kernel's mitigation
+	 * mode leaves no choice: nothing to do then. */
+	static const int spec[] = {PR_SPEC_STORE_BYPASS, PR_SPEC_INDIRECT_BRANCH};
+	for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++)
+		if (prctl(PR_SET_SPECULATION_CTRL, spec[i], PR_SPEC_FORCE_DISABLE, 0, 0) < 0 &&
+		    errno != ENXIO && errno != EINVAL && errno != EPERM)
+			fail("disabling speculation (%d): %s", spec[i], strerror(errno));
+
 	/* The filter goes on last, after everything the entry itself needs,
 	 * and before any of the program's code exists. no_new_privs is
 	 * already set by libcontainer; setting it again costs nothing. */

@@ -93,6 +93,32 @@ func escapeAttacks() []attack {
 				out := strings.TrimSpace(r.Run.Stdout)
 				return out, strings.HasPrefix(out, "kcore=0 kallsyms=0 mem=0 ") && !strings.Contains(out, "sd") && !strings.Contains(out, "mem ")
 			})},
+		{class: c, name: "read host facts: /proc/cmdline, boot_id, vmcoreinfo, /proc/locks, host paths in mountinfo", expected: "all empty, no host path",
+			req: api.ExecuteRequest{Cmd: sh(`for f in /proc/cmdline /proc/sys/kernel/random/boot_id /sys/kernel/vmcoreinfo /proc/locks; do printf '%s=%s ' $(basename $f) $(cat $f 2>/dev/null | wc -c); done; echo; cat /proc/self/mountinfo`)},
+			check: func(s *suite, r *api.ExecuteResponse, err error) (string, bool) {
+				if err != nil {
+					return describe(r, err), false
+				}
+				first, rest, _ := strings.Cut(r.Run.Stdout, "\n")
+				for _, host := range []string{s.d.Dir, s.d.StateDir, s.d.RunDir, os.TempDir() + "/"} {
+					if strings.Contains(rest, host) {
+						return "mountinfo names " + host, false
+					}
+				}
+				return first, first == "cmdline=0 boot_id=0 vmcoreinfo=0 locks=0 "
+			}},
+		{class: c, name: "run with speculative store bypass left on (Spectre v4)", expected: "never \"thread vulnerable\"",
+			req: api.ExecuteRequest{Cmd: sh(`grep -i '^Specul' /proc/self/status`)},
+			check: status(runtime.StatusOK, func(r *api.ExecuteResponse) (string, bool) {
+				// "thread vulnerable" means the CPU could mitigate it for this
+				// thread and nothing asked it to; "vulnerable" alone means the
+				// CPU or kernel offers no control (as on this CI's VM).
+				out := strings.Join(strings.Fields(r.Run.Stdout), " ")
+				return out, strings.Contains(out, "Speculation_Store_Bypass:") && !strings.Contains(out, "thread vulnerable")
+			})},
+		{class: c, name: "fill /dev/shm with empty files (inodes)", expected: "ENOSPC within its inode limit",
+			req:   api.ExecuteRequest{Cmd: sh(`df -i /dev/shm | tail -1 | awk '{print "inodes=" $2}'; probe files /dev/shm 100000; true`)},
+			check: status(runtime.StatusOK, stdoutHas("inodes=4096", "error ENOSPC after 4095"))},
 		{class: c, name: "overwrite the runtime through /proc/1/exe (runc CVE-2019-5736)", expected: "Permission denied",
 			req:   api.ExecuteRequest{Cmd: sh(`echo pwned > /proc/1/exe 2>&1; cat /proc/1/exe > /dev/null 2>&1 || echo cannot-read; ls -l /proc/1/exe 2>&1 | head -1; true`)},
 			check: status(runtime.StatusOK, stdoutHas("cannot-read"))},

@@ -22,6 +22,8 @@
  *   attack lockhold PATH MS    flock(LOCK_EX) PATH (opened read-only), then sleep
  *   attack locktry PATH        flock(LOCK_EX|LOCK_NB) PATH
  *   attack fcntlhold PATH MS / fcntltry PATH   the same with a POSIX read lock / write-lock probe
+ *   attack fcntlmany PATH N MS  N POSIX locks on distinct byte ranges of PATH; prints "locked=N",
+ *                              creates PATH.taken, then sleeps MS
  *   attack ptraceall           PTRACE_ATTACH every visible pid but its own
  *   attack killall SIG         kill(pid, SIG) for pids 1..4194304 that exist, and kill(-1)
  *   attack ids                 print ruid euid suid
@@ -279,6 +281,21 @@ int main(int argc, char **argv) {
 		}
 		int rc = flock(fd, LOCK_EX | LOCK_NB);
 		printf("flock=%s\n", rc == 0 ? "OK" : errno == EWOULDBLOCK ? "EWOULDBLOCK" : errname(errno));
+		return 0;
+	}
+	if (!strcmp(cmd, "fcntlmany")) {
+		int fd = open(a2, O_RDWR | O_CREAT, 0600);
+		if (fd < 0) { printf("open=%s\n", errname(errno)); return 1; }
+		long n = 0;
+		for (; n < a3; n++) {
+			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 2 * n, .l_len = 1};
+			if (fcntl(fd, F_SETLK, &fl) < 0) { printf("fcntl=%s ", errname(errno)); break; }
+		}
+		printf("locked=%ld\n", n);
+		char taken[4096];
+		snprintf(taken, sizeof taken, "%s.taken", a2);
+		close(open(taken, O_CREAT | O_WRONLY, 0600));
+		sleep_ms(argc > 4 ? atol(argv[4]) : 0);
 		return 0;
 	}
 	if (!strcmp(cmd, "fcntlhold") || !strcmp(cmd, "fcntltry")) {
