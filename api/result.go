@@ -80,4 +80,8 @@ type CompileResult struct {
 type TestResult struct {
 	Status string  `json:"status"`
 	Run    *Result `json:"run"`
+	// OutputDropped is true when the run's stdout, stderr and files were
+	// dropped because the request's earlier tests had used up
+	// max_response_bytes; its status and figures stand.
+	OutputDropped bool `json:"output_dropped,omitempty"`
 }

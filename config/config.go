@@ -34,7 +34,11 @@ type Config struct {
 	Catalog      string `toml:"catalog"`
 	MaxSource    string `toml:"max_source"`
 	// MaxCollect bounds a request's collect_bytes.
-	MaxCollect   string `toml:"max_collect_bytes"`
+	MaxCollect string `toml:"max_collect_bytes"`
+	// MaxTests bounds a language request's tests; MaxResponse bounds the
+	// outputs and files a request keeps across its tests.
+	MaxTests     int    `toml:"max_tests"`
+	MaxResponse  string `toml:"max_response_bytes"`
 	CompileCache string `toml:"compile_cache"`
 	// Warm pool and user namespaces (see README "Speed" and SECURITY.md).
 	PoolSize    int    `toml:"pool_size"`
@@ -94,6 +98,8 @@ func Default() Config {
 		Catalog:      "languages/catalog.toml",
 		MaxSource:    "1MiB",
 		MaxCollect:   "16MiB",
+		MaxTests:     1000,
+		MaxResponse:  "16MiB",
 		CompileCache: "1GiB",
 		PoolSize:     8,
 		PoolMemory:   "256MiB",
@@ -133,10 +139,11 @@ func Load(path string) (Config, error) {
 // Resolved is a validated configuration in the types the daemon uses.
 type Resolved struct {
 	Config
-	SocketMode os.FileMode
-	MaxBody    int64
-	MaxSource  int64
-	MaxCollect int64
+	SocketMode  os.FileMode
+	MaxBody     int64
+	MaxSource   int64
+	MaxCollect  int64
+	MaxResponse int64
 	// CompileCacheBytes bounds the on-disk compile cache.
 	CompileCacheBytes int64
 	PoolMemory        int64
@@ -170,6 +177,12 @@ func (c Config) Resolve() (*Resolved, error) {
 	}
 	if r.MaxCollect, err = units.ParseSize(c.MaxCollect); err != nil {
 		errs = append(errs, fmt.Errorf("max_collect_bytes: %w", err))
+	}
+	if r.MaxResponse, err = units.ParseSize(c.MaxResponse); err != nil || r.MaxResponse <= 0 {
+		errs = append(errs, fmt.Errorf("max_response_bytes %q: must be a positive size", c.MaxResponse))
+	}
+	if c.MaxTests <= 0 {
+		errs = append(errs, fmt.Errorf("max_tests %d: must be positive", c.MaxTests))
 	}
 	if r.CompileCacheBytes, err = units.ParseSize(c.CompileCache); err != nil {
 		errs = append(errs, fmt.Errorf("compile_cache: %w", err))

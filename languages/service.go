@@ -64,7 +64,11 @@ type Service struct {
 	MaxSource int64
 	// MaxCollect bounds a request's collect_bytes.
 	MaxCollect int64
-	Logger     *slog.Logger
+	// MaxTests bounds a request's tests; MaxResponse what their results
+	// keep of outputs and files (Request.OutputBudget).
+	MaxTests    int
+	MaxResponse int64
+	Logger      *slog.Logger
 
 	mu       sync.Mutex
 	versions map[string]string // language and image id -> detected version
@@ -154,7 +158,8 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 		tests[i] = Test{Stdin: t.Stdin, ExpectedStdout: t.ExpectedStdout}
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
-		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut}, nil
+		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
+		OutputBudget: s.MaxResponse}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
@@ -163,6 +168,9 @@ func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
 	}
 	if len(req.Files) == 0 {
 		return nil, errdefs.Invalidf(`"files" is required in language mode; the first file is the main file`)
+	}
+	if s.MaxTests > 0 && len(req.Tests) > s.MaxTests {
+		return nil, errdefs.Invalidf(`%d "tests": this daemon runs at most %d in one request (max_tests)`, len(req.Tests), s.MaxTests)
 	}
 	if req.Files[0].Name == "" {
 		return nil, errdefs.Invalidf("the main file (the first of \"files\") has an empty name")

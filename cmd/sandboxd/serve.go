@@ -56,6 +56,8 @@ func configFlags() []configFlag {
 		{"catalog", "language catalog file", str(func(c *config.Config) *string { return &c.Catalog })},
 		{"max-source", "largest source file in language mode (413 beyond)", str(func(c *config.Config) *string { return &c.MaxSource })},
 		{"max-collect-bytes", "largest collect_bytes a request may ask for", str(func(c *config.Config) *string { return &c.MaxCollect })},
+		{"max-tests", "most tests in one language request (400 beyond)", integer(func(c *config.Config) *int { return &c.MaxTests })},
+		{"max-response-bytes", "outputs and files one language request keeps across its tests; later tests' are dropped", str(func(c *config.Config) *string { return &c.MaxResponse })},
 		{"compile-cache", "size of the on-disk compile cache", str(func(c *config.Config) *string { return &c.CompileCache })},
 		{"pool-size", "most sandboxes kept built ahead of time (0: no warm pool)", integer(func(c *config.Config) *int { return &c.PoolSize })},
 		{"pool-memory", "host memory the warm pool may hold", str(func(c *config.Config) *string { return &c.PoolMemory })},
