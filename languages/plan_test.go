@@ -211,3 +211,37 @@ type runnerFunc func(context.Context, execution.Stage) (*execution.Output, error
 func (r runnerFunc) RunStage(ctx context.Context, s execution.Stage) (*execution.Output, error) {
 	return r(ctx, s)
 }
+
+// The tests' outputs are kept, in order, until OutputBudget is spent; later
+// tests keep their verdict but not their output.
+func TestOutputBudgetDropsLaterOutputs(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		budget  int64
+		dropped []bool
+	}{
+		{"no bound", 0, []bool{false, false, false}},
+		{"room for all", 30, []bool{false, false, false}},
+		{"room for two", 20, []bool{false, false, true}},
+		{"a later small one still fits", 15, []bool{false, true, false}},
+		{"room for neither long one", 5, []bool{true, true, false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := &Request{Language: compiled, Files: []rootfs.File{{Name: "main.c"}}, OutputBudget: tt.budget,
+				Tests: []Test{{Stdin: strings.Repeat("a", 10), ExpectedStdout: strings.Repeat("a", 10)},
+					{Stdin: strings.Repeat("b", 10), ExpectedStdout: "x"}, {Stdin: "c", ExpectedStdout: "c"}}}
+			out, err := Execute(context.Background(), &fakeRunner{}, mapCache{}, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, tr := range out.Tests {
+				if tr.OutputDropped != tt.dropped[i] || (tr.OutputDropped && tr.Run.Stdout != "") {
+					t.Errorf("test %d: dropped %v (stdout %q), want dropped %v", i, tr.OutputDropped, tr.Run.Stdout, tt.dropped[i])
+				}
+			}
+			if st := []string{out.Tests[0].Status, out.Tests[1].Status, out.Tests[2].Status}; st[0] != StatusAccepted || st[1] != StatusWrongAnswer || st[2] != StatusAccepted {
+				t.Errorf("verdicts %v: dropping an output must not change them", st)
+			}
+		})
+	}
+}
