@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,14 +110,15 @@ func TestPoolOff(t *testing.T) {
 	}
 }
 
-// parkedImages lists the image roots (overlay lower layers) of the
-// daemon's parked sandboxes, read from the host's mount table.
-func parkedImages(d *testdaemon.Daemon) []string {
+// parkedRoots lists the root directories (overlay mount points) of the
+// daemon's parked sandboxes, read from the host's mount table. (The
+// overlay names its layers by descriptor, so the image is not in it.)
+func parkedRoots(d *testdaemon.Daemon) []string {
 	var out []string
 	for _, l := range d.Leftovers() {
-		if i := strings.Index(l, "lowerdir="); strings.HasPrefix(l, "mount: ") && i >= 0 {
-			lower, _, _ := strings.Cut(l[i+len("lowerdir="):], ",")
-			out = append(out, lower)
+		f := strings.Fields(strings.TrimPrefix(l, "mount: "))
+		if strings.HasPrefix(l, "mount: ") && strings.Contains(l, " - overlay ") && len(f) > 4 {
+			out = append(out, f[4])
 		}
 	}
 	return out
@@ -139,11 +142,21 @@ func TestPoolBudgetFollowsTheImageInUse(t *testing.T) {
 	if a.ID == b.ID {
 		t.Fatal("both imports gave the same image")
 	}
+	// The two images differ in their files' times: a root shows which
+	// image it is over by the time of its /bin.
 	parkedOf := func(img *api.Image) func() bool {
+		_, hex, _ := strings.Cut(img.ID, ":")
+		want, err := os.Stat(filepath.Join(d.StateDir, "images", "images", hex, "rootfs", "bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		return func() bool {
-			p := parkedImages(d)
-			_, hex, _ := strings.Cut(img.ID, ":")
-			return len(p) == 1 && strings.Contains(p[0], "/"+hex+"/")
+			p := parkedRoots(d)
+			if len(p) != 1 {
+				return false
+			}
+			got, err := os.Stat(filepath.Join(p[0], "bin"))
+			return err == nil && got.ModTime().Equal(want.ModTime())
 		}
 	}
 	run := func(img *api.Image) {
