@@ -28,13 +28,18 @@ const (
 // image layout (told by manifest.json, oci-layout or index.json at the top
 // level), else a plain rootfs. The API's POST /v1/images/import uses it.
 func (s *Store) Import(ctx context.Context, r io.Reader, name string) (*Image, error) {
+	img, err := s.importAny(ctx, r, name)
+	return img, s.public(err)
+}
+
+func (s *Store) importAny(ctx context.Context, r io.Reader, name string) (*Image, error) {
 	sp, kind, err := s.spoolKind(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	defer sp.Close()
 	if kind == kindRootfs {
-		return s.ImportRootfs(ctx, sp.reader(), name)
+		return s.importRootfs(ctx, sp.reader(), name)
 	}
 	return s.importArchive(ctx, sp, kind, name)
 }
@@ -44,6 +49,11 @@ func (s *Store) Import(ctx context.Context, r io.Reader, name string) (*Image, e
 // archive gives, if any. An archive must hold one image (an OCI index may
 // hold one per platform: this machine's is taken).
 func (s *Store) ImportArchive(ctx context.Context, r io.Reader, name string) (*Image, error) {
+	img, err := s.importArchiveTar(ctx, r, name)
+	return img, s.public(err)
+}
+
+func (s *Store) importArchiveTar(ctx context.Context, r io.Reader, name string) (*Image, error) {
 	sp, kind, err := s.spoolKind(ctx, r)
 	if err != nil {
 		return nil, err
@@ -70,18 +80,20 @@ func (s *Store) spoolKind(ctx context.Context, r io.Reader) (*spooled, archiveKi
 	return sp, kind, nil
 }
 
-func (s *Store) importArchive(ctx context.Context, sp *spooled, kind archiveKind, name string) (*Image, error) {
+func (s *Store) importArchive(ctx context.Context, sp *spooled, kind archiveKind, name string) (_ *Image, err error) {
 	var (
 		img     v1.Image
 		tagged  string
 		cleanup = func() {}
-		err     error
+		dir     string
 	)
+	// ggcr reads the layout lazily, so its errors name files under dir
+	// until the end: they are made layout-relative.
+	defer func() { err = withinDir(err, dir) }()
 	switch kind {
 	case kindDocker:
 		img, tagged, err = dockerImage(sp)
 	case kindOCI:
-		var dir string
 		if dir, err = os.MkdirTemp(s.tmpDir(), "oci-"); err != nil {
 			return nil, fmt.Errorf("images: %w", err)
 		}

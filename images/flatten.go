@@ -71,12 +71,13 @@ func (s *Store) flatten(ctx context.Context, layers []layerStream) (_ string, di
 	for i, l := range layers {
 		d, err := s.applyStream(ctx, u, l)
 		if err != nil {
-			return "", nil, fmt.Errorf("layer %d: %w", i+1, err)
+			s.log.Info("layer refused", "layer", i+1, "err", err)
+			return "", nil, fmt.Errorf("layer %d: %w", i+1, withinDir(err, rootfs))
 		}
 		diffIDs = append(diffIDs, d)
 	}
 	if err := u.ensureMountPoints(); err != nil {
-		return "", nil, err
+		return "", nil, withinDir(err, rootfs)
 	}
 	// One syncfs instead of an fsync per file: the image must be on disk
 	// before a name points at it.

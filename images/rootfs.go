@@ -19,6 +19,11 @@ import (
 // Its config is empty but for PATH; like `docker import`, its id is the
 // digest of a config made up for it, naming the tar's diffID.
 func (s *Store) ImportRootfs(ctx context.Context, r io.Reader, name string) (*Image, error) {
+	img, err := s.importRootfs(ctx, r, name)
+	return img, s.public(err)
+}
+
+func (s *Store) importRootfs(ctx context.Context, r io.Reader, name string) (*Image, error) {
 	if name == "" {
 		return nil, invalidf("a rootfs import needs a name")
 	}

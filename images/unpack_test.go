@@ -281,6 +281,16 @@ func TestMaliciousTar(t *testing.T) {
 			ents: func(e *env) []ent { return []ent{file("x", "f"), file("x/y", "z")} },
 			err:  ErrInvalid,
 		},
+		{
+			name: "symlink loop then a file through it",
+			ents: func(e *env) []ent { return []ent{symlink("la", "la"), file("la/x", "z")} },
+			err:  ErrInvalid,
+		},
+		{
+			name: "file where a directory is expected, deep",
+			ents: func(e *env) []ent { return []ent{dir("a"), file("a/f", "f"), dir("a/f/sub"), file("a/f/sub/x", "z")} },
+			err:  ErrInvalid,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.opts)
@@ -290,6 +300,11 @@ func TestMaliciousTar(t *testing.T) {
 			e.checkNoLeftovers(t)
 			if err != nil {
 				t.Logf("refused: %v", err)
+				// The message crosses the API: it may name entries of
+				// the image, never where the store keeps it.
+				if strings.Contains(err.Error(), e.state) {
+					t.Errorf("the error names a host path: %v", err)
+				}
 				if _, gerr := e.store.Get("evil"); !isNotFound(gerr) {
 					t.Errorf("refused image is visible: %v", gerr)
 				}

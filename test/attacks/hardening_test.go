@@ -1,7 +1,10 @@
 package attacks_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
 	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
@@ -253,5 +257,75 @@ func TestLockingStillWorksInside(t *testing.T) {
 	want := "flock=OK\nflock=EWOULDBLOCK\nfcntl_rdlck=OK\ngetlk=UNLOCKED\n"
 	if r.Status != runtime.StatusOK || r.Run.Stdout != want {
 		t.Errorf("got %s, want stdout %q", describe(r, nil), want)
+	}
+}
+
+// tarEntry is one entry of a test tarball: a regular file holds body.
+type tarEntry struct {
+	hdr  tar.Header
+	body string
+}
+
+func regular(name, body string) tarEntry {
+	return tarEntry{tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644}, body}
+}
+
+func linkEntry(typ byte, name, to string) tarEntry {
+	return tarEntry{hdr: tar.Header{Name: name, Typeflag: typ, Linkname: to, Mode: 0o777}}
+}
+
+// tarOf builds an uncompressed tar of the entries, in order.
+func tarOf(t *testing.T, ents ...tarEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range ents {
+		e.hdr.Size = int64(len(e.body))
+		if err := tw.WriteHeader(&e.hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestImportErrorsNameNoHostPath: malformed archives are refused with
+// messages that name entries as the image has them, never the daemon's
+// state directory. (They used to carry the build directory's host path:
+// `cannot create subdirectories in "/…/state/images/tmp/build-…/rootfs/x"`.)
+func TestImportErrorsNameNoHostPath(t *testing.T) {
+	d := testdaemon.Start(t)
+	const missing = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	index := `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` +
+		missing + `","size":10}]}`
+	for _, tc := range []struct {
+		name, want string
+		tar        []byte
+	}{
+		{"file where a directory is expected", `"/x"`, tarOf(t, regular("x", "f"), regular("x/y", "z"))},
+		{"symlink loop", "/la", tarOf(t, linkEntry(tar.TypeSymlink, "la", "la"), regular("la/x", "z"))},
+		{"hard link out of the image", "/etc", tarOf(t, linkEntry(tar.TypeLink, "p", "/etc/passwd"))},
+		{"OCI layout without its blobs", "blobs/sha256", tarOf(t,
+			regular("oci-layout", `{"imageLayoutVersion":"1.0.0"}`), regular("index.json", index))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := d.Client.Import(context.Background(), bytes.NewReader(tc.tar), "bad:1")
+			var aerr *client.Error
+			if !errors.As(err, &aerr) || aerr.Code != api.CodeInvalidRequest {
+				t.Fatalf("import: %v, want invalid_request", err)
+			}
+			t.Logf("refused: %s", aerr.Message)
+			if strings.Contains(aerr.Message, d.Dir) || strings.Contains(aerr.Message, "/tmp/") {
+				t.Errorf("message names a host path: %q", aerr.Message)
+			}
+			if !strings.Contains(aerr.Message, tc.want) {
+				t.Errorf("message %q does not name %q", aerr.Message, tc.want)
+			}
+		})
 	}
 }
