@@ -40,7 +40,8 @@ func (l *listeners) close() {
 // openListeners opens every listen address. Sockets passed by systemd
 // (socket activation: LISTEN_FDS, with LISTEN_PID equal to this process)
 // take the place of the unix:// addresses; tcp:// addresses are still
-// opened here. tcp:// listeners speak TLS when a certificate is set.
+// opened here. tcp:// listeners speak TLS when a certificate is set. Each
+// refuses requests with ambiguous framing (server.StrictFraming).
 func openListeners(cfg *config.Resolved, log *slog.Logger) (*listeners, error) {
 	l := &listeners{}
 	var tlsConf *tls.Config
@@ -51,11 +52,13 @@ func openListeners(cfg *config.Resolved, log *slog.Logger) (*listeners, error) {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	// Every listener checks request framing (server.StrictFraming),
+	// inside TLS where there is TLS: the check reads plaintext heads.
 	wrap := func(ln net.Listener) net.Listener {
 		if tlsConf != nil && ln.Addr().Network() == "tcp" {
-			return tls.NewListener(ln, tlsConf)
+			ln = tls.NewListener(ln, tlsConf)
 		}
-		return ln
+		return server.StrictFraming(ln)
 	}
 	activated, err := activation.Listeners()
 	if err != nil {
@@ -83,6 +86,7 @@ func openListeners(cfg *config.Resolved, log *slog.Logger) (*listeners, error) {
 			if err == nil {
 				l.created = append(l.created, a.Address)
 				l.noteGroup(ln)
+				ln = wrap(ln)
 			}
 		default:
 			ln, err = net.Listen("tcp", a.Address)

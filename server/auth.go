@@ -50,16 +50,22 @@ type connInfo struct {
 	transport string
 	peer      *auth.Peer
 	remote    string
+	framing   *framedConn // nil on a listener without StrictFraming
 }
 
 // ConnContext is http.Server.ConnContext for the API's listeners: it
 // records the transport and, on a Unix socket, the peer's credentials,
-// read once per connection from the kernel.
+// read once per connection from the kernel; on a StrictFraming listener,
+// the framing check's refusals.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	fc, _ := c.(*framedConn)
+	if fc != nil {
+		c = fc.Conn
+	}
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	info := &connInfo{transport: "tcp", remote: c.RemoteAddr().String()}
+	info := &connInfo{transport: "tcp", remote: c.RemoteAddr().String(), framing: fc}
 	if uc, ok := c.(*net.UnixConn); ok {
 		info.transport, info.remote = "unix", ""
 		info.peer, _ = auth.PeerOf(uc) // nil: refused as forbidden

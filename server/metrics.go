@@ -46,8 +46,8 @@ func newMetrics(s *Server) *metrics {
 	m.internal = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "internal_errors_total",
 		Help: "Requests answered with 500 internal_error."})
 	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejections_total",
-		Help: "Requests refused, by reason: auth (401/403), rate (429), busy (503)."}, []string{"reason"})
-	for _, reason := range []string{"auth", "rate", "busy"} {
+		Help: "Requests refused, by reason: auth (401/403), rate (429), busy (503), framing (ambiguous Content-Length or Transfer-Encoding: 400, connection closed)."}, []string{"reason"})
+	for _, reason := range []string{"auth", "rate", "busy", "framing"} {
 		m.rejections.WithLabelValues(reason)
 	}
 	m.reg.MustRegister(m.executions, m.wall, m.cpu, m.memory, m.queueWait, m.pulls, m.pullFailures, m.internal, m.rejections,

@@ -122,9 +122,11 @@ func New(o Options) *Server {
 }
 
 // Handler returns the API's HTTP handler.
-// Every request gets an id, then its caller is identified (or refused).
+// Every request gets an id; one standing for a request whose framing was
+// refused (framing.go) is answered 400 before its caller is identified,
+// then the caller is identified (or refused).
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(withRequestID(s.refuseUncleanPaths(s.authenticate(s.mux))))
+	return s.recoverPanics(withRequestID(s.refuseBadFraming(s.refuseUncleanPaths(s.authenticate(s.mux)))))
 }
 
 // refuseUncleanPaths answers 400 to a path with "." or ".." segments or
