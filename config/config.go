@@ -50,6 +50,8 @@ type Config struct {
 	Maximums    Limits `toml:"maximums"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
+	// Images is the [images] section (images.go).
+	Images Images `toml:"images"`
 	SessionTTL         string `toml:"session_ttl"`
 	MaxSessionTTL      string `toml:"max_session_ttl"`
 	SessionIdle        string `toml:"session_idle_timeout"`
@@ -220,6 +222,7 @@ func (c Config) Resolve() (*Resolved, error) {
 		errs = append(errs, fmt.Errorf("maximums: %w", err))
 	}
 	if len(errs) == 0 {
+	errs = append(errs, c.resolveImages()...)
 		if err := r.Defaults.Within(r.Maximums); err != nil {
 			errs = append(errs, fmt.Errorf("defaults exceed maximums: %w", err))
 		}

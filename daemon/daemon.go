@@ -119,7 +119,7 @@ func (d *daemon) open(ctx context.Context) error {
 	if d.engine, err = openEngine(ctx, cfg, stateDir, log); err != nil {
 		return err
 	}
-	store, err := images.Open(filepath.Join(cfg.StateDir, "images"), images.Options{Logger: log})
+	store, err := images.Open(filepath.Join(cfg.StateDir, "images"), images.Options{Logger: log, Registries: cfg.Images.Registries})
 	if err != nil {
 		return err
 	}

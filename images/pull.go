@@ -23,7 +23,9 @@ import (
 // "repo@sha256:...") for this machine's platform and stores it as name
 // ("" derives it from ref: repository basename:tag). progress, if not nil,
 // is told the compressed bytes fetched of all layers. Concurrent pulls of
-// one image download and unpack it once.
+// one image download and unpack it once. Only the registries that
+// Options.Registries and the destination rule allow are reached
+// (destinations.go); a refusal is a *DestinationError.
 func (s *Store) Pull(ctx context.Context, ref, name string, progress Progress) (*Image, error) {
 	r, err := parseRef(ref)
 	if err != nil {
@@ -37,11 +39,27 @@ func (s *Store) Pull(ctx context.Context, ref, name string, progress Progress) (
 	if err != nil {
 		return nil, err
 	}
+	registry := r.Context().RegistryStr()
+	if err := s.dest.checkRegistry(registry); err != nil {
+		s.log.Warn("pull refused", "ref", r.String(), "err", err)
+		return nil, err
+	}
+	tr := s.dest.transport(registry)
+	defer tr.CloseIdleConnections()
+	img, err := s.pull(ctx, r, name, tr, progress)
+	if err != nil {
+		// The API shows err's text only; what the registry said is here.
+		s.log.Warn("pull failed", "ref", r.String(), "err", err, "detail", pullDetail(err))
+	}
+	return img, err
+}
+
+func (s *Store) pull(ctx context.Context, r name.Reference, name string, tr http.RoundTripper, progress Progress) (*Image, error) {
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(s.opts.Keychain),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
-		remote.WithTransport(tlsUnlessLoopback{remote.DefaultTransport}),
+		remote.WithTransport(tlsUnlessLoopback{tr}),
 		remote.WithUserAgent("sandboxd"),
 	}
 	img, err := remote.Image(r, opts...)
@@ -216,7 +234,8 @@ func imageConfig(img v1.Image) (string, ImageConfig, []string, error) {
 		return "", ImageConfig{}, nil, fmt.Errorf("%w: image config: %w", ErrInvalid, err)
 	}
 	if cf.OS != "" && cf.OS != "linux" {
-		return "", ImageConfig{}, nil, invalidf("image is for %s, not linux", cf.OS)
+		// %.40q: the registry wrote it.
+		return "", ImageConfig{}, nil, invalidf("image is for %.40q, not linux", cf.OS)
 	}
 	diffIDs := make([]string, len(cf.RootFS.DiffIDs))
 	for i, d := range cf.RootFS.DiffIDs {

@@ -17,7 +17,7 @@ func TestPull(t *testing.T) {
 	reg := newRegistry(t)
 	img, want := twoLayers(t)
 	ref := reg.push(t, "library/tool:1.0", img)
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{Registries: []string{reg.host}})
 
 	var calls atomic.Int64
 	var last [2]int64
@@ -90,7 +90,7 @@ func equalConfig(a, b ImageConfig) bool {
 func TestPullDefaultPath(t *testing.T) {
 	reg := newRegistry(t)
 	ref := reg.push(t, "nopath", testImage(t, v1Config(), tarLayer(t, file("x", "x"))))
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{Registries: []string{reg.host}})
 	got, err := e.store.Pull(bg, ref, "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestPullConcurrent(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{Registries: []string{reg.host}})
 	const n = 8
 	var wg sync.WaitGroup
 	imgs := make([]*Image, n)
@@ -157,7 +157,7 @@ func TestPullCanceled(t *testing.T) {
 			<-r.Context().Done()
 		}
 	})
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{Registries: []string{reg.host}})
 
 	t.Run("last caller cancels", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(bg)
@@ -220,7 +220,7 @@ func TestPullErrors(t *testing.T) {
 	ref := reg.push(t, "there:1", testImage(t, v1Config(), tarLayer(t, file("x", "x"))))
 	closed := newRegistry(t)
 	closed.srv.Close()
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{Registries: []string{reg.host, closed.host}})
 	for _, tc := range []struct {
 		ref, name string
 		err       error

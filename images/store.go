@@ -53,6 +53,14 @@ type Options struct {
 	// Keychain gives registry credentials; nil means authn.DefaultKeychain
 	// (the Docker config: ~/.docker/config.json, $DOCKER_CONFIG).
 	Keychain authn.Keychain
+	// Registries are the registries Pull may reach, as host, host:port,
+	// [ipv6]:port or *.domain (any name below it); without a port, an
+	// entry stands for the default ports (443, 80). Empty: any registry
+	// at public addresses only. Set:
+	// only these, at any address; the hosts they send a pull to (blob
+	// redirects, token realms) must be listed too or be public. The rule:
+	// destinations.go.
+	Registries []string
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -108,6 +116,7 @@ type Store struct {
 	log    *slog.Logger
 	lock   *os.File
 	builds flights
+	dest   destinations
 
 	mu     sync.Mutex
 	refs   map[string]refEntry
@@ -140,7 +149,11 @@ func Open(stateDir string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{dir: dir, opts: opts, log: log.With("component", "images"), inUse: map[string]int{}}
+	dest, err := newDestinations(opts.Registries)
+	if err != nil {
+		return nil, fmt.Errorf("images: registries: %w", err)
+	}
+	s := &Store{dir: dir, opts: opts, dest: dest, log: log.With("component", "images"), inUse: map[string]int{}}
 	for _, d := range []string{dir, s.imagesDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("images: %w", err)

@@ -4,10 +4,17 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -24,9 +31,9 @@ import (
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
-// A registry in this process, on 127.0.0.1: the daemon pulls the busybox
-// test rootfs from it as a two-layer image, then runs a program in it that
-// sees the image's Env.
+// A registry in this process, on 127.0.0.1 and listed in [images]
+// registries: the daemon pulls the busybox test rootfs from it as a
+// two-layer image, then runs a program in it that sees the image's Env.
 func TestPullFromRegistryAndRun(t *testing.T) {
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
@@ -66,7 +73,9 @@ func TestPullFromRegistryAndRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d := testdaemon.Start(t)
+	// The registry is on loopback, which pulls reach only when it is
+	// listed.
+	d := testdaemon.Start(t, "--config", registriesConfig(t, host))
 	// Streamed: progress lines while the layers download, then the image.
 	var calls, lastDone, lastTotal int64
 	got, err := d.Client.PullProgress(context.Background(), ref.String(), "pulled:1.0", func(done, total int64) {
@@ -102,5 +111,81 @@ func TestPullFromRegistryAndRun(t *testing.T) {
 	}
 	if _, err := d.Client.Pull(context.Background(), "not a reference!", ""); !client.IsCode(err, "invalid_request") {
 		t.Errorf("pull of a bad reference: %v, want invalid_request", err)
+	}
+}
+
+// registriesConfig writes a configuration whose [images] registries are
+// hosts, and returns its path.
+func registriesConfig(t *testing.T, hosts ...string) string {
+	t.Helper()
+	quoted := make([]string, len(hosts))
+	for i, h := range hosts {
+		quoted[i] = strconv.Quote(h)
+	}
+	path := filepath.Join(t.TempDir(), "sandboxd.toml")
+	body := "[images]\nregistries = [" + strings.Join(quoted, ", ") + "]\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// countingServer is an httptest server on 127.0.0.1 that counts the
+// connections it accepts.
+func countingServer(t *testing.T, h http.Handler) (host string, conns *atomic.Int64) {
+	t.Helper()
+	conns = new(atomic.Int64)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), conns
+}
+
+// Pulls go only where [images] registries and the public-address rule
+// allow, and the API never shows what a registry wrote: a registry on
+// loopback that is not listed is refused (400 invalid_request, naming it)
+// before any connection; a listed one that answers 500 with a marker in
+// its body gives "unavailable" with the status and without the marker,
+// streamed or not.
+func TestPullRefusedDestinationsAndRegistryWords(t *testing.T) {
+	const marker = "MARKER-pull-body-5b1e9d"
+	unlisted, unlistedConns := countingServer(t, registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	failing, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, marker+" internal details", http.StatusInternalServerError)
+	}))
+	d := testdaemon.Start(t, "--config", registriesConfig(t, failing))
+	ctx := context.Background()
+
+	_, err := d.Client.Pull(ctx, unlisted+"/x/y:1", "")
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.Code != "invalid_request" || apiErr.HTTPStatus != http.StatusBadRequest ||
+		!strings.Contains(apiErr.Message, unlisted) || !strings.Contains(apiErr.Message, "not allowed") {
+		t.Errorf("pull from an unlisted loopback registry: %v, want 400 invalid_request naming %s as not allowed", err, unlisted)
+	}
+	if _, err := d.Client.PullProgress(ctx, unlisted+"/x/y:1", "", nil); !client.IsCode(err, "invalid_request") {
+		t.Errorf("streamed pull from an unlisted loopback registry: %v, want invalid_request", err)
+	}
+	if n := unlistedConns.Load(); n != 0 {
+		t.Errorf("the unlisted registry saw %d connections", n)
+	}
+
+	for _, streamed := range []bool{false, true} {
+		var err error
+		if streamed {
+			_, err = d.Client.PullProgress(ctx, failing+"/x/y:1", "", nil)
+		} else {
+			_, err = d.Client.Pull(ctx, failing+"/x/y:1", "")
+		}
+		if !client.IsCode(err, "unavailable") || !strings.Contains(err.Error(), "500") || strings.Contains(err.Error(), marker) {
+			t.Errorf("pull (streamed %v) from a registry answering 500: %v, want unavailable with the status and without its body", streamed, err)
+		}
+	}
+	if !strings.Contains(d.Log(), marker) {
+		t.Error("the daemon's log lost what the registry answered")
 	}
 }
