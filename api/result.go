@@ -82,6 +82,7 @@ type TestResult struct {
 	Run    *Result `json:"run"`
 	// OutputDropped is true when the run's stdout, stderr and files were
 	// dropped because the request's earlier tests had used up
-	// max_response_bytes; its status and figures stand.
+	// max_response_bytes (or those of all requests in progress,
+	// max_pending_output_bytes); its status and figures stand.
 	OutputDropped bool `json:"output_dropped,omitempty"`
 }

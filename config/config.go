@@ -36,9 +36,11 @@ type Config struct {
 	// MaxCollect bounds a request's collect_bytes.
 	MaxCollect string `toml:"max_collect_bytes"`
 	// MaxTests bounds a language request's tests; MaxResponse bounds the
-	// outputs and files a request keeps across its tests.
+	// outputs and files a request keeps across its tests, MaxPending those
+	// that all requests in progress keep at once.
 	MaxTests     int    `toml:"max_tests"`
 	MaxResponse  string `toml:"max_response_bytes"`
+	MaxPending   string `toml:"max_pending_output_bytes"`
 	CompileCache string `toml:"compile_cache"`
 	// Warm pool and user namespaces (see README "Speed" and SECURITY.md).
 	PoolSize    int    `toml:"pool_size"`
@@ -48,10 +50,10 @@ type Config struct {
 	UsernsRange string `toml:"userns_range"`
 	Defaults    Limits `toml:"defaults"`
 	Maximums    Limits `toml:"maximums"`
-
-	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	// Images is the [images] section (images.go).
 	Images Images `toml:"images"`
+
+	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
 	MaxSessionTTL      string `toml:"max_session_ttl"`
 	SessionIdle        string `toml:"session_idle_timeout"`
@@ -102,6 +104,7 @@ func Default() Config {
 		MaxCollect:   "16MiB",
 		MaxTests:     1000,
 		MaxResponse:  "16MiB",
+		MaxPending:   "128MiB",
 		CompileCache: "1GiB",
 		PoolSize:     8,
 		PoolMemory:   "256MiB",
@@ -146,6 +149,7 @@ type Resolved struct {
 	MaxSource   int64
 	MaxCollect  int64
 	MaxResponse int64
+	MaxPending  int64
 	// CompileCacheBytes bounds the on-disk compile cache.
 	CompileCacheBytes int64
 	PoolMemory        int64
@@ -183,6 +187,9 @@ func (c Config) Resolve() (*Resolved, error) {
 	if r.MaxResponse, err = units.ParseSize(c.MaxResponse); err != nil || r.MaxResponse <= 0 {
 		errs = append(errs, fmt.Errorf("max_response_bytes %q: must be a positive size", c.MaxResponse))
 	}
+	if r.MaxPending, err = units.ParseSize(c.MaxPending); err != nil || r.MaxPending < r.MaxResponse {
+		errs = append(errs, fmt.Errorf("max_pending_output_bytes %q: must be a size of at least max_response_bytes", c.MaxPending))
+	}
 	if c.MaxTests <= 0 {
 		errs = append(errs, fmt.Errorf("max_tests %d: must be positive", c.MaxTests))
 	}
@@ -215,6 +222,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	}
 	errs = append(errs, c.resolveAccess(r)...)
 	errs = append(errs, c.resolveSessions(r)...)
+	errs = append(errs, c.resolveImages()...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}
@@ -222,7 +230,6 @@ func (c Config) Resolve() (*Resolved, error) {
 		errs = append(errs, fmt.Errorf("maximums: %w", err))
 	}
 	if len(errs) == 0 {
-	errs = append(errs, c.resolveImages()...)
 		if err := r.Defaults.Within(r.Maximums); err != nil {
 			errs = append(errs, fmt.Errorf("defaults exceed maximums: %w", err))
 		}

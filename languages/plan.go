@@ -56,6 +56,10 @@ type Request struct {
 	// keep their status and figures but not their outputs, so a request's
 	// memory does not grow with its number of tests.
 	OutputBudget int64
+	// Pool is shared by all requests in progress: what the tests' results
+	// keep comes out of it too, until the plan ends (nil: no shared
+	// bound).
+	Pool *OutputPool
 }
 
 // Outcome is what a plan produced. Stages that did not run are nil.
@@ -124,7 +128,8 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 	}
 	out.Tests = make([]api.TestResult, 0, len(req.Tests))
 	out.Summary = map[string]int{}
-	budget := req.OutputBudget
+	budget := newOutputBudget(req)
+	defer budget.release()
 	for _, t := range req.Tests {
 		stage.Stdin = []byte(t.Stdin)
 		so, err := r.RunStage(ctx, stage)
@@ -139,7 +144,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 			}
 		}
 		tr := api.TestResult{Status: status, Run: so.Result}
-		budget = keepWithin(&tr, budget, req.OutputBudget > 0)
+		budget.keep(&tr)
 		out.Tests = append(out.Tests, tr)
 		out.Summary[status]++
 		if out.Status == "" && status != StatusAccepted {
@@ -169,23 +174,4 @@ func compileKey(req *Request, args []string, files []rootfs.File) string {
 		field(f.Mode.String())
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// keepWithin drops tr's outputs and files when they do not fit in what is
-// left of the request's budget, and returns what is left after it.
-func keepWithin(tr *api.TestResult, left int64, bounded bool) int64 {
-	r := tr.Run
-	if !bounded || r == nil {
-		return left
-	}
-	size := int64(len(r.Stdout) + len(r.Stderr))
-	for _, f := range r.Files {
-		size += int64(len(f.Content))
-	}
-	if size <= left {
-		return left - size
-	}
-	r.Stdout, r.Stderr, r.StdoutEncoding, r.StderrEncoding, r.Files = "", "", "", "", nil
-	tr.OutputDropped = true
-	return left
 }

@@ -218,16 +218,20 @@ func TestOutputBudgetDropsLaterOutputs(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		budget  int64
+		pool    int64 // shared by the requests in progress; 0: none
 		dropped []bool
 	}{
-		{"no bound", 0, []bool{false, false, false}},
-		{"room for all", 30, []bool{false, false, false}},
-		{"room for two", 20, []bool{false, false, true}},
-		{"a later small one still fits", 15, []bool{false, true, false}},
-		{"room for neither long one", 5, []bool{true, true, false}},
+		{"no bound", 0, 0, []bool{false, false, false}},
+		{"room for all", 30, 0, []bool{false, false, false}},
+		{"room for two", 20, 0, []bool{false, false, true}},
+		{"a later small one still fits", 15, 0, []bool{false, true, false}},
+		{"room for neither long one", 5, 0, []bool{true, true, false}},
+		{"the pool is smaller than the request's budget", 30, 12, []bool{false, true, false}},
+		{"the pool alone bounds", 0, 20, []bool{false, false, true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			req := &Request{Language: compiled, Files: []rootfs.File{{Name: "main.c"}}, OutputBudget: tt.budget,
+			pool := NewOutputPool(tt.pool)
+			req := &Request{Language: compiled, Files: []rootfs.File{{Name: "main.c"}}, OutputBudget: tt.budget, Pool: pool,
 				Tests: []Test{{Stdin: strings.Repeat("a", 10), ExpectedStdout: strings.Repeat("a", 10)},
 					{Stdin: strings.Repeat("b", 10), ExpectedStdout: "x"}, {Stdin: "c", ExpectedStdout: "c"}}}
 			out, err := Execute(context.Background(), &fakeRunner{}, mapCache{}, req)
@@ -241,6 +245,9 @@ func TestOutputBudgetDropsLaterOutputs(t *testing.T) {
 			}
 			if st := []string{out.Tests[0].Status, out.Tests[1].Status, out.Tests[2].Status}; st[0] != StatusAccepted || st[1] != StatusWrongAnswer || st[2] != StatusAccepted {
 				t.Errorf("verdicts %v: dropping an output must not change them", st)
+			}
+			if pool != nil && pool.left != tt.pool {
+				t.Errorf("the pool has %d bytes after the request, want all %d back", pool.left, tt.pool)
 			}
 		})
 	}

@@ -68,7 +68,9 @@ type Service struct {
 	// keep of outputs and files (Request.OutputBudget).
 	MaxTests    int
 	MaxResponse int64
-	Logger      *slog.Logger
+	// Pool bounds what all requests in progress keep (Request.Pool).
+	Pool   *OutputPool
+	Logger *slog.Logger
 
 	mu       sync.Mutex
 	versions map[string]string // language and image id -> detected version
@@ -159,7 +161,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
-		OutputBudget: s.MaxResponse}, nil
+		OutputBudget: s.MaxResponse, Pool: s.Pool}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {

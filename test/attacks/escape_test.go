@@ -14,9 +14,10 @@ import (
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
-// testCatalog is the suite's language catalog: a "compiled" language on the
-// busybox image whose compile step is the user's own script, so that the
-// daemon reads /work back (rootfs.Collect) after hostile code ran there.
+// testCatalog is the suite's language catalog, on the busybox image: a
+// "compiled" language whose compile step is the user's own script, so that
+// the daemon reads /work back (rootfs.Collect) after hostile code ran
+// there, and an interpreted one that runs the user's script.
 const testCatalog = `
 [[language]]
 name = "shbuild"
@@ -24,6 +25,13 @@ image = "busybox"
 main = "build.sh"
 compile = ["/bin/sh", "{main}"]
 run = ["/bin/sh", "-c", "for f in $(ls -A); do echo \"== $f\"; cat \"$f\" 2>&1 | head -c 200; echo; done"]
+version_cmd = ["/bin/sh", "-c", "echo 1.0.0"]
+
+[[language]]
+name = "shrun"
+image = "busybox"
+main = "main.sh"
+run = ["/bin/sh", "{main}"]
 version_cmd = ["/bin/sh", "-c", "echo 1.0.0"]
 `
 
