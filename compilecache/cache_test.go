@@ -82,3 +82,59 @@ func TestCorruptEntryIsDropped(t *testing.T) {
 		t.Fatalf("%d entries after dropping the corrupt one", n)
 	}
 }
+
+// diskBytes is what the cache's directory holds in file data.
+func diskBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLargeEntriesKeepTheCap: entries near or over the cap never leave
+// more than it on disk (the artifacts of big compiles are the ones that
+// would fill it), counting what is stored beside the files.
+func TestLargeEntriesKeepTheCap(t *testing.T) {
+	const limit = 1 << 20
+	for _, tc := range []struct {
+		name  string
+		sizes []int
+		keep  []bool // which entries are still there at the end
+	}{
+		{"one over the cap is not stored", []int{limit + 1}, []bool{false}},
+		{"one of exactly the cap", []int{limit}, []bool{true}},
+		{"two that together pass the cap", []int{700 << 10, 700 << 10}, []bool{false, true}},
+		{"a large one evicts the oldest until it fits", []int{100 << 10, 100 << 10, 900 << 10}, []bool{false, true, true}},
+		{"an oversized one leaves the others", []int{300 << 10, 2 * limit}, []bool{true, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c, err := Open(dir, limit, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range tc.sizes {
+				c.Put(key(tc.name+string(rune('a'+i))), output(n))
+				time.Sleep(2 * time.Millisecond)
+			}
+			for i := range tc.sizes {
+				if _, ok := c.Get(key(tc.name + string(rune('a'+i)))); ok != tc.keep[i] {
+					t.Errorf("entry %d (%d bytes): kept %v, want %v", i, tc.sizes[i], ok, tc.keep[i])
+				}
+			}
+			// The files' data is bounded by the cap; what the cache stores
+			// beside them (the result) is small and bounded per entry.
+			if got := diskBytes(t, dir); got > limit+8<<10 {
+				t.Errorf("%d bytes on disk, over the %d-byte cap", got, limit)
+			}
+		})
+	}
+}

@@ -38,9 +38,12 @@ type Config struct {
 	// MaxTests bounds a language request's tests; MaxResponse bounds the
 	// outputs and files a request keeps across its tests, MaxPending those
 	// that all requests in progress keep at once.
-	MaxTests     int    `toml:"max_tests"`
-	MaxResponse  string `toml:"max_response_bytes"`
-	MaxPending   string `toml:"max_pending_output_bytes"`
+	MaxTests    int    `toml:"max_tests"`
+	MaxResponse string `toml:"max_response_bytes"`
+	MaxPending  string `toml:"max_pending_output_bytes"`
+	// MaxArtifact bounds a compile's output, which the daemon holds and
+	// caches.
+	MaxArtifact  string `toml:"max_artifact_bytes"`
 	CompileCache string `toml:"compile_cache"`
 	// Warm pool and user namespaces (see README "Speed" and SECURITY.md).
 	PoolSize    int    `toml:"pool_size"`
@@ -105,6 +108,7 @@ func Default() Config {
 		MaxTests:     1000,
 		MaxResponse:  "16MiB",
 		MaxPending:   "128MiB",
+		MaxArtifact:  "64MiB",
 		CompileCache: "1GiB",
 		PoolSize:     8,
 		PoolMemory:   "256MiB",
@@ -150,6 +154,7 @@ type Resolved struct {
 	MaxCollect  int64
 	MaxResponse int64
 	MaxPending  int64
+	MaxArtifact int64
 	// CompileCacheBytes bounds the on-disk compile cache.
 	CompileCacheBytes int64
 	PoolMemory        int64
@@ -189,6 +194,9 @@ func (c Config) Resolve() (*Resolved, error) {
 	}
 	if r.MaxPending, err = units.ParseSize(c.MaxPending); err != nil || r.MaxPending < r.MaxResponse {
 		errs = append(errs, fmt.Errorf("max_pending_output_bytes %q: must be a size of at least max_response_bytes", c.MaxPending))
+	}
+	if r.MaxArtifact, err = units.ParseSize(c.MaxArtifact); err != nil || r.MaxArtifact <= 0 {
+		errs = append(errs, fmt.Errorf("max_artifact_bytes %q: must be a positive size", c.MaxArtifact))
 	}
 	if c.MaxTests <= 0 {
 		errs = append(errs, fmt.Errorf("max_tests %d: must be positive", c.MaxTests))

@@ -197,7 +197,7 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		langs = &languages.Service{Catalog: catalog, Cache: cache, Stages: d.core, Images: store,
 			Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxSource: cfg.MaxSource, MaxCollect: cfg.MaxCollect,
 			MaxTests: cfg.MaxTests, MaxResponse: cfg.MaxResponse,
-			Pool: languages.NewOutputPool(cfg.MaxPending), Logger: log}
+			Pool: languages.NewOutputPool(cfg.MaxPending), MaxArtifact: cfg.MaxArtifact, Logger: log}
 	}
 	d.sessions = session.New(session.Options{Engine: d.engine, Images: store, Slots: q, UID: SandboxUID, GID: SandboxGID,
 		MaxPerUser: cfg.MaxSessionsPerUser, MaxSessions: cfg.MaxSessions, Memory: cfg.SessionMemory,

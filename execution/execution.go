@@ -42,6 +42,10 @@ type Stage struct {
 	// CollectWork asks for every file left in /work (a compile's output,
 	// for the stages after it), when the run ended ok.
 	CollectWork bool
+	// CollectWorkBytes bounds what CollectWork reads back, below the
+	// stage's work_bytes (0: work_bytes alone): the daemon holds it in
+	// memory and caches it (max_artifact_bytes).
+	CollectWorkBytes int64
 	// CopyOut names files to read back after the run, whatever its status
 	// (a request's "collect"); they go into the Result's Files.
 	CopyOut CopyOut
@@ -191,7 +195,11 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		}
 	}
 	if st.CollectWork && res.Status == runtime.StatusOK {
-		if out.Work, err = sb.CollectWork(st.Limits.WorkBytes); err != nil {
+		limit := st.Limits.WorkBytes
+		if st.CollectWorkBytes > 0 {
+			limit = min(limit, st.CollectWorkBytes)
+		}
+		if out.Work, err = sb.CollectWork(limit); err != nil {
 			return nil, fmt.Errorf("collecting compile output: %w", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,6 +57,9 @@ type Request struct {
 	// keep their status and figures but not their outputs, so a request's
 	// memory does not grow with its number of tests.
 	OutputBudget int64
+	// MaxArtifact bounds the compile's output, which the daemon reads back,
+	// holds and caches (0: the compile's work_bytes alone).
+	MaxArtifact int64
 	// Pool is shared by all requests in progress: what the tests' results
 	// keep comes out of it too, until the plan ends (nil: no shared
 	// bound).
@@ -102,7 +106,11 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 			runFiles = hit.Work
 		} else {
 			so, err := r.RunStage(ctx, execution.Stage{Image: lang.Image, Args: compileArgs, Env: lang.Env, Files: files,
-				Limits: req.CompileLimits, CollectWork: true})
+				Limits: req.CompileLimits, CollectWork: true, CollectWorkBytes: req.MaxArtifact})
+			if errors.Is(err, rootfs.ErrTooLarge) {
+				return nil, fmt.Errorf("compile: what the compile left in /work is larger than %d bytes "+
+					"(max_artifact_bytes, or the compile's work_bytes): %w", req.CompileBytes(), err)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("compile: %w", err)
 			}
@@ -121,7 +129,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		stage.Stdin = req.Stdin
 		so, err := r.RunStage(ctx, stage)
 		if err != nil {
-			return nil, fmt.Errorf("run: %w", err)
+			return nil, fmt.Errorf("run: %w", tooBigToRun(lang, err))
 		}
 		out.Run, out.Status = so.Result, string(so.Result.Status)
 		return out, nil
@@ -134,7 +142,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		stage.Stdin = []byte(t.Stdin)
 		so, err := r.RunStage(ctx, stage)
 		if err != nil {
-			return nil, fmt.Errorf("test %d: %w", len(out.Tests), err)
+			return nil, fmt.Errorf("test %d: %w", len(out.Tests), tooBigToRun(lang, err))
 		}
 		status := string(so.Result.Status)
 		if so.Result.Status == api.StatusOK {
@@ -174,4 +182,22 @@ func compileKey(req *Request, args []string, files []rootfs.File) string {
 		field(f.Mode.String())
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// tooBigToRun says what did not fit when a compiled language's run could
+// not be given its /work: the compile's output, which the request's files
+// alone did not show.
+func tooBigToRun(lang *Language, err error) error {
+	if lang.Compiled() && errors.Is(err, rootfs.ErrWorkFull) {
+		return fmt.Errorf("the compile's output does not fit in the run's /work (raise limits.work_bytes): %w", err)
+	}
+	return err
+}
+
+// CompileBytes is the most of the compile's /work that is read back.
+func (r *Request) CompileBytes() int64 {
+	if r.MaxArtifact > 0 {
+		return min(r.MaxArtifact, r.CompileLimits.WorkBytes)
+	}
+	return r.CompileLimits.WorkBytes
 }

@@ -68,6 +68,8 @@ type Service struct {
 	// keep of outputs and files (Request.OutputBudget).
 	MaxTests    int
 	MaxResponse int64
+	// MaxArtifact bounds a compile's output (Request.MaxArtifact).
+	MaxArtifact int64
 	// Pool bounds what all requests in progress keep (Request.Pool).
 	Pool   *OutputPool
 	Logger *slog.Logger
@@ -161,7 +163,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
-		OutputBudget: s.MaxResponse, Pool: s.Pool}, nil
+		OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {

@@ -81,6 +81,8 @@ type collector struct {
 	files int
 	seen  map[string]bool
 	out   []Collected
+	// whole: the caller fails on any truncated file (Scratch.Collect).
+	whole bool
 }
 
 func (c *collector) pattern(p string) error {
@@ -181,6 +183,12 @@ func (c *collector) file(name string) {
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
 		c.add(Collected{Name: name, Type: "other"})
+		return
+	}
+	if c.whole && st.Size() > c.left {
+		// Collect wants all or nothing: a file that can't fit is not
+		// read at all, so a huge output costs no memory.
+		c.add(Collected{Name: name, Size: st.Size(), Mode: st.Mode().Perm(), Truncated: true})
 		return
 	}
 	want := min(st.Size(), c.left)

@@ -74,17 +74,31 @@ func (s *Scratch) Populate(files []File) error {
 			return fmt.Errorf("rootfs: resolving %q: %w", f.Name, err)
 		}
 		if err := s.mkdirs(root, filepath.Dir(target)); err != nil {
-			return err
+			return populateError(f.Name, err)
 		}
 		mode := f.Mode.Perm()
 		if mode == 0 {
 			mode = 0o644
 		}
 		if err := s.writeFile(target, f.Data, mode); err != nil {
-			return fmt.Errorf("rootfs: writing %q: %w", f.Name, err)
+			return populateError(f.Name, err)
 		}
 	}
 	return nil
+}
+
+// ErrWorkFull: a request's files (or a compile's output) need more of
+// /work than its work_bytes gives, in bytes or in inodes (which follow
+// from its size). It is the request's doing, so 413, not a 500.
+var ErrWorkFull = errdefs.New(errdefs.ErrTooLarge, "the files do not fit in /work (work_bytes)")
+
+// populateError classes a failure to write a file into /work. The
+// message names the file as the request does, never the host path.
+func populateError(name string, err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("%w: %q did not fit", ErrWorkFull, name)
+	}
+	return fmt.Errorf("rootfs: writing %q: %w", name, err)
 }
 
 // writeFile creates target with data. It holds syscall.ForkLock (shared)
@@ -170,7 +184,7 @@ func (s *Scratch) Collect(maxBytes int64) ([]File, error) {
 		return nil, fmt.Errorf("rootfs: opening /work: %w", err)
 	}
 	defer unix.Close(root)
-	c := &collector{root: root, left: maxBytes, files: maxWalk, seen: map[string]bool{}}
+	c := &collector{root: root, left: maxBytes, files: maxWalk, seen: map[string]bool{}, whole: true}
 	names, err := c.walk("")
 	if err != nil {
 		return nil, err
@@ -181,6 +195,9 @@ func (s *Scratch) Collect(maxBytes int64) ([]File, error) {
 	var out []File
 	for _, n := range names {
 		c.file(n)
+		if k := len(c.out); k > 0 && c.out[k-1].Truncated {
+			return nil, ErrTooLarge
+		}
 	}
 	for _, f := range c.out {
 		switch {

@@ -2,6 +2,7 @@ package attacks_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
@@ -134,3 +136,64 @@ func TestManyLoudTestsKeepTheDaemonSmall(t *testing.T) {
 // maxDaemonMiB is the README's bound on the daemon's peak RSS through
 // TestManyLoudTestsKeepTheDaemonSmall, with the default limits.
 const maxDaemonMiB = 512
+
+// TestBadInputIsNeverInternal: input that used to make the daemon answer
+// 500 internal_error (the files did not fit in /work, a compile's output
+// did not fit in the run's) is the caller's: 400 or 413, with a message
+// that names the file and not the host path. A compile that leaves more
+// than max_artifact_bytes in /work is refused without the daemon reading
+// it (a 207-byte source that .incbin's a large file used to cost the
+// daemon 240 MB of RSS and 100 MB of cache).
+func TestBadInputIsNeverInternal(t *testing.T) {
+	catalog := filepath.Join(t.TempDir(), "catalog.toml")
+	if err := os.WriteFile(catalog, []byte(testCatalog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := testdaemon.Start(t, "--catalog", catalog, "--max-body", "64MiB")
+	d.ImportDir("busybox", testRootfs)
+	many := make([]api.File, 20000)
+	for i := range many {
+		many[i] = api.File{Name: fmt.Sprintf("f%d", i), Content: "x"}
+	}
+	work := func(n int64) *api.Limits { return &api.Limits{WorkBytes: ptr(n)} }
+	build := func(script string) []api.File { return []api.File{{Name: "build.sh", Content: script}} }
+	for _, tc := range []struct {
+		name, code, says string
+		req              api.ExecuteRequest
+		unread           bool // what the program left must not be read
+	}{
+		{"a 256-byte file name", api.CodeInvalidRequest, "longer than 255 bytes",
+			api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}, Files: []api.File{{Name: strings.Repeat("a", 256)}}}, false},
+		{"20,000 files", api.CodeRequestTooLarge, `do not fit in /work (work_bytes): "f16383"`,
+			api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}, Files: many}, false},
+		{"a file larger than work_bytes", api.CodeRequestTooLarge, `"big" did not fit`,
+			api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}, Limits: work(4 << 20),
+				Files: []api.File{{Name: "big", Content: strings.Repeat("x", 5<<20)}}}, false},
+		{"a compile's output larger than the run's /work", api.CodeRequestTooLarge, "compile's output does not fit in the run's /work",
+			api.ExecuteRequest{Language: "shbuild", Limits: work(8 << 20), Files: build("head -c 30000000 /dev/zero > big")}, false},
+		{"a compile's output over max_artifact_bytes", api.CodeRequestTooLarge, "max_artifact_bytes",
+			api.ExecuteRequest{Language: "shbuild", Limits: work(256 << 20),
+				CompileLimits: &api.Limits{WorkBytes: ptr(int64(256 << 20)), MemoryBytes: ptr(int64(384 << 20))},
+				Files:         build("head -c 100000000 /dev/zero > big")}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := vmKiB(t, d.Pid(), "VmHWM")
+			_, err := d.Client.Execute(context.Background(), &tc.req)
+			var aerr *client.Error
+			if !errors.As(err, &aerr) || aerr.Code != tc.code || !strings.Contains(aerr.Message, tc.says) {
+				t.Fatalf("got %v, want %s saying %q", err, tc.code, tc.says)
+			}
+			if strings.Contains(aerr.Message, d.Dir) {
+				t.Errorf("the message names a host path: %s", aerr.Message)
+			}
+			// The refused output was never read: the daemon's peak
+			// grew by much less than the 100 MB the compile left.
+			if grown := (vmKiB(t, d.Pid(), "VmHWM") - before) >> 10; tc.unread && grown > 32 {
+				t.Errorf("the daemon's peak RSS grew by %d MiB", grown)
+			}
+		})
+	}
+	if n, ok := metric(d, "sandboxd_internal_errors_total"); !ok || n != 0 {
+		t.Errorf("sandboxd_internal_errors_total = %v (found %v), want 0\n%s", n, ok, d.Log())
+	}
+}

@@ -287,6 +287,11 @@ func TestAttacks(t *testing.T) {
 	for i, a := range all {
 		t.Run(a.class+"/"+a.name, func(t *testing.T) { s.runAttack(t, i, a) })
 	}
+	// Hostile input is the caller's fault or the program's: none of it
+	// may reach the daemon as an internal error.
+	if n, ok := metric(s.d, "sandboxd_internal_errors_total"); !ok || n != 0 {
+		t.Errorf("sandboxd_internal_errors_total is %v (found: %v) after the suite, want 0", n, ok)
+	}
 }
 
 func allAttacks() []attack {
