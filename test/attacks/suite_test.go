@@ -296,7 +296,7 @@ func TestAttacks(t *testing.T) {
 
 func allAttacks() []attack {
 	var all []attack
-	for _, group := range [][]attack{resourceAttacks(), escapeAttacks(), crossAttacks(), daemonAttacks(), leftoverAttacks()} {
+	for _, group := range [][]attack{resourceAttacks(), escapeAttacks(), crossAttacks(), heldAttacks(), daemonAttacks(), leftoverAttacks()} {
 		all = append(all, group...)
 	}
 	sort.SliceStable(all, func(i, j int) bool { return classOrder[all[i].class] < classOrder[all[j].class] })
