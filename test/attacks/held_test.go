@@ -59,7 +59,7 @@ func heldAttacks() []attack {
 			req:   api.ExecuteRequest{Cmd: sh(`held pidfd_getfd $0; held kcmp $0`)},
 			check: status(runtime.StatusOK, stdoutIs("pidfd_open=OK\npidfd_getfd=EPERM\nkcmp=EPERM\n"))},
 		{class: e, name: "read PID 1's environ, fds, maps and memory", expected: "EACCES",
-			req: api.ExecuteRequest{Cmd: held("proc1")},
+			req:   api.ExecuteRequest{Cmd: held("proc1")},
 			check: status(runtime.StatusOK, stdoutIs("/proc/1/environ=EACCES\n/proc/1/fd/0=EACCES\n/proc/1/maps=EACCES\n/proc/1/mem=EACCES\n"))},
 		{class: c, name: "open another sandbox's POSIX message queue", expected: "mq_open=ENOENT",
 			run: pair(api.ExecuteRequest{Cmd: holder(`held mqhold /sbx-cross-q 2500 $0 & sleep 0.3`, ``)},
