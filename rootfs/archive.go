@@ -52,7 +52,7 @@ func (s *Scratch) ExtractTar(dir string, r io.Reader, maxBytes int64) (entries i
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return x.entries, x.bytes, nil
+			return x.entries, x.bytes, x.dirTimes()
 		}
 		if err != nil {
 			// %v: a classified error from r must not pass as the class.
@@ -85,6 +85,14 @@ type extractor struct {
 	max     int64
 	entries int
 	bytes   int64
+	// dirs are the directory entries with an mtime, in tar order: set at
+	// the end, since making what is inside a directory changes its mtime.
+	dirs []timedDir
+}
+
+type timedDir struct {
+	name  string
+	mtime time.Time
 }
 
 // entry makes one archive entry, or refuses it; the caller names the
@@ -113,7 +121,7 @@ func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
 		if err := checkLinkTarget(name, hdr.Linkname); err != nil {
 			return fmt.Errorf("%w: symlink target %q %s", ErrBadPath, hdr.Linkname, err)
 		}
-		return x.symlink(name, hdr.Linkname)
+		return x.symlink(name, hdr)
 	case tar.TypeLink:
 		return refuse("hard links are not supported")
 	case tar.TypeChar, tar.TypeBlock:
@@ -204,7 +212,39 @@ func (x *extractor) dir(name string, hdr *tar.Header) error {
 	if err := x.s.own(fd, perm); err != nil {
 		return mapErr(x.api(name), err)
 	}
+	if !hdr.ModTime.IsZero() {
+		x.dirs = append(x.dirs, timedDir{name, hdr.ModTime})
+	}
 	x.entries++
+	return nil
+}
+
+// setTime gives the entry base of the directory pfd the tar's mtime.
+// Never through a link the program may have put there meanwhile; on what
+// it may have put there instead, harmless.
+func (x *extractor) setTime(pfd int, base, name string, mtime time.Time) error {
+	ts := unix.NsecToTimespec(mtime.UnixNano())
+	if err := unix.UtimesNanoAt(pfd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return mapErr(x.api(name), err)
+	}
+	return nil
+}
+
+// dirTimes sets the directories' mtimes, deepest last-listed first, so
+// that setting one does not disturb another.
+func (x *extractor) dirTimes() error {
+	for i := len(x.dirs) - 1; i >= 0; i-- {
+		d := x.dirs[i]
+		pfd, base, err := x.parent(d.name)
+		if err != nil {
+			return fmt.Errorf("tar entry %q: %w", d.name, err)
+		}
+		err = x.setTime(pfd, base, d.name, d.mtime)
+		unix.Close(pfd)
+		if err != nil {
+			return fmt.Errorf("tar entry %q: %w", d.name, err)
+		}
+	}
 	return nil
 }
 
@@ -225,12 +265,9 @@ func (x *extractor) file(name string, hdr *tar.Header, body io.Reader) error {
 		return err
 	}
 	if !hdr.ModTime.IsZero() {
-		// The tar's mtime, for tools that compare times (make). Never
-		// through a link the program may have put there meanwhile; on the
-		// file it may have put there instead, harmless.
-		ts := unix.NsecToTimespec(hdr.ModTime.UnixNano())
-		if err := unix.UtimesNanoAt(pfd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return mapErr(x.api(name), err)
+		// The tar's mtime, for tools that compare times (make).
+		if err := x.setTime(pfd, base, name, hdr.ModTime); err != nil {
+			return err
 		}
 	}
 	x.entries++
@@ -239,7 +276,8 @@ func (x *extractor) file(name string, hdr *tar.Header, body io.Reader) error {
 
 // symlink makes a symlink with a checked target, replacing a file or link
 // of that name (as tar does) but never a directory.
-func (x *extractor) symlink(name, target string) error {
+func (x *extractor) symlink(name string, hdr *tar.Header) error {
+	target := hdr.Linkname
 	pfd, base, err := x.parent(name)
 	if err != nil {
 		return err
@@ -263,6 +301,11 @@ func (x *extractor) symlink(name, target string) error {
 	}
 	if err != nil {
 		return mapErr(x.api(name), err)
+	}
+	if !hdr.ModTime.IsZero() {
+		if err := x.setTime(pfd, base, name, hdr.ModTime); err != nil {
+			return err
+		}
 	}
 	x.entries++
 	return nil

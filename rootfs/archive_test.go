@@ -113,7 +113,9 @@ func TestExtractTar(t *testing.T) {
 		if target, _ := os.Readlink(filepath.Join(host, "src/link")); target != "main.c" {
 			t.Errorf("gzip %v: src/link -> %q", gz, target)
 		}
-		for _, name := range []string{"src/main.c", "top.txt"} {
+		// Directories and symlinks too: a directory's is set after what
+		// is inside it was made.
+		for _, name := range []string{"src/main.c", "top.txt", "src", "sticky", "src/link", "src/deep/up"} {
 			fi, err := os.Lstat(filepath.Join(host, name))
 			if err != nil {
 				t.Fatal(err)
