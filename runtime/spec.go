@@ -28,7 +28,11 @@ func (e *Engine) config(s *Sandbox, root string, opts BuildOptions) (*configs.Co
 	if e.userns {
 		configureUserNamespace(spec, s.ids.base)
 	}
-	configureCgroupResources(spec, cgroupLimits(opts.Limits), e.parent, s.id)
+	parent := e.parent
+	if opts.Workspace != nil {
+		parent = opts.Workspace.cgroupParent()
+	}
+	configureCgroupResources(spec, cgroupLimits(opts.Limits), parent, s.id)
 	plan := rootfs.Plan{Rootfs: root, Scratch: s.scratch}
 	configureRoot(spec, plan)
 	if err := configureScratch(spec, plan); err != nil {

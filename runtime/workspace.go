@@ -1,10 +1,12 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/sandboxd/sandboxd/cgroup"
 	"github.com/sandboxd/sandboxd/rootfs"
 )
 
@@ -13,9 +15,14 @@ import (
 // owner from exec to exec. Sandboxes built with BuildOptions.Workspace run
 // over it and leave it in place when they are destroyed; Remove ends it.
 //
+// Its sandboxes' cgroups nest in a cgroup of its own, limited to the
+// workspace's memory, CPU and pids (cgroup.Group): however many of them
+// run at once, together they get no more than one sandbox would.
+//
 // It is held like a sandbox: a lock on locks/<id> from before its scratch
 // exists until the scratch is gone, so that Recover and ReapDead remove a
-// dead owner's workspace exactly as they remove its sandboxes.
+// dead owner's workspace exactly as they remove its sandboxes (its cgroup
+// with them: it bears the sandboxes' prefix).
 type Workspace struct {
 	id               string
 	engine           *Engine
@@ -23,11 +30,26 @@ type Workspace struct {
 	ids              *idSlot
 	hostUID, hostGID int
 	lock             *os.File
+	group            *cgroup.Group
 }
 
-// NewWorkspace creates a workspace for the sandbox user uid:gid with the
-// given sizes of /work and /tmp. On error nothing is left.
-func (e *Engine) NewWorkspace(uid, gid int, sizes rootfs.ScratchSizes) (_ *Workspace, err error) {
+// WorkspaceOptions describe a workspace.
+type WorkspaceOptions struct {
+	UID, GID int // the sandbox user
+	// Limits bound all its sandboxes together (memory, CPU, pids) and
+	// size its /work and /tmp.
+	Limits Limits
+	// Sandboxes is the most sandboxes it holds at once (running and
+	// parked): each keeps an entry process within the pids limit.
+	Sandboxes int
+}
+
+// NewWorkspace creates a workspace. On error nothing is left.
+func (e *Engine) NewWorkspace(o WorkspaceOptions) (_ *Workspace, err error) {
+	uid, gid := o.UID, o.GID
+	if err := o.Limits.Validate(); err != nil {
+		return nil, err
+	}
 	if uid <= 0 || gid <= 0 {
 		return nil, invalidf("the sandbox user must not be root (uid %d, gid %d)", uid, gid)
 	}
@@ -49,12 +71,18 @@ func (e *Engine) NewWorkspace(uid, gid int, sizes rootfs.ScratchSizes) (_ *Works
 		}
 		w.hostUID, w.hostGID = int(w.ids.base)+uid, int(w.ids.base)+gid
 	}
-	w.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", w.id), w.hostUID, w.hostGID, sizes)
+	w.scratch, err = rootfs.NewScratch(filepath.Join(e.runDir, "scratch", w.id), w.hostUID, w.hostGID, scratchSizes(o.Limits))
 	if err != nil {
+		return nil, err
+	}
+	if w.group, err = e.parent.NewGroup(w.id, cgroupLimits(o.Limits), int64(max(o.Sandboxes, 1))); err != nil {
 		return nil, err
 	}
 	return w, nil
 }
+
+// cgroupParent is where the workspace's sandboxes' cgroups nest.
+func (w *Workspace) cgroupParent() cgroup.Parent { return w.group.Parent() }
 
 // ID names the workspace (its scratch directory and lock carry it).
 func (w *Workspace) ID() string { return w.id }
@@ -69,6 +97,9 @@ func (w *Workspace) Remove() error {
 	var err error
 	if w.scratch != nil {
 		err = w.scratch.Remove()
+	}
+	if w.group != nil {
+		err = errors.Join(err, w.group.Remove())
 	}
 	w.ids.release()
 	if w.lock != nil {

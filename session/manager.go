@@ -13,13 +13,12 @@ import (
 
 	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/images"
-	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // Engine is what sessions need of the runtime; *runtime.Engine is one.
 type Engine interface {
-	NewWorkspace(uid, gid int, sizes rootfs.ScratchSizes) (*runtime.Workspace, error)
+	NewWorkspace(o runtime.WorkspaceOptions) (*runtime.Workspace, error)
 	Build(ctx context.Context, opts runtime.BuildOptions) (*runtime.Sandbox, error)
 }
 
@@ -169,8 +168,10 @@ func (m *Manager) Create(spec Spec) (_ *Session, err error) {
 
 // prepare makes the workspace and puts the initial files in it.
 func (m *Manager) prepare(s *Session) error {
-	l := s.spec.Limits
-	ws, err := m.o.Engine.NewWorkspace(m.o.UID, m.o.GID, rootfs.ScratchSizes{WorkBytes: l.WorkBytes, TmpBytes: l.TmpBytes})
+	// Its execs run at once up to MaxExecs, plus the next one's sandbox
+	// parked or being built.
+	ws, err := m.o.Engine.NewWorkspace(runtime.WorkspaceOptions{UID: m.o.UID, GID: m.o.GID,
+		Limits: s.spec.Limits, Sandboxes: m.o.MaxExecs + 1})
 	if err != nil {
 		return fmt.Errorf("creating the sandbox's workspace: %w", err)
 	}

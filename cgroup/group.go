@@ -1,0 +1,66 @@
+package cgroup
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
+)
+
+// Group is a cgroup that holds the cgroups of several sandboxes and bounds
+// them together: a session's, whose execs each run in a sandbox of their
+// own but must share the session's memory, CPU and pids. Each sandbox
+// keeps its own cgroup (its limits, its accounting, its OOM kill) below
+// the group, and the kernel charges everything to the group as well.
+type Group struct {
+	parent Parent // where the group lies
+	id     string // its name under parent, with StalePrefix: a crashed
+	// daemon's groups are removed with its sandboxes'
+	mgr cgroups.Manager
+}
+
+// NewGroup makes the group id under p with the limits l. extraPids is
+// added to the pids limit for the entry process each sandbox keeps inside
+// (one per sandbox the group may hold at once), so that the programs get
+// exactly l.Pids in all. On error nothing is left.
+func (p Parent) NewGroup(id string, l Limits, extraPids int64) (_ *Group, err error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := &cgroups.Cgroup{Path: p.PathFor(id), Resources: &cgroups.Resources{SkipDevices: true}}
+	l.apply(cfg.Resources, extraPids)
+	g := &Group{parent: p, id: id}
+	if g.mgr, err = manager.New(cfg); err != nil {
+		return nil, fmt.Errorf("cgroup: group %s: %w", id, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = g.Remove()
+		}
+	}()
+	// pid -1: make the directories only; the group holds no process of
+	// its own (v2's rule for a cgroup whose children have controllers).
+	if err := g.mgr.Apply(-1); err != nil {
+		return nil, fmt.Errorf("cgroup: making group %s: %w", id, err)
+	}
+	if err := g.mgr.Set(cfg.Resources); err != nil {
+		return nil, fmt.Errorf("cgroup: limiting group %s: %w", id, err)
+	}
+	if !p.mode.Unified() {
+		// As for a sandbox (Sandbox.limitTCP): v1 counts TCP buffers only
+		// under a limit of their own.
+		if err := cgroups.WriteFile(g.mgr.Path("memory"), "memory.kmem.tcp.limit_in_bytes", strconv.FormatInt(l.MemoryBytes, 10)); err != nil {
+			return nil, fmt.Errorf("cgroup: limiting group %s's TCP buffers: %w", id, err)
+		}
+	}
+	return g, nil
+}
+
+// Parent is where the group's sandboxes nest.
+func (g *Group) Parent() Parent { return Parent{mode: g.parent.mode, path: path.Join(g.parent.path, g.id)} }
+
+// Remove kills what is left in the group and removes it in every
+// hierarchy. Call it once its sandboxes are destroyed.
+func (g *Group) Remove() error { return g.parent.RemoveSandbox(g.id) }
