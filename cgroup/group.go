@@ -59,7 +59,9 @@ func (p Parent) NewGroup(id string, l Limits, extraPids int64) (_ *Group, err er
 }
 
 // Parent is where the group's sandboxes nest.
-func (g *Group) Parent() Parent { return Parent{mode: g.parent.mode, path: path.Join(g.parent.path, g.id)} }
+func (g *Group) Parent() Parent {
+	return Parent{mode: g.parent.mode, path: path.Join(g.parent.path, g.id)}
+}
 
 // Remove kills what is left in the group and removes it in every
 // hierarchy. Call it once its sandboxes are destroyed.
