@@ -16,8 +16,9 @@ import (
 // the group, and the kernel charges everything to the group as well.
 type Group struct {
 	parent Parent // where the group lies
-	id     string // its name under parent, with StalePrefix: a crashed
-	// daemon's groups are removed with its sandboxes'
+	// id is its name under parent. It bears StalePrefix, so that a crashed
+	// daemon's groups are removed with its sandboxes' (RemoveStale).
+	id  string
 	mgr cgroups.Manager
 }
 

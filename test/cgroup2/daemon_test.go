@@ -102,6 +102,31 @@ func TestDaemonAPI(t *testing.T) {
 			}
 		})
 	}
+	t.Run("session memory holds for the whole sandbox", func(t *testing.T) {
+		sb, err := c.CreateSandbox(ctx, &api.CreateSandboxRequest{Image: "busybox", Limits: lim(func(l *api.Limits) {
+			l.MemoryBytes, l.TmpBytes, l.FileSizeBytes = i64(64<<20), i64(128<<20), i64(64<<20)
+		})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.DeleteSandbox(ctx, sb.ID)
+		for _, step := range []struct {
+			script string
+			want   sbx.Status
+		}{
+			{"head -c 40000000 /dev/zero > /tmp/held", sbx.StatusOK},
+			{"probe alloc 40", sbx.StatusMemoryLimit}, // 40 MB in /tmp are the sandbox's
+			{"rm /tmp/held && probe alloc 40", sbx.StatusOK},
+		} {
+			r, err := c.Exec(ctx, sb.ID, &api.SandboxExecRequest{Cmd: []string{"/bin/sh", "-c", step.script}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != step.want {
+				t.Errorf("%s: %s, want %s: %+v", step.script, r.Status, step.want, r.Run)
+			}
+		}
+	})
 	stop()
 	left, _ := filepath.Glob(filepath.Join(serviceDir, "sandboxd", "sbx-*"))
 	if len(left) != 0 {
