@@ -3,6 +3,7 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -16,11 +17,19 @@ import (
 	"github.com/sandboxd/sandboxd/errdefs"
 )
 
-// File is one file to put into /work before the program starts.
+// File is one file to put into /work before the program starts. Its
+// content is Data, or, when Source is set, the host file Source names.
 type File struct {
 	// Name is a relative, slash-separated path inside /work.
 	Name string
 	Data []byte
+	// Source is the host path of a regular file the daemon owns (a
+	// compile's output, on disk under the daemon's state dir), copied into
+	// /work in bounded chunks, so that large outputs are never held whole
+	// in memory. Data is ignored when Source is set. Size is its size when
+	// it was written (informational: the copy takes what is there).
+	Source string
+	Size   int64
 	// Mode holds the permission bits; 0 means 0644. Setuid, setgid and
 	// sticky bits are dropped.
 	Mode fs.FileMode
@@ -80,7 +89,11 @@ func (s *Scratch) Populate(files []File) error {
 		if mode == 0 {
 			mode = 0o644
 		}
-		if err := s.writeFile(target, f.Data, mode); err != nil {
+		write := func(w io.Writer) error { _, err := w.Write(f.Data); return err }
+		if f.Source != "" {
+			write = func(w io.Writer) error { return copyFrom(w, f.Source) }
+		}
+		if err := s.writeFile(target, mode, write); err != nil {
 			return populateError(f.Name, err)
 		}
 	}
@@ -95,18 +108,24 @@ var ErrWorkFull = errdefs.New(errdefs.ErrTooLarge, "the files do not fit in /wor
 // populateError classes a failure to write a file into /work. The
 // message names the file as the request does, never the host path.
 func populateError(name string, err error) error {
+	var src *SourceError
+	if errors.As(err, &src) {
+		return fmt.Errorf("rootfs: writing %q: %w", name, err)
+	}
 	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
 		return fmt.Errorf("%w: %q did not fit", ErrWorkFull, name)
 	}
 	return fmt.Errorf("rootfs: writing %q: %w", name, err)
 }
 
-// writeFile creates target with data. It holds syscall.ForkLock (shared)
-// while the file is open for writing: a process forked meanwhile (sandboxd
-// starting another sandbox) would hold a copy of the descriptor until its
-// own execve, and the sandbox's execve of this file, if it is a program,
-// would fail with ETXTBSY (golang/go#22315).
-func (s *Scratch) writeFile(target string, data []byte, mode os.FileMode) error {
+// writeFile creates target and fills it with write. It holds
+// syscall.ForkLock (shared) while the file is open for writing: a process
+// forked meanwhile (sandboxd starting another sandbox) would hold a copy
+// of the descriptor until its own execve, and the sandbox's execve of this
+// file, if it is a program, would fail with ETXTBSY (golang/go#22315).
+// A large Source holds it for the length of the copy: forks wait that
+// long, which is cheaper than a program that cannot start.
+func (s *Scratch) writeFile(target string, mode os.FileMode, write func(io.Writer) error) error {
 	syscall.ForkLock.RLock()
 	defer syscall.ForkLock.RUnlock()
 	fd, err := unix.Open(target, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
@@ -114,10 +133,38 @@ func (s *Scratch) writeFile(target string, data []byte, mode os.FileMode) error 
 		return err
 	}
 	file := os.NewFile(uintptr(fd), target)
-	_, werr := file.Write(data)
+	werr := write(file)
 	cerr := file.Chown(s.uid, s.gid)
 	return errors.Join(werr, cerr, file.Close())
 }
+
+// copyFrom copies the host file src into w with io.Copy (a bounded
+// buffer, or copy_file_range in the kernel). src is the daemon's own, but
+// it is opened as carefully as anything else: no symlink followed, no
+// FIFO waited on, regular files only. Read errors are wrapped apart from
+// write errors, so that only the write side can be ENOSPC in /work.
+func copyFrom(w io.Writer, src string) error {
+	fd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &SourceError{Err: err}
+	}
+	f := os.NewFile(uintptr(fd), src)
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return &SourceError{Err: errors.Join(err, errors.New("not a regular file"))}
+	}
+	// In the kernel (copy_file_range, sendfile) or through io.Copy's
+	// 32 KiB buffer: bounded either way.
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// SourceError is a File's Source that could not be read: the daemon's
+// fault, never the request's (it is not ErrWorkFull).
+type SourceError struct{ Err error }
+
+func (e *SourceError) Error() string { return "reading the artifact's host file: " + e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
 
 func (s *Scratch) mkdirs(root, dir string) error {
 	rel, err := filepath.Rel(root, dir)
@@ -209,4 +256,83 @@ func (s *Scratch) Collect(maxBytes int64) ([]File, error) {
 		out = append(out, File{Name: f.Name, Data: f.Data, Mode: f.Mode})
 	}
 	return out, nil
+}
+
+// CollectInto copies the regular files in /work (recursively) into dir, a
+// directory of the daemon's, for a compile whose output the next stages
+// need. It is Collect's walk, opening and all-or-nothing budget (past
+// maxBytes it is ErrTooLarge, and a file that cannot fit is not read at
+// all), but the content goes file to file in bounded chunks, never whole
+// into memory: the Files returned name their copies in Source. On error
+// dir may hold part of the output; the caller removes it.
+func (s *Scratch) CollectInto(dir string, maxBytes int64) ([]File, error) {
+	root, err := unix.Open(s.WorkDir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs: opening /work: %w", err)
+	}
+	defer unix.Close(root)
+	c := &collector{root: root, left: maxBytes, files: maxWalk, seen: map[string]bool{}, whole: true}
+	names, err := c.walk("")
+	if err != nil {
+		return nil, err
+	}
+	if len(names) >= maxWalk {
+		return nil, ErrTooLarge
+	}
+	out := make([]File, 0, len(names))
+	for _, n := range names {
+		f, ok, err := c.copyInto(dir, n)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// copyInto copies one regular file of /work to the same name under dir.
+// Anything else at that name now (replaced by a symlink or a FIFO since
+// the walk) is skipped, as Collect skips it. The names come from the walk
+// (CheckName holds: no "..", no absolute path) and every directory under
+// dir is one this function made, so the copy lands inside dir.
+func (c *collector) copyInto(dir, name string) (File, bool, error) {
+	fd, err := c.open(name, unix.O_RDONLY|unix.O_NONBLOCK)
+	if err != nil {
+		return File{}, false, nil
+	}
+	src := os.NewFile(uintptr(fd), name)
+	defer src.Close()
+	st, err := src.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return File{}, false, nil
+	}
+	if st.Size() > c.left {
+		return File{}, false, ErrTooLarge // not read at all
+	}
+	target := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return File{}, false, fmt.Errorf("rootfs: copying %q out of /work: %w", name, err)
+	}
+	// The host copy keeps the program's permission bits (a compile cache
+	// that links it keeps them too), always readable and writable by the
+	// daemon alone; dir is the daemon's and closed to others.
+	perm := st.Mode().Perm()
+	dst, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, perm|0o600)
+	if err != nil {
+		return File{}, false, fmt.Errorf("rootfs: copying %q out of /work: %w", name, err)
+	}
+	// The file cannot grow (the run's processes are gone), but the copy
+	// is bounded by the budget all the same.
+	n, err := io.Copy(dst, io.LimitReader(src, c.left+1))
+	err = errors.Join(err, dst.Chmod(perm|0o600), dst.Close())
+	if err != nil {
+		return File{}, false, fmt.Errorf("rootfs: copying %q out of /work: %w", name, err)
+	}
+	if n > c.left {
+		return File{}, false, ErrTooLarge
+	}
+	c.left -= n
+	return File{Name: name, Source: target, Size: n, Mode: perm}, true, nil
 }
