@@ -43,9 +43,14 @@ type Stage struct {
 	// for the stages after it), when the run ended ok.
 	CollectWork bool
 	// CollectWorkBytes bounds what CollectWork reads back, below the
-	// stage's work_bytes (0: work_bytes alone): the daemon holds it in
-	// memory and caches it (max_artifact_bytes).
+	// stage's work_bytes (0: work_bytes alone): the daemon keeps it and
+	// caches it (max_artifact_bytes).
 	CollectWorkBytes int64
+	// CollectWorkDir, when set, is a host directory of the caller's into
+	// which CollectWork copies the files (Output.Work then names them in
+	// Source), so that the output is never held whole in memory; the
+	// caller removes it. Empty: the files are read into memory.
+	CollectWorkDir string
 	// CopyOut names files to read back after the run, whatever its status
 	// (a request's "collect"); they go into the Result's Files.
 	CopyOut CopyOut
@@ -85,6 +90,7 @@ type Sandbox interface {
 	ID() string
 	Run(ctx context.Context, req runtime.Request) (*runtime.Result, error)
 	CollectWork(maxBytes int64) ([]rootfs.File, error)
+	CollectWorkInto(dir string, maxBytes int64) ([]rootfs.File, error)
 	CollectPaths(patterns []string, lim rootfs.CollectLimits) ([]rootfs.Collected, error)
 	Destroy() error
 }
@@ -199,7 +205,12 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		if st.CollectWorkBytes > 0 {
 			limit = min(limit, st.CollectWorkBytes)
 		}
-		if out.Work, err = sb.CollectWork(limit); err != nil {
+		if st.CollectWorkDir != "" {
+			out.Work, err = sb.CollectWorkInto(st.CollectWorkDir, limit)
+		} else {
+			out.Work, err = sb.CollectWork(limit)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("collecting compile output: %w", err)
 		}
 	}

@@ -36,6 +36,9 @@ type fakeSandbox struct {
 	destroyed int
 	result    *api.Result
 	collected []rootfs.Collected
+	// how the work was collected: into which directory, within what
+	intoDir string
+	limit   int64
 }
 
 func (s *fakeSandbox) ID() string { return "sbx-fake" }
@@ -43,8 +46,13 @@ func (s *fakeSandbox) Run(_ context.Context, req runtime.Request) (*runtime.Resu
 	s.req = req
 	return s.result, nil
 }
-func (s *fakeSandbox) CollectWork(int64) ([]rootfs.File, error) {
+func (s *fakeSandbox) CollectWork(limit int64) ([]rootfs.File, error) {
+	s.limit = limit
 	return []rootfs.File{{Name: "a.out"}}, nil
+}
+func (s *fakeSandbox) CollectWorkInto(dir string, limit int64) ([]rootfs.File, error) {
+	s.intoDir, s.limit = dir, limit
+	return []rootfs.File{{Name: "a.out", Source: dir + "/a.out"}}, nil
 }
 func (s *fakeSandbox) CollectPaths([]string, rootfs.CollectLimits) ([]rootfs.Collected, error) {
 	return s.collected, nil
@@ -179,5 +187,39 @@ func TestParseCopyOut(t *testing.T) {
 		if (err == nil) != c.ok || (err != nil && !errors.Is(err, errdefs.ErrInvalid)) {
 			t.Errorf("%q %v: %v", c.patterns, c.bytes, err)
 		}
+	}
+}
+
+// CollectWorkDir sends the compile's output to disk, within the same bound
+// (the smaller of work_bytes and CollectWorkBytes) as in memory.
+func TestCollectWorkDir(t *testing.T) {
+	l := limits.Defaults()
+	l.WorkBytes = 1 << 20
+	for _, tc := range []struct {
+		name      string
+		dir       string
+		bytes     int64
+		wantLimit int64
+	}{
+		{"in memory, work_bytes", "", 0, 1 << 20},
+		{"on disk, work_bytes", "/artifacts/req", 0, 1 << 20},
+		{"on disk, max_artifact_bytes", "/artifacts/req", 4096, 4096},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := &fakeSandbox{result: &api.Result{Status: api.StatusOK}}
+			core, _, _ := newCore(sb, queue.New(1, 0))
+			out, err := core.Run(context.Background(), "alice", Stage{Image: "busybox", Args: []string{"cc"}, Limits: l,
+				CollectWork: true, CollectWorkBytes: tc.bytes, CollectWorkDir: tc.dir}, nil)
+			core.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sb.intoDir != tc.dir || sb.limit != tc.wantLimit || len(out.Work) != 1 {
+				t.Fatalf("collected into %q within %d (%d files), want %q within %d", sb.intoDir, sb.limit, len(out.Work), tc.dir, tc.wantLimit)
+			}
+			if tc.dir != "" && out.Work[0].Source == "" {
+				t.Errorf("a file on disk has no Source: %+v", out.Work[0])
+			}
+		})
 	}
 }

@@ -346,6 +346,13 @@ func (s *Sandbox) CollectWork(maxBytes int64) ([]rootfs.File, error) {
 	return s.scratch.Collect(maxBytes)
 }
 
+// CollectWorkInto copies the regular files the run left in /work into
+// dir, a host directory of the daemon's, at most maxBytes in all (see
+// rootfs.Scratch.CollectInto). Call it after Run and before Destroy.
+func (s *Sandbox) CollectWorkInto(dir string, maxBytes int64) ([]rootfs.File, error) {
+	return s.scratch.CollectInto(dir, maxBytes)
+}
+
 // CollectPaths reads back what patterns name in /work (see
 // rootfs.Scratch.CollectPaths). Call it after Run and before Destroy.
 func (s *Sandbox) CollectPaths(patterns []string, lim rootfs.CollectLimits) ([]rootfs.Collected, error) {
