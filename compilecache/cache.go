@@ -4,13 +4,17 @@
 // passes the limit. Entries survive restarts.
 //
 // An entry is a directory named by its key: result.json (the compile's
-// result) and files/, the compile's /work as plain files, so that a hit
-// costs reading them, not decoding them.
+// result) and files/, the compile's /work as plain files. Files come in
+// and go out as hard links (Put from the request's copy, Get into the
+// next request's directory), so a hit costs neither reading nor copying,
+// and no artifact is ever held whole in memory.
 package compilecache
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -18,6 +22,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sandboxd/sandboxd/languages"
@@ -92,24 +97,33 @@ func dirSize(dir string) int64 {
 
 func (c *Cache) path(key string) string { return filepath.Join(c.dir, key) }
 
-// Get returns a cached compile, marking it used.
-func (c *Cache) Get(key string) (*languages.CompileOutput, bool) {
+// Get returns a cached compile, marking it used. Its files are
+// hard-linked into dir (copied when dir is on another filesystem), which
+// Get creates, and the Files name those links: an eviction that removes
+// the entry while a request runs removes only the entry's names, never the
+// content the request's runs read. Nothing is read into memory.
+func (c *Cache) Get(key, dir string) (*languages.CompileOutput, bool) {
 	if !keyRE.MatchString(key) {
 		return nil, false
 	}
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	var out *languages.CompileOutput
+	var err error
 	if ok {
 		e.used = time.Now()
+		// Under the lock: evictions hold it too, so the entry is whole
+		// while it is linked; links cost no copy (the same filesystem).
+		out, err = c.read(key, dir)
 	}
 	c.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
-	out, err := c.read(key)
 	if err != nil {
 		c.log.Warn("compile cache: dropping an unreadable entry", "key", key, "err", err)
 		c.drop(key)
+		os.RemoveAll(dir) // what was linked before the failure
 		return nil, false
 	}
 	now := time.Now()
@@ -117,7 +131,7 @@ func (c *Cache) Get(key string) (*languages.CompileOutput, bool) {
 	return out, true
 }
 
-func (c *Cache) read(key string) (*languages.CompileOutput, error) {
+func (c *Cache) read(key, dir string) (*languages.CompileOutput, error) {
 	data, err := os.ReadFile(filepath.Join(c.path(key), "result.json"))
 	if err != nil {
 		return nil, err
@@ -126,20 +140,88 @@ func (c *Cache) read(key string) (*languages.CompileOutput, error) {
 	if err := json.Unmarshal(data, &out.Result); err != nil || out.Result == nil {
 		return nil, errors.New("corrupt result.json")
 	}
-	if out.Work, err = rootfs.FilesFromDir(filepath.Join(c.path(key), "files")); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if out.Work, err = linkFiles(filepath.Join(c.path(key), "files"), dir); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
+// linkFiles links the regular files under src into dst, at the same
+// names, as Files with Source set. The entry is the cache's own, but
+// anything that is not a regular file or a directory is refused.
+func linkFiles(src, dst string) ([]rootfs.File, error) {
+	var out []rootfs.File
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", p)
+		}
+		rel, _ := filepath.Rel(src, p)
+		name := filepath.ToSlash(rel)
+		if err := rootfs.CheckName(name); err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+			return err
+		}
+		if err := linkOrCopy(p, target); err != nil {
+			return err
+		}
+		out = append(out, rootfs.File{Name: name, Source: target, Size: info.Size(), Mode: info.Mode().Perm()})
+		return nil
+	})
+	return out, err
+}
+
+// linkOrCopy makes dst a hard link to src, or, across filesystems, a copy
+// through a bounded buffer. Neither side is ever written again: the link
+// shares its content safely.
+func linkOrCopy(src, dst string) error {
+	err := os.Link(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	info, err := in.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		return errors.Join(err, fmt.Errorf("%s: not a regular file", src))
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, info.Mode().Perm()|0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	return errors.Join(err, out.Chmod(info.Mode().Perm()|0o600), out.Close())
+}
+
 // Put stores a compile output; failures only cost a future recompile.
+// Files with a Source are linked into the entry (copied across
+// filesystems), never read into memory.
 func (c *Cache) Put(key string, out *languages.CompileOutput) {
 	if !keyRE.MatchString(key) || out == nil || out.Result == nil {
 		return
 	}
 	var size int64
 	for _, f := range out.Work {
-		size += int64(len(f.Data))
+		if f.Source != "" {
+			size += f.Size
+		} else {
+			size += int64(len(f.Data))
+		}
 	}
 	if size > c.maxBytes {
 		return
@@ -154,8 +236,14 @@ func (c *Cache) Put(key string, out *languages.CompileOutput) {
 		c.log.Warn("compile cache: write failed", "err", err)
 		return
 	}
+	// What is on disk, not what was announced: the cap holds either way.
+	size = dirSize(filepath.Join(tmp, "files"))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if size > c.maxBytes {
+		os.RemoveAll(tmp)
+		return
+	}
 	if old, ok := c.entries[key]; ok {
 		c.total -= old.size
 		os.RemoveAll(c.path(key))
@@ -178,6 +266,14 @@ func write(dir string, out *languages.CompileOutput) error {
 		p := filepath.Join(dir, "files", filepath.FromSlash(f.Name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return err
+		}
+		if f.Source != "" {
+			// The request's copy keeps its mode (perm|0600, see
+			// rootfs.Scratch.CollectInto): a chmod here would change it.
+			if err := linkOrCopy(f.Source, p); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := os.WriteFile(p, f.Data, f.Mode.Perm()|0o600); err != nil {
 			return err

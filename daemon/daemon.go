@@ -94,7 +94,8 @@ func (d *daemon) close() {
 
 // open acquires, in this order: the run-dir lock, the sandbox state dir,
 // the engine (recovering what an earlier instance left), the image store,
-// the language catalog, the compile cache, the listeners, access control
+// the language catalog, the compile cache and the artifact directory, the
+// listeners, access control
 // and the audit log; then it builds the serving side on them (assemble).
 func (d *daemon) open(ctx context.Context) error {
 	cfg, log := d.cfg, d.log
@@ -131,6 +132,10 @@ func (d *daemon) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("compile cache: %w", err)
 	}
+	artifacts, err := openArtifactDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
 	if d.lns, err = openListeners(cfg, log); err != nil { // listen.go: unix, tcp, TLS, socket activation
 		return err
 	}
@@ -144,8 +149,25 @@ func (d *daemon) open(ctx context.Context) error {
 		}
 		d.onClose(func() { d.auditLog.Close(5 * time.Second) })
 	}
-	d.assemble(store, catalog, cache)
+	d.assemble(store, catalog, cache, artifacts)
 	return nil
+}
+
+// openArtifactDir empties and returns <state>/artifacts, where requests
+// keep their compile's output on disk while their tests run (see
+// languages.Request.ArtifactDir): what is there now is an earlier
+// instance's, whose requests are gone. It sits beside the compile cache,
+// on the same filesystem, so that the cache takes and gives files as hard
+// links rather than copies.
+func openArtifactDir(stateDir string) (string, error) {
+	dir := filepath.Join(stateDir, "artifacts")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("emptying %s: %w", dir, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return dir, nil
 }
 
 // openEngine starts the sandbox engine with its state in stateDir and
@@ -180,7 +202,7 @@ func openEngine(ctx context.Context, cfg *config.Resolved, stateDir string, log 
 // assemble builds the serving side on what open acquired: the warm pool,
 // the admission queue, the execution core, the language service (only with
 // a catalog) and the API server.
-func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache *compilecache.Cache) {
+func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache *compilecache.Cache, artifacts string) {
 	cfg, log := d.cfg, d.log
 	// Parked sandboxes are built with the maximums: a request may only
 	// lower what a sandbox was built with (rlimits set at build are hard).
@@ -197,7 +219,7 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		langs = &languages.Service{Catalog: catalog, Cache: cache, Stages: d.core, Images: store,
 			Defaults: cfg.Defaults, Maximums: cfg.Maximums, MaxSource: cfg.MaxSource, MaxCollect: cfg.MaxCollect,
 			MaxTests: cfg.MaxTests, MaxResponse: cfg.MaxResponse,
-			Pool: languages.NewOutputPool(cfg.MaxPending), MaxArtifact: cfg.MaxArtifact, Logger: log}
+			Pool: languages.NewOutputPool(cfg.MaxPending), MaxArtifact: cfg.MaxArtifact, ArtifactDir: artifacts, Logger: log}
 	}
 	d.sessions = session.New(session.Options{Engine: d.engine, Images: store, Slots: q, UID: SandboxUID, GID: SandboxGID,
 		MaxPerUser: cfg.MaxSessionsPerUser, MaxSessions: cfg.MaxSessions, Memory: cfg.SessionMemory,

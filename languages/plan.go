@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -23,11 +25,19 @@ type Runner interface {
 
 // Cache keeps compile outputs across requests (and restarts).
 type Cache interface {
-	Get(key string) (*CompileOutput, bool)
+	// Get returns a cached compile. Its files are placed under dir, a
+	// directory of the request's that does not exist yet, so that they
+	// stay whole while the request runs, whatever the cache evicts.
+	Get(key, dir string) (*CompileOutput, bool)
+	// Put stores a compile. Files with a Source are taken from disk,
+	// never read into memory; Put must not change them (the request's
+	// runs still read them).
 	Put(key string, out *CompileOutput)
 }
 
-// CompileOutput is a successful compile: its result and /work afterwards.
+// CompileOutput is a successful compile: its result and /work afterwards,
+// as files on disk (rootfs.File.Source), so that a large output is never
+// held whole in memory.
 type CompileOutput struct {
 	Result *api.Result
 	Work   []rootfs.File
@@ -57,9 +67,13 @@ type Request struct {
 	// keep their status and figures but not their outputs, so a request's
 	// memory does not grow with its number of tests.
 	OutputBudget int64
-	// MaxArtifact bounds the compile's output, which the daemon reads back,
-	// holds and caches (0: the compile's work_bytes alone).
+	// MaxArtifact bounds the compile's output, which the daemon copies
+	// back to disk and caches (0: the compile's work_bytes alone).
 	MaxArtifact int64
+	// ArtifactDir is where the compile's output waits, on disk, for the
+	// runs: each request takes a directory of its own there and removes it
+	// when it ends ("": the system's temporary directory).
+	ArtifactDir string
 	// Pool is shared by all requests in progress: what the tests' results
 	// keep comes out of it too, until the plan ends (nil: no shared
 	// bound).
@@ -99,28 +113,19 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 	out := &Outcome{}
 	runFiles := files
 	if lang.Compiled() {
+		// The compile's output goes to disk and stays there, read by each
+		// run's Populate, until the request ends, whichever way it ends.
+		tmp, err := os.MkdirTemp(req.ArtifactDir, "request-")
+		if err != nil {
+			return nil, fmt.Errorf("compile: a directory for its output: %w", err)
+		}
+		defer os.RemoveAll(tmp)
 		compileArgs := Expand(lang.Compile, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.CompileLimits.MemoryBytes})
-		key := compileKey(req, compileArgs, files)
-		if hit, ok := cache.Get(key); ok {
-			out.Compile = &api.CompileResult{Result: hit.Result, Cached: true}
-			runFiles = hit.Work
-		} else {
-			so, err := r.RunStage(ctx, execution.Stage{Image: lang.Image, Args: compileArgs, Env: lang.Env, Files: files,
-				Limits: req.CompileLimits, CollectWork: true, CollectWorkBytes: req.MaxArtifact})
-			if errors.Is(err, rootfs.ErrTooLarge) {
-				return nil, fmt.Errorf("compile: what the compile left in /work is larger than %d bytes "+
-					"(max_artifact_bytes, or the compile's work_bytes): %w", req.CompileBytes(), err)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("compile: %w", err)
-			}
-			out.Compile = &api.CompileResult{Result: so.Result}
-			if so.Result.Status != api.StatusOK {
-				out.Status = StatusCompileError
-				return out, nil
-			}
-			cache.Put(key, &CompileOutput{Result: so.Result, Work: so.Work})
-			runFiles = so.Work
+		if runFiles, err = compile(ctx, r, cache, req, compileArgs, files, tmp, out); err != nil {
+			return nil, err
+		}
+		if out.Status != "" {
+			return out, nil
 		}
 	}
 	runArgs := append(Expand(lang.Run, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.Limits.MemoryBytes}), req.Args...)
@@ -163,6 +168,36 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		out.Status = StatusAccepted
 	}
 	return out, nil
+}
+
+// compile takes the compile from the cache, or runs it, collecting its
+// output into tmp; it returns the files of the runs' /work. A compile that
+// failed sets out.Status (compile_error) and returns no files.
+func compile(ctx context.Context, r Runner, cache Cache, req *Request, args []string, files []rootfs.File,
+	tmp string, out *Outcome) ([]rootfs.File, error) {
+	lang := req.Language
+	key := compileKey(req, args, files)
+	if hit, ok := cache.Get(key, filepath.Join(tmp, "cached")); ok {
+		out.Compile = &api.CompileResult{Result: hit.Result, Cached: true}
+		return hit.Work, nil
+	}
+	so, err := r.RunStage(ctx, execution.Stage{Image: lang.Image, Args: args, Env: lang.Env, Files: files,
+		Limits: req.CompileLimits, CollectWork: true, CollectWorkBytes: req.MaxArtifact,
+		CollectWorkDir: filepath.Join(tmp, "work")})
+	if errors.Is(err, rootfs.ErrTooLarge) {
+		return nil, fmt.Errorf("compile: what the compile left in /work is larger than %d bytes "+
+			"(max_artifact_bytes, or the compile's work_bytes): %w", req.CompileBytes(), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	out.Compile = &api.CompileResult{Result: so.Result}
+	if so.Result.Status != api.StatusOK {
+		out.Status = StatusCompileError
+		return nil, nil
+	}
+	cache.Put(key, &CompileOutput{Result: so.Result, Work: so.Work})
+	return so.Work, nil
 }
 
 // compileKey identifies a compile: the same language, image content,

@@ -2,6 +2,8 @@ package languages
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,8 +38,8 @@ func (f *fakeRunner) RunStage(_ context.Context, s execution.Stage) (*execution.
 
 type mapCache map[string]*CompileOutput
 
-func (m mapCache) Get(k string) (*CompileOutput, bool) { v, ok := m[k]; return v, ok }
-func (m mapCache) Put(k string, v *CompileOutput)      { m[k] = v }
+func (m mapCache) Get(k, _ string) (*CompileOutput, bool) { v, ok := m[k]; return v, ok }
+func (m mapCache) Put(k string, v *CompileOutput)         { m[k] = v }
 
 var compiled = &Language{Name: "c", Image: "lang/c", Main: "main.c", Compile: []string{"cc", "{files}", "-o", "a.out"}, Run: []string{"./a.out"}}
 
@@ -248,6 +250,86 @@ func TestOutputBudgetDropsLaterOutputs(t *testing.T) {
 			}
 			if pool != nil && pool.left != tt.pool {
 				t.Errorf("the pool has %d bytes after the request, want all %d back", pool.left, tt.pool)
+			}
+		})
+	}
+}
+
+// dirCache records where Get was asked to place the files.
+type dirCache struct {
+	mapCache
+	getDir string
+}
+
+func (c *dirCache) Get(k, dir string) (*CompileOutput, bool) {
+	c.getDir = dir
+	return c.mapCache.Get(k, dir)
+}
+
+// The compile's output waits on disk in a directory of the request's under
+// ArtifactDir, which is gone when the request ends, however it ends.
+func TestArtifactDirIsTheRequestsAndRemoved(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		cached        bool
+		compileStatus api.Status
+		compileErr    error
+		runErr        error
+		wantErr       string
+	}{
+		{"compiled and run", false, "", nil, nil, ""},
+		{"from the cache", true, "", nil, nil, ""},
+		{"a compile error", false, api.StatusRuntimeError, nil, nil, ""},
+		{"an output over max_artifact_bytes", false, "", rootfs.ErrTooLarge, nil, "max_artifact_bytes"},
+		{"an output too big for the run", false, "", nil, rootfs.ErrWorkFull, "compile's output does not fit in the run's /work"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			cache := &dirCache{mapCache: mapCache{}}
+			var collectDir string
+			inRuns := true
+			r := runnerFunc(func(_ context.Context, s execution.Stage) (*execution.Output, error) {
+				if s.CollectWork {
+					collectDir = s.CollectWorkDir
+					if tc.compileErr != nil {
+						return nil, tc.compileErr
+					}
+					st := tc.compileStatus
+					if st == "" {
+						st = api.StatusOK
+					}
+					if err := os.MkdirAll(s.CollectWorkDir, 0o700); err != nil {
+						return nil, err
+					}
+					if err := os.WriteFile(filepath.Join(s.CollectWorkDir, "a.out"), []byte("bin"), 0o700); err != nil {
+						return nil, err
+					}
+					return &execution.Output{Result: &api.Result{Status: st},
+						Work: []rootfs.File{{Name: "a.out", Source: filepath.Join(s.CollectWorkDir, "a.out")}}}, nil
+				}
+				if _, err := os.Stat(s.Files[0].Source); err != nil {
+					inRuns = false
+				}
+				return &execution.Output{Result: &api.Result{Status: api.StatusOK}}, tc.runErr
+			})
+			req := &Request{Language: compiled, Files: []rootfs.File{{Name: "main.c"}}, ArtifactDir: root,
+				Tests: []Test{{Stdin: "1"}, {Stdin: "2"}}}
+			if tc.cached {
+				cache.mapCache[compileKey(req, Expand(compiled.Compile, Vars{Main: "main.c", Files: []string{"main.c"}}), req.Files)] =
+					&CompileOutput{Result: &api.Result{Status: api.StatusOK}, Work: []rootfs.File{{Name: "a.out", Source: "/cache/a.out"}}}
+			}
+			_, err := Execute(context.Background(), r, cache, req)
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) || tc.wantErr == "" && err != nil {
+				t.Fatalf("got %v, want %q", err, tc.wantErr)
+			}
+			if !strings.HasPrefix(cache.getDir, root+"/") || !tc.cached && !strings.HasPrefix(collectDir, root+"/") {
+				t.Errorf("cache into %q, compile into %q: not under %s", cache.getDir, collectDir, root)
+			}
+			if !tc.cached && !inRuns {
+				t.Error("the compile's output was gone before the runs")
+			}
+			if left, _ := os.ReadDir(root); len(left) != 0 {
+				t.Errorf("left in ArtifactDir: %v", left)
 			}
 		})
 	}

@@ -70,6 +70,9 @@ type Service struct {
 	MaxResponse int64
 	// MaxArtifact bounds a compile's output (Request.MaxArtifact).
 	MaxArtifact int64
+	// ArtifactDir holds compile outputs on disk while their requests run
+	// (Request.ArtifactDir); the daemon's own, emptied at its start.
+	ArtifactDir string
 	// Pool bounds what all requests in progress keep (Request.Pool).
 	Pool   *OutputPool
 	Logger *slog.Logger
@@ -163,7 +166,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
-		OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact}, nil
+		OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
