@@ -197,3 +197,57 @@ func TestBadInputIsNeverInternal(t *testing.T) {
 		t.Errorf("sandboxd_internal_errors_total = %v (found %v), want 0\n%s", n, ok, d.Log())
 	}
 }
+
+// TestCompileOutputIsNotHeldInMemory: a compile's output goes from the
+// compile's /work to each test's /work through files on disk (the
+// daemon's <state>/artifacts and the compile cache), never whole in the
+// daemon's memory. A compile that leaves 60 MB, under max_artifact_bytes
+// (64 MiB), run for 3 tests, used to raise the daemon's peak RSS by about
+// as much; now it grows by much less, and so does a cached hit.
+func TestCompileOutputIsNotHeldInMemory(t *testing.T) {
+	catalog := filepath.Join(t.TempDir(), "catalog.toml")
+	if err := os.WriteFile(catalog, []byte(testCatalog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := testdaemon.Start(t, "--catalog", catalog)
+	d.ImportDir("busybox", testRootfs)
+	big := func(script string) *api.ExecuteRequest {
+		l := &api.Limits{WorkBytes: ptr(int64(256 << 20)), MemoryBytes: ptr(int64(384 << 20))}
+		req := &api.ExecuteRequest{Language: "shbuild", Files: []api.File{{Name: "build.sh", Content: script}},
+			Limits: l, CompileLimits: l}
+		for range 3 {
+			req.Tests = append(req.Tests, api.Test{ExpectedStdout: "not this"})
+		}
+		return req
+	}
+	// A small compile first: what any language request costs the daemon
+	// (version detection, buffers) is in the baseline.
+	if _, err := d.Client.ExecuteLanguage(context.Background(), big("echo small > out")); err != nil {
+		t.Fatalf("%v\n%s", err, d.Log())
+	}
+	for _, name := range []string{"compiled", "from the compile cache"} {
+		t.Run(name, func(t *testing.T) {
+			before := vmKiB(t, d.Pid(), "VmHWM")
+			r, err := d.Client.ExecuteLanguage(context.Background(), big("head -c 60000000 /dev/zero > big"))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, d.Log())
+			}
+			if r.Status != api.StatusWrongAnswer || len(r.Tests) != 3 || r.Compile == nil || r.Compile.Cached != (name != "compiled") {
+				t.Fatalf("status %s, %d tests, compile %+v", r.Status, len(r.Tests), r.Compile)
+			}
+			for i, tr := range r.Tests {
+				if tr.Run == nil || tr.Run.Status != api.StatusOK {
+					t.Fatalf("test %d: %+v", i, tr.Run)
+				}
+			}
+			grown := (vmKiB(t, d.Pid(), "VmHWM") - before) >> 10
+			t.Logf("the daemon's peak RSS grew by %d MiB", grown)
+			if grown >= 32 {
+				t.Errorf("the daemon's peak RSS grew by %d MiB for a 60 MB compile output", grown)
+			}
+		})
+	}
+	if left, err := os.ReadDir(filepath.Join(d.StateDir, "artifacts")); err != nil || len(left) != 0 {
+		t.Errorf("left in the artifact directory: %v, %v", left, err)
+	}
+}
