@@ -41,8 +41,8 @@ type Config struct {
 	MaxTests    int    `toml:"max_tests"`
 	MaxResponse string `toml:"max_response_bytes"`
 	MaxPending  string `toml:"max_pending_output_bytes"`
-	// MaxArtifact bounds a compile's output, which the daemon holds and
-	// caches.
+	// MaxArtifact bounds a compile's output, which the daemon copies to
+	// disk for the runs and caches.
 	MaxArtifact  string `toml:"max_artifact_bytes"`
 	CompileCache string `toml:"compile_cache"`
 	// Warm pool and user namespaces (see README "Speed" and SECURITY.md).

@@ -57,7 +57,7 @@ func configFlags() []configFlag {
 		{"max-source", "largest source file in language mode (413 beyond)", str(func(c *config.Config) *string { return &c.MaxSource })},
 		{"max-collect-bytes", "largest collect_bytes a request may ask for", str(func(c *config.Config) *string { return &c.MaxCollect })},
 		{"max-tests", "most tests in one language request (400 beyond)", integer(func(c *config.Config) *int { return &c.MaxTests })},
-		{"max-artifact-bytes", "the most a compile may leave in /work: read back, held and cached by the daemon (413 beyond)", str(func(c *config.Config) *string { return &c.MaxArtifact })},
+		{"max-artifact-bytes", "the most a compile may leave in /work: copied back to disk and cached by the daemon (413 beyond)", str(func(c *config.Config) *string { return &c.MaxArtifact })},
 		{"max-pending-output-bytes", "outputs and files all language requests in progress keep at once; later tests' are dropped", str(func(c *config.Config) *string { return &c.MaxPending })},
 		{"max-response-bytes", "outputs and files one language request keeps across its tests; later tests' are dropped", str(func(c *config.Config) *string { return &c.MaxResponse })},
 		{"compile-cache", "size of the on-disk compile cache", str(func(c *config.Config) *string { return &c.CompileCache })},
