@@ -48,7 +48,7 @@ func benchMemory(ctx context.Context, d *testdaemon.Daemon, tcp *tcpUsers, hold 
 	cgroups, perCgroup := sandboxMemory(d.CgroupDirs())
 	growth := (after - before) / int64(hold)
 	fmt.Printf("  %d idle sessions of %d users: daemon RSS %d KiB before, %d KiB after (%d KiB per session)\n", hold, tcp.n, before, after, growth)
-	fmt.Printf("  host memory per idle session: %d KiB in its parked sandbox's cgroup (%d cgroups read, the warm pool's one among them) + %d KiB of daemon = %d KiB\n",
+	fmt.Printf("  host memory per idle session: %d KiB in its cgroup, which holds its parked sandbox's (%d cgroups read, the warm pool's one among them) + %d KiB of daemon = %d KiB\n",
 		perCgroup, cgroups, growth, perCgroup+growth)
 	return nil
 }
@@ -129,8 +129,10 @@ func rssKiB(pid int) int64 {
 	return 0
 }
 
-// sandboxMemory averages the memory use of the sandbox cgroups under the
-// daemon's parent (v1 memory.usage_in_bytes or v2 memory.current).
+// sandboxMemory averages the memory use of the cgroups under the daemon's
+// parent (v1 memory.usage_in_bytes or v2 memory.current): each session's,
+// which holds its sandboxes' and what they left charged, and the warm
+// pool's sandboxes'.
 func sandboxMemory(parents []string) (int, int64) {
 	var total int64
 	n := 0
