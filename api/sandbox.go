@@ -76,6 +76,9 @@ type SandboxExecRequest struct {
 	Cwd string `json:"cwd,omitempty"`
 	// Limits of this exec: wall_time_ms, cpu_time_ms, output_bytes.
 	Limits *Limits `json:"limits,omitempty"`
+	// Stream asks for the answer as NDJSON events (docs/api.md,
+	// "Streaming").
+	Stream bool `json:"stream,omitempty"`
 }
 
 // FileEntry is one file in a sandbox, as the files API lists it.

@@ -52,6 +52,10 @@ type ExecuteRequest struct {
 	// CollectBytes in all; they come back in the result's Files.
 	Collect      []string `json:"collect,omitempty"`
 	CollectBytes *int64   `json:"collect_bytes,omitempty"`
+
+	// Stream asks for the answer as NDJSON events, the output as it is
+	// read (docs/api.md, "Streaming").
+	Stream bool `json:"stream,omitempty"`
 }
 
 // Test is one input of a language-mode request and the output it must give.

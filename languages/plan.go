@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,6 +75,9 @@ type Request struct {
 	// runs: each request takes a directory of its own there and removes it
 	// when it ends ("": the system's temporary directory).
 	ArtifactDir string
+	// Events, when set, is told each stage as it starts and gets its
+	// output as it is read (a streaming answer).
+	Events Events
 	// Pool is shared by all requests in progress: what the tests' results
 	// keep comes out of it too, until the plan ends (nil: no shared
 	// bound).
@@ -132,7 +136,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 	stage := execution.Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits, CopyOut: req.CopyOut}
 	if len(req.Tests) == 0 {
 		stage.Stdin = req.Stdin
-		so, err := r.RunStage(ctx, stage)
+		so, err := runStage(ctx, r, req.Events, "run", 0, stage)
 		if err != nil {
 			return nil, fmt.Errorf("run: %w", tooBigToRun(lang, err))
 		}
@@ -145,7 +149,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 	defer budget.release()
 	for _, t := range req.Tests {
 		stage.Stdin = []byte(t.Stdin)
-		so, err := r.RunStage(ctx, stage)
+		so, err := runStage(ctx, r, req.Events, "test", len(out.Tests), stage)
 		if err != nil {
 			return nil, fmt.Errorf("test %d: %w", len(out.Tests), tooBigToRun(lang, err))
 		}
@@ -181,7 +185,7 @@ func compile(ctx context.Context, r Runner, cache Cache, req *Request, args []st
 		out.Compile = &api.CompileResult{Result: hit.Result, Cached: true}
 		return hit.Work, nil
 	}
-	so, err := r.RunStage(ctx, execution.Stage{Image: lang.Image, Args: args, Env: lang.Env, Files: files,
+	so, err := runStage(ctx, r, req.Events, "compile", 0, execution.Stage{Image: lang.Image, Args: args, Env: lang.Env, Files: files,
 		Limits: req.CompileLimits, CollectWork: true, CollectWorkBytes: req.MaxArtifact,
 		CollectWorkDir: filepath.Join(tmp, "work")})
 	if errors.Is(err, rootfs.ErrTooLarge) {
@@ -235,4 +239,26 @@ func (r *Request) CompileBytes() int64 {
 		return min(r.MaxArtifact, r.CompileLimits.WorkBytes)
 	}
 	return r.CompileLimits.WorkBytes
+}
+
+// Events follow a request's stages as they run: a streaming answer.
+type Events interface {
+	// Stage is told a stage is starting: "compile", "run" or "test" with
+	// the test's index (0 otherwise).
+	Stage(name string, index int)
+	// Output gives the writers of the stage's two streams; flush sends
+	// what they hold back once the stage has ended.
+	Output() (stdout, stderr io.Writer, flush func())
+}
+
+// runStage runs one stage, telling events about it when there are any.
+func runStage(ctx context.Context, r Runner, events Events, name string, index int, st execution.Stage) (*execution.Output, error) {
+	if events == nil {
+		return r.RunStage(ctx, st)
+	}
+	events.Stage(name, index)
+	var flush func()
+	st.Stdout, st.Stderr, flush = events.Output()
+	defer flush()
+	return r.RunStage(ctx, st)
 }

@@ -2,8 +2,11 @@ package languages
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -330,6 +333,56 @@ func TestArtifactDirIsTheRequestsAndRemoved(t *testing.T) {
 			}
 			if left, _ := os.ReadDir(root); len(left) != 0 {
 				t.Errorf("left in ArtifactDir: %v", left)
+			}
+		})
+	}
+}
+
+// recordedEvents notes the stages a streaming request is told about and
+// checks that every stage got its writers.
+type recordedEvents struct {
+	stages  []string
+	flushed int
+}
+
+func (r *recordedEvents) Stage(name string, index int) {
+	r.stages = append(r.stages, fmt.Sprintf("%s %d", name, index))
+}
+
+func (r *recordedEvents) Output() (io.Writer, io.Writer, func()) {
+	return io.Discard, io.Discard, func() { r.flushed++ }
+}
+
+func TestEventsFollowTheStages(t *testing.T) {
+	interpreted := &Language{Name: "python", Image: "lang/python", Main: "main.py", Run: []string{"python3", "{main}"}}
+	tests := []Test{{Stdin: "a", ExpectedStdout: "a"}, {Stdin: "b", ExpectedStdout: "b"}}
+	for _, tt := range []struct {
+		name   string
+		lang   *Language
+		tests  []Test
+		cached bool
+		want   []string
+	}{
+		{"compiled, no tests", compiled, nil, false, []string{"compile 0", "run 0"}},
+		{"compiled, two tests", compiled, tests, false, []string{"compile 0", "test 0", "test 1"}},
+		{"compile from the cache", compiled, tests, true, []string{"test 0", "test 1"}},
+		{"interpreted", interpreted, nil, false, []string{"run 0"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cache := mapCache{}
+			req := &Request{Language: tt.lang, Files: []rootfs.File{{Name: tt.lang.Main}}, Tests: tt.tests}
+			if tt.cached {
+				if _, err := Execute(context.Background(), &fakeRunner{}, cache, req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ev := &recordedEvents{}
+			req.Events = ev
+			if _, err := Execute(context.Background(), &fakeRunner{}, cache, req); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ev.stages, tt.want) || ev.flushed != len(tt.want) {
+				t.Errorf("stages %v (%d flushed), want %v", ev.stages, ev.flushed, tt.want)
 			}
 		})
 	}

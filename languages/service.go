@@ -87,6 +87,8 @@ type Call struct {
 	Key      string
 	Observer execution.Observer
 	Caps     limits.Partial
+	// Events follow the stages of a streaming answer (nil: none).
+	Events Events
 }
 
 // runner binds a call's key and observer to the core for the plan.
@@ -166,7 +168,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
-		OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
+		Events: call.Events, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {

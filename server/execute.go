@@ -61,31 +61,56 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request, rec *exec
 		s.writeError(w, r, rec, err)
 		return
 	}
+	var stream *eventStream
+	if req.Stream {
+		stream = newEventStream(w)
+	}
 	var resp any
 	if req.Language != "" {
 		if s.Languages == nil {
 			err = fmt.Errorf("%w: no languages are configured on this daemon", languages.ErrUnknown)
 		} else {
-			resp, err = s.language(r, rec, caps, req)
+			resp, err = s.language(r, rec, caps, req, stream)
 		}
 	} else {
-		resp, err = s.raw(r, rec, caps, req)
+		resp, err = s.raw(r, rec, caps, req, stream)
 	}
-	if err != nil {
+	s.answer(w, r, rec, stream, resp, err)
+}
+
+// answer writes a call's answer: the plain JSON or error, or a streaming
+// answer's last event.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec *execRecord, stream *eventStream, resp any, err error) {
+	switch {
+	case stream != nil && stream.begun() && err != nil:
+		ae := classify(err)
+		if ae.status >= 500 {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		s.noteError(rec, ae)
+		stream.fail(ae)
+	case err != nil:
 		s.writeError(w, r, rec, err)
-		return
+	case stream != nil:
+		stream.result(resp)
+	default:
+		writeJSON(w, http.StatusOK, resp)
 	}
-	writeJSON(w, http.StatusOK, resp)
 }
 
 // raw runs a raw-mode request: one stage.
-func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req *api.ExecuteRequest) (*api.ExecuteResponse, error) {
+func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req *api.ExecuteRequest, stream *eventStream) (*api.ExecuteResponse, error) {
 	j, err := s.plan(req)
 	if err != nil {
 		return nil, err
 	}
 	st := execution.Stage{Image: j.image, Args: j.args, Env: envList(j.env), Files: j.files, Stdin: j.stdin, CopyOut: j.copyOut,
 		Limits: j.limits.Capped(caps.Over(s.Maximums))} // the caller's token caps
+	if stream != nil {
+		var flush func()
+		st.Stdout, st.Stderr, flush = stream.outputs()
+		defer flush()
+	}
 	out, err := s.Core.Run(r.Context(), rec.user(), st, s.observer(r, rec))
 	if err != nil {
 		return nil, err
@@ -94,8 +119,11 @@ func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req 
 }
 
 // language runs a language-mode request through the language service.
-func (s *Server) language(r *http.Request, rec *execRecord, caps limits.Partial, req *api.ExecuteRequest) (*api.LanguageResponse, error) {
+func (s *Server) language(r *http.Request, rec *execRecord, caps limits.Partial, req *api.ExecuteRequest, stream *eventStream) (*api.LanguageResponse, error) {
 	call := languages.Call{Key: rec.user(), Observer: s.observer(r, rec), Caps: caps}
+	if stream != nil {
+		call.Events = stream
+	}
 	resp, lang, err := s.Languages.Execute(r.Context(), call, req)
 	if lang != nil {
 		rec.noteLanguage(lang.Name)

@@ -207,15 +207,22 @@ func (s *Server) handleSandboxExec(w http.ResponseWriter, r *http.Request, rec *
 		s.writeError(w, r, rec, err)
 		return
 	}
+	var stream *eventStream
+	flush := func() {}
+	if req.Stream {
+		stream = newEventStream(w)
+		x.Stdout, x.Stderr, flush = stream.outputs()
+	}
 	out, err := s.Sessions.Exec(r.Context(), rec.user(), id, x)
+	flush()
 	if err != nil {
-		s.writeError(w, r, rec, err)
+		s.answer(w, r, rec, stream, nil, err)
 		return
 	}
 	res := out.Result
 	rec.noteExec(sess.Spec().Image, sess.Spec().Language, x.Limits, res, out.QueueWait)
 	s.metrics.observeRun(res, out.QueueWait)
-	writeJSON(w, http.StatusOK, api.ExecuteResponse{ID: id, Image: sess.Spec().Image, Status: res.Status, Run: res})
+	s.answer(w, r, rec, stream, api.ExecuteResponse{ID: id, Image: sess.Spec().Image, Status: res.Status, Run: res}, nil)
 }
 
 // execSpec validates an exec request against its session.

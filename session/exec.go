@@ -170,7 +170,7 @@ func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*ExecResult
 	s.track(sb, true)
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: x.Args, Env: execution.Environment(s.imgEnv, append(append([]string{}, s.spec.Env...), x.Env...)),
-		Stdin: bytes.NewReader(x.Stdin), Limits: x.Limits, Dir: x.Dir,
+		Stdin: bytes.NewReader(x.Stdin), Limits: x.Limits, Dir: x.Dir, Stdout: x.Stdout, Stderr: x.Stderr,
 	})
 	// Run has killed every process of the sandbox; its teardown (cgroup,
 	// mounts, namespaces) goes off the answer path.

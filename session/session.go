@@ -14,6 +14,7 @@ package session
 
 import (
 	"context"
+	"io"
 	"sync"
 	"time"
 
@@ -67,6 +68,8 @@ type ExecSpec struct {
 	// Limits are the session's with this exec's wall time, CPU time and
 	// output cap.
 	Limits limits.Set
+	// Stdout and Stderr, when set, receive the kept output as it is read.
+	Stdout, Stderr io.Writer
 }
 
 // Usage is a session's use so far.
