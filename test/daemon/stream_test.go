@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -100,17 +101,40 @@ func TestStreamingOutput(t *testing.T) {
 	}
 	t.Run("a character split between writes, bytes that are not UTF-8, the output cap", func(t *testing.T) {
 		_, evs := stream(t, d, "/v1/execute", api.ExecuteRequest{Image: "busybox", Stream: true,
-			Cmd: []string{"/bin/sh", "-c", `printf '\303'; sleep 0.3; printf '\251'; sleep 0.3; printf '\377'; yes`}, Limits: &api.Limits{OutputBytes: ptr(int64(1000))}})
+			Cmd: []string{"/bin/sh", "-c", `printf '\303'; sleep 0.3; printf '\251'; sleep 0.3; printf '\377'; sleep 0.3; yes`}, Limits: &api.Limits{OutputBytes: ptr(int64(1000))}})
 		if len(evs) < 4 || evs[0].Data != "é" || evs[0].Encoding != "" || evs[1].Data != "/w==" || evs[1].Encoding != "base64" {
 			t.Fatalf("events %+v", evs)
 		}
 		n := 3 // é and \377
 		for _, ev := range evs[2 : len(evs)-1] {
-			n += len(ev.Data)
+			data := []byte(ev.Data)
+			if ev.Encoding == "base64" {
+				data, _ = base64.StdEncoding.DecodeString(ev.Data)
+			}
+			n += len(data)
 		}
 		if last := evs[len(evs)-1]; last.Status != "output_limit" || n > 1000 {
 			t.Errorf("%d bytes streamed under a 1000-byte cap, result %s", n, last.line)
 		}
+	})
+	t.Run("a client that disconnects ends the run", func(t *testing.T) {
+		const marker = "617.25" // the sleep's argv tells it on the host
+		b, _ := json.Marshal(api.ExecuteRequest{Image: "busybox", Stream: true,
+			Cmd: []string{"/bin/sh", "-c", "echo started; sleep " + marker}})
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://sandboxd/v1/execute", bytes.NewReader(b))
+		resp, err := testdaemon.HTTPClient(d.Socket).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if err != nil || !strings.Contains(line, "started") {
+			t.Fatalf("first event %q, %v", line, err)
+		}
+		testdaemon.WaitUntil(t, "the sleep", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) > 0 })
+		cancel()
+		resp.Body.Close()
+		testdaemon.WaitUntil(t, "the sleep to end with the client", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) == 0 })
 	})
 	t.Run("errors before the run are plain answers", func(t *testing.T) {
 		resp, evs := stream(t, d, "/v1/execute", api.ExecuteRequest{Image: "nosuch", Cmd: []string{"true"}, Stream: true})
