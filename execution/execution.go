@@ -54,6 +54,9 @@ type Stage struct {
 	// CopyOut names files to read back after the run, whatever its status
 	// (a request's "collect"); they go into the Result's Files.
 	CopyOut CopyOut
+	// StdinStream, when set, is the program's stdin instead of Stdin: read
+	// while the program runs (an interactive client's input).
+	StdinStream io.Reader
 	// Stdout and Stderr, when set, receive the kept output as it arrives
 	// (`sandboxd exec` passes it through); the Result holds it too.
 	Stdout, Stderr io.Writer
@@ -186,7 +189,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	defer c.destroyLater(sb)
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: st.Args, Env: Environment(img.Config.Env, st.Env), Files: st.Files,
-		Stdin: bytes.NewReader(st.Stdin), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
+		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
 	})
 	if err != nil {
 		return nil, err
@@ -277,4 +280,12 @@ type Dir struct{}
 // Acquire implements Images.
 func (Dir) Acquire(name string) (*images.Image, func(), error) {
 	return &images.Image{Name: name, Rootfs: name}, func() {}, nil
+}
+
+// stdin is the program's standard input: the stream, or the bytes.
+func (st *Stage) stdin() io.Reader {
+	if st.StdinStream != nil {
+		return st.StdinStream
+	}
+	return bytes.NewReader(st.Stdin)
 }

@@ -75,6 +75,9 @@ type Request struct {
 	// runs: each request takes a directory of its own there and removes it
 	// when it ends ("": the system's temporary directory).
 	ArtifactDir string
+	// StdinStream, when set, is the run's stdin instead of Stdin, read
+	// while it runs (an interactive client's input); tests have their own.
+	StdinStream io.Reader
 	// Events, when set, is told each stage as it starts and gets its
 	// output as it is read (a streaming answer).
 	Events Events
@@ -135,7 +138,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 	runArgs := append(Expand(lang.Run, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.Limits.MemoryBytes}), req.Args...)
 	stage := execution.Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits, CopyOut: req.CopyOut}
 	if len(req.Tests) == 0 {
-		stage.Stdin = req.Stdin
+		stage.Stdin, stage.StdinStream = req.Stdin, req.StdinStream
 		so, err := runStage(ctx, r, req.Events, "run", 0, stage)
 		if err != nil {
 			return nil, fmt.Errorf("run: %w", tooBigToRun(lang, err))

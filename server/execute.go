@@ -56,26 +56,41 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request, rec *exec
 		s.writeError(w, r, rec, err)
 		return
 	}
-	caps, err := s.noteRequest(r, rec, req) // audit record, token caps (admit.go)
-	if err != nil {
-		s.writeError(w, r, rec, err)
-		return
-	}
 	var stream *eventStream
 	if req.Stream {
 		stream = newEventStream(w)
 	}
-	var resp any
-	if req.Language != "" {
-		if s.Languages == nil {
-			err = fmt.Errorf("%w: no languages are configured on this daemon", languages.ErrUnknown)
-		} else {
-			resp, err = s.language(r, rec, caps, req, stream)
-		}
-	} else {
-		resp, err = s.raw(r, rec, caps, req, stream)
-	}
+	resp, err := s.execute(r, rec, req, stream)
 	s.answer(w, r, rec, stream, resp, err)
+}
+
+// handleExecuteWS is POST /v1/execute over a WebSocket (ws.go).
+func (s *Server) handleExecuteWS(w http.ResponseWriter, r *http.Request, rec *execRecord) {
+	var req api.ExecuteRequest
+	ws, err := s.upgrade(w, r, &req)
+	if err != nil {
+		s.noteError(rec, classify(err)) // answered by upgrade
+		return
+	}
+	stream := ws.events()
+	resp, err := s.execute(r.WithContext(ws.ctx), rec, &req, stream)
+	s.answerWS(ws, stream, r, rec, resp, err)
+}
+
+// execute runs a request in either mode; stream, when set, gets its
+// events as they happen.
+func (s *Server) execute(r *http.Request, rec *execRecord, req *api.ExecuteRequest, stream *eventStream) (any, error) {
+	caps, err := s.noteRequest(r, rec, req) // audit record, token caps (admit.go)
+	if err != nil {
+		return nil, err
+	}
+	if req.Language == "" {
+		return s.raw(r, rec, caps, req, stream)
+	}
+	if s.Languages == nil {
+		return nil, fmt.Errorf("%w: no languages are configured on this daemon", languages.ErrUnknown)
+	}
+	return s.language(r, rec, caps, req, stream)
 }
 
 // answer writes a call's answer: the plain JSON or error, or a streaming
@@ -110,6 +125,7 @@ func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req 
 		var flush func()
 		st.Stdout, st.Stderr, flush = stream.outputs()
 		defer flush()
+		st.StdinStream = stream.Stdin
 	}
 	out, err := s.Core.Run(r.Context(), rec.user(), st, s.observer(r, rec))
 	if err != nil {
@@ -122,7 +138,7 @@ func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req 
 func (s *Server) language(r *http.Request, rec *execRecord, caps limits.Partial, req *api.ExecuteRequest, stream *eventStream) (*api.LanguageResponse, error) {
 	call := languages.Call{Key: rec.user(), Observer: s.observer(r, rec), Caps: caps}
 	if stream != nil {
-		call.Events = stream
+		call.Events, call.Stdin = stream, stream.Stdin
 	}
 	resp, lang, err := s.Languages.Execute(r.Context(), call, req)
 	if lang != nil {

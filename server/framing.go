@@ -174,7 +174,7 @@ type framer struct {
 	head  []byte // the head so far
 	line  int    // where its current line starts
 	body  int64  // bytes of a Content-Length body still to let through
-	blind bool   // after a chunked request, the last of its connection
+	blind bool   // after a chunked or upgrade request, the last of its connection
 }
 
 // feed appends to out what of in may reach net/http. When a head is
@@ -212,9 +212,11 @@ func (f *framer) feed(out, in []byte) ([]byte, error) {
 		if err != nil {
 			return out, err
 		}
-		if fr.chunked {
+		if fr.chunked || fr.upgrade {
 			// net/http closes the connection after this request, so the
-			// end of its chunked body need not be found here.
+			// end of its chunked body need not be found here. After an
+			// upgrade (a WebSocket), what follows is not HTTP at all; a
+			// refused upgrade closes the connection like a chunked request.
 			out = append(append(out, f.head[:start]...), "Connection: close\r\n"...)
 			out = append(out, f.head[start:]...)
 			f.blind = true
@@ -233,6 +235,7 @@ func (f *framer) feed(out, in []byte) ([]byte, error) {
 type framing struct {
 	length  int64 // Content-Length; 0 without one
 	chunked bool
+	upgrade bool // an Upgrade header: the connection may switch protocols
 }
 
 func framingError(why string) error {
@@ -249,6 +252,7 @@ func checkHead(head string) (framing, error) {
 	_, rest, _ := strings.Cut(strings.TrimSuffix(lines[0], "\r"), " ")
 	_, proto, _ := strings.Cut(rest, " ")
 	var cls, tes []string
+	upgrade := false
 	for _, l := range lines[1:] {
 		l = strings.TrimSuffix(l, "\r")
 		if strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") {
@@ -264,8 +268,17 @@ func checkHead(head string) (framing, error) {
 			cls = append(cls, value)
 		case "transfer-encoding":
 			tes = append(tes, value)
+		case "upgrade":
+			upgrade = true
 		}
 	}
+	fr, err := bodyFraming(cls, tes, proto)
+	fr.upgrade = upgrade
+	return fr, err
+}
+
+// bodyFraming checks how a head delimits its body.
+func bodyFraming(cls, tes []string, proto string) (framing, error) {
 	switch {
 	case len(cls) > 0 && len(tes) > 0:
 		return framing{}, framingError("both Content-Length and Transfer-Encoding")

@@ -44,6 +44,8 @@ func TestFramer(t *testing.T) {
 			post("Transfer-Encoding: chunked\r\nConnection: close\r\n", chunkedBody) + smuggled, ""},
 		{"Chunked, any case", post("transfer-encoding: Chunked\r\n", chunkedBody),
 			post("transfer-encoding: Chunked\r\nConnection: close\r\n", chunkedBody), ""},
+		{"upgrade: made the connection's last, then passed through", "GET /v1/execute/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05frame" + smuggled,
+			"GET /v1/execute/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nConnection: close\r\n\r\n\x81\x05frame" + smuggled, ""},
 		{"CL and TE", post("Content-Length: 43\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"+smuggled), "", "both Content-Length and Transfer-Encoding"},
 		{"TE then CL", post("Transfer-Encoding: chunked\r\ncontent-length: 43\r\n", "0\r\n\r\n"+smuggled), "", "both"},
 		{"good, then CL and TE", post("Content-Length: 2\r\n", "{}") + post("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n") + smuggled,

@@ -190,39 +190,60 @@ func (s *Server) handleDeleteSandbox(w http.ResponseWriter, r *http.Request, rec
 }
 
 func (s *Server) handleSandboxExec(w http.ResponseWriter, r *http.Request, rec *execRecord) {
-	id := r.PathValue("id")
-	rec.noteSandbox(id, "", zeroLimits)
+	rec.noteSandbox(r.PathValue("id"), "", zeroLimits)
 	req, err := decode[api.SandboxExecRequest](s, w, r)
 	if err != nil {
 		s.writeError(w, r, rec, err)
 		return
 	}
+	var stream *eventStream
+	if req.Stream {
+		stream = newEventStream(w)
+	}
+	resp, err := s.sandboxExec(r, rec, req, stream)
+	s.answer(w, r, rec, stream, resp, err)
+}
+
+// handleSandboxExecWS is a session exec over a WebSocket (ws.go).
+func (s *Server) handleSandboxExecWS(w http.ResponseWriter, r *http.Request, rec *execRecord) {
+	rec.noteSandbox(r.PathValue("id"), "", zeroLimits)
+	var req api.SandboxExecRequest
+	ws, err := s.upgrade(w, r, &req)
+	if err != nil {
+		s.noteError(rec, classify(err)) // answered by upgrade
+		return
+	}
+	stream := ws.events()
+	resp, err := s.sandboxExec(r.WithContext(ws.ctx), rec, &req, stream)
+	s.answerWS(ws, stream, r, rec, resp, err)
+}
+
+// sandboxExec runs an exec in a session; stream, when set, gets its
+// events as they happen and may carry its stdin.
+func (s *Server) sandboxExec(r *http.Request, rec *execRecord, req *api.SandboxExecRequest, stream *eventStream) (any, error) {
+	id := r.PathValue("id")
 	sess, err := s.Sessions.Get(rec.user(), id)
 	if err != nil {
-		s.writeError(w, r, rec, err)
-		return
+		return nil, err
 	}
 	x, err := s.execSpec(r, rec, sess, req)
 	if err != nil {
-		s.writeError(w, r, rec, err)
-		return
+		return nil, err
 	}
-	var stream *eventStream
 	flush := func() {}
-	if req.Stream {
-		stream = newEventStream(w)
+	if stream != nil {
 		x.Stdout, x.Stderr, flush = stream.outputs()
+		x.StdinStream = stream.Stdin
 	}
 	out, err := s.Sessions.Exec(r.Context(), rec.user(), id, x)
 	flush()
 	if err != nil {
-		s.answer(w, r, rec, stream, nil, err)
-		return
+		return nil, err
 	}
 	res := out.Result
 	rec.noteExec(sess.Spec().Image, sess.Spec().Language, x.Limits, res, out.QueueWait)
 	s.metrics.observeRun(res, out.QueueWait)
-	s.answer(w, r, rec, stream, api.ExecuteResponse{ID: id, Image: sess.Spec().Image, Status: res.Status, Run: res}, nil)
+	return api.ExecuteResponse{ID: id, Image: sess.Spec().Image, Status: res.Status, Run: res}, nil
 }
 
 // execSpec validates an exec request against its session.

@@ -26,17 +26,34 @@ const ndjsonType = "application/x-ndjson"
 // read by two goroutines: writes are serialized here.
 type eventStream struct {
 	mu      sync.Mutex
-	w       http.ResponseWriter
-	rc      *http.ResponseController
+	start   func()             // sends the status line, before the first event
+	sink    func([]byte) error // writes and flushes one event
 	started bool
 	gone    bool // a write failed: the client left (its context ends the run)
+	// Stdin, when set, is the program's input as the client sends it (a
+	// WebSocket's); nil: the request's stdin.
+	Stdin io.Reader
 }
 
+// newEventStream streams an HTTP answer as NDJSON.
 func newEventStream(w http.ResponseWriter) *eventStream {
-	return &eventStream{w: w, rc: http.NewResponseController(w)}
+	rc := http.NewResponseController(w)
+	return &eventStream{
+		start: func() {
+			w.Header().Set("Content-Type", ndjsonType)
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusOK)
+		},
+		sink: func(line []byte) error {
+			if _, err := w.Write(append(line, '\n')); err != nil {
+				return err
+			}
+			return rc.Flush()
+		},
+	}
 }
 
-// send writes one event line and flushes it.
+// send writes one event and flushes it.
 func (e *eventStream) send(line []byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -45,15 +62,9 @@ func (e *eventStream) send(line []byte) {
 	}
 	if !e.started {
 		e.started = true
-		e.w.Header().Set("Content-Type", ndjsonType)
-		e.w.Header().Set("X-Content-Type-Options", "nosniff")
-		e.w.WriteHeader(http.StatusOK)
+		e.start()
 	}
-	if _, err := e.w.Write(append(line, '\n')); err != nil {
-		e.gone = true
-		return
-	}
-	if err := e.rc.Flush(); err != nil {
+	if err := e.sink(line); err != nil {
 		e.gone = true
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
@@ -170,7 +171,7 @@ func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*ExecResult
 	s.track(sb, true)
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: x.Args, Env: execution.Environment(s.imgEnv, append(append([]string{}, s.spec.Env...), x.Env...)),
-		Stdin: bytes.NewReader(x.Stdin), Limits: x.Limits, Dir: x.Dir, Stdout: x.Stdout, Stderr: x.Stderr,
+		Stdin: x.stdin(), Limits: x.Limits, Dir: x.Dir, Stdout: x.Stdout, Stderr: x.Stderr,
 	})
 	// Run has killed every process of the sandbox; its teardown (cgroup,
 	// mounts, namespaces) goes off the answer path.
@@ -218,4 +219,12 @@ func (m *Manager) destroy(s *Session, sb *runtime.Sandbox) {
 			m.log.Error("destroying a session's sandbox", "session", s.id, "sandbox", sb.ID(), "err", err)
 		}
 	}()
+}
+
+// stdin is the program's standard input: the stream, or the bytes.
+func (x *ExecSpec) stdin() io.Reader {
+	if x.StdinStream != nil {
+		return x.StdinStream
+	}
+	return bytes.NewReader(x.Stdin)
 }

@@ -68,6 +68,9 @@ type ExecSpec struct {
 	// Limits are the session's with this exec's wall time, CPU time and
 	// output cap.
 	Limits limits.Set
+	// StdinStream, when set, is the program's stdin instead of Stdin,
+	// read while it runs.
+	StdinStream io.Reader
 	// Stdout and Stderr, when set, receive the kept output as it is read.
 	Stdout, Stderr io.Writer
 }
