@@ -18,7 +18,7 @@ APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs bench-sessions clean fuzz soak
+.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs bench-sessions bench-stream clean fuzz soak
 
 all: build
 
@@ -146,6 +146,19 @@ bench: deps $(BIN) $(ROOTFS) images
 	$(GO) run ./bench/compare -bin $(BIN) -rootfs $(ROOTFS) -n $(BENCH_N) -out "$(BENCH_OUT)" \
 		-python-rootfs $$(SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list | awk '$$1=="python"{print $$4}')
 	$(MAKE) bench-sessions SESSIONS_OUT="$(BENCH_OUT)"
+	$(MAKE) bench-stream STREAM_OUT="$(BENCH_OUT)" STREAM_N=$$(( $(BENCH_N) * 10 ))
+
+# `make bench-stream`: one line's round trip through a WebSocket to cat, a
+# 16 MB stdout flood through NDJSON, and the daemon's RSS while 100
+# WebSocket runs flood slow clients. `make bench` appends its figures to
+# docs/benchmarks.md (STREAM_OUT).
+STREAM_N ?= 2000
+bench-stream: deps $(BIN) $(TESTROOT)
+	@out=$$($(GO) run ./bench/stream -bin $(BIN) -rootfs $(TESTROOT) -n $(STREAM_N) -clients 100) || exit 1; \
+	echo "$$out"; \
+	if [ -n "$(STREAM_OUT)" ]; then \
+		printf '\n## Streaming and interactive runs (`make bench-stream`)\n\n```\n%s\n```\n' "$$out" >> "$(STREAM_OUT)"; \
+	fi
 
 clean:
 	rm -rf bin $(CACHE)

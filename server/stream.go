@@ -45,13 +45,19 @@ func newEventStream(w http.ResponseWriter) *eventStream {
 			w.WriteHeader(http.StatusOK)
 		},
 		sink: func(line []byte) error {
-			if _, err := w.Write(append(line, '\n')); err != nil {
+			// net/http buffers the two writes; one flush sends them.
+			if _, err := w.Write(line); err != nil {
+				return err
+			}
+			if _, err := w.Write(newline); err != nil {
 				return err
 			}
 			return rc.Flush()
 		},
 	}
 }
+
+var newline = []byte{'\n'}
 
 // send writes one event and flushes it.
 func (e *eventStream) send(line []byte) {
@@ -114,6 +120,7 @@ type outputEvents struct {
 	s       *eventStream
 	kind    string // "stdout" or "stderr"
 	pending []byte // the start of a character not yet whole
+	line    []byte // the last event's buffer, reused
 }
 
 type outputEvent struct {
@@ -138,14 +145,52 @@ func (o *outputEvents) close() {
 	o.pending = nil
 }
 
+// emit sends b as one event. The line is built by hand: output is the
+// bulk of a stream, and encoding/json would copy it and escape HTML
+// characters on top of what JSON needs.
 func (o *outputEvents) emit(b []byte) {
-	switch {
-	case len(b) == 0:
-	case utf8.Valid(b):
-		o.s.event(outputEvent{Type: o.kind, Data: string(b)})
-	default:
-		o.s.event(outputEvent{Type: o.kind, Data: base64.StdEncoding.EncodeToString(b), Encoding: "base64"})
+	if len(b) == 0 {
+		return
 	}
+	line := append(o.line[:0], `{"type":"`...)
+	line = append(line, o.kind...)
+	line = append(line, `","data":"`...)
+	if utf8.Valid(b) {
+		line = append(appendJSONText(line, b), `"}`...)
+	} else {
+		line = base64.StdEncoding.AppendEncode(line, b)
+		line = append(line, `","encoding":"base64"}`...)
+	}
+	o.line = line
+	o.s.send(line)
+}
+
+// appendJSONText appends valid UTF-8 text to dst as the inside of a JSON
+// string: quote, backslash and control characters escaped (RFC 8259),
+// everything else as it is.
+func appendJSONText(dst, text []byte) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i, c := range text {
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, text[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	return append(dst, text[start:]...)
 }
 
 // partialRune is how many bytes at the end of b begin a UTF-8 character

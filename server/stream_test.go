@@ -92,3 +92,15 @@ func TestResultEvent(t *testing.T) {
 		t.Errorf("result event %v", got)
 	}
 }
+
+// TestAppendJSONText: the hand-built string decodes to the text it was
+// made from, whatever characters it holds.
+func TestAppendJSONText(t *testing.T) {
+	for _, text := range []string{"", "plain", "quote \" backslash \\ slash /", "\n\r\t\x00\x01\x1f\x7f", "<html> & é € 😀", "\u2028\u2029"} {
+		line := append(appendJSONText([]byte(`"`), []byte(text)), '"')
+		var got string
+		if err := json.Unmarshal(line, &got); err != nil || got != text {
+			t.Errorf("%q: encoded %s, decoded %q, %v", text, line, got, err)
+		}
+	}
+}
