@@ -26,6 +26,8 @@ const (
 	// within their sum of the client's going silent.
 	wsPingEvery  = 10 * time.Second
 	wsPongWithin = 15 * time.Second
+	// wsRequestWithin bounds the wait for the request message.
+	wsRequestWithin = 30 * time.Second
 )
 
 // clientMessage is what a client sends after the request, as text; a
@@ -58,8 +60,14 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, v any) (*wsSess
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	pr, pw := io.Pipe()
 	ws := &wsSession{c: c, ctx: ctx, cancel: cancel, stdin: pr, feed: pw}
-	_, msg, err := c.Read(ctx)
-	if err == nil {
+	// The request must come soon: the caller's admission is held already.
+	first, cancelFirst := context.WithTimeout(ctx, wsRequestWithin)
+	_, msg, err := c.Read(first)
+	cancelFirst()
+	if err != nil {
+		// The client's doing (too large, too late, gone), never a 500.
+		err = invalid("reading the request message: " + err.Error())
+	} else {
 		err = decodeMessage(msg, v)
 	}
 	if err != nil {
