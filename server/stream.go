@@ -123,12 +123,6 @@ type outputEvents struct {
 	line    []byte // the last event's buffer, reused
 }
 
-type outputEvent struct {
-	Type     string `json:"type"`
-	Data     string `json:"data"`
-	Encoding string `json:"encoding,omitempty"`
-}
-
 func (o *outputEvents) Write(p []byte) (int, error) {
 	data := append(o.pending, p...)
 	cut := len(data) - partialRune(data)

@@ -8,6 +8,13 @@ import (
 	"testing"
 )
 
+// outputEvent is an output event as a client decodes it.
+type outputEvent struct {
+	Type     string `json:"type"`
+	Data     string `json:"data"`
+	Encoding string `json:"encoding,omitempty"`
+}
+
 func TestPartialRune(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
