@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -15,8 +16,13 @@ type capture struct {
 	tee        io.Writer // optional pass-through of the kept bytes
 	onOverflow func()
 
-	mu        sync.Mutex
-	buf       []byte
+	mu sync.Mutex
+	// chunks hold the kept bytes in blocks of at most captureChunk, filled
+	// in order: a growing output is never copied to a larger buffer, so
+	// many runs filling their caps at once leave the daemon no garbage of
+	// outgrown buffers (about twice the kept bytes, with append).
+	chunks    [][]byte
+	size      int64
 	truncated bool
 	done      chan struct{}
 }
@@ -45,16 +51,19 @@ func (c *capture) run(r *os.File) {
 	}
 }
 
+// captureChunk is the block size of the kept output.
+const captureChunk = 64 << 10
+
 func (c *capture) take(p []byte) {
 	c.mu.Lock()
-	room := c.limit - int64(len(c.buf))
+	room := c.limit - c.size
 	overflow := false
 	if int64(len(p)) > room {
 		p = p[:max(room, 0)]
 		overflow = !c.truncated
 		c.truncated = true
 	}
-	c.buf = append(c.buf, p...)
+	c.keep(p)
 	c.mu.Unlock()
 	if c.tee != nil && len(p) > 0 {
 		_, _ = c.tee.Write(p)
@@ -64,8 +73,32 @@ func (c *capture) take(p []byte) {
 	}
 }
 
-func (c *capture) result() ([]byte, bool) {
+// keep appends p to the chunks; c.mu is held.
+func (c *capture) keep(p []byte) {
+	for len(p) > 0 {
+		last := len(c.chunks) - 1
+		if last < 0 || len(c.chunks[last]) == cap(c.chunks[last]) {
+			size := min(int64(captureChunk), c.limit-c.size)
+			c.chunks = append(c.chunks, make([]byte, 0, size))
+			last++
+		}
+		n := min(len(p), cap(c.chunks[last])-len(c.chunks[last]))
+		c.chunks[last] = append(c.chunks[last], p[:n]...)
+		c.size += int64(n)
+		p = p[n:]
+	}
+}
+
+// result returns the kept output as one string (built in one copy, the
+// chunks then being garbage) and whether more was written.
+func (c *capture) result() (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.buf, c.truncated
+	var b strings.Builder
+	b.Grow(int(c.size))
+	for _, ch := range c.chunks {
+		b.Write(ch)
+	}
+	c.chunks = nil
+	return b.String(), c.truncated
 }

@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +19,9 @@ func TestCaptureKeepsTheFirstBytesAndReportsOverflow(t *testing.T) {
 		{"exactly", 3, []string{"abc"}, "abc", false},
 		{"over in one write", 3, []string{"abcdef"}, "abc", true},
 		{"over across writes", 4, []string{"ab", "cd", "ef"}, "abcd", true},
+		// Across the 64 KiB blocks, cut inside the third.
+		{"over across blocks", 200000, []string{strings.Repeat("a", 70000), strings.Repeat("b", 70000), strings.Repeat("c", 70000)},
+			strings.Repeat("a", 70000) + strings.Repeat("b", 70000) + strings.Repeat("c", 60000), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,7 +41,7 @@ func TestCaptureKeepsTheFirstBytesAndReportsOverflow(t *testing.T) {
 			c.run(r)
 			got, trunc := c.result()
 			if string(got) != tt.want || trunc != tt.truncated || tee.String() != tt.want {
-				t.Errorf("got %q (tee %q), truncated %v; want %q, %v", got, tee.String(), trunc, tt.want, tt.truncated)
+				t.Errorf("got %.50q (tee %.50q), truncated %v; want %.50q, %v", got, tee.String(), trunc, tt.want, tt.truncated)
 			}
 			if want := map[bool]int{true: 1, false: 0}[tt.truncated]; overflows != want {
 				t.Errorf("overflow reported %d times, want %d", overflows, want)
@@ -47,10 +51,10 @@ func TestCaptureKeepsTheFirstBytesAndReportsOverflow(t *testing.T) {
 }
 
 func TestEncodeOutput(t *testing.T) {
-	if s, enc := encodeOutput([]byte("héllo\n")); s != "héllo\n" || enc != "" {
+	if s, enc := encodeOutput("héllo\n"); s != "héllo\n" || enc != "" {
 		t.Errorf("utf-8 text changed: %q %q", s, enc)
 	}
-	if s, enc := encodeOutput([]byte{0xff, 0x00}); s != "/wA=" || enc != "base64" {
+	if s, enc := encodeOutput("\xff\x00"); s != "/wA=" || enc != "base64" {
 		t.Errorf("binary: %q %q", s, enc)
 	}
 }

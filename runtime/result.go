@@ -30,11 +30,11 @@ const (
 
 // encodeOutput returns data as a JSON-safe string and its encoding: UTF-8
 // text is kept as it is, anything else is base64 so no byte is altered.
-func encodeOutput(data []byte) (text, encoding string) {
-	if utf8.Valid(data) {
-		return string(data), ""
+func encodeOutput(data string) (text, encoding string) {
+	if utf8.ValidString(data) {
+		return data, ""
 	}
-	return base64.StdEncoding.EncodeToString(data), "base64"
+	return base64.StdEncoding.EncodeToString([]byte(data)), "base64"
 }
 
 // SignalName returns the conventional name of a signal ("SIGKILL").
