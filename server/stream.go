@@ -124,7 +124,12 @@ type outputEvents struct {
 }
 
 func (o *outputEvents) Write(p []byte) (int, error) {
-	data := append(o.pending, p...)
+	data := p
+	if len(o.pending) > 0 {
+		// Rare: only after a read that ended inside a character. The
+		// usual read is sent from the reader's own buffer, uncopied.
+		data = append(o.pending, p...)
+	}
 	cut := len(data) - partialRune(data)
 	o.emit(data[:cut])
 	o.pending = bytes.Clone(data[cut:])
