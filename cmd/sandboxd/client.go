@@ -45,8 +45,9 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "stdin", Usage: "file to feed to standard input"},
 			&cli.BoolFlag{Name: "json", Usage: "print the daemon's response instead of the program's output"},
 			&cli.StringSliceFlag{Name: "env", Usage: "K=V for the program (repeatable)"},
-		}, limitCLIFlags()...),
-		OnUsageError: oneLineUsageError,
+		}, append(interactiveFlags, limitCLIFlags()...)...),
+		UseShortOptionHandling: true,
+		OnUsageError:           oneLineUsageError,
 		Action: func(c *cli.Context) error {
 			code, err := runRemote(c)
 			if err != nil {
@@ -59,12 +60,17 @@ func runCommand() *cli.Command {
 	}
 }
 
-// splitArgs separates FILE... from CMD after "--", which urfave/cli drops.
+// splitArgs separates FILE... (or ID) from CMD after "--".
 func splitArgs(c *cli.Context) (files, cmd []string) {
 	args := c.Args().Slice()
 	if i := slices.Index(os.Args, "--"); i >= 0 {
 		cmd = os.Args[i+1:]
 		files = args[:max(len(args)-len(cmd), 0)]
+		// The flag parser keeps the "--" when a positional argument came
+		// before it (sandbox exec ID -- CMD), and drops it otherwise.
+		if n := len(files); n > 0 && files[n-1] == "--" {
+			files = files[:n-1]
+		}
 		return files, cmd
 	}
 	return args, nil
@@ -109,7 +115,7 @@ func runRemote(c *cli.Context) (int, error) {
 			return 0, fmt.Errorf("--stdin: %w", err)
 		}
 		req.Stdin = string(data)
-	} else if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+	} else if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 && !wantsInteractive(c) {
 		data, err := io.ReadAll(os.Stdin)
 		if err != nil {
 			return 0, fmt.Errorf("reading stdin: %w", err)
@@ -121,6 +127,9 @@ func runRemote(c *cli.Context) (int, error) {
 			return 0, errors.New("--env is not available with --language")
 		}
 		req.Env = nil
+		if wantsInteractive(c) {
+			return runRemoteAttached(c, req)
+		}
 		return runLanguage(c, req)
 	}
 	limits, err := limitFlags(c)
@@ -128,6 +137,9 @@ func runRemote(c *cli.Context) (int, error) {
 		return 0, err
 	}
 	req.Limits = limits
+	if wantsInteractive(c) {
+		return runRemoteAttached(c, req)
+	}
 	resp, err := newClient(c).Execute(c.Context, req)
 	if err != nil {
 		return 0, err
@@ -144,6 +156,20 @@ func runRemote(c *cli.Context) (int, error) {
 		return exitSandboxFailed, nil
 	}
 	return resp.Run.ExitCode, nil
+}
+
+// runRemoteAttached is `sandboxd run -i/-t`: req over a WebSocket.
+func runRemoteAttached(c *cli.Context, req *api.ExecuteRequest) (int, error) {
+	if req.Language != "" {
+		limits, err := limitFlags(c)
+		if err != nil {
+			return 0, err
+		}
+		req.Limits = limits
+	}
+	return runAttached(c, "sandboxd run", func(t terminal) (*client.Interactive, error) {
+		return newClient(c).ExecuteInteractive(c.Context, req)
+	})
 }
 
 // sourceFile sends text as text, so the request stays readable, and

@@ -49,6 +49,7 @@ func sandboxCommand() *cli.Command {
 					&cli.StringSliceFlag{Name: "env", Usage: "K=V (repeatable)"},
 					&cli.StringFlag{Name: "stdin", Usage: "file to feed to standard input"},
 					&cli.DurationFlag{Name: "wall-time", Usage: "wall-clock limit of this exec"},
+					interactiveFlags[0], interactiveFlags[1],
 				},
 				OnUsageError: oneLineUsageError,
 				Action: func(c *cli.Context) error {
@@ -170,6 +171,11 @@ func sandboxExec(c *cli.Context) (int, error) {
 	if c.IsSet("wall-time") {
 		ms := c.Duration("wall-time").Milliseconds()
 		req.Limits = &api.Limits{WallTimeMS: &ms}
+	}
+	if wantsInteractive(c) {
+		return runAttached(c, "sandboxd sandbox exec", func(t terminal) (*client.Interactive, error) {
+			return newClient(c).ExecInteractive(c.Context, ids[0], req)
+		})
 	}
 	resp, err := newClient(c).Exec(c.Context, ids[0], req)
 	if err != nil {
