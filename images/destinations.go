@@ -7,12 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/internal/netrule"
 )
 
 // Where a pull may connect. A pull is asked for by an API caller, and the
@@ -62,16 +62,9 @@ func (e *DestinationError) Error() string {
 
 func (e *DestinationError) Unwrap() []error { return []error{ErrRegistryNotAllowed, ErrInvalid} }
 
-// registryEntry is one entry of Registries.
-type registryEntry struct {
-	host     string // lower case; an IP in netip's form; for a wildcard, the part after "*."
-	wildcard bool   // "*.host": any name below host, not host itself
-	port     string // "" = the default ports (443, and 80 for plain HTTP)
-}
-
 // destinations applies the rule; the zero value is the default (no list).
 type destinations struct {
-	listed []registryEntry
+	listed netrule.List
 	// lookup resolves a host name; tests replace it to play DNS.
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -97,107 +90,26 @@ func ParseRegistries(registries []string) error {
 	return err
 }
 
-// parseRegistryEntry reads "host", "host:port", "[v6]:port" or "*.domain"
-// (with an optional port). "docker.io" means "index.docker.io", as in
-// references.
-func parseRegistryEntry(s string) (registryEntry, error) {
-	bad := func(why string) (registryEntry, error) {
-		return registryEntry{}, fmt.Errorf("registry %q: %s (want host[:port], [ipv6]:port or *.domain[:port])", s, why)
+// parseRegistryEntry reads a netrule entry. "docker.io" means
+// "index.docker.io", as in references.
+func parseRegistryEntry(s string) (netrule.Entry, error) {
+	e, err := netrule.ParseEntry(s)
+	if err != nil {
+		return e, fmt.Errorf("registry %q: %w", s, err)
 	}
-	text := strings.ToLower(strings.TrimSpace(s))
-	if text == "" || strings.ContainsAny(text, "/@?# \t") {
-		return bad("not a registry host")
-	}
-	var e registryEntry
-	text, e.wildcard = strings.CutPrefix(text, "*.")
-	host := text
-	if h, p, err := net.SplitHostPort(text); err == nil {
-		host, e.port = h, p
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return bad("bad port")
-		}
-	} else if strings.Count(text, ":") == 1 || strings.HasPrefix(text, "[") {
-		return bad("bad port")
-	}
-	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		if e.wildcard || ip.Zone() != "" {
-			return bad("an address takes no wildcard or zone")
-		}
-		e.host = ip.String()
-		return e, nil
-	}
-	if !validHostname(host) {
-		return bad("bad host name")
-	}
-	e.host = normHost(host)
-	if e.host == "docker.io" && !e.wildcard {
-		e.host = "index.docker.io"
+	if e.Host == "docker.io" && !e.Wildcard {
+		e.Host = "index.docker.io"
 	}
 	return e, nil
 }
 
-func validHostname(h string) bool {
-	h = strings.TrimSuffix(h, ".")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// normHost is a host as entries are kept: lower case, no brackets or
-// trailing dot, an IP in netip's form.
-func normHost(h string) string {
-	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
-	if ip, err := netip.ParseAddr(h); err == nil {
-		return ip.String()
-	}
-	return h
-}
-
-// splitRegistry splits a host[:port] as references and dial addresses
-// write it; port is "" when absent.
-func splitRegistry(hostport string) (host, port string) {
-	if h, p, err := net.SplitHostPort(hostport); err == nil {
-		return normHost(h), p
-	}
-	return normHost(hostport), ""
-}
-
-// samePort: an entry or a reference without a port stands for the default
-// ports, which are all a connection to it may use.
-func samePort(a, b string) bool {
-	isDefault := func(p string) bool { return p == "" || p == "443" || p == "80" }
-	return a == b || (isDefault(a) && isDefault(b))
-}
-
-func (d destinations) isListed(host, port string) bool {
-	for _, e := range d.listed {
-		match := host == e.host
-		if e.wildcard {
-			match = strings.HasSuffix(host, "."+e.host)
-		}
-		if match && samePort(e.port, port) {
-			return true
-		}
-	}
-	return false
-}
+func (d destinations) isListed(host, port string) bool { return d.listed.Has(host, port) }
 
 // checkRegistry applies the rule to a reference's registry before any
 // connection: the list, then what its text alone tells (an address, a
 // localhost name). dialContext applies the rest.
 func (d destinations) checkRegistry(registry string) error {
-	host, port := splitRegistry(registry)
+	host, port := netrule.SplitHostPort(registry)
 	if d.isListed(host, port) {
 		return nil
 	}
@@ -205,7 +117,7 @@ func (d destinations) checkRegistry(registry string) error {
 		return &DestinationError{Registry: registry, Unlisted: true}
 	}
 	ip, err := netip.ParseAddr(host)
-	if (err == nil && !publicAddr(ip)) || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if (err == nil && !netrule.Public(ip)) || host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return &DestinationError{Registry: registry}
 	}
 	return nil
@@ -233,11 +145,11 @@ func (d destinations) transport(registry string) *http.Transport {
 // checked again as the socket connects.
 func (d destinations) dialContext(registry string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	base := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	regHost, regPort := splitRegistry(registry)
+	regHost, regPort := netrule.SplitHostPort(registry)
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, port := splitRegistry(addr)
+		host, port := netrule.SplitHostPort(addr)
 		listed := d.isListed(host, port)
-		refused := &DestinationError{Registry: registry, Redirected: host != regHost || !samePort(regPort, port)}
+		refused := &DestinationError{Registry: registry, Redirected: host != regHost || !netrule.SamePort(regPort, port)}
 		if !listed && len(d.listed) > 0 && !refused.Redirected {
 			// checkRegistry refused it already; this is the same rule.
 			refused.Unlisted = true
@@ -253,12 +165,12 @@ func (d destinations) dialContext(registry string) func(ctx context.Context, net
 		dialer := base
 		if !listed {
 			for _, ip := range ips {
-				if !publicAddr(ip) {
+				if !netrule.Public(ip) {
 					return nil, refused
 				}
 			}
 			dialer.Control = func(_, address string, _ syscall.RawConn) error {
-				if ap, err := netip.ParseAddrPort(address); err != nil || !publicAddr(ap.Addr()) {
+				if ap, err := netip.ParseAddrPort(address); err != nil || !netrule.Public(ap.Addr()) {
 					return refused
 				}
 				return nil
@@ -279,52 +191,4 @@ func (d destinations) dialContext(registry string) func(ctx context.Context, net
 		}
 		return nil, first
 	}
-}
-
-// nonPublicPrefixes are the special-purpose ranges (RFC 6890 and later)
-// that netip's predicates do not cover and that a registry on the
-// internet never uses.
-func nonPublicPrefixes() []netip.Prefix {
-	return []netip.Prefix{
-		netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-		netip.MustParsePrefix("100.64.0.0/10"),   // CGNAT (RFC 6598)
-		netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-		netip.MustParsePrefix("192.0.2.0/24"),    // documentation
-		netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-		netip.MustParsePrefix("198.51.100.0/24"), // documentation
-		netip.MustParsePrefix("203.0.113.0/24"),  // documentation
-		netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
-		netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated), ::, ::1
-		netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64 (RFC 8215)
-		netip.MustParsePrefix("100::/64"),        // discard-only
-		netip.MustParsePrefix("2001::/32"),       // Teredo: an IPv4 address hidden inside
-		netip.MustParsePrefix("2001:db8::/32"),   // documentation
-		netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
-	}
-}
-
-// publicAddr tells whether ip is an address on the internet: not
-// loopback, private (RFC 1918, fc00::/7), link-local (169.254/16, the
-// cloud metadata services), unspecified, multicast, CGNAT or another
-// special range. IPv4 addresses inside IPv6 ones (mapped, NAT64, 6to4)
-// are judged as the IPv4 address they reach.
-func publicAddr(ip netip.Addr) bool {
-	ip = ip.WithZone("").Unmap()
-	if !ip.IsValid() || ip.IsUnspecified() || ip.IsLoopback() || ip.IsPrivate() ||
-		ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() {
-		return false
-	}
-	for _, p := range nonPublicPrefixes() {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	b := ip.As16()
-	switch {
-	case netip.MustParsePrefix("64:ff9b::/96").Contains(ip): // NAT64
-		return publicAddr(netip.AddrFrom4([4]byte(b[12:16])))
-	case netip.MustParsePrefix("2002::/16").Contains(ip): // 6to4
-		return publicAddr(netip.AddrFrom4([4]byte(b[2:6])))
-	}
-	return true
 }
