@@ -47,6 +47,21 @@ type Result struct {
 	// Files are what the request's "collect" named, read after the run;
 	// absent when it named nothing.
 	Files []OutputFile `json:"files,omitempty"`
+	// Network is what the run did through the egress proxy; absent when
+	// the request had no network policy.
+	Network *NetworkUsage `json:"network,omitempty"`
+}
+
+// NetworkUsage counts a run's connections through the egress proxy.
+type NetworkUsage struct {
+	// Connections made to remote hosts.
+	Connections int64 `json:"connections"`
+	// BytesIn came from remote hosts; BytesOut went to them.
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
+	// Denied are requests the proxy refused (host, address, caps,
+	// malformed).
+	Denied int64 `json:"denied"`
 }
 
 // OutputFile is one file read back from /work after a run. A path that

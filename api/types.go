@@ -56,6 +56,18 @@ type ExecuteRequest struct {
 	// Stream asks for the answer as NDJSON events, the output as it is
 	// read (docs/api.md, "Streaming").
 	Stream bool `json:"stream,omitempty"`
+
+	// Network lets the program reach the hosts it lists through the
+	// daemon's egress proxy (docs/api.md, "Network"); absent: loopback
+	// only.
+	Network *Network `json:"network,omitempty"`
+}
+
+// Network is a request's egress policy.
+type Network struct {
+	// Allow lists host, host:port or *.domain[:port] entries, each within
+	// the daemon's [network] allowed list. Empty: no host.
+	Allow []string `json:"allow"`
 }
 
 // Test is one input of a language-mode request and the output it must give.

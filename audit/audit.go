@@ -30,7 +30,8 @@ type Record struct {
 	RequestID string    `json:"request_id"`
 	// Action is what the request did: "execute", or on a session sandbox
 	// "sandbox.create", "sandbox.exec", "sandbox.write" (a file or an
-	// archive put), "sandbox.delete".
+	// archive put), "sandbox.delete"; or "network.connect", one line per
+	// connection a sandbox made or tried through the egress proxy.
 	Action string `json:"action"`
 	// Path and Bytes describe a sandbox.write: where, and how much.
 	Path       string  `json:"path,omitempty"`
@@ -59,6 +60,18 @@ type Record struct {
 	CPUTimeMS       *float64 `json:"cpu_time_ms,omitempty"`
 	MemoryPeakBytes *int64   `json:"memory_peak_bytes,omitempty"`
 	QueueMS         *float64 `json:"queue_ms,omitempty"`
+	// Connection is a "network.connect" line's: one connection through
+	// the egress proxy, never its content.
+	Connection *Connection `json:"connection,omitempty"`
+}
+
+// Connection is one connection of a sandbox through the egress proxy.
+type Connection struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Verdict  string `json:"verdict"`
+	BytesIn  int64  `json:"bytes_in"`
+	BytesOut int64  `json:"bytes_out"`
 }
 
 // Log is an audit log. A nil *Log discards everything.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/sandboxd/sandboxd/egress"
 	"github.com/sandboxd/sandboxd/internal/units"
 	"github.com/sandboxd/sandboxd/limits"
 )
@@ -55,6 +56,8 @@ type Config struct {
 	Maximums    Limits `toml:"maximums"`
 	// Images is the [images] section (images.go).
 	Images Images `toml:"images"`
+	// Network is the [network] section (network.go).
+	Network Network `toml:"network"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
@@ -121,6 +124,8 @@ func Default() Config {
 		MaxSessionsPerUser: 8,
 		SessionMemory:      "4GiB",
 		MaxExecsPerSandbox: 4,
+
+		Network: defaultNetwork(),
 	}
 }
 
@@ -169,6 +174,8 @@ type Resolved struct {
 	// Sessions' lifetimes and memory quota.
 	SessionTTL, MaxSessionTTL, SessionIdle time.Duration
 	SessionMemory                          int64
+	// Network is the egress proxy's configuration.
+	Network egress.Config
 }
 
 // Resolve validates c and converts its strings.
@@ -231,6 +238,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	errs = append(errs, c.resolveAccess(r)...)
 	errs = append(errs, c.resolveSessions(r)...)
 	errs = append(errs, c.resolveImages()...)
+	errs = append(errs, c.resolveNetwork(r)...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

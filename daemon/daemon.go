@@ -22,6 +22,7 @@ import (
 	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/compilecache"
 	"github.com/sandboxd/sandboxd/config"
+	"github.com/sandboxd/sandboxd/egress"
 	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/languages"
@@ -211,8 +212,9 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		Limits: cfg.Maximums, Idle: cfg.PoolIdle, Logger: log,
 	})
 	q := queue.New(cfg.Concurrency, cfg.QueueLength)
+	proxy := egress.New(cfg.Network, log)
 	d.core = execution.New(execution.Options{Images: store, Slots: q, Sandboxes: execution.FromBuilder(d.warm),
-		UID: SandboxUID, GID: SandboxGID, Logger: log})
+		UID: SandboxUID, GID: SandboxGID, Logger: log, Egress: proxy})
 	// A nil interface, never a nil *Service in one: language mode is off.
 	var langs server.Languages
 	if catalog != nil {
@@ -235,6 +237,7 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		UserLimits:   server.UserLimits{Rate: cfg.RateLimit, Burst: cfg.RateBurst, MaxConcurrent: cfg.MaxConcurrentPerUser},
 		Sessions:     d.sessions,
 		SessionTimes: server.SessionTimes{TTL: cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, Idle: cfg.SessionIdle},
+		Egress:       proxy,
 	})
 }
 

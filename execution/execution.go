@@ -19,11 +19,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/egress"
 	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/limits"
@@ -60,6 +62,18 @@ type Stage struct {
 	// Stdout and Stderr, when set, receive the kept output as it arrives
 	// (`sandboxd exec` passes it through); the Result holds it too.
 	Stdout, Stderr io.Writer
+	// Network, when set, lets the program out through the egress proxy,
+	// served inside its sandbox for the run; nil: loopback only.
+	Network *Network
+}
+
+// Network is a stage's egress: its policy, and who is told of each of its
+// connections.
+type Network struct {
+	Policy *egress.Policy
+	// Record, when set, is told of every connection once it ends (the
+	// audit log, metrics).
+	Record func(sandboxID string, c egress.Connection)
 }
 
 // Output is what a stage produced.
@@ -95,6 +109,7 @@ type Sandbox interface {
 	CollectWork(maxBytes int64) ([]rootfs.File, error)
 	CollectWorkInto(dir string, maxBytes int64) ([]rootfs.File, error)
 	CollectPaths(patterns []string, lim rootfs.CollectLimits) ([]rootfs.Collected, error)
+	ListenInside(addr string) (net.Listener, error)
 	Destroy() error
 }
 
@@ -139,7 +154,12 @@ type Options struct {
 	// UID and GID run every program; never 0.
 	UID, GID int
 	Logger   *slog.Logger
+	// Egress serves the stages that have a Network; nil refuses them.
+	Egress *egress.Proxy
 }
+
+// ErrNoEgress: a stage asks for the network on a core without a proxy.
+var ErrNoEgress = errdefs.New(errdefs.ErrInvalid, "network egress is not available here")
 
 // Core runs stages.
 type Core struct {
@@ -187,10 +207,24 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	// Tearing down (cgroup removal, network namespace, unmounts) happens
 	// after the answer, off the request path; Wait waits for it.
 	defer c.destroyLater(sb)
+	env := st.Env
+	proxy, err := c.serveEgress(sb, st.Network)
+	if err != nil {
+		return nil, err
+	}
+	if proxy != nil {
+		env = append(egress.Env(), env...)
+	}
 	res, err := sb.Run(ctx, runtime.Request{
-		Args: st.Args, Env: Environment(img.Config.Env, st.Env), Files: st.Files,
+		Args: st.Args, Env: Environment(img.Config.Env, env), Files: st.Files,
 		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
 	})
+	if proxy != nil {
+		usage := proxy.Close()
+		if res != nil {
+			res.Network = &usage
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +252,27 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		}
 	}
 	return out, nil
+}
+
+// serveEgress starts the proxy inside sb for a stage with a network
+// policy; nil, nil for one without.
+func (c *Core) serveEgress(sb Sandbox, n *Network) (*egress.Run, error) {
+	if n == nil {
+		return nil, nil
+	}
+	if c.o.Egress == nil {
+		return nil, ErrNoEgress
+	}
+	ln, err := sb.ListenInside(fmt.Sprintf("127.0.0.1:%d", egress.ProxyPort))
+	if err != nil {
+		return nil, fmt.Errorf("starting the egress proxy: %w", err)
+	}
+	var record func(egress.Connection)
+	if n.Record != nil {
+		id := sb.ID()
+		record = func(conn egress.Connection) { n.Record(id, conn) }
+	}
+	return c.o.Egress.Serve(ln, n.Policy, record), nil
 }
 
 func (c *Core) destroyLater(sb Sandbox) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -54,6 +55,10 @@ func (s *fakeSandbox) CollectWorkInto(dir string, limit int64) ([]rootfs.File, e
 	s.intoDir, s.limit = dir, limit
 	return []rootfs.File{{Name: "a.out", Source: dir + "/a.out"}}, nil
 }
+func (s *fakeSandbox) ListenInside(string) (net.Listener, error) {
+	return nil, errors.New("fake sandboxes have no network")
+}
+
 func (s *fakeSandbox) CollectPaths([]string, rootfs.CollectLimits) ([]rootfs.Collected, error) {
 	return s.collected, nil
 }

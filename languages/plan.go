@@ -85,6 +85,11 @@ type Request struct {
 	// keep comes out of it too, until the plan ends (nil: no shared
 	// bound).
 	Pool *OutputPool
+	// Network is the run's and each test's egress (nil: loopback only).
+	// The compile never has one: its output is cached for every request
+	// of the same source, so it must not depend on what one caller's
+	// network gave it.
+	Network *execution.Network
 }
 
 // Outcome is what a plan produced. Stages that did not run are nil.
@@ -136,7 +141,8 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		}
 	}
 	runArgs := append(Expand(lang.Run, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.Limits.MemoryBytes}), req.Args...)
-	stage := execution.Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits, CopyOut: req.CopyOut}
+	stage := execution.Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits, CopyOut: req.CopyOut,
+		Network: req.Network}
 	if len(req.Tests) == 0 {
 		stage.Stdin, stage.StdinStream = req.Stdin, req.StdinStream
 		so, err := runStage(ctx, r, req.Events, "run", 0, stage)

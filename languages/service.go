@@ -93,6 +93,8 @@ type Call struct {
 	// Stdin, when set, is the run's input as a client sends it (not for
 	// tests, which have their own).
 	Stdin io.Reader
+	// Network is the run's and the tests' egress (nil: none).
+	Network *execution.Network
 }
 
 // runner binds a call's key and observer to the core for the plan.
@@ -172,7 +174,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
-		Events: call.Events, StdinStream: call.Stdin, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
+		Events: call.Events, StdinStream: call.Stdin, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {

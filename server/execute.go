@@ -119,8 +119,12 @@ func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req 
 	if err != nil {
 		return nil, err
 	}
+	network, err := s.network(rec, req.Network)
+	if err != nil {
+		return nil, err
+	}
 	st := execution.Stage{Image: j.image, Args: j.args, Env: envList(j.env), Files: j.files, Stdin: j.stdin, CopyOut: j.copyOut,
-		Limits: j.limits.Capped(caps.Over(s.Maximums))} // the caller's token caps
+		Limits: j.limits.Capped(caps.Over(s.Maximums)), Network: network} // the caller's token caps
 	if stream != nil {
 		var flush func()
 		st.Stdout, st.Stderr, flush = stream.outputs()
@@ -136,7 +140,11 @@ func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req 
 
 // language runs a language-mode request through the language service.
 func (s *Server) language(r *http.Request, rec *execRecord, caps limits.Partial, req *api.ExecuteRequest, stream *eventStream) (*api.LanguageResponse, error) {
-	call := languages.Call{Key: rec.user(), Observer: s.observer(r, rec), Caps: caps}
+	network, err := s.network(rec, req.Network)
+	if err != nil {
+		return nil, err
+	}
+	call := languages.Call{Key: rec.user(), Observer: s.observer(r, rec), Caps: caps, Network: network}
 	if stream != nil {
 		call.Events, call.Stdin = stream, stream.Stdin
 	}

@@ -24,6 +24,8 @@ type metrics struct {
 	pullFailures prometheus.Counter
 	internal     prometheus.Counter
 	rejections   *prometheus.CounterVec
+	egress       *prometheus.CounterVec
+	egressBytes  *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -50,7 +52,14 @@ func newMetrics(s *Server) *metrics {
 	for _, reason := range []string{"auth", "rate", "busy", "framing"} {
 		m.rejections.WithLabelValues(reason)
 	}
-	m.reg.MustRegister(m.executions, m.wall, m.cpu, m.memory, m.queueWait, m.pulls, m.pullFailures, m.internal, m.rejections,
+	m.egress = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "egress_connections_total",
+		Help: "Connections through the egress proxy by verdict: allowed, denied_host, denied_address, denied_limit, failed, bad_request."}, []string{"verdict"})
+	m.egressBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "egress_bytes_total",
+		Help: "Bytes through the egress proxy: in (to sandboxes) and out."}, []string{"direction"})
+	for _, d := range []string{"in", "out"} {
+		m.egressBytes.WithLabelValues(d)
+	}
+	m.reg.MustRegister(m.executions, m.wall, m.cpu, m.memory, m.queueWait, m.pulls, m.pullFailures, m.internal, m.rejections, m.egress, m.egressBytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "sandboxes_in_flight", Help: "Sandboxes running now."},
 			func() float64 { n, _ := s.Queue.Stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "queue_length", Help: "Requests waiting for a sandbox slot."},

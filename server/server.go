@@ -83,6 +83,8 @@ type Options struct {
 	// /v1/sandboxes endpoints answer 404); SessionTimes bound their lives.
 	Sessions     Sessions
 	SessionTimes SessionTimes
+	// Egress checks requests' "network" (nil: refused with 400).
+	Egress Egress
 }
 
 // Server serves the API.
