@@ -18,7 +18,7 @@ APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs bench-sessions bench-stream clean fuzz soak
+.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak
 
 all: build
 
@@ -147,6 +147,7 @@ bench: deps $(BIN) $(ROOTFS) images
 		-python-rootfs $$(SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list | awk '$$1=="python"{print $$4}')
 	$(MAKE) bench-sessions SESSIONS_OUT="$(BENCH_OUT)"
 	$(MAKE) bench-stream STREAM_OUT="$(BENCH_OUT)" STREAM_N=$$(( $(BENCH_N) * 10 ))
+	$(MAKE) bench-egress EGRESS_OUT="$(BENCH_OUT)" EGRESS_N=$$(( $(BENCH_N) * 5 ))
 
 # `make bench-stream`: one line's round trip through a WebSocket to cat, a
 # 16 MB stdout flood through NDJSON, and the daemon's RSS while 100
@@ -158,6 +159,17 @@ bench-stream: deps $(BIN) $(TESTROOT)
 	echo "$$out"; \
 	if [ -n "$(STREAM_OUT)" ]; then \
 		printf '\n## Streaming and interactive runs (`make bench-stream`)\n\n```\n%s\n```\n' "$$out" >> "$(STREAM_OUT)"; \
+	fi
+
+# `make bench-egress`: one download into a sandbox through the egress
+# proxy beside the same download on the host, and the time the proxy adds
+# to a new connection. `make bench` appends its figures (EGRESS_OUT).
+EGRESS_N ?= 1000
+bench-egress: deps $(BIN) $(TESTROOT)
+	@out=$$($(GO) run ./bench/egress -bin $(BIN) -rootfs $(TESTROOT) -n $(EGRESS_N)) || exit 1; \
+	echo "$$out"; \
+	if [ -n "$(EGRESS_OUT)" ]; then \
+		printf '\n## Network egress (`make bench-egress`)\n\n```\n%s\n```\n' "$$out" >> "$(EGRESS_OUT)"; \
 	fi
 
 clean:
