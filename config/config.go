@@ -58,6 +58,8 @@ type Config struct {
 	Images Images `toml:"images"`
 	// Network is the [network] section (network.go).
 	Network Network `toml:"network"`
+	// Packages is the [packages] section (network.go).
+	Packages Packages `toml:"packages"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
@@ -239,6 +241,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	errs = append(errs, c.resolveSessions(r)...)
 	errs = append(errs, c.resolveImages()...)
 	errs = append(errs, c.resolveNetwork(r)...)
+	errs = append(errs, c.resolvePackages(r)...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

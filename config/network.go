@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 
 	"github.com/sandboxd/sandboxd/internal/netrule"
 	"github.com/sandboxd/sandboxd/internal/units"
@@ -62,5 +63,46 @@ func (c Config) resolveNetwork(r *Resolved) []error {
 		}
 	}
 	r.Network.DNS = n.DNS
+	return errs
+}
+
+// Packages is the [packages] section: package indexes or mirrors that
+// every sandbox with a network policy is pointed at and allowed to reach
+// (docs/api.md, "Network").
+type Packages struct {
+	PipIndexURL string `toml:"pip_index_url"`
+	NPMRegistry string `toml:"npm_registry"`
+	GoProxy     string `toml:"goproxy"`
+}
+
+// resolvePackages adds [packages] to the proxy's configuration: each URL's
+// host to what sandboxes may reach, and its variable to their environment.
+func (c Config) resolvePackages(r *Resolved) []error {
+	var errs []error
+	for _, p := range []struct{ key, value, env string }{
+		{"pip_index_url", c.Packages.PipIndexURL, "PIP_INDEX_URL"},
+		{"npm_registry", c.Packages.NPMRegistry, "npm_config_registry"},
+		{"goproxy", c.Packages.GoProxy, "GOPROXY"},
+	} {
+		if p.value == "" {
+			continue
+		}
+		u, err := url.Parse(p.value)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("[packages] %s %q: want an http:// or https:// URL", p.key, p.value))
+			continue
+		}
+		e, err := netrule.ParseEntry(u.Host)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("[packages] %s %q: %w", p.key, p.value, err))
+			continue
+		}
+		r.Network.Packages.Hosts = append(r.Network.Packages.Hosts, e)
+		r.Network.Packages.Env = append(r.Network.Packages.Env, p.env+"="+p.value)
+		if p.key == "pip_index_url" && u.Scheme == "http" {
+			// pip ignores a plain-HTTP index unless it is trusted.
+			r.Network.Packages.Env = append(r.Network.Packages.Env, "PIP_TRUSTED_HOST="+u.Hostname())
+		}
+	}
 	return errs
 }

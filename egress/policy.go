@@ -48,6 +48,16 @@ type Config struct {
 	// DNS is the host:port of the DNS server names are resolved with; ""
 	// means the host's resolver.
 	DNS string
+	// Packages are the operator's package indexes: every policy allows
+	// their hosts from the start, and every program with a policy gets
+	// their variables.
+	Packages Packages
+}
+
+// Packages are package indexes or mirrors ([packages]).
+type Packages struct {
+	Hosts netrule.List
+	Env   []string // PIP_INDEX_URL=..., npm_config_registry=..., GOPROXY=...
 }
 
 // ErrNotAllowed: a request's allow-list asks for more than the operator
@@ -69,6 +79,9 @@ func (c *Config) NewPolicy(entries []string) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The package indexes come with every new policy; a later Set (a
+	// session locked after its installs) lists exactly what it is given.
+	list = append(list, c.Packages.Hosts...)
 	return &Policy{allow: list, changed: make(chan struct{})}, nil
 }
 
@@ -124,12 +137,14 @@ func (p *Policy) allows(host, port string) (bool, <-chan struct{}) {
 }
 
 // Env is what a program needs to use the proxy: the variables curl, wget,
-// pip, git, Python, Node's libraries and npm read.
-func Env() []string {
+// pip, git, Python, Node's libraries and npm read, then the package
+// indexes'.
+func (c *Config) Env() []string {
 	url := fmt.Sprintf("http://127.0.0.1:%d", ProxyPort)
-	return []string{
+	env := []string{
 		"HTTP_PROXY=" + url, "HTTPS_PROXY=" + url, "http_proxy=" + url, "https_proxy=" + url,
 		"NO_PROXY=localhost,127.0.0.1", "no_proxy=localhost,127.0.0.1",
 		"npm_config_proxy=" + url, "npm_config_https_proxy=" + url,
 	}
+	return append(env, c.Packages.Env...)
 }

@@ -213,7 +213,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		return nil, err
 	}
 	if proxy != nil {
-		env = append(egress.Env(), env...)
+		env = append(c.o.Egress.Config().Env(), env...)
 	}
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: st.Args, Env: Environment(img.Config.Env, env), Files: st.Files,

@@ -126,8 +126,14 @@ var langs = []lang{
 // named in only.
 func startWithImages(t *testing.T, only ...string) *testdaemon.Daemon {
 	t.Helper()
+	return startWithImagesArgs(t, nil, only...)
+}
+
+// startWithImagesArgs is startWithImages with more flags for the daemon.
+func startWithImagesArgs(t *testing.T, args []string, only ...string) *testdaemon.Daemon {
+	t.Helper()
 	catalog, _ := filepath.Abs("../../languages/catalog.toml")
-	d := testdaemon.Start(t, "--catalog", catalog, "--concurrency", "2")
+	d := testdaemon.Start(t, append([]string{"--catalog", catalog, "--concurrency", "2"}, args...)...)
 	out, err := exec.Command("../../scripts/build-images.sh", "--list").Output()
 	if err != nil {
 		t.Fatalf("listing the built images: %v (run `make images`)", err)
