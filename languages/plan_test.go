@@ -147,7 +147,7 @@ func TestShippedCatalogLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"python", "javascript", "c", "cpp", "go", "java", "rust", "ruby", "php", "lua", "bash", "csharp", "dotnet"} {
+	for _, name := range []string{"python", "python-sci", "javascript", "c", "cpp", "go", "java", "rust", "ruby", "php", "lua", "bash", "csharp", "dotnet"} {
 		l, err := c.Lookup(name)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
