@@ -56,6 +56,12 @@ type ExecuteRequest struct {
 	// Stream asks for the answer as NDJSON events, the output as it is
 	// read (docs/api.md, "Streaming").
 	Stream bool `json:"stream,omitempty"`
+
+	// TTY runs the program on a pseudo-terminal of Rows x Cols (0: 24 x
+	// 80; at most 1000 each) instead of pipes (docs/api.md, "Terminals").
+	TTY  bool `json:"tty,omitempty"`
+	Rows int  `json:"rows,omitempty"`
+	Cols int  `json:"cols,omitempty"`
 }
 
 // Test is one input of a language-mode request and the output it must give.

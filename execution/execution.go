@@ -60,6 +60,11 @@ type Stage struct {
 	// Stdout and Stderr, when set, receive the kept output as it arrives
 	// (`sandboxd exec` passes it through); the Result holds it too.
 	Stdout, Stderr io.Writer
+	// TTY, when set, runs the program on a pseudo-terminal of this size
+	// (runtime.Request.TTY); Control carries a client's signals and
+	// resizes while it runs.
+	TTY     *runtime.WindowSize
+	Control <-chan runtime.Control
 }
 
 // Output is what a stage produced.
@@ -190,6 +195,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: st.Args, Env: Environment(img.Config.Env, st.Env), Files: st.Files,
 		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
+		TTY: st.TTY, Control: st.Control,
 	})
 	if err != nil {
 		return nil, err

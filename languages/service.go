@@ -16,6 +16,7 @@ import (
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // compileDefaults are larger than run defaults: compilers are heavier than
@@ -93,6 +94,10 @@ type Call struct {
 	// Stdin, when set, is the run's input as a client sends it (not for
 	// tests, which have their own).
 	Stdin io.Reader
+	// TTY and Control, when set, are the run's terminal and a client's
+	// signals and resizes (not for tests).
+	TTY     *runtime.WindowSize
+	Control <-chan runtime.Control
 }
 
 // runner binds a call's key and observer to the core for the plan.
@@ -172,7 +177,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
-		Events: call.Events, StdinStream: call.Stdin, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
+		Events: call.Events, StdinStream: call.Stdin, TTY: call.TTY, Control: call.Control, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
