@@ -73,6 +73,18 @@ func TestTerminalRuns(t *testing.T) {
 			}
 		})
 	}
+	t.Run("without a user namespace", func(t *testing.T) {
+		// devpts is mounted by a root that owns no user namespace then.
+		d := testdaemon.Start(t, "--no-userns", "true")
+		d.ImportDir("busybox", testRootfs)
+		resp, err := d.Client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"sh", "-c", script}, TTY: true, Rows: 31, Cols: 101})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "/dev/pts/0\r\n31 101\r\nto-stderr\r\n0 ptmx "; resp.Run.Stdout != want {
+			t.Errorf("stdout %q, want %q", resp.Run.Stdout, want)
+		}
+	})
 	for _, body := range []string{
 		`{"image":"busybox","cmd":["true"],"rows":10}`,
 		`{"image":"busybox","cmd":["true"],"tty":true,"rows":1001}`,
