@@ -79,11 +79,11 @@ func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Limits.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.applyRunLimits(req); err != nil {
-		return nil, err
-	}
 	if req.TTY != nil && (req.TTY.Rows == 0 || req.TTY.Cols == 0) {
 		return nil, invalidf("a terminal needs rows and cols")
+	}
+	if err := s.applyRunLimits(req); err != nil {
+		return nil, err
 	}
 	x, err := s.launch(req)
 	if err != nil {

@@ -67,8 +67,8 @@ func TestCLIInteractiveTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The CLI's --env K=V keeps V as given; busybox's line editing
-	// follows the prompt with a query of the cursor's position.
+	// No trailing blank: busybox's line editing writes a query of the
+	// cursor's position (ESC [6n) where the prompt's last blank would be.
 	const prompt = "PROMPT>"
 	for _, tc := range []struct {
 		name string
@@ -77,68 +77,72 @@ func TestCLIInteractiveTerminal(t *testing.T) {
 		{"run -it", []string{"run", "--socket", d.Socket, "-it", "--image", "busybox", "--env", "PS1=" + prompt, "--", "sh", "-i"}},
 		{"sandbox exec -it", []string{"sandbox", "exec", "--socket", d.Socket, "-it", "--env", "PS1=" + prompt, sb.ID, "--", "sh", "-i"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ptmx, tty, err := pty.Open()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ptmx.Close()
-			defer tty.Close()
-			if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 37, Cols: 111}); err != nil {
-				t.Fatal(err)
-			}
-			before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(sandboxdBin, tc.args...)
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-			// The terminal is the CLI's controlling one, as in a login: a
-			// resize sends it SIGWINCH.
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			var scr screen
-			go func() { _, _ = io.Copy(&scr, ptmx) }()
-			typed := func(s string) {
-				if _, err := ptmx.Write([]byte(s)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			scr.expect(t, prompt)
-			typed("stty size\r")
-			scr.expect(t, "37 111\r\n"+prompt)
-			if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 44, Cols: 99}); err != nil {
-				t.Fatal(err)
-			}
-			// The resize travels: CLI's SIGWINCH, a message, the daemon's
-			// TIOCSWINSZ; ask until it has.
-			testdaemon.WaitUntil(t, "the remote size to follow", 10*time.Second, func() bool {
-				typed("stty size\r")
-				return strings.Contains(scr.expect(t, prompt), "44 99\r\n")
-			})
-			const marker = "611.9"
-			typed("sleep " + marker + "\r")
-			testdaemon.WaitUntil(t, "the sleep", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) > 0 })
-			typed("\x03") // raw mode: Ctrl-C is a byte for the remote terminal
-			scr.expect(t, prompt)
-			testdaemon.WaitUntil(t, "the sleep to end", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) == 0 })
-			typed("exit 7\r")
-			err = cmd.Wait()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 7 {
-				t.Fatalf("the CLI ended with %v, want exit code 7", err)
-			}
-			after, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if after.Iflag != before.Iflag || after.Oflag != before.Oflag || after.Lflag != before.Lflag || after.Cflag != before.Cflag {
-				t.Errorf("the terminal's modes were not restored: %+v, before %+v", after, before)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { driveTerminalCLI(t, tc.args, prompt) })
+	}
+}
+
+// driveTerminalCLI runs the CLI with args on a pseudo-terminal as a user
+// would and checks what TestCLIInteractiveTerminal promises.
+func driveTerminalCLI(t *testing.T, args []string, prompt string) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 37, Cols: 111}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sandboxdBin, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	// The terminal is the CLI's controlling one, as in a login: a
+	// resize sends it SIGWINCH.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var scr screen
+	go func() { _, _ = io.Copy(&scr, ptmx) }()
+	typed := func(s string) {
+		if _, err := ptmx.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scr.expect(t, prompt)
+	typed("stty size\r")
+	scr.expect(t, "37 111\r\n"+prompt)
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 44, Cols: 99}); err != nil {
+		t.Fatal(err)
+	}
+	// The resize travels: CLI's SIGWINCH, a message, the daemon's
+	// TIOCSWINSZ; ask until it has.
+	testdaemon.WaitUntil(t, "the remote size to follow", 10*time.Second, func() bool {
+		typed("stty size\r")
+		return strings.Contains(scr.expect(t, prompt), "44 99\r\n")
+	})
+	const marker = "611.9"
+	typed("sleep " + marker + "\r")
+	testdaemon.WaitUntil(t, "the sleep", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) > 0 })
+	typed("\x03") // raw mode: Ctrl-C is a byte for the remote terminal
+	scr.expect(t, prompt)
+	testdaemon.WaitUntil(t, "the sleep to end", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) == 0 })
+	typed("exit 7\r")
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 7 {
+		t.Fatalf("the CLI ended with %v, want exit code 7", err)
+	}
+	after, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Iflag != before.Iflag || after.Oflag != before.Oflag || after.Lflag != before.Lflag || after.Cflag != before.Cflag {
+		t.Errorf("the terminal's modes were not restored: %+v, before %+v", after, before)
 	}
 }
 

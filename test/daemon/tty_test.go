@@ -15,7 +15,7 @@ import (
 
 // TestTerminalRuns: "tty" runs the program on a terminal of the
 // sandbox's own devpts instance, of the requested size; stdout and stderr
-// are one stream; without "tty" there is no terminal; bad sizes are 400.
+// are one stream; without "tty" there is no terminal.
 func TestTerminalRuns(t *testing.T) {
 	d := testdaemon.Start(t)
 	d.ImportDir("busybox", testRootfs)
@@ -85,6 +85,16 @@ func TestTerminalRuns(t *testing.T) {
 			t.Errorf("stdout %q, want %q", resp.Run.Stdout, want)
 		}
 	})
+}
+
+// TestTerminalRequestErrors: sizes without "tty" or out of bounds are 400.
+func TestTerminalRequestErrors(t *testing.T) {
+	d := testdaemon.Start(t)
+	d.ImportDir("busybox", testRootfs)
+	sb, err := d.Client.CreateSandbox(context.Background(), &api.CreateSandboxRequest{Image: "busybox"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, body := range []string{
 		`{"image":"busybox","cmd":["true"],"rows":10}`,
 		`{"image":"busybox","cmd":["true"],"tty":true,"rows":1001}`,
