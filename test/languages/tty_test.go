@@ -44,17 +44,26 @@ func (term *terminal) send(v any) {
 
 func (term *terminal) typed(s string) { term.send(map[string]string{"type": "stdin", "data": s}) }
 
-// expect reads the terminal until want shows; the result event fails it.
+// expect reads the terminal until want shows and forgets it and what came
+// before; the result event fails it.
 func (term *terminal) expect(want string) {
 	term.t.Helper()
 	for !strings.Contains(term.out.String(), want) {
 		ev := term.next()
 		if ev.Type != "stdout" {
-			term.t.Fatalf("waiting for %q: event %+v; the terminal showed %q", want, ev, term.out.String())
+			var run api.Result
+			if ev.Run != nil {
+				run = *ev.Run
+			}
+			term.t.Fatalf("waiting for %q: event %+v (run %+v); the terminal showed %q", want, ev, run, term.out.String())
 		}
 		term.out.WriteString(ev.Data)
 	}
+	// Keep what came after want, in the same event.
+	rest := term.out.String()
+	rest = rest[strings.Index(rest, want)+len(want):]
 	term.out.Reset()
+	term.out.WriteString(rest)
 }
 
 type ttyEvent struct {
