@@ -79,6 +79,12 @@ type SandboxExecRequest struct {
 	// Stream asks for the answer as NDJSON events (docs/api.md,
 	// "Streaming").
 	Stream bool `json:"stream,omitempty"`
+
+	// TTY runs the program on a pseudo-terminal of Rows x Cols (0: 24 x
+	// 80; at most 1000 each) instead of pipes (docs/api.md, "Terminals").
+	TTY  bool `json:"tty,omitempty"`
+	Rows int  `json:"rows,omitempty"`
+	Cols int  `json:"cols,omitempty"`
 }
 
 // FileEntry is one file in a sandbox, as the files API lists it.

@@ -57,6 +57,12 @@ type ExecuteRequest struct {
 	// read (docs/api.md, "Streaming").
 	Stream bool `json:"stream,omitempty"`
 
+	// TTY runs the program on a pseudo-terminal of Rows x Cols (0: 24 x
+	// 80; at most 1000 each) instead of pipes (docs/api.md, "Terminals").
+	TTY  bool `json:"tty,omitempty"`
+	Rows int  `json:"rows,omitempty"`
+	Cols int  `json:"cols,omitempty"`
+
 	// Network lets the program reach the hosts it lists through the
 	// daemon's egress proxy (docs/api.md, "Network"); absent: loopback
 	// only.

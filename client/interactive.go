@@ -2,49 +2,77 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+	"net/url"
+	"strings"
 
 	"github.com/coder/websocket"
 
 	"github.com/sandboxd/sandboxd/api"
 )
 
-// Interactive is a run over a WebSocket (GET /v1/execute/ws, GET
-// /v1/sandboxes/{id}/exec/ws): the program's stdin is written while it
-// runs, and its output comes as events, the result last.
+// Interactive is a run over the daemon's WebSocket (docs/api.md,
+// "Interactive runs"): the program's input is sent while it runs, and its
+// output comes as events, the result last. Its methods may be called
+// concurrently, except Next.
 type Interactive struct {
 	conn *websocket.Conn
-	ctx  context.Context
 }
 
-// maxEvent bounds one event read: a result event carries the kept output
-// of both streams, JSON-escaped.
-const maxEvent = 512 << 20
+// Event is one event of an interactive run.
+type Event struct {
+	Type     string           `json:"type"` // stdout, stderr, stage, result or error
+	Data     string           `json:"data,omitempty"`
+	Encoding string           `json:"encoding,omitempty"`
+	Stage    string           `json:"stage,omitempty"`
+	Index    int              `json:"index,omitempty"`
+	Error    *api.ErrorDetail `json:"error,omitempty"`
+	// Raw is the whole event as sent; a result's fields are in it.
+	Raw []byte `json:"-"`
+}
 
-// ExecuteInteractive starts req (either mode) over a WebSocket. ctx bounds
-// the whole run.
+// Bytes returns an output event's bytes, decoded from base64 when so sent.
+func (e *Event) Bytes() ([]byte, error) {
+	if e.Encoding == "base64" {
+		return base64.StdEncoding.DecodeString(e.Data)
+	}
+	return []byte(e.Data), nil
+}
+
+// Result decodes a result event into v (an api.ExecuteResponse, or an
+// api.LanguageResponse in language mode).
+func (e *Event) Result(v any) error { return json.Unmarshal(e.Raw, v) }
+
+// maxEvent bounds one event read: the result holds both outputs and the
+// collected files, each within the daemon's caps.
+const maxEvent = 256 << 20
+
+// ExecuteInteractive starts POST /v1/execute's request over the WebSocket
+// (GET /v1/execute/ws).
 func (c *Client) ExecuteInteractive(ctx context.Context, req *api.ExecuteRequest) (*Interactive, error) {
-	return c.dialWS(ctx, "/v1/execute/ws", req)
+	return c.dialInteractive(ctx, "/v1/execute/ws", req)
 }
 
-// ExecInteractive starts req in sandbox id over a WebSocket.
+// ExecInteractive starts a session exec over the WebSocket (GET
+// /v1/sandboxes/{id}/exec/ws).
 func (c *Client) ExecInteractive(ctx context.Context, id string, req *api.SandboxExecRequest) (*Interactive, error) {
-	return c.dialWS(ctx, sandboxPath(id, "/exec/ws"), req)
+	return c.dialInteractive(ctx, "/v1/sandboxes/"+url.PathEscape(id)+"/exec/ws", req)
 }
 
-func (c *Client) dialWS(ctx context.Context, path string, req any) (*Interactive, error) {
-	conn, resp, err := websocket.Dial(ctx, c.base+path, &websocket.DialOptions{HTTPClient: c.http})
+func (c *Client) dialInteractive(ctx context.Context, path string, req any) (*Interactive, error) {
+	// http://host → ws://host, https://host → wss://host.
+	u := "ws" + strings.TrimPrefix(c.base, "http") + path
+	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.http})
 	if err != nil {
-		if resp != nil && resp.StatusCode >= 300 {
-			// Refused before the upgrade: an ordinary API error answer.
-			return nil, answerError(resp)
+		if apiErr := upgradeRefusal(resp); apiErr != nil {
+			return nil, apiErr
 		}
-		return nil, fmt.Errorf("sandboxd is not reachable: %w", err)
+		return nil, fmt.Errorf("connecting to the daemon: %w", err)
 	}
 	conn.SetReadLimit(maxEvent)
 	body, err := json.Marshal(req)
@@ -55,73 +83,68 @@ func (c *Client) dialWS(ctx context.Context, path string, req any) (*Interactive
 		conn.CloseNow()
 		return nil, fmt.Errorf("sending the request: %w", err)
 	}
-	return &Interactive{conn: conn, ctx: ctx}, nil
+	return &Interactive{conn: conn}, nil
 }
 
-// answerError decodes an API error answer.
-func answerError(resp *http.Response) error {
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var eb api.ErrorBody
-	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-		return &Error{HTTPStatus: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+// upgradeRefusal is the API error of a refused upgrade (401, 403, 429, ...),
+// nil when the answer is not one.
+func upgradeRefusal(resp *http.Response) error {
+	if resp == nil || resp.StatusCode < 400 || resp.Body == nil {
+		return nil
 	}
-	return &Error{HTTPStatus: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: string(data)}
+	data, _ := io.ReadAll(resp.Body) // at most 1024 bytes: websocket.Dial's rule
+	var eb api.ErrorBody
+	if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
+		return nil
+	}
+	return &Error{HTTPStatus: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
 }
 
-// Next returns the next event; io.EOF once the daemon has closed the run
-// normally (after the result). An error event is returned as an event.
-func (i *Interactive) Next() (*api.Event, error) {
-	typ, msg, err := i.conn.Read(i.ctx)
+// Next returns the next event. After the result or an error event the
+// daemon closes the connection: a further Next fails.
+func (s *Interactive) Next(ctx context.Context) (*Event, error) {
+	_, msg, err := s.conn.Read(ctx)
 	if err != nil {
-		if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
-			return nil, io.EOF
-		}
-		if websocket.CloseStatus(err) != -1 {
-			// The daemon's error event came before its close.
-			return nil, io.EOF
-		}
 		return nil, err
 	}
-	if typ != websocket.MessageText {
-		return nil, errors.New("sandboxd sent a binary message")
-	}
-	ev := &api.Event{Raw: msg}
+	ev := &Event{Raw: msg}
 	if err := json.Unmarshal(msg, ev); err != nil {
-		return nil, fmt.Errorf("decoding an event: %w", err)
+		return nil, fmt.Errorf("an event that is not JSON: %w", err)
+	}
+	if ev.Type == "" {
+		return nil, errors.New("an event without a type")
 	}
 	return ev, nil
 }
 
-// Write sends p to the program's stdin, as raw bytes.
-func (i *Interactive) Write(p []byte) (int, error) {
-	if err := i.conn.Write(i.ctx, websocket.MessageBinary, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+// Stdin sends p to the program's standard input (or its terminal).
+func (s *Interactive) Stdin(ctx context.Context, p []byte) error {
+	return s.conn.Write(ctx, websocket.MessageBinary, p)
 }
 
-// CloseStdin ends the program's stdin: it reads end of file.
-func (i *Interactive) CloseStdin() error {
-	return i.send(map[string]string{"type": "close_stdin"})
+// CloseStdin ends the program's input (on a terminal: types Ctrl-D).
+func (s *Interactive) CloseStdin(ctx context.Context) error {
+	return s.send(ctx, map[string]string{"type": "close_stdin"})
 }
 
-// Signal sends the program a signal by name ("SIGINT").
-func (i *Interactive) Signal(name string) error {
-	return i.send(map[string]string{"type": "signal", "signal": name})
+// Signal sends the program a signal by name ("SIGINT"; docs/api.md lists
+// the ones allowed).
+func (s *Interactive) Signal(ctx context.Context, name string) error {
+	return s.send(ctx, map[string]string{"type": "signal", "signal": name})
 }
 
-// Resize sets the terminal's size (runs with "tty": true).
-func (i *Interactive) Resize(rows, cols int) error {
-	return i.send(map[string]any{"type": "resize", "rows": rows, "cols": cols})
+// Resize sets the program's terminal's size.
+func (s *Interactive) Resize(ctx context.Context, rows, cols int) error {
+	return s.send(ctx, map[string]any{"type": "resize", "rows": rows, "cols": cols})
 }
 
-func (i *Interactive) send(v any) error {
+// Close ends the connection; a run still going ends with it.
+func (s *Interactive) Close() error { return s.conn.CloseNow() }
+
+func (s *Interactive) send(ctx context.Context, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return i.conn.Write(i.ctx, websocket.MessageText, b)
+	return s.conn.Write(ctx, websocket.MessageText, b)
 }
-
-// Close ends the connection; a run still going is killed by the daemon.
-func (i *Interactive) Close() error { return i.conn.CloseNow() }

@@ -62,6 +62,11 @@ type Stage struct {
 	// Stdout and Stderr, when set, receive the kept output as it arrives
 	// (`sandboxd exec` passes it through); the Result holds it too.
 	Stdout, Stderr io.Writer
+	// TTY, when set, runs the program on a pseudo-terminal of this size
+	// (runtime.Request.TTY); Control carries a client's signals and
+	// resizes while it runs.
+	TTY     *runtime.WindowSize
+	Control <-chan runtime.Control
 	// Network, when set, lets the program out through the egress proxy,
 	// served inside its sandbox for the run; nil: loopback only.
 	Network *Network
@@ -218,6 +223,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: st.Args, Env: Environment(img.Config.Env, env), Files: st.Files,
 		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
+		TTY: st.TTY, Control: st.Control,
 	})
 	if proxy != nil {
 		usage := proxy.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // Runner runs stages in sandboxes: the execution core, with the
@@ -78,6 +79,10 @@ type Request struct {
 	// StdinStream, when set, is the run's stdin instead of Stdin, read
 	// while it runs (an interactive client's input); tests have their own.
 	StdinStream io.Reader
+	// TTY and Control are the run's terminal and a client's signals and
+	// resizes (execution.Stage); never with tests.
+	TTY     *runtime.WindowSize
+	Control <-chan runtime.Control
 	// Events, when set, is told each stage as it starts and gets its
 	// output as it is read (a streaming answer).
 	Events Events
@@ -145,6 +150,7 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		Network: req.Network}
 	if len(req.Tests) == 0 {
 		stage.Stdin, stage.StdinStream = req.Stdin, req.StdinStream
+		stage.TTY, stage.Control = req.TTY, req.Control
 		so, err := runStage(ctx, r, req.Events, "run", 0, stage)
 		if err != nil {
 			return nil, fmt.Errorf("run: %w", tooBigToRun(lang, err))

@@ -16,6 +16,7 @@ import (
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // compileDefaults are larger than run defaults: compilers are heavier than
@@ -95,6 +96,10 @@ type Call struct {
 	Stdin io.Reader
 	// Network is the run's and the tests' egress (nil: none).
 	Network *execution.Network
+	// TTY and Control, when set, are the run's terminal and a client's
+	// signals and resizes (not for tests).
+	TTY     *runtime.WindowSize
+	Control <-chan runtime.Control
 }
 
 // runner binds a call's key and observer to the core for the plan.
@@ -174,7 +179,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
-		Events: call.Events, StdinStream: call.Stdin, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
+		Events: call.Events, StdinStream: call.Stdin, TTY: call.TTY, Control: call.Control, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {

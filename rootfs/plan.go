@@ -38,6 +38,12 @@ type Plan struct {
 	Scratch *Scratch
 }
 
+// PtyMax bounds the pseudo-terminals of one sandbox (devpts "max"): its
+// own devpts instance takes them from the host's kernel.pty.max, beyond
+// kernel.pty.reserve, which every instance but the host's shares. A tty
+// run needs one; the rest are for programs that make their own.
+const PtyMax = 16
+
 // maskedPaths are hidden from the sandbox (bind-mounted over with /dev/null
 // or an empty read-only tmpfs): kernel internals that leak host state or
 // offer an attack surface.
@@ -69,6 +75,10 @@ func (p Plan) ApplyRoot(spec *specs.Spec) {
 	spec.Mounts = []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "strictatime", "mode=755", "size=64k"}},
+		// A private devpts instance (newinstance): the sandbox sees its
+		// own terminals only, never the host's, and makes at most PtyMax.
+		// libcontainer links /dev/ptmx to its ptmx.
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", fmt.Sprintf("max=%d", PtyMax)}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shmBytes), fmt.Sprintf("nr_inodes=%d", inodesFor(shmBytes))}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 	}

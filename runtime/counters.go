@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime/entry"
 )
 
@@ -71,8 +72,8 @@ func (s *Sandbox) limitCounters(ctx context.Context, pid int) error {
 	return entry.SetUsernsLimits(ctx, pid, usernsLimits)
 }
 
-// CounterWarnings says which of the host's per-user limits n sandboxes
-// running at once could take more than half of, at their full budgets (a
+// CounterWarnings says which of the host's per-user limits (and its
+// pseudo-terminals) n sandboxes running at once could take more than half of, at their full budgets (a
 // daemon logs them at start: the host's limits are the operator's to raise).
 func CounterWarnings(n int) []string {
 	var warn []string
@@ -102,5 +103,21 @@ func CounterWarnings(n int) []string {
 			check("inotify "+f.file, v, f.budget)
 		}
 	}
+	// Every devpts instance but the host's shares kernel.pty.max beyond
+	// kernel.pty.reserve; a sandbox takes at most rootfs.PtyMax of them.
+	if ptyMax, ok := readUint("/proc/sys/kernel/pty/max"); ok {
+		if reserve, ok := readUint("/proc/sys/kernel/pty/reserve"); ok && ptyMax > reserve {
+			check("pseudo-terminals (kernel.pty.max beyond kernel.pty.reserve)", ptyMax-reserve, rootfs.PtyMax)
+		}
+	}
 	return warn
+}
+
+func readUint(file string) (uint64, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v, err == nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // capture reads one output stream of the sandbox, keeps the first limit
@@ -41,7 +42,8 @@ func (c *capture) run(r *os.File) {
 			c.take(chunk[:n])
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
+			// EIO is a terminal's end: every holder of its slave is gone.
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) && !errors.Is(err, syscall.EIO) {
 				c.mu.Lock()
 				c.truncated = true
 				c.mu.Unlock()

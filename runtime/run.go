@@ -27,6 +27,28 @@ type Request struct {
 	Dir string
 	// Stdout and Stderr, when set, receive the kept output as it arrives.
 	Stdout, Stderr io.Writer
+	// TTY, when set, runs the program on a pseudo-terminal of this size,
+	// on the sandbox's own devpts instance: its stdin, stdout and stderr
+	// are the terminal, so all its output is Stdout (ONLCR turns "\n" into
+	// "\r\n", and what is typed is echoed, as on any terminal), and the end
+	// of Stdin is typed as Ctrl-D (the terminal's EOF character).
+	TTY *WindowSize
+	// Control, when set, carries a client's signals and resizes while the
+	// program runs; what waits in it when the program starts is applied
+	// then, and what comes after its end is dropped.
+	Control <-chan Control
+}
+
+// WindowSize is a terminal's size in characters.
+type WindowSize struct{ Rows, Cols uint16 }
+
+// Control is one thing a client does to a running program: a signal
+// (delivered by the entry: to the terminal's foreground process group, or
+// to the program's process group) or a terminal's new size (ignored
+// without a terminal).
+type Control struct {
+	Signal unix.Signal
+	Resize *WindowSize
 }
 
 // ErrUsed is returned when a sandbox is asked to run a second program.
@@ -57,12 +79,18 @@ func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Limits.Validate(); err != nil {
 		return nil, err
 	}
+	if req.TTY != nil && (req.TTY.Rows == 0 || req.TTY.Cols == 0) {
+		return nil, invalidf("a terminal needs rows and cols")
+	}
 	if err := s.applyRunLimits(req); err != nil {
 		return nil, err
 	}
 	x, err := s.launch(req)
 	if err != nil {
 		return nil, err
+	}
+	if req.Control != nil {
+		go s.relayControl(x, req.Control)
 	}
 	w := s.watch(ctx, x)
 	return s.collect(x, w)
@@ -78,6 +106,10 @@ type execution struct {
 	// exited receives the entry's report of the program's end.
 	exited chan exitReport
 	start  time.Time
+	// term is the terminal's master, with a terminal; nil otherwise.
+	term *os.File
+	// ended closes when the run is being collected: control stops.
+	ended chan struct{}
 }
 
 // stop records r without ever blocking a stream's reader: when the channel
@@ -136,33 +168,77 @@ func (s *Sandbox) applyRunLimits(req Request) error {
 // hands the program to the entry, with the run's rlimits and the seccomp
 // filter. The wall time starts here.
 func (s *Sandbox) launch(req Request) (*execution, error) {
-	x := &execution{limits: req.Limits, stops: make(chan stopReason, 4), exited: make(chan exitReport, 1)}
+	x := &execution{limits: req.Limits, stops: make(chan stopReason, 4), exited: make(chan exitReport, 1), ended: make(chan struct{})}
 	x.out = newCapture(req.Limits.OutputBytes, req.Stdout, func() { x.stop(stopOutput) })
 	x.errc = newCapture(req.Limits.OutputBytes, req.Stderr, func() { x.stop(stopOutput) })
-	go x.out.run(s.stdout)
 	go x.errc.run(s.stderr)
-	go feedStdin(s.stdin, req.Stdin)
-
-	env := req.Env
-	if env == nil {
-		env = []string{}
+	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter}
+	if l.Env == nil {
+		l.Env = []string{}
 	}
-	dir := req.Dir
-	if dir == "" {
-		dir = rootfs.WorkPath
+	if l.Dir == "" {
+		l.Dir = rootfs.WorkPath
+	}
+	if req.TTY != nil {
+		l.Rows, l.Cols = req.TTY.Rows, req.TTY.Cols
+		// The program's stdio is the terminal: the entry's stdin pipe
+		// ends here, and only the entry could write to its stdout.
+		_ = s.stdin.Close()
+	} else {
+		go x.out.run(s.stdout)
+		go feedStdin(s.stdin, req.Stdin)
 	}
 	x.start = time.Now()
-	if _, err := s.host.Start(&entry.Launch{
-		Args: req.Args, Env: env, Dir: dir,
-		Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
-	}); err != nil {
+	_, term, err := s.host.Start(l)
+	if err != nil {
 		return nil, err
+	}
+	if term != nil {
+		// Output and input both go through the master; the capture
+		// closes it at the end, which also ends a blocked feed.
+		x.term = term
+		go x.out.run(term)
+		go feedTerminal(term, req.Stdin)
 	}
 	go func() {
 		ws, err := s.host.Wait()
 		x.exited <- exitReport{ws, err}
 	}()
 	return x, nil
+}
+
+// relayControl applies a client's signals and resizes until the run ends.
+func (s *Sandbox) relayControl(x *execution, ctl <-chan Control) {
+	for {
+		select {
+		case <-x.ended:
+			return
+		case c, ok := <-ctl:
+			if !ok {
+				return
+			}
+			if c.Signal != 0 {
+				// Fails only once the entry is gone: the run is ending.
+				_ = s.host.Signal(c.Signal)
+			}
+			if c.Resize != nil && x.term != nil {
+				resizeTerminal(x.term, *c.Resize)
+			}
+		}
+	}
+}
+
+// resizeTerminal sets the terminal's size; the kernel sends SIGWINCH to
+// its foreground group. Through the raw descriptor: Fd() would make the
+// master blocking and so unclosable under a pending read.
+func resizeTerminal(term *os.File, size WindowSize) {
+	rc, err := term.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: size.Rows, Col: size.Cols})
+	})
 }
 
 // watch waits for the first of: the program's end, an output overflow, the
@@ -198,6 +274,7 @@ func (s *Sandbox) watch(ctx context.Context, x *execution) watched {
 // word and for both streams to drain (output written before the kill is
 // kept), and builds the result.
 func (s *Sandbox) collect(x *execution, w watched) (*Result, error) {
+	close(x.ended)
 	s.killAll()
 	if !w.gotExit {
 		// The entry may have reported just before the kill.
@@ -267,6 +344,17 @@ func feedStdin(w *os.File, r io.Reader) {
 	if r != nil {
 		// Fails with EPIPE once the sandbox is gone; that's the end of it.
 		_, _ = io.Copy(w, r)
+	}
+}
+
+// feedTerminal types the input into the terminal; its end is Ctrl-D, the
+// terminal's end of file (closing the master would hang the terminal up).
+func feedTerminal(term *os.File, r io.Reader) {
+	if r == nil {
+		return
+	}
+	if _, err := io.Copy(term, r); err == nil {
+		_, _ = term.Write([]byte{4})
 	}
 }
 

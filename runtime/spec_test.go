@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -89,8 +90,18 @@ func checkFilesystem(t *testing.T, cfg *configs.Config) {
 			t.Errorf("%s mounted with flags %#x", m.Destination, m.Flags)
 		}
 	}
-	if want := []string{"/proc", "/dev", "/dev/shm", "/sys", rootfs.WorkPath, rootfs.TmpPath}; !slices.Equal(dests, want) {
+	if want := []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/sys", rootfs.WorkPath, rootfs.TmpPath}; !slices.Equal(dests, want) {
 		t.Errorf("mounts %v, want %v", dests, want)
+	}
+	// /dev/pts is a devpts instance of the sandbox's own, with a bound.
+	pts := slices.IndexFunc(cfg.Mounts, func(m *configs.Mount) bool { return m.Destination == "/dev/pts" })
+	if pts >= 0 {
+		data := strings.Split(cfg.Mounts[pts].Data, ",")
+		for _, want := range []string{"newinstance", "ptmxmode=0666", fmt.Sprintf("max=%d", rootfs.PtyMax)} {
+			if cfg.Mounts[pts].Device != "devpts" || !slices.Contains(data, want) {
+				t.Errorf("/dev/pts: %s mount, data %q; want devpts with %s", cfg.Mounts[pts].Device, cfg.Mounts[pts].Data, want)
+			}
+		}
 	}
 	// /dev/shm is the one tmpfs libcontainer mounts: its size and inode
 	// limits are in the mount's data (/work and /tmp are sandboxd's own

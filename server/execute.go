@@ -15,6 +15,7 @@ import (
 	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
+	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // decode reads exactly one JSON object of type T from the body, refusing
@@ -48,6 +49,7 @@ type job struct {
 	files   []rootfs.File
 	stdin   []byte
 	limits  limits.Set
+	tty     *runtime.WindowSize
 }
 
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request, rec *execRecord) {
@@ -124,12 +126,13 @@ func (s *Server) raw(r *http.Request, rec *execRecord, caps limits.Partial, req 
 		return nil, err
 	}
 	st := execution.Stage{Image: j.image, Args: j.args, Env: envList(j.env), Files: j.files, Stdin: j.stdin, CopyOut: j.copyOut,
-		Limits: j.limits.Capped(caps.Over(s.Maximums)), Network: network} // the caller's token caps
+		Limits: j.limits.Capped(caps.Over(s.Maximums)), // the caller's token caps
+		TTY:    j.tty, Network: network}
 	if stream != nil {
 		var flush func()
 		st.Stdout, st.Stderr, flush = stream.outputs()
 		defer flush()
-		st.StdinStream = stream.Stdin
+		st.StdinStream, st.Control = stream.Stdin, stream.Control
 	}
 	out, err := s.Core.Run(r.Context(), rec.user(), st, s.observer(r, rec))
 	if err != nil {
@@ -145,8 +148,16 @@ func (s *Server) language(r *http.Request, rec *execRecord, caps limits.Partial,
 		return nil, err
 	}
 	call := languages.Call{Key: rec.user(), Observer: s.observer(r, rec), Caps: caps, Network: network}
+	tty, err := terminalSize(req.TTY, req.Rows, req.Cols)
+	if err != nil {
+		return nil, err
+	}
+	if tty != nil && len(req.Tests) > 0 {
+		return nil, invalid(`"tty" applies to the run of a request without "tests"`)
+	}
+	call.TTY = tty
 	if stream != nil {
-		call.Events, call.Stdin = stream, stream.Stdin
+		call.Events, call.Stdin, call.Control = stream, stream.Stdin, stream.Control
 	}
 	resp, lang, err := s.Languages.Execute(r.Context(), call, req)
 	if lang != nil {
@@ -193,7 +204,39 @@ func (s *Server) plan(req *api.ExecuteRequest) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &job{image: req.Image, args: req.Cmd, env: req.Env, files: files, stdin: []byte(req.Stdin), limits: l, copyOut: copyOut}, nil
+	tty, err := terminalSize(req.TTY, req.Rows, req.Cols)
+	if err != nil {
+		return nil, err
+	}
+	return &job{image: req.Image, args: req.Cmd, env: req.Env, files: files, stdin: []byte(req.Stdin), limits: l, copyOut: copyOut, tty: tty}, nil
+}
+
+// Terminal sizes: the default, and the bound of each side (a size is only
+// a number the program reads, but a sane one).
+const (
+	defaultRows, defaultCols = 24, 80
+	maxTerminalSide          = 1000
+)
+
+// terminalSize is a request's terminal: nil without "tty"; 0 rows or cols
+// is the default.
+func terminalSize(tty bool, rows, cols int) (*runtime.WindowSize, error) {
+	if !tty {
+		if rows != 0 || cols != 0 {
+			return nil, invalid(`"rows" and "cols" need "tty": true`)
+		}
+		return nil, nil
+	}
+	if rows == 0 {
+		rows = defaultRows
+	}
+	if cols == 0 {
+		cols = defaultCols
+	}
+	if rows < 1 || rows > maxTerminalSide || cols < 1 || cols > maxTerminalSide {
+		return nil, invalid(fmt.Sprintf(`"rows" and "cols" must be between 1 and %d`, maxTerminalSide))
+	}
+	return &runtime.WindowSize{Rows: uint16(rows), Cols: uint16(cols)}, nil
 }
 
 func decodeFiles(in []api.File) ([]rootfs.File, error) { return execution.DecodeFiles(in) }

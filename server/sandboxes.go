@@ -233,7 +233,7 @@ func (s *Server) sandboxExec(r *http.Request, rec *execRecord, req *api.SandboxE
 	flush := func() {}
 	if stream != nil {
 		x.Stdout, x.Stderr, flush = stream.outputs()
-		x.StdinStream = stream.Stdin
+		x.StdinStream, x.Control = stream.Stdin, stream.Control
 	}
 	out, err := s.Sessions.Exec(r.Context(), rec.user(), id, x)
 	flush()
@@ -277,6 +277,9 @@ func (s *Server) execSpec(r *http.Request, rec *execRecord, sess *session.Sessio
 		return x, err
 	}
 	if x.Dir, err = execDir(req.Cwd); err != nil {
+		return x, err
+	}
+	if x.TTY, err = terminalSize(req.TTY, req.Rows, req.Cols); err != nil {
 		return x, err
 	}
 	x.Args, x.Env, x.Stdin = req.Cmd, envList(req.Env), []byte(req.Stdin)

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // A streaming answer ("stream": true) is NDJSON: one event per line,
@@ -33,6 +34,9 @@ type eventStream struct {
 	// Stdin, when set, is the program's input as the client sends it (a
 	// WebSocket's); nil: the request's stdin.
 	Stdin io.Reader
+	// Control, when set, carries the client's signals and resizes (a
+	// WebSocket's); nil: the program gets none.
+	Control <-chan runtime.Control
 }
 
 // newEventStream streams an HTTP answer as NDJSON.

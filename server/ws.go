@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandboxd/sandboxd/runtime"
 )
 
 // Interactive runs over WebSocket (GET /v1/execute/ws and GET
@@ -33,9 +36,26 @@ const (
 // clientMessage is what a client sends after the request, as text; a
 // binary message is raw stdin bytes.
 type clientMessage struct {
-	Type string `json:"type"` // "stdin" or "close_stdin"
-	Data string `json:"data"`
+	Type   string `json:"type"` // "stdin", "close_stdin", "signal" or "resize"
+	Data   string `json:"data"`
+	Signal string `json:"signal"`
+	Rows   int    `json:"rows"`
+	Cols   int    `json:"cols"`
 }
+
+// wsSignals are the signals a client may send its program, by name: the
+// ones a terminal's user or a supervisor sends. Anything else is ignored,
+// as every message the daemon does not know is.
+var wsSignals = map[string]unix.Signal{
+	"SIGHUP": unix.SIGHUP, "SIGINT": unix.SIGINT, "SIGQUIT": unix.SIGQUIT, "SIGKILL": unix.SIGKILL,
+	"SIGUSR1": unix.SIGUSR1, "SIGUSR2": unix.SIGUSR2, "SIGALRM": unix.SIGALRM, "SIGTERM": unix.SIGTERM,
+	"SIGCONT": unix.SIGCONT, "SIGSTOP": unix.SIGSTOP, "SIGTSTP": unix.SIGTSTP, "SIGWINCH": unix.SIGWINCH,
+}
+
+// wsControlQueue bounds the signals and resizes waiting for the program
+// (sent before it starts, or faster than they are applied); more are
+// dropped rather than held or allowed to stall the client's stdin.
+const wsControlQueue = 16
 
 // wsSession is one upgraded connection.
 type wsSession struct {
@@ -44,6 +64,8 @@ type wsSession struct {
 	cancel context.CancelFunc
 	stdin  *io.PipeReader // the program's stdin
 	feed   *io.PipeWriter
+	// control carries the client's signals and resizes to the run.
+	control chan runtime.Control
 }
 
 // upgrade accepts the WebSocket and reads the request message into v. On
@@ -59,7 +81,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, v any) (*wsSess
 	// session's does (readClient, keepAlive).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	pr, pw := io.Pipe()
-	ws := &wsSession{c: c, ctx: ctx, cancel: cancel, stdin: pr, feed: pw}
+	ws := &wsSession{c: c, ctx: ctx, cancel: cancel, stdin: pr, feed: pw, control: make(chan runtime.Control, wsControlQueue)}
 	// The request must come soon: the caller's admission is held already.
 	first, cancelFirst := context.WithTimeout(ctx, wsRequestWithin)
 	_, msg, err := c.Read(first)
@@ -116,7 +138,32 @@ func (ws *wsSession) readClient() {
 			_, _ = ws.feed.Write([]byte(m.Data))
 		case "close_stdin":
 			ws.feed.Close()
+		case "signal", "resize":
+			ws.control1(m)
 		}
+	}
+}
+
+// control1 queues a signal or a resize for the run; one that is not valid
+// (an unknown signal, a size out of bounds) is ignored.
+func (ws *wsSession) control1(m clientMessage) {
+	var c runtime.Control
+	if m.Type == "signal" {
+		sig, ok := wsSignals[m.Signal]
+		if !ok {
+			return
+		}
+		c.Signal = sig
+	} else {
+		size, err := terminalSize(true, m.Rows, m.Cols)
+		if err != nil || m.Rows == 0 || m.Cols == 0 {
+			return
+		}
+		c.Resize = size
+	}
+	select {
+	case ws.control <- c:
+	default:
 	}
 }
 
@@ -143,7 +190,7 @@ func (ws *wsSession) keepAlive() {
 // events is the streaming answer over the WebSocket, its program's stdin
 // the client's.
 func (ws *wsSession) events() *eventStream {
-	return &eventStream{started: true, Stdin: ws.stdin, sink: func(line []byte) error {
+	return &eventStream{started: true, Stdin: ws.stdin, Control: ws.control, sink: func(line []byte) error {
 		return ws.c.Write(ws.ctx, websocket.MessageText, line)
 	}}
 }

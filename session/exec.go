@@ -172,6 +172,7 @@ func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*ExecResult
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: x.Args, Env: execution.Environment(s.imgEnv, append(append([]string{}, s.spec.Env...), x.Env...)),
 		Stdin: x.stdin(), Limits: x.Limits, Dir: x.Dir, Stdout: x.Stdout, Stderr: x.Stderr,
+		TTY: x.TTY, Control: x.Control,
 	})
 	// Run has killed every process of the sandbox; its teardown (cgroup,
 	// mounts, namespaces) goes off the answer path.

@@ -73,6 +73,11 @@ type ExecSpec struct {
 	StdinStream io.Reader
 	// Stdout and Stderr, when set, receive the kept output as it is read.
 	Stdout, Stderr io.Writer
+	// TTY, when set, runs the program on a pseudo-terminal of this size
+	// (runtime.Request.TTY); Control carries a client's signals and
+	// resizes while it runs.
+	TTY     *runtime.WindowSize
+	Control <-chan runtime.Control
 }
 
 // Usage is a session's use so far.

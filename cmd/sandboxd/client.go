@@ -36,8 +36,11 @@ func runCommand() *cli.Command {
 		ArgsUsage: "[FILE...] [-- CMD [ARGS...] | -- ARGS...]",
 		Description: "With --image, FILEs are put in /work and CMD runs. With --language, the FILEs are\n" +
 			"the program (the first is the main file) and ARGS are its arguments.\n" +
-			"Standard input comes from --stdin FILE, or from sandboxd's own stdin when it is not a terminal.",
-		Flags: append([]cli.Flag{
+			"Standard input comes from --stdin FILE, or from sandboxd's own stdin when it is not a terminal.\n" +
+			"With -i, stdin is sent while the program runs and its output shows as it comes; with -t it runs\n" +
+			"on a terminal; -it gives an interactive terminal, like docker run -it.",
+		UseShortOptionHandling: true,
+		Flags: append(append([]cli.Flag{
 			socketFlag,
 			&cli.StringFlag{Name: "image", Usage: "image to run CMD in"},
 			&cli.StringFlag{Name: "language", Aliases: []string{"l"}, Usage: "language of the FILEs (see sandboxd lang ls)"},
@@ -45,9 +48,8 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "stdin", Usage: "file to feed to standard input"},
 			&cli.BoolFlag{Name: "json", Usage: "print the daemon's response instead of the program's output"},
 			&cli.StringSliceFlag{Name: "env", Usage: "K=V for the program (repeatable)"},
-		}, append(interactiveFlags, limitCLIFlags()...)...),
-		UseShortOptionHandling: true,
-		OnUsageError:           oneLineUsageError,
+		}, interactiveFlags()...), limitCLIFlags()...),
+		OnUsageError: oneLineUsageError,
 		Action: func(c *cli.Context) error {
 			code, err := runRemote(c)
 			if err != nil {
@@ -60,14 +62,13 @@ func runCommand() *cli.Command {
 	}
 }
 
-// splitArgs separates FILE... (or ID) from CMD after "--".
+// splitArgs separates FILE... from CMD after "--", which urfave/cli drops.
 func splitArgs(c *cli.Context) (files, cmd []string) {
 	args := c.Args().Slice()
 	if i := slices.Index(os.Args, "--"); i >= 0 {
 		cmd = os.Args[i+1:]
 		files = args[:max(len(args)-len(cmd), 0)]
-		// The flag parser keeps the "--" when a positional argument came
-		// before it (sandbox exec ID -- CMD), and drops it otherwise.
+		// With short-option handling (-it), urfave/cli keeps the "--".
 		if n := len(files); n > 0 && files[n-1] == "--" {
 			files = files[:n-1]
 		}
@@ -109,36 +110,28 @@ func runRemote(c *cli.Context) (int, error) {
 		}
 		req.Files = append(req.Files, sourceFile(filepath.Base(f), data))
 	}
-	if p := c.String("stdin"); p != "" {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return 0, fmt.Errorf("--stdin: %w", err)
-		}
-		req.Stdin = string(data)
-	} else if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 && !wantsInteractive(c) {
-		data, err := io.ReadAll(os.Stdin)
-		if err != nil {
-			return 0, fmt.Errorf("reading stdin: %w", err)
-		}
-		req.Stdin = string(data)
+	var err error
+	if req.Stdin, err = requestStdin(c); err != nil {
+		return 0, err
+	}
+	if req.TTY = c.Bool("tty"); req.TTY {
+		req.Rows, req.Cols = localSize()
+	}
+	if c.Bool("interactive") && c.Bool("json") {
+		return 0, errors.New("--json and --interactive exclude each other")
 	}
 	if req.Language != "" {
 		if len(req.Env) > 0 {
 			return 0, errors.New("--env is not available with --language")
 		}
 		req.Env = nil
-		if wantsInteractive(c) {
-			return runRemoteAttached(c, req)
-		}
 		return runLanguage(c, req)
 	}
-	limits, err := limitFlags(c)
-	if err != nil {
+	if req.Limits, err = limitFlags(c); err != nil {
 		return 0, err
 	}
-	req.Limits = limits
-	if wantsInteractive(c) {
-		return runRemoteAttached(c, req)
+	if c.Bool("interactive") {
+		return runInteractively(c, req)
 	}
 	resp, err := newClient(c).Execute(c.Context, req)
 	if err != nil {
@@ -158,18 +151,39 @@ func runRemote(c *cli.Context) (int, error) {
 	return resp.Run.ExitCode, nil
 }
 
-// runRemoteAttached is `sandboxd run -i/-t`: req over a WebSocket.
-func runRemoteAttached(c *cli.Context, req *api.ExecuteRequest) (int, error) {
-	if req.Language != "" {
-		limits, err := limitFlags(c)
-		if err != nil {
-			return 0, err
+// requestStdin is the request's stdin: --stdin FILE, or sandboxd's own
+// stdin when it is not a terminal; with -i, none (it is sent as it comes).
+func requestStdin(c *cli.Context) (string, error) {
+	if p := c.String("stdin"); p != "" {
+		if c.Bool("interactive") {
+			return "", errors.New("--stdin and --interactive exclude each other")
 		}
-		req.Limits = limits
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("--stdin: %w", err)
+		}
+		return string(data), nil
 	}
-	return runAttached(c, "sandboxd run", func(t terminal) (*client.Interactive, error) {
-		return newClient(c).ExecuteInteractive(c.Context, req)
-	})
+	if c.Bool("interactive") {
+		return "", nil
+	}
+	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+		data, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return "", fmt.Errorf("reading stdin: %w", err)
+		}
+		return string(data), nil
+	}
+	return "", nil
+}
+
+// runInteractively runs req over the daemon's WebSocket (-i).
+func runInteractively(c *cli.Context, req *api.ExecuteRequest) (int, error) {
+	s, err := newClient(c).ExecuteInteractive(c.Context, req)
+	if err != nil {
+		return 0, err
+	}
+	return interactiveRun(c.Context, s, req.TTY, "sandboxd run")
 }
 
 // sourceFile sends text as text, so the request stays readable, and
@@ -187,6 +201,9 @@ func runLanguage(c *cli.Context, req *api.ExecuteRequest) (int, error) {
 		return 0, err
 	}
 	req.Limits = limits
+	if c.Bool("interactive") {
+		return runInteractively(c, req)
+	}
 	resp, err := newClient(c).ExecuteLanguage(c.Context, req)
 	if err != nil {
 		return 0, err

@@ -43,14 +43,14 @@ func sandboxCommand() *cli.Command {
 			{Name: "inspect", Usage: "show a sandbox and its usage as JSON", ArgsUsage: "ID", Flags: []cli.Flag{socketFlag}, Action: sandboxInspect},
 			{Name: "rm", Usage: "end sandboxes", ArgsUsage: "ID...", Flags: []cli.Flag{socketFlag}, Action: sandboxRemove},
 			{
-				Name: "exec", Usage: "run a command in a sandbox; its output and exit code pass through", ArgsUsage: "ID -- CMD [ARGS...]",
-				Flags: []cli.Flag{socketFlag,
+				Name: "exec", Usage: "run a command in a sandbox; its output and exit code pass through (-it: an interactive terminal)", ArgsUsage: "ID -- CMD [ARGS...]",
+				UseShortOptionHandling: true,
+				Flags: append([]cli.Flag{socketFlag,
 					&cli.StringFlag{Name: "cwd", Usage: "working directory under /work"},
 					&cli.StringSliceFlag{Name: "env", Usage: "K=V (repeatable)"},
 					&cli.StringFlag{Name: "stdin", Usage: "file to feed to standard input"},
 					&cli.DurationFlag{Name: "wall-time", Usage: "wall-clock limit of this exec"},
-					interactiveFlags[0], interactiveFlags[1],
-				},
+				}, interactiveFlags()...),
 				OnUsageError: oneLineUsageError,
 				Action: func(c *cli.Context) error {
 					code, err := sandboxExec(c)
@@ -162,6 +162,9 @@ func sandboxExec(c *cli.Context) (int, error) {
 		return 0, err
 	}
 	if p := c.String("stdin"); p != "" {
+		if c.Bool("interactive") {
+			return 0, errors.New("--stdin and --interactive exclude each other")
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return 0, fmt.Errorf("--stdin: %w", err)
@@ -172,10 +175,15 @@ func sandboxExec(c *cli.Context) (int, error) {
 		ms := c.Duration("wall-time").Milliseconds()
 		req.Limits = &api.Limits{WallTimeMS: &ms}
 	}
-	if wantsInteractive(c) {
-		return runAttached(c, "sandboxd sandbox exec", func(t terminal) (*client.Interactive, error) {
-			return newClient(c).ExecInteractive(c.Context, ids[0], req)
-		})
+	if req.TTY = c.Bool("tty"); req.TTY {
+		req.Rows, req.Cols = localSize()
+	}
+	if c.Bool("interactive") {
+		s, err := newClient(c).ExecInteractive(c.Context, ids[0], req)
+		if err != nil {
+			return 0, err
+		}
+		return interactiveRun(c.Context, s, req.TTY, "sandboxd sandbox exec")
 	}
 	resp, err := newClient(c).Exec(c.Context, ids[0], req)
 	if err != nil {

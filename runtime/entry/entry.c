@@ -10,7 +10,9 @@
  * Protocol on fd 3 (a Unix stream socket; see protocol.go for the format):
  *   entry -> host  'R'                 parked
  *   host  -> entry 'L' launch          argv, envp, cwd, rlimits, BPF filter
- *   entry -> host  'S' pid | 'F' text  started, or could not start
+ *   entry -> host  'S' pid | 'F' text  started, or could not start; with a
+ *                                      terminal, 'S' carries its master (SCM_RIGHTS)
+ *   host  -> entry 'K' signal number   deliver a client's signal (any number of times)
  *   entry -> host  'X' wait status     the program ended
  * argv and envp are handed to execve unchanged: nothing here parses them.
  */
@@ -25,9 +27,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <termios.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -75,6 +80,37 @@ static int send_msg(char type, const void *payload, uint32_t n)
 	if (write_all(CTL_FD, hdr, sizeof hdr) < 0)
 		return -1;
 	return n ? write_all(CTL_FD, payload, n) : 0;
+}
+
+/* send_started sends 'S' with the pid and, when term >= 0, the terminal's
+ * master as SCM_RIGHTS: the host reads this one message with recvmsg. */
+static int send_started(uint32_t pid, int term)
+{
+	unsigned char msg[9] = {'S', 0, 0, 0, 4, pid >> 24, pid >> 16, pid >> 8, pid};
+	struct iovec iov = {.iov_base = msg, .iov_len = sizeof msg};
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (term >= 0) {
+		memset(&ctl, 0, sizeof ctl);
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof ctl.b;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &term, sizeof term);
+	}
+	ssize_t w;
+	do
+		w = sendmsg(CTL_FD, &mh, 0);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -1;
+	/* The descriptor went with the first byte; the rest is plain bytes. */
+	return write_all(CTL_FD, msg + w, sizeof msg - (size_t)w);
 }
 
 static void put_u32(unsigned char *b, uint32_t v)
@@ -224,126 +260,89 @@ static void on_sigchld(int sig)
 	errno = saved;
 }
 
-static void run_entry(void)
+/* open_terminal makes the program's pseudo-terminal, on the sandbox's own
+ * devpts instance (/dev/ptmx is a link to /dev/pts/ptmx), before the filter
+ * goes on: the master stays with the entry (and goes to the host), the
+ * slave becomes the program's stdin, stdout and stderr. */
+static void open_terminal(uint64_t rows, uint64_t cols, int *master, int *slave)
 {
-	/* Non-dumpable: the program, under the same uid, can neither ptrace
-	 * the entry nor open its /proc/1/{mem,fd,exe}. */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	fcntl(CTL_FD, F_SETFD, FD_CLOEXEC);
-	/* pid 1 only gets the signals it handles. Catch (not ignore: an
-	 * ignored disposition would survive execve into the program) the ones
-	 * the program could send, so they can't end the entry early. */
-	static const int caught[] = {SIGTERM, SIGINT,  SIGHUP,    SIGQUIT, SIGUSR1,
-				     SIGUSR2, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF};
-	struct sigaction sa = {.sa_handler = ignore_signal, .sa_flags = SA_RESTART};
-	for (size_t i = 0; i < sizeof caught / sizeof caught[0]; i++)
-		sigaction(caught[i], &sa, NULL);
+	int unlock = 0;
+	*master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*master < 0)
+		fail("entry: opening the terminal (/dev/ptmx): %s", strerror(errno));
+	if (ioctl(*master, TIOCSPTLCK, &unlock) < 0)
+		fail("entry: unlocking the terminal: %s", strerror(errno));
+	/* TIOCGPTPEER opens this master's own slave, never a path that
+	 * could name another. */
+	*slave = ioctl(*master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*slave < 0)
+		fail("entry: opening the terminal's slave: %s", strerror(errno));
+	struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+	if (ioctl(*master, TIOCSWINSZ, &ws) < 0)
+		fail("entry: setting the terminal's size: %s", strerror(errno));
+}
 
-	if (send_msg('R', NULL, 0) < 0)
-		_exit(EXIT_NO_LAUNCH);
-	unsigned char hdr[5];
-	if (read_all(CTL_FD, hdr, sizeof hdr) < 0 || hdr[0] != 'L')
-		_exit(EXIT_NO_LAUNCH); /* the host went away: nothing to run */
-	uint32_t n = (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
-	if (n > MAX_MESSAGE)
-		fail("entry: launch message too large");
-	unsigned char *buf = malloc(n ? n : 1);
-	if (!buf || read_all(CTL_FD, buf, n) < 0)
-		fail("entry: reading launch message");
-
-	struct reader r = {buf, n};
-	char **argv = rd_strings(&r, "an argument");
-	char **envp = rd_strings(&r, "the environment");
-	char *dir = rd_bytes(&r, NULL);
-	uint64_t nlimits = rd_u64(&r);
-	if (nlimits > r.left / 24)
-		fail("entry: truncated launch message");
-	for (uint64_t i = 0; i < nlimits; i++) {
-		int res = (int)rd_u64(&r);
-		struct rlimit rl;
-		rl.rlim_cur = rd_u64(&r);
-		rl.rlim_max = rd_u64(&r);
-		if (setrlimit(res, &rl) < 0)
-			fail("setting resource limit %d: %s", res, strerror(errno));
+/* exec_program runs in the forked child. On a terminal, the program leads
+ * a new session whose controlling terminal it is (so Ctrl-C reaches its
+ * foreground group); otherwise it leads its own process group, so that a
+ * client's signal reaches what it started too. */
+__attribute__((noreturn)) static void exec_program(const char *path, char **argv, char **envp, int slave, int errfd)
+{
+	int ok = 1;
+	if (slave >= 0) {
+		ok = setsid() >= 0 && ioctl(slave, TIOCSCTTY, 0) >= 0;
+		for (int fd = 0; ok && fd < 3; fd++)
+			ok = dup2(slave, fd) == fd;
+	} else {
+		ok = setpgid(0, 0) == 0;
 	}
-	size_t flen;
-	char *filter = rd_bytes(&r, &flen);
-	if (r.left != 0)
-		fail("entry: trailing bytes in launch message");
-	if (!argv[0] || !argv[0][0])
-		fail("entry: empty command");
-	if (flen == 0 || flen % sizeof(struct sock_filter) || flen / sizeof(struct sock_filter) > 0xffff)
-		fail("entry: malformed seccomp program");
-	if (chdir(dir) < 0)
-		fail("%s: %s", dir, strerror(errno));
-	char *path = resolve(argv[0], envp);
-
-	/* Speculative store bypass and indirect branch speculation are
-	 * turned off for the program and all it starts (inherited across fork
-	 * and execve; FORCE means the program cannot turn them back on).
-	 * Kernels since 5.16 no longer tie this to seccomp by default. ENXIO
-	 * or EINVAL means the CPU is not affected or the kernel's mitigation
-	 * mode leaves no choice: nothing to do then. */
-	static const int spec[] = {PR_SPEC_STORE_BYPASS, PR_SPEC_INDIRECT_BRANCH};
-	for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++)
-		if (prctl(PR_SET_SPECULATION_CTRL, spec[i], PR_SPEC_FORCE_DISABLE, 0, 0) < 0 &&
-		    errno != ENXIO && errno != EINVAL && errno != EPERM)
-			fail("disabling speculation (%d): %s", spec[i], strerror(errno));
-
-	/* The filter goes on last, after everything the entry itself needs,
-	 * and before any of the program's code exists. no_new_privs is
-	 * already set by libcontainer; setting it again costs nothing. */
-	struct sock_fprog prog = {
-		.len = (unsigned short)(flen / sizeof(struct sock_filter)),
-		.filter = (struct sock_filter *)filter,
-	};
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) < 0)
-		fail("installing the seccomp filter: %s", strerror(errno));
-
-	if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		fail("entry: pipe: %s", strerror(errno));
-	struct sigaction chld = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
-	sigaction(SIGCHLD, &chld, NULL);
-
-	/* A close-on-exec pipe carries execve's errno back, if it fails. */
-	int errpipe[2];
-	if (pipe2(errpipe, O_CLOEXEC) < 0)
-		fail("entry: pipe: %s", strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0)
-		fail("entry: fork: %s", strerror(errno));
-	if (pid == 0) {
+	if (ok)
 		execve(path, argv, envp);
-		int err = errno;
-		write_all(errpipe[1], &err, sizeof err);
-		_exit(EXIT_NOT_RUNNABLE);
-	}
-	close(errpipe[1]);
-	int err;
-	ssize_t got;
-	do
-		got = read(errpipe[0], &err, sizeof err);
-	while (got < 0 && errno == EINTR);
-	if (got == (ssize_t)sizeof err) {
-		waitpid(pid, NULL, 0);
-		fail("%s: %s", argv[0], describe(err));
-	}
-	close(errpipe[0]);
-	unsigned char word[4];
-	put_u32(word, (uint32_t)pid);
-	send_msg('S', word, 4);
+	int err = errno;
+	write_all(errfd, &err, sizeof err);
+	_exit(EXIT_NOT_RUNNABLE);
+}
 
-	/* Reap orphans until the program itself ends; when the entry exits,
-	 * the kernel kills whatever is left in the PID namespace. Watch the
-	 * control socket meanwhile: if sandboxd goes away (it crashed, or was
-	 * killed), the sandbox ends at once instead of running on unwatched. */
+/* deliver sends a client's signal: on a terminal to its foreground process
+ * group (as the line discipline does for Ctrl-C), otherwise to the
+ * program's process group, or to the program alone if it left it. */
+static void deliver(int sig, pid_t pid, int master)
+{
+	if (sig <= 0 || sig >= 65)
+		return;
+	pid_t pgrp = 0;
+	if (master >= 0 && ioctl(master, TIOCGPGRP, &pgrp) == 0 && pgrp > 0 && kill(-pgrp, sig) == 0)
+		return;
+	if (kill(-pid, sig) < 0)
+		kill(pid, sig);
+}
+
+/* read_control reads one host message during the run. The host only ever
+ * sends 'K'; anything else, or the socket's end (sandboxd crashed or was
+ * killed), ends the sandbox at once instead of letting it run on
+ * unwatched. */
+static void read_control(pid_t pid, int master)
+{
+	unsigned char hdr[5], word[4];
+	if (read_all(CTL_FD, hdr, sizeof hdr) < 0)
+		_exit(128 + SIGKILL);
+	uint32_t n = (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
+	if (hdr[0] != 'K' || n != 4 || read_all(CTL_FD, word, 4) < 0)
+		_exit(128 + SIGKILL);
+	deliver((int)((uint32_t)word[0] << 24 | word[1] << 16 | word[2] << 8 | word[3]), pid, master);
+}
+
+/* wait_program reaps orphans until the program itself ends; when the entry
+ * exits, the kernel kills whatever is left in the PID namespace. */
+__attribute__((noreturn)) static void wait_program(pid_t pid, int master)
+{
+	unsigned char word[4];
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = CTL_FD, .events = POLLIN}, {.fd = sigchld_pipe[0], .events = POLLIN}};
 		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
 			_exit(EXIT_NOT_RUNNABLE);
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
-			_exit(128 + SIGKILL); /* the host never writes after 'L' */
+			read_control(pid, master);
 		if (pfd[1].revents & POLLIN) {
 			char drain[64];
 			while (read(sigchld_pipe[0], drain, sizeof drain) > 0)
@@ -363,6 +362,146 @@ static void run_entry(void)
 			_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 		}
 	}
+}
+
+/* start_program forks and execs the program; it returns once execve has
+ * succeeded, and fails (reporting 'F') if it did not. */
+static pid_t start_program(const char *path, char **argv, char **envp, int slave)
+{
+	/* A close-on-exec pipe carries execve's errno back, if it fails. */
+	int errpipe[2];
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		fail("entry: pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("entry: fork: %s", strerror(errno));
+	if (pid == 0)
+		exec_program(path, argv, envp, slave, errpipe[1]);
+	if (slave < 0)
+		setpgid(pid, pid); /* also here: a signal may come before the child runs */
+	close(errpipe[1]);
+	int err;
+	ssize_t got;
+	do
+		got = read(errpipe[0], &err, sizeof err);
+	while (got < 0 && errno == EINTR);
+	if (got == (ssize_t)sizeof err) {
+		waitpid(pid, NULL, 0);
+		fail("%s: %s", argv[0], describe(err));
+	}
+	close(errpipe[0]);
+	return pid;
+}
+
+struct launch {
+	char **argv, **envp, *dir, *filter;
+	size_t flen;
+	uint64_t rows, cols; /* a terminal of this size; 0: pipes */
+};
+
+/* read_launch reads the 'L' message and sets the run's rlimits. */
+static void read_launch(struct launch *l)
+{
+	unsigned char hdr[5];
+	if (read_all(CTL_FD, hdr, sizeof hdr) < 0 || hdr[0] != 'L')
+		_exit(EXIT_NO_LAUNCH); /* the host went away: nothing to run */
+	uint32_t n = (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
+	if (n > MAX_MESSAGE)
+		fail("entry: launch message too large");
+	unsigned char *buf = malloc(n ? n : 1);
+	if (!buf || read_all(CTL_FD, buf, n) < 0)
+		fail("entry: reading launch message");
+
+	struct reader r = {buf, n};
+	l->argv = rd_strings(&r, "an argument");
+	l->envp = rd_strings(&r, "the environment");
+	l->dir = rd_bytes(&r, NULL);
+	uint64_t nlimits = rd_u64(&r);
+	if (nlimits > r.left / 24)
+		fail("entry: truncated launch message");
+	for (uint64_t i = 0; i < nlimits; i++) {
+		int res = (int)rd_u64(&r);
+		struct rlimit rl;
+		rl.rlim_cur = rd_u64(&r);
+		rl.rlim_max = rd_u64(&r);
+		if (setrlimit(res, &rl) < 0)
+			fail("setting resource limit %d: %s", res, strerror(errno));
+	}
+	l->filter = rd_bytes(&r, &l->flen);
+	l->rows = rd_u64(&r);
+	l->cols = rd_u64(&r);
+	if (r.left != 0)
+		fail("entry: trailing bytes in launch message");
+	if (!l->argv[0] || !l->argv[0][0])
+		fail("entry: empty command");
+	if (l->flen == 0 || l->flen % sizeof(struct sock_filter) || l->flen / sizeof(struct sock_filter) > 0xffff)
+		fail("entry: malformed seccomp program");
+	if ((l->rows == 0) != (l->cols == 0) || l->rows > 0xffff || l->cols > 0xffff)
+		fail("entry: malformed terminal size");
+}
+
+static void run_entry(void)
+{
+	/* Non-dumpable: the program, under the same uid, can neither ptrace
+	 * the entry nor open its /proc/1/{mem,fd,exe}. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	fcntl(CTL_FD, F_SETFD, FD_CLOEXEC);
+	/* pid 1 only gets the signals it handles. Catch (not ignore: an
+	 * ignored disposition would survive execve into the program) the ones
+	 * the program could send, so they can't end the entry early. */
+	static const int caught[] = {SIGTERM, SIGINT,  SIGHUP,    SIGQUIT, SIGUSR1,
+				     SIGUSR2, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF};
+	struct sigaction sa = {.sa_handler = ignore_signal, .sa_flags = SA_RESTART};
+	for (size_t i = 0; i < sizeof caught / sizeof caught[0]; i++)
+		sigaction(caught[i], &sa, NULL);
+
+	if (send_msg('R', NULL, 0) < 0)
+		_exit(EXIT_NO_LAUNCH);
+	struct launch l;
+	read_launch(&l);
+	if (chdir(l.dir) < 0)
+		fail("%s: %s", l.dir, strerror(errno));
+	char *path = resolve(l.argv[0], l.envp);
+	int master = -1, slave = -1;
+	if (l.rows)
+		open_terminal(l.rows, l.cols, &master, &slave);
+
+	/* Speculative store bypass and indirect branch speculation are
+	 * turned off for the program and all it starts (inherited across fork
+	 * and execve; FORCE means the program cannot turn them back on).
+	 * Kernels since 5.16 no longer tie this to seccomp by default. ENXIO
+	 * or EINVAL means the CPU is not affected or the kernel's mitigation
+	 * mode leaves no choice: nothing to do then. */
+	static const int spec[] = {PR_SPEC_STORE_BYPASS, PR_SPEC_INDIRECT_BRANCH};
+	for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++)
+		if (prctl(PR_SET_SPECULATION_CTRL, spec[i], PR_SPEC_FORCE_DISABLE, 0, 0) < 0 &&
+		    errno != ENXIO && errno != EINVAL && errno != EPERM)
+			fail("disabling speculation (%d): %s", spec[i], strerror(errno));
+
+	/* The filter goes on last, after everything the entry itself needs,
+	 * and before any of the program's code exists. no_new_privs is
+	 * already set by libcontainer; setting it again costs nothing. */
+	struct sock_fprog prog = {
+		.len = (unsigned short)(l.flen / sizeof(struct sock_filter)),
+		.filter = (struct sock_filter *)l.filter,
+	};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) < 0)
+		fail("installing the seccomp filter: %s", strerror(errno));
+
+	if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		fail("entry: pipe: %s", strerror(errno));
+	struct sigaction chld = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+	sigaction(SIGCHLD, &chld, NULL);
+
+	pid_t pid = start_program(path, l.argv, l.envp, slave);
+	if (slave >= 0)
+		close(slave); /* the terminal hangs up when the program's side closes */
+	if (send_started((uint32_t)pid, master) < 0)
+		_exit(128 + SIGKILL);
+	/* The entry keeps its copy of the master to find the terminal's
+	 * foreground group for a client's signal. */
+	wait_program(pid, master);
 }
 
 /* Runs before the Go runtime in every start of the binary; it takes over

@@ -2,6 +2,7 @@ package entry
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -64,19 +65,104 @@ func (h *Host) WaitReady() error {
 }
 
 // Start sends the program and waits until it runs; it returns the
-// program's pid inside the sandbox.
-func (h *Host) Start(l *Launch) (int, error) {
+// program's pid inside the sandbox and, when l asks for a terminal, its
+// master (non-blocking, for the runtime's poller).
+func (h *Host) Start(l *Launch) (int, *os.File, error) {
 	if err := writeMsg(h.f, msgLaunch, l.Marshal()); err != nil {
-		return 0, err
+		return 0, nil, err
+	}
+	fds, err := h.recvRights()
+	if err != nil {
+		return 0, nil, err
+	}
+	term, err := h.terminal(fds, l.Rows != 0)
+	if err != nil {
+		return 0, nil, err
 	}
 	p, err := h.expect(msgStarted)
+	if err == nil && len(p) != 4 {
+		err = errors.New("entry: malformed start message")
+	}
 	if err != nil {
-		return 0, err
+		if term != nil {
+			term.Close()
+		}
+		return 0, nil, err
 	}
-	if len(p) != 4 {
-		return 0, errors.New("entry: malformed start message")
+	return int(binary.BigEndian.Uint32(p)), term, nil
+}
+
+// terminal turns the descriptors that came with the answer to Launch into
+// the terminal's master; any descriptor it did not ask for is closed.
+func (h *Host) terminal(fds []int, want bool) (*os.File, error) {
+	if !want || len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		if want {
+			return nil, fmt.Errorf("entry: the start message carried %d descriptors, want the terminal", len(fds))
+		}
+		return nil, nil
 	}
-	return int(binary.BigEndian.Uint32(p)), nil
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		return nil, fmt.Errorf("entry: terminal: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "terminal"), nil
+}
+
+// recvRights reads the first byte of the answer to Launch with recvmsg,
+// which is where a descriptor passed with it (SCM_RIGHTS) arrives; the
+// byte goes back in front of the buffered reader. Nothing is buffered at
+// this point: the entry sends nothing between 'R' and that answer.
+func (h *Host) recvRights() ([]int, error) {
+	if h.r.Buffered() != 0 {
+		return nil, errors.New("entry: unexpected message before the start")
+	}
+	rc, err := h.f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var first [1]byte
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	var n, oobn int
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), first[:], oob, unix.MSG_CMSG_CLOEXEC)
+			if rerr != unix.EINTR {
+				return rerr != unix.EAGAIN
+			}
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, fmt.Errorf("entry: recvmsg: %w", rerr)
+	}
+	var fds []int
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil, fmt.Errorf("entry: control message: %w", err)
+		}
+		for _, m := range msgs {
+			if rights, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, rights...)
+			}
+		}
+	}
+	// Put the byte back: the rest of the message is read as usual.
+	h.r = bufio.NewReader(io.MultiReader(bytes.NewReader(first[:n]), h.f))
+	return fds, nil
+}
+
+// Signal asks the entry to deliver sig to the running program (see
+// entry.c, deliver). It fails once the entry is gone, which is harmless.
+func (h *Host) Signal(sig unix.Signal) error {
+	var p [4]byte
+	binary.BigEndian.PutUint32(p[:], uint32(sig))
+	return writeMsg(h.f, msgSignal, p[:])
 }
 
 // Wait blocks until the program ends and returns its wait status. An error

@@ -35,6 +35,7 @@ const (
 	msgStarted msgType = 'S' // entry → host: the program runs (pid inside)
 	msgFailed  msgType = 'F' // entry → host: the program could not start
 	msgExited  msgType = 'X' // entry → host: the program's wait status
+	msgSignal  msgType = 'K' // host → entry: deliver a client's signal
 )
 
 // Rlimit is one resource limit the entry sets before the program starts.
@@ -51,6 +52,10 @@ type Launch struct {
 	Rlimits []Rlimit
 	// Filter is the compiled seccomp program (struct sock_filter array).
 	Filter []byte
+	// Rows and Cols, when not 0, run the program on a pseudo-terminal of
+	// this size instead of the sandbox's pipes: the entry sends its master
+	// with the 'S' message. Both are 0 or neither.
+	Rows, Cols uint16
 }
 
 // Outcome is what the entry reports once the program has ended.
@@ -151,6 +156,8 @@ func (l *Launch) Marshal() []byte {
 		e.u64(r.Max)
 	}
 	e.bytes(l.Filter)
+	e.u64(uint64(l.Rows))
+	e.u64(uint64(l.Cols))
 	return e.buf
 }
 
@@ -166,6 +173,7 @@ func UnmarshalLaunch(b []byte) (*Launch, error) {
 		l.Rlimits = append(l.Rlimits, Rlimit{Resource: int(d.u64()), Cur: d.u64(), Max: d.u64()})
 	}
 	l.Filter = d.bytes()
+	rows, cols := d.u64(), d.u64()
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -175,5 +183,9 @@ func UnmarshalLaunch(b []byte) (*Launch, error) {
 	if len(l.Args) == 0 || l.Args[0] == "" {
 		return nil, errors.New("entry: empty command")
 	}
+	if (rows == 0) != (cols == 0) || rows > 0xffff || cols > 0xffff {
+		return nil, errors.New("entry: malformed terminal size")
+	}
+	l.Rows, l.Cols = uint16(rows), uint16(cols)
 	return l, nil
 }

@@ -14,6 +14,7 @@ func TestLaunchRoundTrip(t *testing.T) {
 		Dir:     "/work",
 		Rlimits: []Rlimit{{Resource: 7, Cur: 256, Max: 256}},
 		Filter:  []byte{1, 2, 3, 4, 5, 6, 7, 8},
+		Rows:    24, Cols: 80,
 	}
 	out, err := UnmarshalLaunch(in.Marshal())
 	if err != nil {
@@ -35,6 +36,7 @@ func TestUnmarshalLaunchRejectsBadInput(t *testing.T) {
 		{"trailing bytes", append(append([]byte{}, good...), 0)},
 		{"no command", (&Launch{}).Marshal()},
 		{"empty command", (&Launch{Args: []string{""}}).Marshal()},
+		{"rows without cols", (&Launch{Args: []string{"x"}, Filter: []byte{0}, Rows: 3}).Marshal()},
 		{"huge count", append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, good...)},
 	}
 	for _, tt := range tests {

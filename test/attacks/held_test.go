@@ -73,5 +73,16 @@ func heldAttacks() []attack {
 				both("events=3\n", "read\n"))},
 		{class: c, name: "page-cache oracle: mincore on a shared image file", expected: "every page reported resident",
 			req: api.ExecuteRequest{Cmd: held("mincore", "/bin/busybox")}, check: allResident},
+		// The sandbox's devpts instance has max=16 (rootfs.PtyMax): it
+		// cannot use up the host's kernel.pty.max; on a terminal, its own
+		// pty is one of the 16.
+		{class: e, name: "exhaust the host's pseudo-terminals: open /dev/ptmx until it fails", expected: "ptys=16 ENOSPC",
+			req: api.ExecuteRequest{Cmd: held("ptys")}, check: status(runtime.StatusOK, stdoutIs("ptys=16 ENOSPC\n"))},
+		{class: e, name: "exhaust the host's pseudo-terminals from a terminal run", expected: "ptys=15 ENOSPC",
+			req: api.ExecuteRequest{Cmd: held("ptys"), TTY: true}, check: status(runtime.StatusOK, stdoutIs("ptys=15 ENOSPC\r\n"))},
+		{class: c, name: "see another sandbox's terminal in /dev/pts", expected: "B sees only its own ptmx; A its own pts 0",
+			run: pair(api.ExecuteRequest{Cmd: holder(`:`, `ls /dev/pts | tr '\n' ' '`), TTY: true},
+				api.ExecuteRequest{Cmd: sh(`ls /dev/pts | tr '\n' ' '; test -e /dev/pts/0 || echo no-pts-0`)},
+				both("0 ptmx ", "ptmx no-pts-0\n"))},
 	}
 }

@@ -75,11 +75,4 @@ func TestCLIInteractive(t *testing.T) {
 			t.Errorf("exit %v, output %q", err, out)
 		}
 	})
-	t.Run("-t without a terminal", func(t *testing.T) {
-		out, err := exec.CommandContext(ctx, sandboxdBin, "run", "-t", "--socket", d.Socket, "--image", "busybox", "--", "true").CombinedOutput()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 125 || !strings.Contains(string(out), "-t needs a terminal") {
-			t.Errorf("exit %v, output %q", err, out)
-		}
-	})
 }

@@ -14,6 +14,7 @@
  *   held mqueue NAME      mq_open(NAME) without O_CREAT
  *   held mqhold NAME MS   mq_open(NAME, O_CREAT), then sleep MS
  *   held mincore PATH     maps PATH and counts the pages mincore says are resident: resident=N/M
+ *   held ptys             opens /dev/ptmx until it fails (at most 1000): ptys=N ERRNO
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -135,6 +136,13 @@ int main(int argc, char **argv) {
 		return 0;
 	}
 	if (!strcmp(cmd, "mincore")) return resident(a2);
+	if (!strcmp(cmd, "ptys")) {
+		int n = 0;
+		while (n < 1000 && open("/dev/ptmx", O_RDWR | O_NOCTTY) >= 0)
+			n++;
+		printf("ptys=%d %s\n", n, n < 1000 ? errname(errno) : "NONE");
+		return 0;
+	}
 	fprintf(stderr, "held: unknown command %s\n", cmd);
 	return 2;
 }
