@@ -27,6 +27,15 @@ type Request struct {
 	Dir string
 	// Stdout and Stderr, when set, receive the kept output as it arrives.
 	Stdout, Stderr io.Writer
+	// OutputRing keeps the last Limits.OutputBytes of each stream instead
+	// of the first, and more output never ends the run: a detached
+	// process (a server) logs for as long as it lives. Stdout and Stderr
+	// then receive every byte.
+	OutputRing bool
+	// Started, when set, is called once the program has started: Run
+	// then goes on until it ends. (Run returns an error without calling
+	// it when the program could not be started.)
+	Started func()
 }
 
 // ErrUsed is returned when a sandbox is asked to run a second program.
@@ -139,6 +148,7 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 	x := &execution{limits: req.Limits, stops: make(chan stopReason, 4), exited: make(chan exitReport, 1)}
 	x.out = newCapture(req.Limits.OutputBytes, req.Stdout, func() { x.stop(stopOutput) })
 	x.errc = newCapture(req.Limits.OutputBytes, req.Stderr, func() { x.stop(stopOutput) })
+	x.out.ring, x.errc.ring = req.OutputRing, req.OutputRing
 	go x.out.run(s.stdout)
 	go x.errc.run(s.stderr)
 	go feedStdin(s.stdin, req.Stdin)
@@ -157,6 +167,9 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
 	}); err != nil {
 		return nil, err
+	}
+	if req.Started != nil {
+		req.Started()
 	}
 	go func() {
 		ws, err := s.host.Wait()

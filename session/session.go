@@ -116,6 +116,7 @@ type Session struct {
 	building bool
 	waiting  int
 	running  map[*runtime.Sandbox]struct{}
+	detached registry
 	execs    int64
 	cpu      time.Duration
 	peak     int64

@@ -1,0 +1,128 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/sandboxd/sandboxd/api"
+)
+
+// newTestDetached is a detached exec with no sandbox behind it.
+func newTestDetached(id string, limit int64) *Detached {
+	pr, pw := io.Pipe()
+	_, cancel := context.WithCancel(context.Background())
+	return &Detached{id: id, started: time.Now(), cancel: cancel, done: make(chan struct{}), stdin: pw, stdinR: pr,
+		state: ExecRunning, out: outputs{limit: limit}}
+}
+
+func TestDetachedStates(t *testing.T) {
+	internal := func() *api.Result { return &api.Result{Status: api.StatusInternalError, Error: "run canceled"} }
+	tests := []struct {
+		name      string
+		kill      bool
+		res       *api.Result
+		state     string
+		status    api.Status
+		signalled bool
+	}{
+		{"ended by itself", false, &api.Result{Status: api.StatusOK}, ExecExited, api.StatusOK, false},
+		{"at a limit", false, &api.Result{Status: api.StatusWallTimeLimit}, ExecExited, api.StatusWallTimeLimit, false},
+		{"killed", true, internal(), ExecKilled, api.StatusRuntimeError, true},
+		{"killed after it ended by itself", true, &api.Result{Status: api.StatusOK}, ExecExited, api.StatusOK, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newTestDetached("ex-1", 16)
+			if tt.kill {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+				defer cancel()
+				_ = d.Kill(ctx) // nothing ends it here: it times out
+			}
+			d.finish(tt.res, nil)
+			info := d.Info()
+			if info.State != tt.state || info.Result.Status != tt.status || (info.Result.Signal != nil) != tt.signalled || info.EndedAt.IsZero() {
+				t.Errorf("%+v, result %+v", info, info.Result)
+			}
+			if tt.signalled && (*info.Result.Signal != "SIGKILL" || info.Result.ExitCode != 137 || info.Result.Error != "") {
+				t.Errorf("a killed exec's result: %+v", info.Result)
+			}
+			if _, err := d.Stdin().Write([]byte("x")); err == nil {
+				t.Error("stdin still open after the end")
+			}
+		})
+	}
+}
+
+func TestRegistryKeepsRunningAndTheLastEnded(t *testing.T) {
+	var r registry
+	for i := range 40 {
+		d := newTestDetached(fmt.Sprintf("ex-%d", i), 16)
+		if i%4 != 0 { // every fourth keeps running
+			d.finish(&api.Result{Status: api.StatusOK}, nil)
+		}
+		r.add(d)
+		r.prune()
+	}
+	running, ended := 0, 0
+	for _, d := range r.list {
+		if d.isEnded() {
+			ended++
+		} else {
+			running++
+		}
+	}
+	if running != 10 || ended != KeptEnded {
+		t.Fatalf("%d running, %d ended; want 10, %d", running, ended, KeptEnded)
+	}
+	// The oldest ended went first: the newest ended is kept, the oldest running too.
+	if r.get("ex-39") == nil || r.get("ex-0") == nil || r.get("ex-1") != nil {
+		t.Errorf("kept the wrong ones")
+	}
+	for i := 1; i < len(r.list); i++ {
+		if r.list[i-1].started.After(r.list[i].started) {
+			t.Errorf("not oldest first")
+		}
+	}
+}
+
+func TestOutputsAttach(t *testing.T) {
+	o := &outputs{limit: 8}
+	o.write(false, []byte("0123456789abcdef"))
+	o.write(true, []byte("err"))
+	a := o.attach()
+	if string(a.Stdout) != "89abcdef" || string(a.Stderr) != "err" {
+		t.Fatalf("kept: %q %q", a.Stdout, a.Stderr)
+	}
+	go o.write(false, []byte("live"))
+	if c := <-a.C; c.Stderr || string(c.Data) != "live" {
+		t.Fatalf("live chunk %+v", c)
+	}
+	// A client that does not read blocks the writer only until it goes.
+	for range chunksPerClient {
+		o.write(false, []byte("x"))
+	}
+	blocked := make(chan struct{})
+	go func() { o.write(false, []byte("y")); close(blocked) }()
+	select {
+	case <-blocked:
+		t.Fatal("a full client did not hold the writer")
+	case <-time.After(50 * time.Millisecond):
+	}
+	a.Detach()
+	select {
+	case <-blocked:
+	case <-time.After(time.Second):
+		t.Fatal("a client that went still holds the writer")
+	}
+	b := o.attach()
+	o.close()
+	if _, ok := <-b.C; ok {
+		t.Error("the channel stays open after the end")
+	}
+	if c := o.attach(); string(c.Stdout) != "xxxxxxxy"[len("xxxxxxxy")-8:] {
+		t.Errorf("kept after the end: %q", c.Stdout)
+	}
+}

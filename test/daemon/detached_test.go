@@ -1,0 +1,260 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
+)
+
+// Detached execs ("detach": true): programs of a session that outlive the
+// call that started them.
+
+// detach starts req detached in the sandbox id and checks the answer.
+func detach(t *testing.T, c *client.Client, id string, req api.SandboxExecRequest) *api.Exec {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	x, err := c.Detach(ctx, id, &req)
+	if err != nil {
+		t.Fatalf("detach %q: %v", req.Cmd, err)
+	}
+	if !strings.HasPrefix(x.ID, "ex-") || x.State != api.ExecRunning || x.Result != nil || x.EndedAt != nil {
+		t.Fatalf("detach %q: answer %+v", req.Cmd, x)
+	}
+	return x
+}
+
+// waitExec waits for the exec's end through ?wait=1.
+func waitExec(t *testing.T, c *client.Client, id, execID string) *api.Exec {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	x, err := c.DetachedExec(ctx, id, execID, true)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", execID, err)
+	}
+	if x.State == api.ExecRunning || x.Result == nil || x.EndedAt == nil {
+		t.Fatalf("?wait=1 answered before the end: %+v", x)
+	}
+	return x
+}
+
+// TestDetachedExecLifecycle: a detached program runs on after its call,
+// is listed running, its result comes with ?wait=1; a killed one says so;
+// unknown exec ids are 404 unknown_exec, another owner's sandbox 404
+// unknown_sandbox.
+func TestDetachedExecLifecycle(t *testing.T) {
+	d := sessionDaemon(t)
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{})
+	start := time.Now()
+	x := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell("sleep 1; echo done; echo oops >&2; exit 3")})
+	if el := time.Since(start); el > 900*time.Millisecond {
+		t.Errorf("the detach call took %v: it waited for the program", el)
+	}
+	list, err := d.Client.Execs(context.Background(), sb.ID)
+	if err != nil || len(list) != 1 || list[0].ID != x.ID || list[0].State != api.ExecRunning {
+		t.Fatalf("list while running: %+v, %v", list, err)
+	}
+	// The sandbox shows it in flight.
+	if info, err := d.Client.Sandbox(context.Background(), sb.ID); err != nil || info.Usage.ExecsActive != 1 {
+		t.Errorf("usage while running: %+v, %v", info.Usage, err)
+	}
+	end := waitExec(t, d.Client, sb.ID, x.ID)
+	if end.State != api.ExecExited || end.Result.Status != api.StatusRuntimeError || end.Result.ExitCode != 3 ||
+		end.Result.Stdout != "done\n" || end.Result.Stderr != "oops\n" || end.Result.WallTimeMS < 900 {
+		t.Errorf("ended: %+v result %+v", end, end.Result)
+	}
+
+	// Killed.
+	sleeper := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"sleep", "1000"}})
+	if err := d.Client.KillExec(context.Background(), sb.ID, sleeper.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Client.DetachedExec(context.Background(), sb.ID, sleeper.ID, false)
+	if err != nil || got.State != api.ExecKilled || got.Result == nil || got.Result.Signal == nil ||
+		*got.Result.Signal != "SIGKILL" || got.Result.ExitCode != 137 {
+		t.Fatalf("after kill: %+v, %v", got, err)
+	}
+	// Killing an ended exec is harmless; it stays as it ended.
+	if err := d.Client.KillExec(context.Background(), sb.ID, x.ID); err != nil {
+		t.Errorf("killing an ended exec: %v", err)
+	}
+	if got, _ := d.Client.DetachedExec(context.Background(), sb.ID, x.ID, false); got.State != api.ExecExited {
+		t.Errorf("an ended exec became %q", got.State)
+	}
+	list, _ = d.Client.Execs(context.Background(), sb.ID)
+	if len(list) != 2 || list[0].ID != x.ID || list[1].ID != sleeper.ID {
+		t.Errorf("list: %+v", list)
+	}
+
+	// Unknown ids, another owner.
+	for _, call := range []func() error{
+		func() error {
+			_, err := d.Client.DetachedExec(context.Background(), sb.ID, "ex-0000", false)
+			return err
+		},
+		func() error { return d.Client.KillExec(context.Background(), sb.ID, "ex-0000") },
+	} {
+		if st, code := apiErr(call()); st != http.StatusNotFound || code != api.CodeUnknownExec {
+			t.Errorf("unknown exec: %d %s", st, code)
+		}
+	}
+	// Attaching to an unknown exec is refused before the upgrade.
+	_, resp, err := websocket.Dial(context.Background(), "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/ex-0/ws",
+		&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("attach to an unknown exec: %v %v", err, resp)
+	}
+	// A command that can't be started is the call's error, as for any exec,
+	// and leaves no exec behind.
+	_, err = d.Client.Detach(context.Background(), sb.ID, &api.SandboxExecRequest{Cmd: []string{"/no/such/cmd"}})
+	if st, code := apiErr(err); st != http.StatusBadRequest || code != api.CodeInvalidRequest {
+		t.Errorf("a command that does not exist: %d %s (%v)", st, code, err)
+	}
+	if list, _ := d.Client.Execs(context.Background(), sb.ID); len(list) != 2 {
+		t.Errorf("list after a failed detach: %+v", list)
+	}
+	// "stream" and "detach" together are refused.
+	_, err = d.Client.Detach(context.Background(), sb.ID, &api.SandboxExecRequest{Cmd: []string{"true"}, Stream: true})
+	if st, _ := apiErr(err); st != http.StatusBadRequest {
+		t.Errorf("stream and detach: %v", err)
+	}
+}
+
+// TestDetachedExecAttach: a client attaching over WebSocket gets the
+// output kept so far, then live output, sends stdin to the program, and
+// gets the result when it ends; leaving does not end the program.
+func TestDetachedExecAttach(t *testing.T) {
+	d := sessionDaemon(t)
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	x := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell("echo hello; echo warn >&2; exec cat")})
+	path := "/v1/sandboxes/" + sb.ID + "/execs/" + x.ID + "/ws"
+	attach := func() *websocket.Conn {
+		c, resp, err := websocket.Dial(ctx, "ws://sandboxd"+path, &websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
+		if err != nil {
+			t.Fatalf("attach: %v (%v)", err, resp)
+		}
+		return c
+	}
+	// The program's first lines are kept: wait until it has written them.
+	testdaemon.WaitUntil(t, "the program's first output", 10*time.Second, func() bool {
+		a := attach()
+		defer a.CloseNow()
+		ev := readEvent(ctx, t, a)
+		return ev.Type == "stdout" && ev.Data == "hello\n"
+	})
+	c := attach()
+	if ev := readEvent(ctx, t, c); ev.Type != "stdout" || ev.Data != "hello\n" {
+		t.Fatalf("first event %s", ev.line)
+	}
+	if ev := readEvent(ctx, t, c); ev.Type != "stderr" || ev.Data != "warn\n" {
+		t.Fatalf("second event %s", ev.line)
+	}
+	for i := range 100 {
+		line := fmt.Sprintf("line %d\n", i)
+		sendJSON(ctx, t, c, map[string]string{"type": "stdin", "data": line})
+		if ev := readEvent(ctx, t, c); ev.Type != "stdout" || ev.Data != line {
+			t.Fatalf("echo of %q: %s", line, ev.line)
+		}
+	}
+	// Leaving does not end it, nor close its stdin.
+	c.Close(websocket.StatusNormalClosure, "")
+	time.Sleep(200 * time.Millisecond)
+	if got, _ := d.Client.DetachedExec(ctx, sb.ID, x.ID, false); got.State != api.ExecRunning {
+		t.Fatalf("after the client left: %+v", got)
+	}
+	c = attach()
+	defer c.CloseNow()
+	want := []string{"hello\n", "line 0\n"}
+	for _, w := range want {
+		if ev := readEvent(ctx, t, c); ev.Type != "stdout" || !strings.HasPrefix(ev.Data, w) {
+			t.Fatalf("the kept output again: %s, want %q first", ev.line, w)
+		}
+		break
+	}
+	sendJSON(ctx, t, c, map[string]string{"type": "stdin", "data": "last\n"})
+	sendJSON(ctx, t, c, map[string]string{"type": "close_stdin"})
+	var result event
+	for {
+		ev := readEvent(ctx, t, c)
+		if ev.Type == "result" {
+			result = ev
+			break
+		}
+	}
+	if !strings.Contains(result.line, `"state":"exited"`) || !strings.Contains(result.line, `"exec_id":"`+x.ID) ||
+		!strings.Contains(result.line, `last\n`) {
+		t.Errorf("result event: %s", result.line)
+	}
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Errorf("after the result: %v", err)
+	}
+}
+
+// TestDetachedExecEndsWithTheSandbox: DELETE of the sandbox kills its
+// detached programs; nothing of them is left on the host.
+func TestDetachedExecEndsWithTheSandbox(t *testing.T) {
+	d := sessionDaemon(t)
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{})
+	marker := fmt.Sprintf("detached-%d", time.Now().UnixNano())
+	detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"/bin/sh", "-c", "sleep 1000; :", marker}})
+	testdaemon.WaitUntil(t, "the detached program", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) > 0 })
+	if len(d.Leftovers()) == 0 {
+		t.Fatal("a live sandbox shows nothing on the host: the leftovers check below would prove nothing")
+	}
+	if err := d.Client.DeleteSandbox(context.Background(), sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p := testdaemon.ProcessesWith(marker); len(p) != 0 {
+		t.Errorf("outlived its sandbox: %v", p)
+	}
+	// Sandbox cgroups, state, scratch mounts, processes: nothing left.
+	if l := append(d.Leftovers(), testdaemon.ProcessesOfSandboxes(d.CgroupParent)...); len(l) != 0 {
+		t.Errorf("left on the host: %v", l)
+	}
+	if _, err := d.Client.Execs(context.Background(), sb.ID); err == nil {
+		t.Error("the ended sandbox's execs are still listed")
+	}
+}
+
+// TestDetachedExecLimits: detached execs count against
+// max_execs_per_sandbox; one running does not hold the daemon's only
+// admission slot; an idle timeout does not end a sandbox while one runs.
+func TestDetachedExecLimits(t *testing.T) {
+	d := sessionDaemon(t, "--concurrency", "1", "--max-execs-per-sandbox", "2")
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{IdleTimeoutMS: ptr(int64(1000))})
+	a := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"sleep", "1000"}})
+	detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"sleep", "1000"}})
+	_, err := d.Client.Detach(context.Background(), sb.ID, &api.SandboxExecRequest{Cmd: []string{"true"}})
+	if st, code := apiErr(err); st != http.StatusTooManyRequests || code != api.CodeRateLimited {
+		t.Errorf("a third exec: %d %s", st, code)
+	}
+	// The daemon's one slot is free: a one-shot run goes through.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := d.Client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"echo", "ran"}})
+	if err != nil || resp.Run.Stdout != "ran\n" {
+		t.Fatalf("a one-shot run beside detached execs: %+v, %v", resp, err)
+	}
+	// Past the idle timeout, the sandbox lives on.
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := d.Client.Sandbox(context.Background(), sb.ID); err != nil {
+		t.Fatalf("idled out with detached execs running: %v", err)
+	}
+	// One killed, a new one fits.
+	if err := d.Client.KillExec(context.Background(), sb.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"true"}})
+}
