@@ -258,3 +258,48 @@ func TestDetachedExecLimits(t *testing.T) {
 	}
 	detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"true"}})
 }
+
+// TestDetachedServerAnswersLaterExecs: every exec of a sandbox is in one
+// network namespace, the sandbox's own: a server a detached exec starts
+// on 127.0.0.1:8000 answers a later exec's wget; its namespace has only
+// loopback.
+func TestDetachedServerAnswersLaterExecs(t *testing.T) {
+	d := sessionDaemon(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(d.Log())
+		}
+	})
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{Files: []api.File{{Name: "www/x", Content: "served from the session\n"}}})
+	srv := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"httpd", "-f", "-v", "-p", "127.0.0.1:8000", "-h", "/work/www"}})
+	var res *api.Result
+	testdaemon.WaitUntil(t, "the server to answer", 10*time.Second, func() bool {
+		res = run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"wget", "-qO-", "http://127.0.0.1:8000/x"}})
+		return res.Status == api.StatusOK
+	})
+	if res.Stdout != "served from the session\n" {
+		t.Fatalf("wget: %+v", res)
+	}
+	// Several execs at once reach it too.
+	var chans []<-chan outcome
+	for range 3 {
+		chans = append(chans, execAsync(d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"wget", "-qO-", "http://127.0.0.1:8000/x"}}))
+	}
+	for _, ch := range chans {
+		if o := <-ch; o.err != nil || o.resp.Run.Stdout != "served from the session\n" {
+			t.Errorf("a concurrent wget: %+v %v", o.resp, o.err)
+		}
+	}
+	// Loopback only.
+	links := run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell("ls /sys/class/net; cat /proc/net/dev | tail -n +3 | cut -d: -f1")})
+	if strings.Fields(links.Stdout)[0] != "lo" || len(strings.Fields(links.Stdout)) != 2 {
+		t.Errorf("interfaces: %q", links.Stdout)
+	}
+	// Killed, it answers no more.
+	if err := d.Client.KillExec(context.Background(), sb.ID, srv.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"wget", "-qO-", "-T", "2", "http://127.0.0.1:8000/x"}}); res.Status == api.StatusOK {
+		t.Errorf("the killed server still answers: %+v", res)
+	}
+}
