@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"unicode/utf8"
 )
 
 // capture reads one output stream of the sandbox, keeps the first limit
@@ -15,9 +14,11 @@ type capture struct {
 	limit      int64
 	tee        io.Writer // optional pass-through of the kept bytes
 	onOverflow func()
-	// ring keeps the last limit bytes instead of the first, and never
-	// reports an overflow: a detached server's log (Request.OutputRing).
+	// ring keeps the last limit bytes (in last) instead of the first, and
+	// never reports an overflow: a detached server's log
+	// (Request.OutputRing).
 	ring bool
+	last Ring
 
 	mu        sync.Mutex
 	buf       []byte
@@ -72,16 +73,10 @@ func (c *capture) take(p []byte) {
 	}
 }
 
-// keepLast appends p, every byte of it passed through, and drops what is
-// older than the last limit bytes. The buffer grows to twice the limit
-// before it is compacted: each byte is copied a bounded number of times.
+// keepLast keeps p in the ring and passes every byte of it through.
 func (c *capture) keepLast(p []byte) {
 	c.mu.Lock()
-	c.buf = append(c.buf, p...)
-	if over := int64(len(c.buf)) - 2*c.limit; over > 0 {
-		c.buf = append(c.buf[:0], c.buf[int64(len(c.buf))-c.limit:]...)
-		c.truncated = true
-	}
+	c.last.Write(p)
 	c.mu.Unlock()
 	if c.tee != nil && len(p) > 0 {
 		_, _ = c.tee.Write(p)
@@ -91,19 +86,8 @@ func (c *capture) keepLast(p []byte) {
 func (c *capture) result() ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ring && (c.truncated || int64(len(c.buf)) > c.limit) {
-		return TrimToRune(c.buf[max(int64(len(c.buf))-c.limit, 0):]), true
+	if c.ring {
+		return c.last.Bytes(), c.last.Cut()
 	}
 	return c.buf, c.truncated
-}
-
-// TrimToRune drops the continuation bytes a cut left at the start of b
-// (at most three), so that text cut from its front stays text.
-func TrimToRune(b []byte) []byte {
-	for i := 0; i < len(b) && i < utf8.UTFMax-1; i++ {
-		if utf8.RuneStart(b[i]) {
-			return b[i:]
-		}
-	}
-	return b
 }

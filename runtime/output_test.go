@@ -77,7 +77,7 @@ func TestCaptureRingKeepsTheLastBytesAndNeverOverflows(t *testing.T) {
 			}
 			var tee bytes.Buffer
 			c := newCapture(tt.limit, &tee, func() { t.Error("a ring reported an overflow") })
-			c.ring = true
+			c.ring, c.last.Limit = true, tt.limit
 			go func() {
 				for _, s := range tt.writes {
 					w.WriteString(s)

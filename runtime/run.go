@@ -148,7 +148,10 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 	x := &execution{limits: req.Limits, stops: make(chan stopReason, 4), exited: make(chan exitReport, 1)}
 	x.out = newCapture(req.Limits.OutputBytes, req.Stdout, func() { x.stop(stopOutput) })
 	x.errc = newCapture(req.Limits.OutputBytes, req.Stderr, func() { x.stop(stopOutput) })
-	x.out.ring, x.errc.ring = req.OutputRing, req.OutputRing
+	if req.OutputRing {
+		x.out.ring, x.out.last.Limit = true, req.Limits.OutputBytes
+		x.errc.ring, x.errc.last.Limit = true, req.Limits.OutputBytes
+	}
 	go x.out.run(s.stdout)
 	go x.errc.run(s.stderr)
 	go feedStdin(s.stdin, req.Stdin)

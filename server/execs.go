@@ -96,6 +96,12 @@ func (s *Server) handleGetExec(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return // nobody to answer
 		}
+		// Ended with its sandbox: the sandbox is gone, as every later
+		// call about it will say.
+		if _, err := s.Sessions.Get(owner(r), r.PathValue("id")); err != nil {
+			s.writeError(w, r, nil, err)
+			return
+		}
 	default:
 		s.writeError(w, r, nil, invalid(`wait must be 1 or 0`))
 		return
@@ -147,9 +153,13 @@ func (s *Server) handleAttachExec(w http.ResponseWriter, r *http.Request) {
 	}}
 	if relayOutput(ctx, stream, d) {
 		info := d.Info()
-		if info.Err != nil {
+		_, gone := s.Sessions.Get(owner(r), r.PathValue("id"))
+		switch {
+		case gone != nil: // ended with its sandbox
+			stream.fail(classify(gone))
+		case info.Err != nil:
 			stream.fail(classify(info.Err))
-		} else {
+		default:
 			stream.result(execToAPI(info))
 		}
 	}

@@ -59,7 +59,7 @@ type Detached struct {
 	failed error // the exec broke (no result)
 	kill   bool
 
-	out outputs
+	out *outputs
 }
 
 // ExecInfo is a detached exec's state, as GET shows it.
@@ -198,7 +198,7 @@ func (m *Manager) Detach(ctx context.Context, owner, id string, x ExecSpec) (*De
 	runCtx, cancel := context.WithCancel(s.ctx)
 	pr, pw := io.Pipe()
 	d := &Detached{id: newExecID(), cmd: x.Args, started: time.Now(), cancel: cancel, done: make(chan struct{}),
-		stdin: pw, stdinR: pr, state: ExecRunning, out: outputs{limit: x.Limits.OutputBytes}}
+		stdin: pw, stdinR: pr, state: ExecRunning, out: newOutputs(x.Limits.OutputBytes)}
 	var stdin io.Reader = pr
 	if len(x.Stdin) > 0 {
 		stdin = io.MultiReader(x.stdin(), pr)

@@ -15,7 +15,7 @@ func newTestDetached(id string, limit int64) *Detached {
 	pr, pw := io.Pipe()
 	_, cancel := context.WithCancel(context.Background())
 	return &Detached{id: id, started: time.Now(), cancel: cancel, done: make(chan struct{}), stdin: pw, stdinR: pr,
-		state: ExecRunning, out: outputs{limit: limit}}
+		state: ExecRunning, out: newOutputs(limit)}
 }
 
 func TestDetachedStates(t *testing.T) {
@@ -89,7 +89,7 @@ func TestRegistryKeepsRunningAndTheLastEnded(t *testing.T) {
 }
 
 func TestOutputsAttach(t *testing.T) {
-	o := &outputs{limit: 8}
+	o := newOutputs(8)
 	o.write(false, []byte("0123456789abcdef"))
 	o.write(true, []byte("err"))
 	a := o.attach()

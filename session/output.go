@@ -8,23 +8,24 @@ import (
 )
 
 // outputs keeps a detached exec's output for clients that attach later:
-// the last limit bytes of each stream (a ring; the run's own capture
-// keeps the same for the result), and hands every new chunk to the
-// clients attached now.
+// the last output_bytes of each stream (a runtime.Ring; the run's own
+// capture keeps the same for the result), and hands every new chunk to
+// the clients attached now.
 //
 // A chunk is handed over before the program's next output is read: an
 // attached client that reads slowly slows the program, as an interactive
 // run's does, and the daemon holds no more than its channel's few chunks
 // for it. A client that goes (Detach) never blocks it again.
 type outputs struct {
-	limit int64
-
 	mu     sync.Mutex // serializes the two streams' writers and attaches
-	stdout []byte
-	stderr []byte
-	cut    [2]bool // a stream's front was dropped
+	stdout runtime.Ring
+	stderr runtime.Ring
 	subs   map[*Attachment]struct{}
 	closed bool
+}
+
+func newOutputs(limit int64) *outputs {
+	return &outputs{stdout: runtime.Ring{Limit: limit}, stderr: runtime.Ring{Limit: limit}}
 }
 
 // Chunk is a piece of output, in the order the program wrote it.
@@ -65,7 +66,7 @@ func (o *outputs) attach() *Attachment {
 	a := &Attachment{C: c, c: c, gone: make(chan struct{}), o: o}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	a.Stdout, a.Stderr = o.last(o.stdout, o.cut[0]), o.last(o.stderr, o.cut[1])
+	a.Stdout, a.Stderr = o.stdout.Bytes(), o.stderr.Bytes()
 	if o.closed {
 		close(c)
 		return a
@@ -84,12 +85,11 @@ func (o *outputs) write(stderr bool, p []byte) {
 	if o.closed {
 		return
 	}
-	buf, cut := &o.stdout, &o.cut[0]
 	if stderr {
-		buf, cut = &o.stderr, &o.cut[1]
+		o.stderr.Write(p)
+	} else {
+		o.stdout.Write(p)
 	}
-	*buf = keepLast(*buf, p, o.limit)
-	*cut = *cut || int64(len(*buf)) > o.limit
 	if len(o.subs) == 0 {
 		return
 	}
@@ -114,28 +114,6 @@ func (o *outputs) close() {
 		close(a.c)
 	}
 	o.subs = nil
-}
-
-// keepLast appends p to buf and keeps its last limit bytes; buf grows to
-// twice the limit before it is compacted.
-func keepLast(buf, p []byte, limit int64) []byte {
-	buf = append(buf, p...)
-	if int64(len(buf)) > 2*limit {
-		buf = append(buf[:0], buf[int64(len(buf))-limit:]...)
-	}
-	return buf
-}
-
-// last copies a kept stream's last limit bytes; when its front was
-// dropped, a character cut in two there goes too.
-func (o *outputs) last(b []byte, cut bool) []byte {
-	if int64(len(b)) > o.limit {
-		b = b[int64(len(b))-o.limit:]
-	}
-	if cut {
-		b = runtime.TrimToRune(b)
-	}
-	return append([]byte{}, b...)
 }
 
 // streamWriter is one stream's io.Writer for the runtime's capture.

@@ -3,7 +3,9 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,10 @@ func detach(t *testing.T, c *client.Client, id string, req api.SandboxExecReques
 	if err != nil {
 		t.Fatalf("detach %q: %v", req.Cmd, err)
 	}
-	if !strings.HasPrefix(x.ID, "ex-") || x.State != api.ExecRunning || x.Result != nil || x.EndedAt != nil {
+	// Running, or (a program quicker than the answer) ended with its result.
+	running := x.State == api.ExecRunning && x.Result == nil && x.EndedAt == nil
+	ended := x.State == api.ExecExited && x.Result != nil && x.EndedAt != nil
+	if !strings.HasPrefix(x.ID, "ex-") || !running && !ended {
 		t.Fatalf("detach %q: answer %+v", req.Cmd, x)
 	}
 	return x
@@ -208,8 +213,23 @@ func TestDetachedExecEndsWithTheSandbox(t *testing.T) {
 	d := sessionDaemon(t)
 	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{})
 	marker := fmt.Sprintf("detached-%d", time.Now().UnixNano())
-	detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"/bin/sh", "-c", "sleep 1000; :", marker}})
+	x := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"/bin/sh", "-c", "echo up; sleep 1000; :", marker}})
 	testdaemon.WaitUntil(t, "the detached program", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) > 0 })
+	// A client waiting for its end and one attached to it are told the
+	// sandbox is gone.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() { _, err := d.Client.DetachedExec(ctx, sb.ID, x.ID, true); waited <- err }()
+	attached, _, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+x.ID+"/ws",
+		&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attached.CloseNow()
+	if ev := readEvent(ctx, t, attached); ev.Type != "stdout" || ev.Data != "up\n" {
+		t.Fatalf("attached: %s", ev.line)
+	}
 	if len(d.Leftovers()) == 0 {
 		t.Fatal("a live sandbox shows nothing on the host: the leftovers check below would prove nothing")
 	}
@@ -218,6 +238,12 @@ func TestDetachedExecEndsWithTheSandbox(t *testing.T) {
 	}
 	if p := testdaemon.ProcessesWith(marker); len(p) != 0 {
 		t.Errorf("outlived its sandbox: %v", p)
+	}
+	if st, code := apiErr(<-waited); st != http.StatusNotFound || code != api.CodeUnknownSandbox {
+		t.Errorf("?wait=1 across the sandbox's end: %d %s", st, code)
+	}
+	if ev := readEvent(ctx, t, attached); ev.Type != "error" || !strings.Contains(ev.line, api.CodeUnknownSandbox) {
+		t.Errorf("the attached client at the sandbox's end: %s", ev.line)
 	}
 	// Sandbox cgroups, state, scratch mounts, processes: nothing left.
 	if l := append(d.Leftovers(), testdaemon.ProcessesOfSandboxes(d.CgroupParent)...); len(l) != 0 {
@@ -301,5 +327,131 @@ func TestDetachedServerAnswersLaterExecs(t *testing.T) {
 	}
 	if res := run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"wget", "-qO-", "-T", "2", "http://127.0.0.1:8000/x"}}); res.Status == api.StatusOK {
 		t.Errorf("the killed server still answers: %+v", res)
+	}
+}
+
+// TestDetachedExecEndsAtTheTTLAndWithTheDaemon: a detached program's
+// sandbox reaching its TTL, or the daemon stopping, ends it; nothing is
+// left on the host.
+func TestDetachedExecEndsAtTheTTLAndWithTheDaemon(t *testing.T) {
+	d := sessionDaemon(t)
+	marker := fmt.Sprintf("detached-ttl-%d", time.Now().UnixNano())
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{TTLMS: ptr(int64(1500))})
+	x := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"/bin/sh", "-c", "sleep 1000; :", marker}})
+	// Its wall time is the sandbox's remaining life.
+	testdaemon.WaitUntil(t, "the detached program", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker)) > 0 })
+	waitGone(t, d.Client, sb.ID, 5*time.Second)
+	if p := testdaemon.ProcessesWith(marker); len(p) != 0 {
+		t.Errorf("outlived its sandbox's TTL: %v", p)
+	}
+	if _, err := d.Client.DetachedExec(context.Background(), sb.ID, x.ID, false); err == nil {
+		t.Error("the expired sandbox's exec still answers")
+	}
+
+	marker2 := marker + "-stop"
+	sb2 := newSandbox(t, d.Client, api.CreateSandboxRequest{})
+	detach(t, d.Client, sb2.ID, api.SandboxExecRequest{Cmd: []string{"/bin/sh", "-c", "sleep 1000; :", marker2}})
+	testdaemon.WaitUntil(t, "the second detached program", 10*time.Second, func() bool { return len(testdaemon.ProcessesWith(marker2)) > 0 })
+	if err := d.Stop(30 * time.Second); err != nil {
+		t.Fatalf("stopping the daemon: %v", err)
+	}
+	if p := testdaemon.ProcessesWith(marker2); len(p) != 0 {
+		t.Errorf("outlived the daemon: %v", p)
+	}
+	if l := d.Leftovers(); len(l) != 0 {
+		t.Errorf("left on the host after the daemon stopped: %v", l)
+	}
+}
+
+// goroutines reads the daemon's go_goroutines.
+func goroutines(t *testing.T, d *testdaemon.Daemon) int {
+	t.Helper()
+	resp, err := testdaemon.HTTPClient(d.Socket).Get("http://sandboxd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_goroutines "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no go_goroutines in /metrics")
+	return 0
+}
+
+// TestDetachedExecsLeaveNoGoroutines: 16 detached execs (attached to,
+// waited for, killed, and left running into the sandbox's end) leave the
+// daemon's goroutines where they were.
+func TestDetachedExecsLeaveNoGoroutines(t *testing.T) {
+	d := sessionDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{})
+	run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"true"}})
+	time.Sleep(200 * time.Millisecond) // the next sandbox built ahead
+	base := goroutines(t, d)
+	for i := range 5 {
+		// Attached until its end.
+		x := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell("sleep 0.2; echo " + strconv.Itoa(i))})
+		c, _, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+x.ID+"/ws",
+			&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ev := readEvent(ctx, t, c); ev.Type != "result"; ev = readEvent(ctx, t, c) {
+		}
+		c.CloseNow()
+		// Waited for.
+		y := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"true"}})
+		waitExec(t, d.Client, sb.ID, y.ID)
+		// Killed while a client is attached and one waits.
+		z := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"cat"}})
+		c, _, err = websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+z.ID+"/ws",
+			&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendJSON(ctx, t, c, map[string]string{"type": "stdin", "data": "x\n"})
+		if ev := readEvent(ctx, t, c); ev.Data != "x\n" {
+			t.Fatalf("cat: %s", ev.line)
+		}
+		if err := d.Client.KillExec(ctx, sb.ID, z.ID); err != nil {
+			t.Fatal(err)
+		}
+		for ev := readEvent(ctx, t, c); ev.Type != "result"; ev = readEvent(ctx, t, c) {
+		}
+		c.CloseNow()
+	}
+	// Left running (with a client attached) into the sandbox's end.
+	left := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"sleep", "1000"}})
+	c, _, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+left.ID+"/ws",
+		&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if during := goroutines(t, d); during <= base {
+		t.Fatalf("goroutines: %d with an exec running and a client attached, %d before: the check below would prove nothing", during, base)
+	}
+	if err := d.Client.DeleteSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseNow()
+	// The sandbox built ahead had none; a few for HTTP connections the
+	// test's clients keep open.
+	var now int
+	deadline := time.Now().Add(10 * time.Second)
+	for now = goroutines(t, d); now > base+4 && time.Now().Before(deadline); now = goroutines(t, d) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("goroutines: %d before, %d after", base, now)
+	if now > base+4 {
+		t.Errorf("goroutines: %d before, %d after 16 detached execs and the sandbox's end", base, now)
 	}
 }
