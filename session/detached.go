@@ -216,6 +216,9 @@ func (m *Manager) Detach(ctx context.Context, owner, id string, x ExecSpec) (*De
 	s.mu.Lock()
 	s.detached.add(d)
 	s.mu.Unlock()
+	// The next exec's sandbox is built now: this one runs on, and the
+	// next exec would otherwise wait for a build of its own.
+	m.refill(s)
 	return d, nil
 }
 
