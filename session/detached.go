@@ -20,8 +20,9 @@ import (
 // started it: a server, a watcher. It runs like any exec, in a fresh
 // sandbox over the session's workspace, and counts among the session's
 // execs in flight (max_execs_per_sandbox) until it ends; it holds an
-// admission slot only while its sandbox is obtained, not while it runs,
-// since the session's cgroup group bounds what it uses. It ends by
+// admission slot only while its sandbox is obtained and its program
+// started, not while it runs, since the session's cgroup group bounds
+// what it uses. It ends by
 // itself, when killed (Kill), at its wall or CPU time, or with the
 // session: its context is the session's.
 

@@ -79,6 +79,12 @@ func TestDetachedExecLifecycle(t *testing.T) {
 		t.Errorf("ended: %+v result %+v", end, end.Result)
 	}
 
+	// The request's stdin comes first; the pipe stays open after it.
+	head := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"head", "-n", "1"}, Stdin: "pre\n"})
+	if end := waitExec(t, d.Client, sb.ID, head.ID); end.Result.Status != api.StatusOK || end.Result.Stdout != "pre\n" {
+		t.Errorf("stdin: %+v", end.Result)
+	}
+
 	// Killed.
 	sleeper := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"sleep", "1000"}})
 	if err := d.Client.KillExec(context.Background(), sb.ID, sleeper.ID); err != nil {
@@ -97,7 +103,7 @@ func TestDetachedExecLifecycle(t *testing.T) {
 		t.Errorf("an ended exec became %q", got.State)
 	}
 	list, _ = d.Client.Execs(context.Background(), sb.ID)
-	if len(list) != 2 || list[0].ID != x.ID || list[1].ID != sleeper.ID {
+	if len(list) != 3 || list[0].ID != x.ID || list[2].ID != sleeper.ID {
 		t.Errorf("list: %+v", list)
 	}
 
@@ -125,7 +131,7 @@ func TestDetachedExecLifecycle(t *testing.T) {
 	if st, code := apiErr(err); st != http.StatusBadRequest || code != api.CodeInvalidRequest {
 		t.Errorf("a command that does not exist: %d %s (%v)", st, code, err)
 	}
-	if list, _ := d.Client.Execs(context.Background(), sb.ID); len(list) != 2 {
+	if list, _ := d.Client.Execs(context.Background(), sb.ID); len(list) != 3 {
 		t.Errorf("list after a failed detach: %+v", list)
 	}
 	// "stream" and "detach" together are refused.
