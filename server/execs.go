@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 
@@ -166,14 +167,25 @@ func (s *Server) handleAttachExec(w http.ResponseWriter, r *http.Request) {
 	_ = c.Close(websocket.StatusNormalClosure, "")
 }
 
+// keptPiece is the most of the kept output one event carries.
+const keptPiece = 32 << 10
+
 // relayOutput sends what the exec kept, then its live output, until it
 // ends (true) or the client goes (false).
 func relayOutput(ctx context.Context, stream *eventStream, d *session.Detached) bool {
 	a := d.Attach()
 	defer a.Detach()
 	stdout, stderr, flush := stream.outputs()
-	_, _ = stdout.Write(a.Stdout)
-	_, _ = stderr.Write(a.Stderr)
+	for _, kept := range []struct {
+		w    io.Writer
+		data []byte
+	}{{stdout, a.Stdout}, {stderr, a.Stderr}} {
+		// In pieces, as the program's reads come: no message of
+		// output_bytes (up to 16 MiB) for the client to take at once.
+		for b := kept.data; len(b) > 0; b = b[min(len(b), keptPiece):] {
+			_, _ = kept.w.Write(b[:min(len(b), keptPiece)])
+		}
+	}
 	for {
 		select {
 		case ch, ok := <-a.C:

@@ -199,7 +199,7 @@ func (m *Manager) Detach(ctx context.Context, owner, id string, x ExecSpec) (*De
 	runCtx, cancel := context.WithCancel(s.ctx)
 	pr, pw := io.Pipe()
 	d := &Detached{id: newExecID(), cmd: x.Args, started: time.Now(), cancel: cancel, done: make(chan struct{}),
-		stdin: pw, stdinR: pr, state: ExecRunning, out: newOutputs(x.Limits.OutputBytes)}
+		stdin: pw, stdinR: pr, state: ExecRunning, out: newOutputs(x.Limits.OutputBytes, runCtx.Done())}
 	var stdin io.Reader = pr
 	if len(x.Stdin) > 0 {
 		stdin = io.MultiReader(x.stdin(), pr)
@@ -257,6 +257,8 @@ func (m *Manager) runDetached(ctx context.Context, s *Session, sb *runtime.Sandb
 	defer d.cancel()
 	s.track(sb, true)
 	res, err := sb.Run(ctx, req)
+	// A stream's reader still handing a chunk to a stalled client lets go.
+	d.cancel()
 	s.track(sb, false)
 	m.destroy(s, sb)
 	m.refill(s)

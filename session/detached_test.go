@@ -15,7 +15,7 @@ func newTestDetached(id string, limit int64) *Detached {
 	pr, pw := io.Pipe()
 	_, cancel := context.WithCancel(context.Background())
 	return &Detached{id: id, started: time.Now(), cancel: cancel, done: make(chan struct{}), stdin: pw, stdinR: pr,
-		state: ExecRunning, out: newOutputs(limit)}
+		state: ExecRunning, out: newOutputs(limit, nil)}
 }
 
 func TestDetachedStates(t *testing.T) {
@@ -89,7 +89,8 @@ func TestRegistryKeepsRunningAndTheLastEnded(t *testing.T) {
 }
 
 func TestOutputsAttach(t *testing.T) {
-	o := newOutputs(8)
+	stop := make(chan struct{})
+	o := newOutputs(8, stop)
 	o.write(false, []byte("0123456789abcdef"))
 	o.write(true, []byte("err"))
 	a := o.attach()
@@ -117,6 +118,29 @@ func TestOutputsAttach(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("a client that went still holds the writer")
 	}
+	// A client that does not read holds no one else's attach, and the
+	// run's end lets the writer go.
+	stalled := o.attach()
+	for range chunksPerClient {
+		o.write(false, []byte("x"))
+	}
+	blocked = make(chan struct{})
+	go func() { o.write(false, []byte("y")); close(blocked) }()
+	time.Sleep(20 * time.Millisecond)
+	attached := make(chan struct{})
+	go func() { o.attach().Detach(); close(attached) }()
+	select {
+	case <-attached:
+	case <-time.After(time.Second):
+		t.Fatal("a stalled client holds up an attach")
+	}
+	close(stop)
+	select {
+	case <-blocked:
+	case <-time.After(time.Second):
+		t.Fatal("the run's end did not let the writer go")
+	}
+	_ = stalled
 	b := o.attach()
 	o.close()
 	if _, ok := <-b.C; ok {

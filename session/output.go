@@ -15,17 +15,23 @@ import (
 // A chunk is handed over before the program's next output is read: an
 // attached client that reads slowly slows the program, as an interactive
 // run's does, and the daemon holds no more than its channel's few chunks
-// for it. A client that goes (Detach) never blocks it again.
+// for it. A client that goes (Detach) never blocks it again, nor does any
+// once the run ends (stop): a stalled client can't hold up the exec's
+// end, and so its sandbox's. Nor does one hold up a new client's attach:
+// chunks are handed over outside mu.
 type outputs struct {
-	mu     sync.Mutex // serializes the two streams' writers and attaches
+	send sync.Mutex      // serializes the two streams' writers, and close
+	stop <-chan struct{} // the run has ended or is ending
+
+	mu     sync.Mutex // the rings and the clients
 	stdout runtime.Ring
 	stderr runtime.Ring
 	subs   map[*Attachment]struct{}
 	closed bool
 }
 
-func newOutputs(limit int64) *outputs {
-	return &outputs{stdout: runtime.Ring{Limit: limit}, stderr: runtime.Ring{Limit: limit}}
+func newOutputs(limit int64, stop <-chan struct{}) *outputs {
+	return &outputs{stdout: runtime.Ring{Limit: limit}, stderr: runtime.Ring{Limit: limit}, stop: stop}
 }
 
 // Chunk is a piece of output, in the order the program wrote it.
@@ -78,11 +84,13 @@ func (o *outputs) attach() *Attachment {
 	return a
 }
 
-// write keeps p and hands a copy to each attached client.
+// write keeps p and hands a copy to each client attached now.
 func (o *outputs) write(stderr bool, p []byte) {
+	o.send.Lock()
+	defer o.send.Unlock()
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed {
+		o.mu.Unlock()
 		return
 	}
 	if stderr {
@@ -90,20 +98,31 @@ func (o *outputs) write(stderr bool, p []byte) {
 	} else {
 		o.stdout.Write(p)
 	}
-	if len(o.subs) == 0 {
+	// A client attaching from now on has p in what it was kept, and gets
+	// only later chunks.
+	subs := make([]*Attachment, 0, len(o.subs))
+	for a := range o.subs {
+		subs = append(subs, a)
+	}
+	o.mu.Unlock()
+	if len(subs) == 0 {
 		return
 	}
 	ch := Chunk{Stderr: stderr, Data: append([]byte{}, p...)}
-	for a := range o.subs {
+	for _, a := range subs {
 		select {
 		case a.c <- ch:
 		case <-a.gone:
+		case <-o.stop:
 		}
 	}
 }
 
-// close ends every attachment's channel: no output comes any more.
+// close ends every attachment's channel: no output comes any more. Call
+// it once stop is closed, so that no writer waits on a client.
 func (o *outputs) close() {
+	o.send.Lock()
+	defer o.send.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {

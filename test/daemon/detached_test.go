@@ -461,3 +461,55 @@ func TestDetachedExecsLeaveNoGoroutines(t *testing.T) {
 		t.Errorf("goroutines: %d before, %d after 16 detached execs and the sandbox's end", base, now)
 	}
 }
+
+// TestDetachedExecStalledClient: a client attached to a flooding program
+// that never reads holds up neither another client's attach, nor the
+// exec's GET, nor the sandbox's end; the daemon's memory stays bounded.
+func TestDetachedExecStalledClient(t *testing.T) {
+	d := sessionDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{})
+	x := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"yes", "flood"}, Limits: &api.Limits{OutputBytes: ptr(int64(64 << 10))}})
+	path := "ws://sandboxd/v1/sandboxes/" + sb.ID + "/execs/" + x.ID + "/ws"
+	opts := &websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)}
+	stalled, _, err := websocket.Dial(ctx, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.CloseNow() // never read: its buffers fill, then the daemon's chunks for it
+	time.Sleep(2 * time.Second)
+	start := time.Now()
+	if got, err := d.Client.DetachedExec(ctx, sb.ID, x.ID, false); err != nil || got.State != api.ExecRunning {
+		t.Fatalf("GET beside a stalled client: %+v %v", got, err)
+	}
+	other, _, err := websocket.Dial(ctx, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.CloseNow()
+	other.SetReadLimit(1 << 20)
+	// The kept output comes in events of at most 32 KiB of output.
+	kept := 0
+	for kept < 64<<10 {
+		ev := readEvent(ctx, t, other)
+		if ev.Type != "stdout" || !strings.Contains(ev.Data, "flood\n") || len(ev.Data) > 32<<10 {
+			t.Fatalf("another client's event: %d bytes %.80s", len(ev.Data), ev.line)
+		}
+		kept += len(ev.Data)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("GET and another attach took %v beside a stalled client", el)
+	}
+	other.CloseNow()
+	start = time.Now()
+	if err := d.Client.DeleteSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("DELETE took %v with a stalled client attached", el)
+	}
+	if l := append(d.Leftovers(), testdaemon.ProcessesOfSandboxes(d.CgroupParent)...); len(l) != 0 {
+		t.Errorf("left on the host: %v", l)
+	}
+}
