@@ -190,6 +190,7 @@ const (
 	actionWrite   = "sandbox.write"
 	actionDelete  = "sandbox.delete"
 	actionKill    = "sandbox.kill"
+	actionAttach  = "sandbox.attach"
 )
 
 // finish writes the audit line and counts the execution.

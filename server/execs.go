@@ -22,7 +22,10 @@ func (s *Server) routeExecs() {
 	s.mux.HandleFunc("GET /v1/sandboxes/{id}/execs", s.handleListExecs)
 	s.mux.HandleFunc("GET /v1/sandboxes/{id}/execs/{exec_id}", s.handleGetExec)
 	s.mux.HandleFunc("DELETE /v1/sandboxes/{id}/execs/{exec_id}", s.admitExecution(actionKill, s.handleKillExec))
-	s.mux.HandleFunc("GET /v1/sandboxes/{id}/execs/{exec_id}/ws", s.handleAttachExec)
+	// An attach is admitted as an interactive run is: it counts against
+	// its user's max_concurrent_per_user while it lasts, which bounds
+	// the connections (and stdin messages) a user can hold.
+	s.mux.HandleFunc("GET /v1/sandboxes/{id}/execs/{exec_id}/ws", s.admitExecution(actionAttach, s.handleAttachExec))
 }
 
 // detach starts a detached exec and answers 202 with it.
@@ -133,10 +136,11 @@ func (s *Server) handleKillExec(w http.ResponseWriter, r *http.Request, rec *exe
 // kept so far, then live output, as the streaming events; stdin messages
 // go to the program; the result event and a normal close when it ends.
 // The client leaving detaches it, and the exec runs on.
-func (s *Server) handleAttachExec(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Sessions.DetachedExec(owner(r), r.PathValue("id"), r.PathValue("exec_id"))
+func (s *Server) handleAttachExec(w http.ResponseWriter, r *http.Request, rec *execRecord) {
+	rec.noteSandbox(r.PathValue("id"), "", zeroLimits)
+	d, err := s.Sessions.DetachedExec(rec.user(), r.PathValue("id"), r.PathValue("exec_id"))
 	if err != nil {
-		s.writeError(w, r, nil, err)
+		s.writeError(w, r, rec, err)
 		return
 	}
 	c, err := websocket.Accept(w, r, nil)
@@ -228,11 +232,12 @@ func attachStdin(ws *wsSession, d *session.Detached) {
 		}
 		switch m.Type {
 		case "stdin":
-			// Blocks while the program does not read; fails once its
-			// stdin is closed or it has ended, and the data is dropped.
-			_, _ = d.Stdin().Write([]byte(m.Data))
+			// Waits while the program does not read, until the client
+			// goes; fails once its stdin is closed or it has ended, and
+			// the data is dropped.
+			_ = d.WriteStdin(ws.ctx, []byte(m.Data))
 		case "close_stdin":
-			_ = d.Stdin().Close()
+			d.CloseStdin()
 		}
 	}
 }

@@ -48,8 +48,7 @@ type Detached struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed once it has ended and its result is set
 	// stdin is the program's input: open until a client closes it.
-	stdin  *io.PipeWriter
-	stdinR *io.PipeReader
+	stdin *stdinPipe
 	// launched: the program started (its call answers 202).
 	launched atomic.Bool
 
@@ -89,9 +88,15 @@ func (d *Detached) Info() ExecInfo {
 // Done is closed when the exec has ended.
 func (d *Detached) Done() <-chan struct{} { return d.done }
 
-// Stdin is the program's input. Writes block while the program does not
-// read (its pipe holds 64 KiB); Close gives it EOF.
-func (d *Detached) Stdin() io.WriteCloser { return d.stdin }
+// WriteStdin hands data to the program once it reads (through its 64
+// KiB pipe), or fails when ctx ends, stdin is closed or the exec has
+// ended.
+func (d *Detached) WriteStdin(ctx context.Context, data []byte) error {
+	return d.stdin.write(ctx, data)
+}
+
+// CloseStdin gives the program end of file.
+func (d *Detached) CloseStdin() { d.stdin.close() }
 
 // Attach subscribes to the exec's output: what is kept so far, then
 // every later chunk. Call Detach on it when done.
@@ -116,7 +121,7 @@ func (d *Detached) Kill(ctx context.Context) error {
 // finish records how the exec ended and wakes its waiters.
 func (d *Detached) finish(res *api.Result, err error) {
 	d.out.close()
-	_ = d.stdinR.Close() // the runtime's feeder, blocked on a read, ends
+	d.stdin.end() // the runtime's feeder, blocked on a read, ends
 	d.mu.Lock()
 	d.ended, d.failed, d.state = time.Now(), err, ExecExited
 	if d.kill && res != nil && res.Status == api.StatusInternalError {
@@ -197,12 +202,12 @@ func (m *Manager) Detach(ctx context.Context, owner, id string, x ExecSpec) (*De
 	}
 	defer release()
 	runCtx, cancel := context.WithCancel(s.ctx)
-	pr, pw := io.Pipe()
+	in := newStdinPipe()
 	d := &Detached{id: newExecID(), cmd: x.Args, started: time.Now(), cancel: cancel, done: make(chan struct{}),
-		stdin: pw, stdinR: pr, state: ExecRunning, out: newOutputs(x.Limits.OutputBytes, runCtx.Done())}
-	var stdin io.Reader = pr
+		stdin: in, state: ExecRunning, out: newOutputs(x.Limits.OutputBytes, runCtx.Done())}
+	var stdin io.Reader = in
 	if len(x.Stdin) > 0 {
-		stdin = io.MultiReader(x.stdin(), pr)
+		stdin = io.MultiReader(x.stdin(), in)
 	}
 	started := make(chan error, 1)
 	go m.runDetached(runCtx, s, sb, d, started, runtime.Request{

@@ -12,9 +12,8 @@ import (
 
 // newTestDetached is a detached exec with no sandbox behind it.
 func newTestDetached(id string, limit int64) *Detached {
-	pr, pw := io.Pipe()
 	_, cancel := context.WithCancel(context.Background())
-	return &Detached{id: id, started: time.Now(), cancel: cancel, done: make(chan struct{}), stdin: pw, stdinR: pr,
+	return &Detached{id: id, started: time.Now(), cancel: cancel, done: make(chan struct{}), stdin: newStdinPipe(),
 		state: ExecRunning, out: newOutputs(limit, nil)}
 }
 
@@ -49,7 +48,7 @@ func TestDetachedStates(t *testing.T) {
 			if tt.signalled && (*info.Result.Signal != "SIGKILL" || info.Result.ExitCode != 137 || info.Result.Error != "") {
 				t.Errorf("a killed exec's result: %+v", info.Result)
 			}
-			if _, err := d.Stdin().Write([]byte("x")); err == nil {
+			if err := d.WriteStdin(context.Background(), []byte("x")); err == nil {
 				t.Error("stdin still open after the end")
 			}
 		})
@@ -148,5 +147,44 @@ func TestOutputsAttach(t *testing.T) {
 	}
 	if c := o.attach(); string(c.Stdout) != "xxxxxxxy"[len("xxxxxxxy")-8:] {
 		t.Errorf("kept after the end: %q", c.Stdout)
+	}
+}
+
+func TestStdinPipe(t *testing.T) {
+	p := newStdinPipe()
+	// A writer whose client goes while the program does not read leaves.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := p.write(ctx, []byte("lost")); err == nil {
+		t.Fatal("a write nobody read succeeded")
+	}
+	// Messages are read whole and in order, in pieces if need be.
+	go func() {
+		_ = p.write(context.Background(), []byte("hello "))
+		_ = p.write(context.Background(), []byte("world"))
+		p.close()
+	}()
+	var got []byte
+	buf := make([]byte, 4)
+	for {
+		n, err := p.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+	}
+	if string(got) != "hello world" {
+		t.Errorf("read %q", got)
+	}
+	if err := p.write(context.Background(), []byte("x")); err == nil {
+		t.Error("a write after close_stdin succeeded")
+	}
+	q := newStdinPipe()
+	q.end()
+	if n, err := q.Read(buf); n != 0 || err != io.EOF {
+		t.Errorf("read after the end: %d %v", n, err)
+	}
+	if err := q.write(context.Background(), []byte("x")); err == nil {
+		t.Error("a write after the end succeeded")
 	}
 }

@@ -372,7 +372,9 @@ func TestDetachedExecEndsAtTheTTLAndWithTheDaemon(t *testing.T) {
 // goroutines reads the daemon's go_goroutines.
 func goroutines(t *testing.T, d *testdaemon.Daemon) int {
 	t.Helper()
-	resp, err := testdaemon.HTTPClient(d.Socket).Get("http://sandboxd/metrics")
+	req, _ := http.NewRequest("GET", "http://sandboxd/metrics", nil)
+	req.Close = true // no idle connection (and its goroutine) left behind
+	resp, err := testdaemon.HTTPClient(d.Socket).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,6 +444,36 @@ func TestDetachedExecsLeaveNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
+	// Clients that hand stdin to a program that never reads it, then go,
+	// leave nothing waiting behind them once the daemon notices they went
+	// (its next ping, within 10 s).
+	before := goroutines(t, d)
+	for range 5 {
+		sender, _, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+left.ID+"/ws",
+			&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first fills the program's 64 KiB pipe, the next waits.
+		for _, n := range []int{100 << 10, 1 << 10} {
+			if err := sender.Write(ctx, websocket.MessageBinary, make([]byte, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		sender.CloseNow()
+	}
+	if n := goroutines(t, d); n <= before {
+		t.Fatalf("goroutines: %d with 5 clients' stdin waiting, %d before: the check below would prove nothing", n, before)
+	}
+	var after int
+	deadline := time.Now().Add(30 * time.Second)
+	for after = goroutines(t, d); after > before+4 && time.Now().Before(deadline); after = goroutines(t, d) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after > before+4 {
+		t.Errorf("goroutines: %d before 5 clients left stdin for a program that does not read it, %d after", before, after)
+	}
 	if during := goroutines(t, d); during <= base {
 		t.Fatalf("goroutines: %d with an exec running and a client attached, %d before: the check below would prove nothing", during, base)
 	}
@@ -452,7 +484,7 @@ func TestDetachedExecsLeaveNoGoroutines(t *testing.T) {
 	// The sandbox built ahead had none; a few for HTTP connections the
 	// test's clients keep open.
 	var now int
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for now = goroutines(t, d); now > base+4 && time.Now().Before(deadline); now = goroutines(t, d) {
 		time.Sleep(100 * time.Millisecond)
 	}
