@@ -67,27 +67,7 @@ func TestSessionNetworkIsTheSandboxsOwn(t *testing.T) {
 	if r := exec(a, "ls /sys/firmware | wc -l; echo 1 > /sys/kernel/mm/ksm/run 2>/dev/null || echo denied; grep ' /sys ' /proc/mounts | grep -c ' ro,'"); r.Stdout != "0\ndenied\n1\n" {
 		t.Errorf("/sys: %q", r.Stdout)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan struct{}, 1)
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			c.Close()
-			accepted <- struct{}{}
-		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	if r := exec(a, "probe connect "+port); r.Stdout != "error ECONNREFUSED\n" {
-		t.Errorf("a session connecting to the host's 127.0.0.1:%s: %q, want ECONNREFUSED", port, r.Stdout)
-	}
-	select {
-	case <-accepted:
-		t.Error("the host listener accepted a connection from a session")
-	case <-time.After(100 * time.Millisecond):
-	}
+	hostLoopbackUnreachable(t, func(script string) string { return exec(a, script).Stdout })
 	// The sandbox can't change its namespace: it has no capability in it.
 	if r := exec(a, "ip link set lo down 2>&1; ip addr add 10.9.9.9/24 dev lo 2>&1; ls /sys/class/net | tr '\\n' ' '"); !strings.HasSuffix(r.Stdout, "lo ") ||
 		!strings.Contains(r.Stdout, "ermission") && !strings.Contains(r.Stdout, "not permitted") {
@@ -103,5 +83,32 @@ func TestSessionNetworkIsTheSandboxsOwn(t *testing.T) {
 	}
 	if l := d.Leftovers(); len(l) != 0 {
 		t.Errorf("left on the host: %v", l)
+	}
+}
+
+// hostLoopbackUnreachable: a listener on the host's 127.0.0.1 gets no
+// connection from a session's exec (run), which is refused.
+func hostLoopbackUnreachable(t *testing.T, run func(script string) string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	if out := run("probe connect " + port); out != "error ECONNREFUSED\n" {
+		t.Errorf("a session connecting to the host's 127.0.0.1:%s: %q, want ECONNREFUSED", port, out)
+	}
+	select {
+	case <-accepted:
+		t.Error("the host listener accepted a connection from a session")
+	case <-time.After(100 * time.Millisecond):
 	}
 }

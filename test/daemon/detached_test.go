@@ -106,36 +106,40 @@ func TestDetachedExecLifecycle(t *testing.T) {
 	if len(list) != 3 || list[0].ID != x.ID || list[2].ID != sleeper.ID {
 		t.Errorf("list: %+v", list)
 	}
+	detachRefusals(t, d, sb.ID)
+	if list, _ := d.Client.Execs(context.Background(), sb.ID); len(list) != 3 {
+		t.Errorf("list after refused calls: %+v", list)
+	}
+}
 
-	// Unknown ids, another owner.
+// detachRefusals: unknown exec ids, a command that can't be started,
+// "stream" with "detach"; none leaves an exec behind.
+func detachRefusals(t *testing.T, d *testdaemon.Daemon, id string) {
+	t.Helper()
 	for _, call := range []func() error{
 		func() error {
-			_, err := d.Client.DetachedExec(context.Background(), sb.ID, "ex-0000", false)
+			_, err := d.Client.DetachedExec(context.Background(), id, "ex-0000", false)
 			return err
 		},
-		func() error { return d.Client.KillExec(context.Background(), sb.ID, "ex-0000") },
+		func() error { return d.Client.KillExec(context.Background(), id, "ex-0000") },
 	} {
 		if st, code := apiErr(call()); st != http.StatusNotFound || code != api.CodeUnknownExec {
 			t.Errorf("unknown exec: %d %s", st, code)
 		}
 	}
 	// Attaching to an unknown exec is refused before the upgrade.
-	_, resp, err := websocket.Dial(context.Background(), "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/ex-0/ws",
+	_, resp, err := websocket.Dial(context.Background(), "ws://sandboxd/v1/sandboxes/"+id+"/execs/ex-0/ws",
 		&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("attach to an unknown exec: %v %v", err, resp)
 	}
-	// A command that can't be started is the call's error, as for any exec,
-	// and leaves no exec behind.
-	_, err = d.Client.Detach(context.Background(), sb.ID, &api.SandboxExecRequest{Cmd: []string{"/no/such/cmd"}})
+	// A command that can't be started is the call's error, as for any exec.
+	_, err = d.Client.Detach(context.Background(), id, &api.SandboxExecRequest{Cmd: []string{"/no/such/cmd"}})
 	if st, code := apiErr(err); st != http.StatusBadRequest || code != api.CodeInvalidRequest {
 		t.Errorf("a command that does not exist: %d %s (%v)", st, code, err)
 	}
-	if list, _ := d.Client.Execs(context.Background(), sb.ID); len(list) != 3 {
-		t.Errorf("list after a failed detach: %+v", list)
-	}
 	// "stream" and "detach" together are refused.
-	_, err = d.Client.Detach(context.Background(), sb.ID, &api.SandboxExecRequest{Cmd: []string{"true"}, Stream: true})
+	_, err = d.Client.Detach(context.Background(), id, &api.SandboxExecRequest{Cmd: []string{"true"}, Stream: true})
 	if st, _ := apiErr(err); st != http.StatusBadRequest {
 		t.Errorf("stream and detach: %v", err)
 	}
@@ -394,8 +398,9 @@ func goroutines(t *testing.T, d *testdaemon.Daemon) int {
 }
 
 // TestDetachedExecsLeaveNoGoroutines: 16 detached execs (attached to,
-// waited for, killed, and left running into the sandbox's end) leave the
-// daemon's goroutines where they were.
+// waited for, killed, and left running into the sandbox's end), and
+// clients that leave stdin behind, leave the daemon's goroutines where
+// they were.
 func TestDetachedExecsLeaveNoGoroutines(t *testing.T) {
 	d := sessionDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -405,55 +410,76 @@ func TestDetachedExecsLeaveNoGoroutines(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the next sandbox built ahead
 	base := goroutines(t, d)
 	for i := range 5 {
-		// Attached until its end.
-		x := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell("sleep 0.2; echo " + strconv.Itoa(i))})
-		c, _, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+x.ID+"/ws",
-			&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for ev := readEvent(ctx, t, c); ev.Type != "result"; ev = readEvent(ctx, t, c) {
-		}
-		c.CloseNow()
-		// Waited for.
-		y := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"true"}})
-		waitExec(t, d.Client, sb.ID, y.ID)
-		// Killed while a client is attached and one waits.
-		z := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"cat"}})
-		c, _, err = websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+z.ID+"/ws",
-			&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sendJSON(ctx, t, c, map[string]string{"type": "stdin", "data": "x\n"})
-		if ev := readEvent(ctx, t, c); ev.Data != "x\n" {
-			t.Fatalf("cat: %s", ev.line)
-		}
-		if err := d.Client.KillExec(ctx, sb.ID, z.ID); err != nil {
-			t.Fatal(err)
-		}
-		for ev := readEvent(ctx, t, c); ev.Type != "result"; ev = readEvent(ctx, t, c) {
-		}
-		c.CloseNow()
+		detachedRound(ctx, t, d, sb.ID, i)
 	}
 	// Left running (with a client attached) into the sandbox's end.
 	left := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"sleep", "1000"}})
-	c, _, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+left.ID+"/ws",
+	c := attachWS(ctx, t, d, sb.ID, left.ID)
+	defer c.CloseNow()
+	leaveStdinBehind(ctx, t, d, sb.ID, left.ID)
+	if during := goroutines(t, d); during <= base {
+		t.Fatalf("goroutines: %d with an exec running and a client attached, %d before: the check below would prove nothing", during, base)
+	}
+	if err := d.Client.DeleteSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseNow()
+	// The sandbox built ahead had none; a few for HTTP connections the
+	// test's clients keep open.
+	if now := settleGoroutines(t, d, base+4, 10*time.Second); now > base+4 {
+		t.Errorf("goroutines: %d before, %d after 16 detached execs and the sandbox's end", base, now)
+	}
+}
+
+// attachWS attaches to a detached exec.
+func attachWS(ctx context.Context, t *testing.T, d *testdaemon.Daemon, id, execID string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+id+"/execs/"+execID+"/ws",
 		&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// untilResult reads events until the result.
+func untilResult(ctx context.Context, t *testing.T, c *websocket.Conn) {
+	t.Helper()
+	for ev := readEvent(ctx, t, c); ev.Type != "result"; ev = readEvent(ctx, t, c) {
+	}
+}
+
+// detachedRound runs three detached execs: one attached to until its
+// end, one waited for, one killed while a client is attached.
+func detachedRound(ctx context.Context, t *testing.T, d *testdaemon.Daemon, id string, i int) {
+	t.Helper()
+	x := detach(t, d.Client, id, api.SandboxExecRequest{Cmd: shell("sleep 0.2; echo " + strconv.Itoa(i))})
+	c := attachWS(ctx, t, d, id, x.ID)
+	untilResult(ctx, t, c)
+	c.CloseNow()
+	y := detach(t, d.Client, id, api.SandboxExecRequest{Cmd: []string{"true"}})
+	waitExec(t, d.Client, id, y.ID)
+	z := detach(t, d.Client, id, api.SandboxExecRequest{Cmd: []string{"cat"}})
+	c = attachWS(ctx, t, d, id, z.ID)
 	defer c.CloseNow()
-	// Clients that hand stdin to a program that never reads it, then go,
-	// leave nothing waiting behind them once the daemon notices they went
-	// (its next ping, within 10 s).
+	sendJSON(ctx, t, c, map[string]string{"type": "stdin", "data": "x\n"})
+	if ev := readEvent(ctx, t, c); ev.Data != "x\n" {
+		t.Fatalf("cat: %s", ev.line)
+	}
+	if err := d.Client.KillExec(ctx, id, z.ID); err != nil {
+		t.Fatal(err)
+	}
+	untilResult(ctx, t, c)
+}
+
+// leaveStdinBehind: clients that hand stdin to a program that never reads
+// it, then go, leave nothing waiting behind them once the daemon notices
+// they went (its next ping, within 10 s).
+func leaveStdinBehind(ctx context.Context, t *testing.T, d *testdaemon.Daemon, id, execID string) {
+	t.Helper()
 	before := goroutines(t, d)
 	for range 5 {
-		sender, _, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+left.ID+"/ws",
-			&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sender := attachWS(ctx, t, d, id, execID)
 		// The first fills the program's 64 KiB pipe, the next waits.
 		for _, n := range []int{100 << 10, 1 << 10} {
 			if err := sender.Write(ctx, websocket.MessageBinary, make([]byte, n)); err != nil {
@@ -466,32 +492,22 @@ func TestDetachedExecsLeaveNoGoroutines(t *testing.T) {
 	if n := goroutines(t, d); n <= before {
 		t.Fatalf("goroutines: %d with 5 clients' stdin waiting, %d before: the check below would prove nothing", n, before)
 	}
-	var after int
-	deadline := time.Now().Add(30 * time.Second)
-	for after = goroutines(t, d); after > before+4 && time.Now().Before(deadline); after = goroutines(t, d) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if after > before+4 {
+	if after := settleGoroutines(t, d, before+4, 30*time.Second); after > before+4 {
 		t.Errorf("goroutines: %d before 5 clients left stdin for a program that does not read it, %d after", before, after)
 	}
-	if during := goroutines(t, d); during <= base {
-		t.Fatalf("goroutines: %d with an exec running and a client attached, %d before: the check below would prove nothing", during, base)
-	}
-	if err := d.Client.DeleteSandbox(ctx, sb.ID); err != nil {
-		t.Fatal(err)
-	}
-	c.CloseNow()
-	// The sandbox built ahead had none; a few for HTTP connections the
-	// test's clients keep open.
-	var now int
-	deadline = time.Now().Add(10 * time.Second)
-	for now = goroutines(t, d); now > base+4 && time.Now().Before(deadline); now = goroutines(t, d) {
+}
+
+// settleGoroutines polls the daemon's goroutines until they are at most
+// want or within has passed, and returns the last count.
+func settleGoroutines(t *testing.T, d *testdaemon.Daemon, want int, within time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	n := goroutines(t, d)
+	for n > want && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
+		n = goroutines(t, d)
 	}
-	t.Logf("goroutines: %d before, %d after", base, now)
-	if now > base+4 {
-		t.Errorf("goroutines: %d before, %d after 16 detached execs and the sandbox's end", base, now)
-	}
+	return n
 }
 
 // TestDetachedExecStalledClient: a client attached to a flooding program
