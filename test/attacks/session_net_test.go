@@ -73,6 +73,10 @@ func TestSessionNetworkIsTheSandboxsOwn(t *testing.T) {
 		!strings.Contains(r.Stdout, "ermission") && !strings.Contains(r.Stdout, "not permitted") {
 		t.Errorf("changing the network namespace: %q", r.Stdout)
 	}
+	// Nor bind a privileged port.
+	if r := exec(a, "httpd -f -p 127.0.0.1:80 2>&1"); !strings.Contains(r.Stdout, "ermission denied") {
+		t.Errorf("binding port 80: %s %q", r.Status, r.Stdout)
+	}
 	if r := exec(a, "wget -qO- http://127.0.0.1:8000/x"); r.Stdout != "secret of the first session\n" {
 		t.Errorf("after the attempt to take lo down: %q", r.Stdout)
 	}
