@@ -561,3 +561,23 @@ func TestDetachedExecStalledClient(t *testing.T) {
 		t.Errorf("left on the host: %v", l)
 	}
 }
+
+// TestDetachedServerWithoutUserNamespaces: the session's network
+// namespace works the same when sandboxes have no user namespace.
+func TestDetachedServerWithoutUserNamespaces(t *testing.T) {
+	d := sessionDaemon(t, "--no-userns", "true")
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{Files: []api.File{{Name: "www/x", Content: "served\n"}}})
+	detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"httpd", "-f", "-p", "127.0.0.1:8000", "-h", "/work/www"}})
+	testdaemon.WaitUntil(t, "the server to answer", 10*time.Second, func() bool {
+		return run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: []string{"wget", "-qO-", "http://127.0.0.1:8000/x"}}).Stdout == "served\n"
+	})
+	if r := run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell("ls /sys/class/net")}); r.Stdout != "lo\n" {
+		t.Errorf("interfaces: %q", r.Stdout)
+	}
+	if err := d.Client.DeleteSandbox(context.Background(), sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if l := append(d.Leftovers(), testdaemon.ProcessesOfSandboxes(d.CgroupParent)...); len(l) != 0 {
+		t.Errorf("left on the host: %v", l)
+	}
+}
