@@ -85,6 +85,40 @@ type SandboxExecRequest struct {
 	TTY  bool `json:"tty,omitempty"`
 	Rows int  `json:"rows,omitempty"`
 	Cols int  `json:"cols,omitempty"`
+	// Detach starts the program in the background and answers at once
+	// (202) with its Exec: it runs on after the call, until it ends, is
+	// killed, or the sandbox ends (docs/api.md, "Detached execs").
+	Detach bool `json:"detach,omitempty"`
+}
+
+// Exec is a detached exec of a sandbox (POST .../exec with "detach",
+// GET .../execs and .../execs/{exec_id}).
+type Exec struct {
+	ID  string   `json:"exec_id"`
+	Cmd []string `json:"cmd"`
+	// State is "running", "exited" (it ended by itself or at a limit) or
+	// "killed" (DELETE .../execs/{exec_id} ended it).
+	State     string     `json:"state"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at"`
+	// Result is the same object a plain exec answers with ("run"), once
+	// the exec has ended; null while it runs.
+	Result *Result `json:"result"`
+	// Error is set, with a null result, when the exec broke instead of
+	// ending (internal_error).
+	Error *ErrorDetail `json:"error,omitempty"`
+}
+
+// The states of a detached exec.
+const (
+	ExecRunning = "running"
+	ExecExited  = "exited"
+	ExecKilled  = "killed"
+)
+
+// ExecList is the answer of GET /v1/sandboxes/{id}/execs.
+type ExecList struct {
+	Execs []Exec `json:"execs"`
 }
 
 // FileEntry is one file in a sandbox, as the files API lists it.
@@ -112,6 +146,9 @@ type ArchiveResult struct {
 
 // CodeUnknownSandbox: no sandbox of this caller has this id.
 const CodeUnknownSandbox = "unknown_sandbox"
+
+// CodeUnknownExec: the sandbox has no exec of this id (any more).
+const CodeUnknownExec = "unknown_exec"
 
 // CodeInsufficientStorage: the sandbox's /work or /tmp is full (507).
 const CodeInsufficientStorage = "insufficient_storage"

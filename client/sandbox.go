@@ -52,6 +52,44 @@ func (c *Client) Exec(ctx context.Context, id string, req *api.SandboxExecReques
 	return &out, nil
 }
 
+// Detach starts req's command in the background ("detach": true) and
+// returns the detached exec, running.
+func (c *Client) Detach(ctx context.Context, id string, req *api.SandboxExecRequest) (*api.Exec, error) {
+	r := *req
+	r.Detach = true
+	var out api.Exec
+	if err := c.doJSON(ctx, http.MethodPost, sandboxPath(id, "/exec"), &r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Execs lists a sandbox's detached execs: the running ones and the last
+// ended ones.
+func (c *Client) Execs(ctx context.Context, id string) ([]api.Exec, error) {
+	var out api.ExecList
+	return out.Execs, c.doJSON(ctx, http.MethodGet, sandboxPath(id, "/execs"), nil, &out)
+}
+
+// DetachedExec describes one detached exec; with wait, once it has ended
+// (or ctx has).
+func (c *Client) DetachedExec(ctx context.Context, id, execID string, wait bool) (*api.Exec, error) {
+	p := sandboxPath(id, "/execs/"+url.PathEscape(execID))
+	if wait {
+		p += "?wait=1"
+	}
+	var out api.Exec
+	if err := c.doJSON(ctx, http.MethodGet, p, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// KillExec kills a detached exec; it has ended when this returns.
+func (c *Client) KillExec(ctx context.Context, id, execID string) error {
+	return c.doJSON(ctx, http.MethodDelete, sandboxPath(id, "/execs/"+url.PathEscape(execID)), nil, nil)
+}
+
 // WriteFile puts r's content at path in the sandbox (relative to /work, or
 // absolute under /work or /tmp); mode 0 means 0644.
 func (c *Client) WriteFile(ctx context.Context, id, path string, r io.Reader, mode uint32) (*api.FileEntry, error) {

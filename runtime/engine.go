@@ -74,7 +74,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		path string
 		mode os.FileMode
 	}{{runDir, 0o711}, {filepath.Join(runDir, "containers"), 0o700}, {filepath.Join(runDir, "scratch"), 0o700},
-		{filepath.Join(runDir, "roots"), 0o711}, {filepath.Join(runDir, "locks"), 0o700}} {
+		{filepath.Join(runDir, "roots"), 0o711}, {filepath.Join(runDir, "locks"), 0o700},
+		{filepath.Join(runDir, netnsDir), 0o700}} {
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
 			return nil, fmt.Errorf("creating run dir: %w", err)
 		}

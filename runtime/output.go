@@ -16,6 +16,11 @@ type capture struct {
 	limit      int64
 	tee        io.Writer // optional pass-through of the kept bytes
 	onOverflow func()
+	// ring keeps the last limit bytes (in last) instead of the first, and
+	// never reports an overflow: a detached server's log
+	// (Request.OutputRing).
+	ring bool
+	last Ring
 
 	mu sync.Mutex
 	// chunks hold the kept bytes in blocks of at most captureChunk, filled
@@ -57,6 +62,10 @@ func (c *capture) run(r *os.File) {
 const captureChunk = 64 << 10
 
 func (c *capture) take(p []byte) {
+	if c.ring {
+		c.keepLast(p)
+		return
+	}
 	c.mu.Lock()
 	room := c.limit - c.size
 	overflow := false
@@ -91,11 +100,24 @@ func (c *capture) keep(p []byte) {
 	}
 }
 
+// keepLast keeps p in the ring and passes every byte of it through.
+func (c *capture) keepLast(p []byte) {
+	c.mu.Lock()
+	c.last.Write(p)
+	c.mu.Unlock()
+	if c.tee != nil && len(p) > 0 {
+		_, _ = c.tee.Write(p)
+	}
+}
+
 // result returns the kept output as one string (built in one copy, the
 // chunks then being garbage) and whether more was written.
 func (c *capture) result() (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.ring {
+		return string(c.last.Bytes()), c.last.Cut()
+	}
 	var b strings.Builder
 	b.Grow(int(c.size))
 	for _, ch := range c.chunks {

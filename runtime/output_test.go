@@ -58,3 +58,45 @@ func TestEncodeOutput(t *testing.T) {
 		t.Errorf("binary: %q %q", s, enc)
 	}
 }
+
+func TestCaptureRingKeepsTheLastBytesAndNeverOverflows(t *testing.T) {
+	tests := []struct {
+		name      string
+		limit     int64
+		writes    []string
+		want      string
+		truncated bool
+	}{
+		{"under", 10, []string{"abc"}, "abc", false},
+		{"over in one write", 3, []string{"abcdef"}, "def", true},
+		{"over across writes", 4, []string{"ab", "cd", "ef", "gh", "ij"}, "ghij", true},
+		{"far over", 2, []string{"abcdefghijklmnop"}, "op", true},
+		{"a cut character is dropped", 2, []string{"aaé", "b"}, "b", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tee bytes.Buffer
+			c := newCapture(tt.limit, &tee, func() { t.Error("a ring reported an overflow") })
+			c.ring, c.last.Limit = true, tt.limit
+			go func() {
+				for _, s := range tt.writes {
+					w.WriteString(s)
+				}
+				w.Close()
+			}()
+			c.run(r)
+			got, trunc := c.result()
+			all := ""
+			for _, s := range tt.writes {
+				all += s
+			}
+			if string(got) != tt.want || trunc != tt.truncated || tee.String() != all {
+				t.Errorf("got %q (tee %q), truncated %v; want %q (tee %q), %v", got, tee.String(), trunc, tt.want, all, tt.truncated)
+			}
+		})
+	}
+}

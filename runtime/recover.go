@@ -27,7 +27,7 @@ func (e *Engine) Recover(ctx context.Context) (Recovered, error) {
 	var rec Recovered
 	var errs []error
 	ids := map[string]bool{}
-	for _, sub := range []string{"containers", "scratch", "roots", "locks"} {
+	for _, sub := range []string{"containers", "scratch", "roots", "locks", netnsDir} {
 		entries, _ := os.ReadDir(filepath.Join(e.runDir, sub))
 		for _, ent := range entries {
 			if !strings.HasPrefix(ent.Name(), ".") {
@@ -95,7 +95,8 @@ func (e *Engine) removeSandbox(id string) error {
 	errs = append(errs, os.RemoveAll(filepath.Join(containers, id)),
 		e.parent.RemoveSandbox(id),
 		rootfs.OpenScratch(filepath.Join(e.runDir, "scratch", id)).Remove(),
-		rootfs.OpenRoot(filepath.Join(e.runDir, "roots", id)).Remove())
+		rootfs.OpenRoot(filepath.Join(e.runDir, "roots", id)).Remove(),
+		removeNetnsDir(e.netnsPath(id)))
 	return errors.Join(errs...)
 }
 

@@ -27,6 +27,15 @@ type Request struct {
 	Dir string
 	// Stdout and Stderr, when set, receive the kept output as it arrives.
 	Stdout, Stderr io.Writer
+	// OutputRing keeps the last Limits.OutputBytes of each stream instead
+	// of the first, and more output never ends the run: a detached
+	// process (a server) logs for as long as it lives. Stdout and Stderr
+	// then receive every byte.
+	OutputRing bool
+	// Started, when set, is called once the program has started: Run
+	// then goes on until it ends. (Run returns an error without calling
+	// it when the program could not be started.)
+	Started func()
 	// TTY, when set, runs the program on a pseudo-terminal of this size,
 	// on the sandbox's own devpts instance: its stdin, stdout and stderr
 	// are the terminal, so all its output is Stdout (ONLCR turns "\n" into
@@ -171,6 +180,10 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 	x := &execution{limits: req.Limits, stops: make(chan stopReason, 4), exited: make(chan exitReport, 1), ended: make(chan struct{})}
 	x.out = newCapture(req.Limits.OutputBytes, req.Stdout, func() { x.stop(stopOutput) })
 	x.errc = newCapture(req.Limits.OutputBytes, req.Stderr, func() { x.stop(stopOutput) })
+	if req.OutputRing {
+		x.out.ring, x.out.last.Limit = true, req.Limits.OutputBytes
+		x.errc.ring, x.errc.last.Limit = true, req.Limits.OutputBytes
+	}
 	go x.errc.run(s.stderr)
 	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter}
 	if l.Env == nil {
@@ -199,6 +212,9 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		x.term = term
 		go x.out.run(term)
 		go feedTerminal(term, req.Stdin)
+	}
+	if req.Started != nil {
+		req.Started()
 	}
 	go func() {
 		ws, err := s.host.Wait()

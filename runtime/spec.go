@@ -38,7 +38,11 @@ func (e *Engine) config(s *Sandbox, root string, opts BuildOptions) (*configs.Co
 	if err := configureScratch(spec, plan); err != nil {
 		return nil, err
 	}
-	// specconv adds the loopback interface of the network namespace.
+	if opts.Workspace != nil {
+		configureSessionNet(spec, opts.Workspace.net)
+	}
+	// specconv adds the loopback interface of a new network namespace
+	// (a workspace's has it up already).
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: s.id, Spec: spec})
 	if err != nil {
 		return nil, fmt.Errorf("building sandbox config: %w", err)

@@ -31,6 +31,8 @@ type Workspace struct {
 	hostUID, hostGID int
 	lock             *os.File
 	group            *cgroup.Group
+	// net is the network namespace all its sandboxes share (sessionnet.go).
+	net *sessionNet
 }
 
 // WorkspaceOptions describe a workspace.
@@ -78,6 +80,9 @@ func (e *Engine) NewWorkspace(o WorkspaceOptions) (_ *Workspace, err error) {
 	if w.group, err = e.parent.NewGroup(w.id, cgroupLimits(o.Limits), int64(max(o.Sandboxes, 1))); err != nil {
 		return nil, err
 	}
+	if w.net, err = newSessionNet(e.netnsPath(w.id)); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -97,6 +102,9 @@ func (w *Workspace) Remove() error {
 	var err error
 	if w.scratch != nil {
 		err = w.scratch.Remove()
+	}
+	if w.net != nil {
+		err = errors.Join(err, w.net.close())
 	}
 	if w.group != nil {
 		err = errors.Join(err, w.group.Remove())

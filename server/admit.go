@@ -124,6 +124,7 @@ type execRecord struct {
 	language string // as the request named it (audit)
 	langName string // the catalog's name for it, once known (metrics label)
 	errAPI   *apiError
+	detached bool // a detached exec was started (202)
 }
 
 // user is the request's fairness key: its caller.
@@ -188,6 +189,8 @@ const (
 	actionExec    = "sandbox.exec"
 	actionWrite   = "sandbox.write"
 	actionDelete  = "sandbox.delete"
+	actionKill    = "sandbox.kill"
+	actionAttach  = "sandbox.attach"
 )
 
 // finish writes the audit line and counts the execution.
@@ -213,6 +216,8 @@ func (s *Server) finish(x *execRecord, httpStatus int) {
 		if x.errAPI.status == http.StatusInternalServerError {
 			s.metrics.executions.WithLabelValues(lang, string(api.StatusInternalError)).Inc()
 		}
+	case x.detached && httpStatus < 400:
+		rec.Status = "detached" // its result is the exec's, not this call's
 	case x.outcome != "":
 		rec.Status = x.outcome
 		s.metrics.executions.WithLabelValues(lang, x.outcome).Inc()
@@ -362,6 +367,14 @@ func (x *execRecord) noteExec(image, language string, l limits.Set, res *api.Res
 	rec.QueueMS = &queue
 	rec.LimitHit = limitHit(res.Status)
 	x.outcome = string(res.Status)
+}
+
+// noteDetached records a detached exec's start: it has no result yet.
+func (x *execRecord) noteDetached(image, language string, l limits.Set) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.language, x.langName, x.detached = language, language, true
+	x.rec.Image, x.rec.Limits = image, l.Audit()
 }
 
 // noteWrite records what a files call wrote (never its content).

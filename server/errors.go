@@ -61,6 +61,8 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusTooManyRequests, api.CodeRateLimited, quota.Message}
 	case errors.Is(err, session.ErrUnknown):
 		return &apiError{http.StatusNotFound, api.CodeUnknownSandbox, "no sandbox with this id (it never existed, has ended, or is another caller's)"}
+	case errors.Is(err, session.ErrUnknownExec):
+		return &apiError{http.StatusNotFound, api.CodeUnknownExec, "this sandbox has no exec with this id (it never existed, or ended long enough ago to be forgotten)"}
 	case errors.As(err, &unknownImage):
 		return &apiError{http.StatusNotFound, api.CodeUnknownImage, unknownImage.Error()}
 	case errors.Is(err, languages.ErrUnknown):

@@ -23,6 +23,10 @@ type Sessions interface {
 	Exec(ctx context.Context, owner, id string, x session.ExecSpec) (*session.ExecResult, error)
 	Use(owner, id string) (*session.Session, func(), error)
 	Stats() session.Stats
+	// Detached execs (execs.go).
+	Detach(ctx context.Context, owner, id string, x session.ExecSpec) (*session.Detached, error)
+	Execs(owner, id string) ([]*session.Detached, error)
+	DetachedExec(owner, id, execID string) (*session.Detached, error)
 }
 
 // SessionTimes are the lifetimes a session may ask for.
@@ -194,6 +198,10 @@ func (s *Server) handleSandboxExec(w http.ResponseWriter, r *http.Request, rec *
 	req, err := decode[api.SandboxExecRequest](s, w, r)
 	if err != nil {
 		s.writeError(w, r, rec, err)
+		return
+	}
+	if req.Detach {
+		s.detach(w, r, rec, req)
 		return
 	}
 	var stream *eventStream

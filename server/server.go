@@ -187,6 +187,7 @@ func (s *Server) routeSandboxes() {
 	s.mux.HandleFunc("DELETE /v1/sandboxes/{id}", s.admitExecution(actionDelete, s.handleDeleteSandbox))
 	s.mux.HandleFunc("POST /v1/sandboxes/{id}/exec", s.admitExecution(actionExec, s.handleSandboxExec))
 	s.mux.HandleFunc("GET /v1/sandboxes/{id}/exec/ws", s.admitExecution(actionExec, s.handleSandboxExecWS))
+	s.routeExecs()
 	s.mux.HandleFunc("GET /v1/sandboxes/{id}/files", s.handleGetFile)
 	s.mux.HandleFunc("GET /v1/sandboxes/{id}/files/{path...}", s.handleGetFile)
 	s.mux.HandleFunc("PUT /v1/sandboxes/{id}/files/{path...}", s.admitExecution(actionWrite, s.handlePutFile))

@@ -2,8 +2,11 @@
 // workspace (its /work and /tmp, and one slot of host ids) for its whole
 // life; each exec is a fresh sandbox built over that workspace, so that
 // files persist while every exec's processes, cgroup and accounting are
-// its own and end with it. One sandbox is kept parked ahead for the next
-// exec, so that an exec costs a launch, not a build.
+// its own and end with it (a detached exec's when it ends, at the latest
+// with the session: detached.go). All its execs share the workspace's
+// network namespace, so a server one runs answers the others. One sandbox
+// is kept parked ahead for the next exec, so that an exec costs a launch,
+// not a build.
 //
 // A session holds its image (it can't be removed under it) and counts
 // against its owner's and the daemon's session quotas. The manager ends
@@ -121,6 +124,7 @@ type Session struct {
 	building bool
 	waiting  int
 	running  map[*runtime.Sandbox]struct{}
+	detached registry
 	execs    int64
 	cpu      time.Duration
 	peak     int64

@@ -12,6 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
@@ -32,6 +33,10 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 	}
 	d := testdaemon.Start(t)
 	d.ImportDir("busybox", testRootfs)
+	sb, err := d.Client.CreateSandbox(context.Background(), &api.CreateSandboxRequest{Image: "busybox"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		method, path, body string
 		validRequest       bool
@@ -59,6 +64,15 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 		{"GET", "/v1/sandboxes/nosuch", "", true},
 		{"DELETE", "/v1/sandboxes/nosuch", "", true},
 		{"POST", "/v1/sandboxes/nosuch/exec", `{"cmd":["true"]}`, true},
+		{"POST", "/v1/sandboxes/nosuch/exec", `{"cmd":["true"],"detach":true}`, true},
+		{"GET", "/v1/sandboxes/nosuch/execs", "", true},
+		{"GET", "/v1/sandboxes/nosuch/execs/ex-0?wait=1", "", true},
+		{"DELETE", "/v1/sandboxes/nosuch/execs/ex-0", "", true},
+		{"GET", "/v1/sandboxes/nosuch/execs/ex-0/ws", "", true},
+		{"POST", "/v1/sandboxes/" + sb.ID + "/exec", `{"cmd":["sh","-c","echo hi; sleep 0.2"],"detach":true}`, true},
+		{"GET", "/v1/sandboxes/" + sb.ID + "/execs", "", true},
+		{"GET", "/v1/sandboxes/" + sb.ID + "/execs/ex-0", "", true},
+		{"POST", "/v1/sandboxes/" + sb.ID + "/exec", `{"cmd":["true"],"detach":true,"stream":true}`, true},
 		{"GET", "/v1/sandboxes/nosuch/files", "", true},
 		{"GET", "/v1/sandboxes/nosuch/files/x", "", true},
 		{"PUT", "/v1/sandboxes/nosuch/files/x", "", true},

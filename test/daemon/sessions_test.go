@@ -122,6 +122,10 @@ func everyCall(c *client.Client, id string) map[string]error {
 		r.Close()
 	}
 	_, errs["archive PUT"] = c.PutArchive(ctx, id, "/work", tarOf("intruder2.txt"))
+	_, errs["detach"] = c.Detach(ctx, id, &api.SandboxExecRequest{Cmd: []string{"true"}})
+	_, errs["execs GET"] = c.Execs(ctx, id)
+	_, errs["exec GET"] = c.DetachedExec(ctx, id, "ex-0", true)
+	errs["exec DELETE"] = c.KillExec(ctx, id, "ex-0")
 	errs["DELETE"] = c.DeleteSandbox(ctx, id)
 	return errs
 }

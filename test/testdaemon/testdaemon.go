@@ -272,7 +272,7 @@ func (d *Daemon) Leftovers() []string {
 			out = append(out, "mount: "+l)
 		}
 	}
-	for _, sub := range []string{"containers", "scratch"} {
+	for _, sub := range []string{"containers", "scratch", "netns"} {
 		entries, _ := os.ReadDir(filepath.Join(state, sub))
 		for _, e := range entries {
 			out = append(out, "dir: "+filepath.Join(state, sub, e.Name()))
