@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"time"
@@ -219,16 +218,9 @@ func relayOutput(ctx context.Context, stream *eventStream, d *session.Detached) 
 func attachStdin(ws *wsSession, d *session.Detached) {
 	defer ws.cancel()
 	for {
-		typ, msg, err := ws.c.Read(ws.ctx)
+		m, err := ws.nextMessage()
 		if err != nil {
 			return
-		}
-		var m clientMessage
-		switch {
-		case typ == websocket.MessageBinary:
-			m = clientMessage{Type: "stdin", Data: string(msg)}
-		case json.Unmarshal(msg, &m) != nil:
-			continue // not a message of ours: ignored
 		}
 		switch m.Type {
 		case "stdin":

@@ -119,17 +119,10 @@ func decodeMessage(msg []byte, v any) error {
 func (ws *wsSession) readClient() {
 	defer ws.cancel()
 	for {
-		typ, msg, err := ws.c.Read(ws.ctx)
+		m, err := ws.nextMessage()
 		if err != nil {
 			ws.feed.Close()
 			return
-		}
-		var m clientMessage
-		switch {
-		case typ == websocket.MessageBinary:
-			m = clientMessage{Type: "stdin", Data: string(msg)}
-		case json.Unmarshal(msg, &m) != nil:
-			continue // not a message of ours: ignored
 		}
 		switch m.Type {
 		case "stdin":
@@ -140,6 +133,24 @@ func (ws *wsSession) readClient() {
 			ws.feed.Close()
 		case "signal", "resize":
 			ws.control1(m)
+		}
+	}
+}
+
+// nextMessage reads the client's next message of ours: a binary message is
+// stdin bytes; text that is not JSON is skipped.
+func (ws *wsSession) nextMessage() (clientMessage, error) {
+	for {
+		typ, msg, err := ws.c.Read(ws.ctx)
+		if err != nil {
+			return clientMessage{}, err
+		}
+		if typ == websocket.MessageBinary {
+			return clientMessage{Type: "stdin", Data: string(msg)}, nil
+		}
+		var m clientMessage
+		if json.Unmarshal(msg, &m) == nil {
+			return m, nil
 		}
 	}
 }
