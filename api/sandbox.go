@@ -19,6 +19,22 @@ type CreateSandboxRequest struct {
 	TTLMS         *int64            `json:"ttl_ms,omitempty"`
 	IdleTimeoutMS *int64            `json:"idle_timeout_ms,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`
+	// Network lets the sandbox's programs reach the hosts it lists through
+	// the daemon's egress proxy, for the sandbox's life or until a PATCH
+	// changes it; absent: loopback only.
+	Network *Network `json:"network,omitempty"`
+}
+
+// UpdateSandboxRequest is the body of PATCH /v1/sandboxes/{id}.
+type UpdateSandboxRequest struct {
+	// Network replaces the sandbox's allow-list: {"allow": []} locks it.
+	Network *Network `json:"network,omitempty"`
+}
+
+// SandboxNetwork is a sandbox's egress policy now and what it did so far.
+type SandboxNetwork struct {
+	Allow []string `json:"allow"`
+	NetworkUsage
 }
 
 // Sandbox is a session sandbox as the API shows it.
@@ -36,6 +52,9 @@ type Sandbox struct {
 	// gone from the API (404 unknown_sandbox).
 	State string        `json:"state"`
 	Usage *SandboxUsage `json:"usage,omitempty"`
+	// Network is the sandbox's allow-list and its connections so far;
+	// absent for a sandbox that never had a network.
+	Network *SandboxNetwork `json:"network,omitempty"`
 }
 
 // SandboxState values.

@@ -38,6 +38,16 @@ func (c *Client) Sandbox(ctx context.Context, id string) (*api.Sandbox, error) {
 	return &out, nil
 }
 
+// UpdateSandbox changes a sandbox while it lives: its network policy
+// (an empty allow-list locks it).
+func (c *Client) UpdateSandbox(ctx context.Context, id string, req *api.UpdateSandboxRequest) (*api.Sandbox, error) {
+	var out api.Sandbox
+	if err := c.doJSON(ctx, http.MethodPatch, sandboxPath(id, ""), req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // DeleteSandbox ends a sandbox; everything of it is gone when it returns.
 func (c *Client) DeleteSandbox(ctx context.Context, id string) error {
 	return c.doJSON(ctx, http.MethodDelete, sandboxPath(id, ""), nil, nil)

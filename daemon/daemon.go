@@ -225,7 +225,7 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 	}
 	d.sessions = session.New(session.Options{Engine: d.engine, Images: store, Slots: q, UID: SandboxUID, GID: SandboxGID,
 		MaxPerUser: cfg.MaxSessionsPerUser, MaxSessions: cfg.MaxSessions, Memory: cfg.SessionMemory,
-		MaxExecs: cfg.MaxExecsPerSandbox, Logger: log})
+		MaxExecs: cfg.MaxExecsPerSandbox, Egress: proxy, Logger: log})
 	reapCtx, stopReaper := context.WithCancel(context.Background())
 	go d.sessions.Run(reapCtx)
 	d.onClose(stopReaper)

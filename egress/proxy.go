@@ -122,6 +122,14 @@ func (r *Run) Close() api.NetworkUsage {
 	return r.usage
 }
 
+// Usage returns what the run has done so far (a session's proxy runs for
+// the session's life; GET shows its figures while it runs).
+func (r *Run) Usage() api.NetworkUsage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.usage
+}
+
 // accept serves the sandbox's connections to the proxy. Each costs the
 // daemon a descriptor and a goroutine before its request is even read, so
 // a run has at most handlersPerConnection × max_connections of them; the

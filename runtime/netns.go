@@ -66,3 +66,14 @@ func listenIn(nsPath, addr string) (net.Listener, error) {
 	r := <-done
 	return r.ln, r.err
 }
+
+// ListenInside listens on addr (TCP) in the workspace's network
+// namespace, which every sandbox of the workspace shares: one listener
+// serves all of a session's execs, for the session's whole life (the
+// egress proxy of a session is served this way).
+func (w *Workspace) ListenInside(addr string) (net.Listener, error) {
+	if w.net == nil || w.net.ns == nil {
+		return nil, errors.New("the workspace has no network namespace")
+	}
+	return listenIn(w.net.path(), addr)
+}

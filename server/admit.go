@@ -189,6 +189,7 @@ const (
 	actionExec    = "sandbox.exec"
 	actionWrite   = "sandbox.write"
 	actionDelete  = "sandbox.delete"
+	actionUpdate  = "sandbox.update"
 	actionKill    = "sandbox.kill"
 	actionAttach  = "sandbox.attach"
 )

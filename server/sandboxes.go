@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
@@ -27,6 +28,8 @@ type Sessions interface {
 	Detach(ctx context.Context, owner, id string, x session.ExecSpec) (*session.Detached, error)
 	Execs(owner, id string) ([]*session.Detached, error)
 	DetachedExec(owner, id, execID string) (*session.Detached, error)
+	// SetNetwork changes a session's egress policy (PATCH).
+	SetNetwork(owner, id string, allow []string, n *execution.Network) (*session.NetworkState, error)
 }
 
 // SessionTimes are the lifetimes a session may ask for.
@@ -95,6 +98,9 @@ func (s *Server) createSandbox(r *http.Request, rec *execRecord, req *api.Create
 	}
 	spec.Limits = spec.Limits.Capped(caps.Over(s.Maximums))
 	spec.Env = append(spec.Env, envList(req.Env)...)
+	if spec.Network, err = s.network(rec, req.Network); err != nil {
+		return nil, err
+	}
 	sess, err := s.Sessions.Create(spec)
 	if err != nil {
 		return nil, err
@@ -181,6 +187,40 @@ func (s *Server) handleGetSandbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, sandboxToAPI(sess, true))
+}
+
+// handleUpdateSandbox changes what may change while a sandbox lives: its
+// network policy (install, then lock).
+func (s *Server) handleUpdateSandbox(w http.ResponseWriter, r *http.Request, rec *execRecord) {
+	id := r.PathValue("id")
+	rec.noteSandbox(id, "", zeroLimits)
+	req, err := decode[api.UpdateSandboxRequest](s, w, r)
+	if err == nil && req.Network == nil {
+		err = invalid(`"network" is required: it is the only field a sandbox can change`)
+	}
+	var n *execution.Network
+	if err == nil {
+		n, err = s.network(rec, req.Network)
+	}
+	if err == nil {
+		_, err = s.Sessions.SetNetwork(rec.user(), id, req.Network.Allow, n)
+	}
+	var sess *session.Session
+	if err == nil {
+		sess, err = s.Sessions.Get(rec.user(), id)
+	}
+	if err != nil {
+		s.writeError(w, r, rec, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sandboxToAPI(sess, true))
+}
+
+func networkToAPI(n *session.NetworkState) *api.SandboxNetwork {
+	if n == nil {
+		return nil
+	}
+	return &api.SandboxNetwork{Allow: n.Allow, NetworkUsage: n.Usage}
 }
 
 func (s *Server) handleDeleteSandbox(w http.ResponseWriter, r *http.Request, rec *execRecord) {
@@ -322,6 +362,7 @@ func sandboxToAPI(sess *session.Session, usage bool) api.Sandbox {
 		ID: sess.ID(), Image: sp.Image, Language: sp.Language, Version: sp.Version,
 		CreatedAt: sess.Created().UTC(), ExpiresAt: sess.Expires().UTC(), IdleTimeoutMS: sp.Idle.Milliseconds(),
 		Limits: limits.ToAPI(sp.Limits), Labels: sp.Labels, State: api.SandboxRunning,
+		Network: networkToAPI(sess.Network()),
 	}
 	if usage {
 		u := sess.Usage()

@@ -184,6 +184,7 @@ func (s *Server) routeSandboxes() {
 	s.mux.HandleFunc("POST /v1/sandboxes", s.admitExecution(actionCreate, s.handleCreateSandbox))
 	s.mux.HandleFunc("GET /v1/sandboxes", s.handleListSandboxes)
 	s.mux.HandleFunc("GET /v1/sandboxes/{id}", s.handleGetSandbox)
+	s.mux.HandleFunc("PATCH /v1/sandboxes/{id}", s.admitExecution(actionUpdate, s.handleUpdateSandbox))
 	s.mux.HandleFunc("DELETE /v1/sandboxes/{id}", s.admitExecution(actionDelete, s.handleDeleteSandbox))
 	s.mux.HandleFunc("POST /v1/sandboxes/{id}/exec", s.admitExecution(actionExec, s.handleSandboxExec))
 	s.mux.HandleFunc("GET /v1/sandboxes/{id}/exec/ws", s.admitExecution(actionExec, s.handleSandboxExecWS))

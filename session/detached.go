@@ -12,7 +12,6 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/errdefs"
-	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -211,7 +210,7 @@ func (m *Manager) Detach(ctx context.Context, owner, id string, x ExecSpec) (*De
 	}
 	started := make(chan error, 1)
 	go m.runDetached(runCtx, s, sb, d, started, runtime.Request{
-		Args: x.Args, Env: execution.Environment(s.imgEnv, append(append([]string{}, s.spec.Env...), x.Env...)),
+		Args: x.Args, Env: m.execEnv(s, x),
 		Stdin: stdin, Limits: x.Limits, Dir: x.Dir, OutputRing: true,
 		Stdout: d.out.writer(false), Stderr: d.out.writer(true),
 		Started: func() { d.launched.Store(true); started <- nil },

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/runtime"
 )
 
@@ -170,7 +169,7 @@ func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*ExecResult
 	}
 	s.track(sb, true)
 	res, err := sb.Run(ctx, runtime.Request{
-		Args: x.Args, Env: execution.Environment(s.imgEnv, append(append([]string{}, s.spec.Env...), x.Env...)),
+		Args: x.Args, Env: m.execEnv(s, x),
 		Stdin: x.stdin(), Limits: x.Limits, Dir: x.Dir, Stdout: x.Stdout, Stderr: x.Stderr,
 		TTY: x.TTY, Control: x.Control,
 	})

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sandboxd/sandboxd/egress"
 	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/runtime"
@@ -38,7 +39,9 @@ type Options struct {
 	Memory                  int64
 	// MaxExecs bounds the execs in flight in one session (default 4).
 	MaxExecs int
-	Logger   *slog.Logger
+	// Egress serves the sessions that have a network; nil refuses them.
+	Egress *egress.Proxy
+	Logger *slog.Logger
 }
 
 // Defaults of Options' quotas.
@@ -179,15 +182,23 @@ func (m *Manager) prepare(s *Session) error {
 		_ = ws.Remove()
 		return fmt.Errorf("writing the initial files: %w", err)
 	}
+	var net *sessionNet
+	if s.spec.Network != nil {
+		if net, err = m.startNetwork(s, ws, s.spec.Network); err != nil {
+			_ = ws.Remove()
+			return err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
 		// The daemon began shutting down meanwhile, and end() found no
 		// workspace to remove.
+		net.stop()
 		_ = ws.Remove()
 		return ErrClosed
 	}
-	s.ws = ws
+	s.ws, s.net = ws, net
 	return nil
 }
 
@@ -274,6 +285,11 @@ func (m *Manager) end(s *Session, why string) error {
 	// Every exec, build and teardown of the session is over after Wait:
 	// no process runs under the workspace's ids any more.
 	s.work.Wait()
+	s.mu.Lock()
+	net := s.net
+	s.net = nil
+	s.mu.Unlock()
+	net.stop()
 	if ws != nil {
 		errs = append(errs, ws.Remove())
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime"
@@ -59,6 +60,9 @@ type Spec struct {
 	TTL    time.Duration
 	Idle   time.Duration
 	Labels map[string]string
+	// Network, when set, lets the session's programs out through the
+	// egress proxy (network.go); nil: loopback only, until SetNetwork.
+	Network *execution.Network
 }
 
 // ExecSpec is one exec in a session.
@@ -104,6 +108,7 @@ type Session struct {
 	rootfs  string
 	release func() // the image, held for the session's life
 	ws      *runtime.Workspace
+	net     *sessionNet // under mu; nil: no network
 	created time.Time
 	expires time.Time
 

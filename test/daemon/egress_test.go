@@ -31,12 +31,40 @@ type egressSetup struct {
 	port     string
 	upstream atomic.Int64 // connections the upstream accepted
 	auditLog string
+	// slowCut is when a /slow download's client went away (unix ns).
+	slowCut atomic.Int64
+}
+
+// slowDownload sends 1 KiB every 50 ms for a minute, and notes when its
+// client went away.
+func slowDownload(w http.ResponseWriter, r *http.Request, cut *atomic.Int64) {
+	w.Header().Set("Content-Length", fmt.Sprint(1200*1024))
+	chunk := []byte(strings.Repeat("x", 1024))
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+send:
+	for range 1200 {
+		if _, err := w.Write(chunk); err != nil {
+			break
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			break send
+		case <-tick.C:
+		}
+	}
+	cut.Store(time.Now().UnixNano())
 }
 
 func startEgress(t *testing.T) *egressSetup {
 	t.Helper()
 	e := &egressSetup{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			slowDownload(w, r, &e.slowCut)
+			return
+		}
 		fmt.Fprintf(w, "hello from %s", r.URL.Path)
 	}))
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -161,4 +189,100 @@ func checkEgressAudit(t *testing.T, path string) {
 	if strings.Join(verdicts, ",") != strings.Join(want, ",") {
 		t.Errorf("audit verdicts %q, want %q", verdicts, want)
 	}
+}
+
+// TestSessionInstallThenLock: a sandbox created with a network reaches its
+// allowed host from every exec; a PATCH with an empty allow-list cuts an
+// open download within about a second and refuses the next one, and GET
+// shows the policy and the counts. A sandbox created without a network
+// gets one by PATCH; a list beyond the operator's is a 400 naming it.
+func TestSessionInstallThenLock(t *testing.T) {
+	e := startEgress(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, pkgs := e.d.Client, "pkgs.test:"+e.port
+	sb, err := c.CreateSandbox(ctx, &api.CreateSandboxRequest{Image: "busybox", Network: &api.Network{Allow: []string{pkgs}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Network == nil || strings.Join(sb.Network.Allow, ",") != pkgs {
+		t.Fatalf("created with %+v, want allow [%s]", sb.Network, pkgs)
+	}
+	get := "wget -qO- http://" + pkgs + "/simple/ 2>&1; echo rc=$?"
+	if out := sessionSh(ctx, t, c, sb.ID, get); out != "hello from /simple/rc=0\n" {
+		t.Fatalf("download before the lock: %q", out)
+	}
+	slow, err := c.Detach(ctx, sb.ID, &api.SandboxExecRequest{Cmd: []string{"sh", "-c", "wget -qO /work/slow http://" + pkgs + "/slow; echo rc=$?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdaemon.WaitUntil(t, "the slow download to start", 30*time.Second, func() bool {
+		got, err := c.Sandbox(ctx, sb.ID)
+		return err == nil && got.Network != nil && got.Network.BytesIn > 10*1024
+	})
+	locked := time.Now()
+	sb, err = c.UpdateSandbox(ctx, sb.ID, &api.UpdateSandboxRequest{Network: &api.Network{Allow: []string{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Network == nil || len(sb.Network.Allow) != 0 {
+		t.Errorf("after the lock: %+v, want an empty allow-list", sb.Network)
+	}
+	done, err := c.DetachedExec(ctx, sb.ID, slow.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Within 1 s by the proxy's watch; the bound leaves room for a loaded
+	// machine, and is far below the download's 60 s.
+	if took := time.Since(locked); done.State != api.ExecExited || took > 5*time.Second || e.slowCut.Load() == 0 {
+		t.Errorf("the open download after the lock: state %s after %v, upstream saw the cut: %v", done.State, took, e.slowCut.Load() != 0)
+	}
+	if out := sessionSh(ctx, t, c, sb.ID, get); !strings.Contains(out, "403") || strings.Contains(out, "hello") {
+		t.Errorf("a download after the lock: %q, want a 403", out)
+	}
+	if got, err := c.Sandbox(ctx, sb.ID); err != nil || got.Network == nil || got.Network.Connections < 2 || got.Network.Denied < 1 {
+		t.Errorf("GET after the lock: %+v %v", got, err)
+	}
+	checkPatchWithoutNetwork(ctx, t, e)
+}
+
+// checkPatchWithoutNetwork: a sandbox created without a network has no
+// proxy until a PATCH allows a host; one beyond the operator's list is a
+// 400 naming it, and an empty body a 400.
+func checkPatchWithoutNetwork(ctx context.Context, t *testing.T, e *egressSetup) {
+	t.Helper()
+	c, pkgs := e.d.Client, "pkgs.test:"+e.port
+	sb, err := c.CreateSandbox(ctx, &api.CreateSandboxRequest{Image: "busybox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Network != nil {
+		t.Errorf("created without a network: %+v", sb.Network)
+	}
+	if out := sessionSh(ctx, t, c, sb.ID, "nc -z -w 2 127.0.0.1 3128; echo rc=$?"); out != "rc=1\n" {
+		t.Errorf("a proxy before the PATCH: %q", out)
+	}
+	_, err = c.UpdateSandbox(ctx, sb.ID, &api.UpdateSandboxRequest{Network: &api.Network{Allow: []string{"pkgs.test:1"}}})
+	if !client.IsCode(err, api.CodeInvalidRequest) || !strings.Contains(err.Error(), `"pkgs.test:1"`) {
+		t.Errorf("a PATCH beyond the operator's list: %v", err)
+	}
+	if _, err = c.UpdateSandbox(ctx, sb.ID, &api.UpdateSandboxRequest{}); !client.IsCode(err, api.CodeInvalidRequest) {
+		t.Errorf("a PATCH without network: %v", err)
+	}
+	if _, err = c.UpdateSandbox(ctx, sb.ID, &api.UpdateSandboxRequest{Network: &api.Network{Allow: []string{pkgs}}}); err != nil {
+		t.Fatal(err)
+	}
+	if out := sessionSh(ctx, t, c, sb.ID, "wget -qO- http://"+pkgs+"/after"); out != "hello from /after" {
+		t.Errorf("a download after the PATCH: %q", out)
+	}
+}
+
+// sessionSh runs a shell script in a session and returns its stdout.
+func sessionSh(ctx context.Context, t *testing.T, c *client.Client, id, script string) string {
+	t.Helper()
+	r, err := c.Exec(ctx, id, &api.SandboxExecRequest{Cmd: []string{"sh", "-c", script}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Run.Stdout
 }
