@@ -18,7 +18,7 @@ APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak
+.PHONY: all deps build rootfs images test test-cgroup2 test-online run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak
 
 all: build
 
@@ -113,6 +113,12 @@ images:
 
 run: deps $(BIN) $(ROOTFS) images
 	@SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/run-daemon.sh $(BIN) $(ROOTFS)
+
+# Tests that need the outside world (the npm registry), never part of
+# `make test`: a real npm install through the egress proxy.
+test-online: deps $(BIN) $(TESTROOT) images
+	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) \
+		$(GO) test -tags "$(TAGS) online" -count=1 -run Online -v ./test/languages/
 
 bench-exec: deps $(BIN) $(ROOTFS)
 	$(GO) run ./bench/exec -bin $(BIN) -rootfs $(ROOTFS) -n 200

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -57,12 +58,17 @@ send:
 	cut.Store(time.Now().UnixNano())
 }
 
-func startEgress(t *testing.T) *egressSetup {
+func startEgress(t *testing.T, args ...string) *egressSetup {
 	t.Helper()
 	e := &egressSetup{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
+		switch r.URL.Path {
+		case "/slow":
 			slowDownload(w, r, &e.slowCut)
+			return
+		case "/big":
+			w.Header().Set("Content-Length", fmt.Sprint(bigDownload))
+			io.Copy(w, io.LimitReader(zeros{}, bigDownload))
 			return
 		}
 		fmt.Fprintf(w, "hello from %s", r.URL.Path)
@@ -99,7 +105,7 @@ max_connections = 4
 		t.Fatal(err)
 	}
 	e.auditLog = filepath.Join(dir, "audit.log")
-	e.d = testdaemon.Start(t, "--config", conf, "--audit-log", e.auditLog)
+	e.d = testdaemon.Start(t, append([]string{"--config", conf, "--audit-log", e.auditLog}, args...)...)
 	e.d.ImportDir("busybox", testRootfs)
 	return e
 }
