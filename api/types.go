@@ -203,3 +203,21 @@ type VersionInfo struct {
 	Libcontainer string `json:"libcontainer"`
 	Libseccomp   string `json:"libseccomp"`
 }
+
+// BuildRequest is the body of POST /v1/images/build: an image made from
+// an image in the store by running commands over it (docs/api.md,
+// "Image builds").
+type BuildRequest struct {
+	// Name is the new image's name[:tag]; From the parent's.
+	Name string `json:"name"`
+	From string `json:"from"`
+	// Run are the steps, argv lists run in order in /work; each must exit
+	// 0 for the build to go on.
+	Run [][]string `json:"run"`
+	// Env is given to every step and recorded in the new image.
+	Env map[string]string `json:"env,omitempty"`
+	// Network is the steps' egress, as in POST /v1/execute.
+	Network *Network `json:"network,omitempty"`
+	// Limits lower the daemon's [build.limits].
+	Limits *Limits `json:"limits,omitempty"`
+}

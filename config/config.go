@@ -60,6 +60,8 @@ type Config struct {
 	Network Network `toml:"network"`
 	// Packages is the [packages] section (network.go).
 	Packages Packages `toml:"packages"`
+	// Build is [build]: image builds from recipes (build.go).
+	Build Build `toml:"build"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
@@ -178,6 +180,9 @@ type Resolved struct {
 	SessionMemory                          int64
 	// Network is the egress proxy's configuration.
 	Network egress.Config
+	// BuildLimits and BuildLayerBytes bound image builds ([build]).
+	BuildLimits     limits.Set
+	BuildLayerBytes int64
 }
 
 // Resolve validates c and converts its strings.
@@ -242,6 +247,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	errs = append(errs, c.resolveImages()...)
 	errs = append(errs, c.resolveNetwork(r)...)
 	errs = append(errs, c.resolvePackages(r)...)
+	errs = append(errs, c.resolveBuild(r)...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

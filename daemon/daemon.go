@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/audit"
+	"github.com/sandboxd/sandboxd/build"
 	"github.com/sandboxd/sandboxd/compilecache"
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/egress"
@@ -238,6 +239,9 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		Sessions:     d.sessions,
 		SessionTimes: server.SessionTimes{TTL: cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, Idle: cfg.SessionIdle},
 		Egress:       proxy,
+		Builder: &build.Builder{Engine: d.engine, Images: store, Slots: q, Egress: proxy,
+			UID: SandboxUID, GID: SandboxGID, Logger: log},
+		BuildLimits: cfg.BuildLimits, BuildLayerBytes: cfg.BuildLayerBytes,
 	})
 }
 

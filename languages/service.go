@@ -131,6 +131,20 @@ func (s *Service) Execute(ctx context.Context, call Call, req *api.ExecuteReques
 	if err != nil {
 		return nil, nil, err
 	}
+	if req.Image != "" {
+		// An image built from the language's (POST /v1/images/build, with
+		// packages added): the language's commands, that image's files.
+		// Only an image in the store: a request never makes the daemon pull.
+		if _, err := s.Images.Get(req.Image); err != nil {
+			if errors.Is(err, images.ErrNotFound) {
+				err = &execution.UnknownImageError{Name: req.Image}
+			}
+			return nil, lang, err
+		}
+		over := *lang
+		over.Image = req.Image
+		lang = &over
+	}
 	plan, err := s.plan(ctx, call, lang, req)
 	if err != nil {
 		return nil, lang, err
@@ -183,8 +197,8 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
-	if req.Image != "" || len(req.Cmd) > 0 {
-		return nil, errdefs.Invalidf(`"image" and "cmd" belong to raw mode; a language request sends "files" and "args"`)
+	if len(req.Cmd) > 0 {
+		return nil, errdefs.Invalidf(`"cmd" belongs to raw mode; a language request sends "files" and "args"`)
 	}
 	if len(req.Files) == 0 {
 		return nil, errdefs.Invalidf(`"files" is required in language mode; the first file is the main file`)

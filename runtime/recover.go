@@ -27,7 +27,7 @@ func (e *Engine) Recover(ctx context.Context) (Recovered, error) {
 	var rec Recovered
 	var errs []error
 	ids := map[string]bool{}
-	for _, sub := range []string{"containers", "scratch", "roots", "locks", netnsDir} {
+	for _, sub := range []string{"containers", "scratch", "roots", "locks", "layers", netnsDir} {
 		entries, _ := os.ReadDir(filepath.Join(e.runDir, sub))
 		for _, ent := range entries {
 			if !strings.HasPrefix(ent.Name(), ".") {
@@ -96,7 +96,8 @@ func (e *Engine) removeSandbox(id string) error {
 		e.parent.RemoveSandbox(id),
 		rootfs.OpenScratch(filepath.Join(e.runDir, "scratch", id)).Remove(),
 		rootfs.OpenRoot(filepath.Join(e.runDir, "roots", id)).Remove(),
-		removeNetnsDir(e.netnsPath(id)))
+		removeNetnsDir(e.netnsPath(id)),
+		rootfs.OpenLayer(e.layerPath(id)).Remove())
 	return errors.Join(errs...)
 }
 

@@ -110,7 +110,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if err := s.makeScratch(opts); err != nil {
 		return nil, err
 	}
-	if root, err = s.mountRoot(root); err != nil {
+	if root, err = s.mountRoot(root, opts.Workspace); err != nil {
 		return nil, err
 	}
 	cfg, err := e.config(s, root, opts)
@@ -183,8 +183,11 @@ func (s *Sandbox) mapIDs(uid, gid int) (hostUID, hostGID int, err error) {
 // mountRoot returns the directory to use as the sandbox's root: its own
 // overlay of the image (its own inodes over the shared files, see
 // rootfs.Root), or the image itself on a kernel without overlayfs.
-func (s *Sandbox) mountRoot(image string) (string, error) {
+func (s *Sandbox) mountRoot(image string, w *Workspace) (string, error) {
 	e := s.engine
+	if w != nil && w.layer != nil {
+		return s.mountLayeredRoot(image, w)
+	}
 	r, ok, err := rootfs.NewRoot(filepath.Join(e.runDir, "roots", s.id), image)
 	switch {
 	case err != nil:
@@ -378,4 +381,18 @@ func (s *Sandbox) Usage() (Usage, error) {
 	}
 	mem, err := s.cg.MemoryCurrent()
 	return Usage{Tasks: max(tasks-1, 0), MemoryBytes: mem}, err
+}
+
+// mountLayeredRoot mounts a build step's root: writable, over the build
+// workspace's layer (rootfs.NewLayeredRoot).
+func (s *Sandbox) mountLayeredRoot(image string, w *Workspace) (string, error) {
+	if image != w.image {
+		return "", invalidf("a build workspace's sandboxes must be built over its image")
+	}
+	r, err := rootfs.NewLayeredRoot(filepath.Join(s.engine.runDir, "roots", s.id), image, w.layer)
+	if err != nil {
+		return "", err
+	}
+	s.root = r
+	return r.Path(), s.engine.rootsReachable()
 }

@@ -35,6 +35,9 @@ func (e *Engine) config(s *Sandbox, root string, opts BuildOptions) (*configs.Co
 	configureCgroupResources(spec, cgroupLimits(opts.Limits), parent, s.id)
 	plan := rootfs.Plan{Rootfs: root, Scratch: s.scratch}
 	configureRoot(spec, plan)
+	if opts.Workspace != nil && opts.Workspace.layer != nil {
+		configureBuildRoot(spec)
+	}
 	if err := configureScratch(spec, plan); err != nil {
 		return nil, err
 	}
@@ -120,6 +123,13 @@ func configureCgroupResources(spec *specs.Spec, l cgroup.Limits, parent cgroup.P
 // state or offer attack surface masked or read-only (rootfs.Plan.ApplyRoot).
 func configureRoot(spec *specs.Spec, plan rootfs.Plan) {
 	plan.ApplyRoot(spec)
+}
+
+// configureBuildRoot makes an image build step's root writable: it is the
+// build's own overlay (rootfs.Layer), never the image, and what the step
+// writes there is the new image's layer, bounded by the layer's tmpfs.
+func configureBuildRoot(spec *specs.Spec) {
+	spec.Root.Readonly = false
 }
 
 // configureScratch binds the two writable areas, /work and /tmp: sized

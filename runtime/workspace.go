@@ -33,6 +33,10 @@ type Workspace struct {
 	group            *cgroup.Group
 	// net is the network namespace all its sandboxes share (sessionnet.go).
 	net *sessionNet
+	// layer, for an image build's workspace, is the writable layer its
+	// sandboxes' roots share (rootfs.Layer); image is what it lies over.
+	layer *rootfs.Layer
+	image string
 }
 
 // WorkspaceOptions describe a workspace.
@@ -44,6 +48,18 @@ type WorkspaceOptions struct {
 	// Sandboxes is the most sandboxes it holds at once (running and
 	// parked): each keeps an entry process within the pids limit.
 	Sandboxes int
+	// Layer, when set, makes it an image build's workspace: its
+	// sandboxes' roots are writable, one at a time, over Layer.Image.
+	Layer *LayerOptions
+}
+
+// LayerOptions describe a build's writable layer.
+type LayerOptions struct {
+	// Image is the root the layer lies over: every sandbox of the
+	// workspace must be built with it as its Rootfs.
+	Image string
+	// Bytes bounds what the layer may hold.
+	Bytes int64
 }
 
 // NewWorkspace creates a workspace. On error nothing is left.
@@ -83,7 +99,26 @@ func (e *Engine) NewWorkspace(o WorkspaceOptions) (_ *Workspace, err error) {
 	if w.net, err = newSessionNet(e.netnsPath(w.id)); err != nil {
 		return nil, err
 	}
+	if o.Layer != nil {
+		w.image = o.Layer.Image
+		if w.layer, err = rootfs.NewLayer(e.layerPath(w.id), o.Layer.Image, o.Layer.Bytes, w.hostUID, w.hostGID); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// layerPath is where a build workspace's layer is mounted.
+func (e *Engine) layerPath(id string) string { return filepath.Join(e.runDir, "layers", id) }
+
+// LayerDir is the upper directory of a build workspace's layer (what its
+// steps changed); "" for any other workspace. Read it only while no
+// sandbox of the workspace runs.
+func (w *Workspace) LayerDir() string {
+	if w.layer == nil {
+		return ""
+	}
+	return w.layer.Upper()
 }
 
 // cgroupParent is where the workspace's sandboxes' cgroups nest.
@@ -105,6 +140,9 @@ func (w *Workspace) Remove() error {
 	}
 	if w.net != nil {
 		err = errors.Join(err, w.net.close())
+	}
+	if w.layer != nil {
+		err = errors.Join(err, w.layer.Remove())
 	}
 	if w.group != nil {
 		err = errors.Join(err, w.group.Remove())

@@ -85,6 +85,11 @@ type Options struct {
 	SessionTimes SessionTimes
 	// Egress checks requests' "network" (nil: refused with 400).
 	Egress Egress
+	// Builder builds images from recipes (nil: POST /v1/images/build
+	// answers 404); BuildLimits and BuildLayerBytes bound each build.
+	Builder         Builder
+	BuildLimits     limits.Set
+	BuildLayerBytes int64
 }
 
 // Server serves the API.
@@ -109,6 +114,9 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /v1/images", s.handleListImages)
 	s.mux.HandleFunc("POST /v1/images/pull", s.countPulls(s.handlePull))
 	s.mux.HandleFunc("POST /v1/images/import", s.handleImport)
+	if o.Builder != nil {
+		s.mux.HandleFunc("POST /v1/images/build", s.admitExecution(actionBuild, s.handleBuild))
+	}
 	s.mux.HandleFunc("GET /v1/images/{name...}", s.handleGetImage)
 	s.mux.HandleFunc("DELETE /v1/images/{name...}", s.handleRemoveImage)
 	s.mux.HandleFunc("GET /v1/languages", s.handleLanguages)

@@ -330,6 +330,7 @@ func imageCommand() *cli.Command {
 				Flags:  []cli.Flag{socketFlag, &cli.StringFlag{Name: "name", Required: true, Usage: "name:tag to store it as"}},
 				Action: imageImport,
 			},
+			imageBuildCommand(),
 			{
 				Name: "ls", Usage: "list images with their disk usage", Flags: []cli.Flag{socketFlag},
 				Action: imageList,

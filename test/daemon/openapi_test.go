@@ -54,6 +54,8 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 		{"GET", "/v1/images/nosuch", "", true},
 		{"DELETE", "/v1/images/nosuch", "", true},
 		{"POST", "/v1/images/pull", `{"ref":""}`, true},
+		{"POST", "/v1/images/build", `{"name":"built","from":"nosuch","run":[["true"]]}`, true},
+		{"POST", "/v1/images/build", `{"name":"built","from":"busybox","run":[]}`, false},
 		{"GET", "/v1/healthz", "", true},
 		{"GET", "/v1/version", "", true},
 		{"POST", "/v1/sandboxes", `{"image":"busybox","bogus":1}`, false},
