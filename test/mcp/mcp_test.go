@@ -225,10 +225,12 @@ func calls(steps []step) []call {
 	return out
 }
 
-// Both transports, each through the whole scenario.
+// Both transports, each through the whole scenario; then who the calls
+// of /mcp are made as, and who may call it. One daemon for all, so that
+// the images are imported once.
 func TestMCP(t *testing.T) {
 	dir := clientDir(t)
-	d := startDaemon(t)
+	d := startDaemon(t, "--max-sessions-per-user", "1")
 	steps := scenario()
 	t.Run("stdio", func(t *testing.T) {
 		checkSession(t, runClient(t, dir, calls(steps), "stdio", os.Getenv("SANDBOXD_BIN"), d.Socket), steps)
@@ -239,4 +241,6 @@ func TestMCP(t *testing.T) {
 	if left, err := client.NewTCP(d.addr, token(t, "alice"), nil).Sandboxes(t.Context()); err != nil || len(left) != 0 {
 		t.Errorf("sandboxes left: %v %v", left, err)
 	}
+	t.Run("callers", func(t *testing.T) { checkCallers(t, dir, d) })
+	t.Run("access", func(t *testing.T) { checkAccess(t, d) })
 }
