@@ -3,7 +3,6 @@ package mcp_test
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -97,28 +96,5 @@ func checkAudit(t *testing.T, path, id string) {
 	}
 	if !slices.Equal(calls[len(calls)-len(want):], want) {
 		t.Errorf("audit lines:\n%s\nwant at the end:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
-	}
-}
-
-// /mcp has the API's access rules: over TCP, no token or a bad one is 401.
-func checkAccess(t *testing.T, d *daemon) {
-	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
-	for name, auth := range map[string]string{"no token": "", "a bad token": "Bearer nope"} {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, d.url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var eb api.ErrorBody
-		_ = json.NewDecoder(resp.Body).Decode(&eb)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized || eb.Error.Code != api.CodeUnauthorized {
-			t.Errorf("%s: %d %+v, want 401 unauthorized", name, resp.StatusCode, eb)
-		}
 	}
 }

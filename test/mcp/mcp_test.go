@@ -242,5 +242,5 @@ func TestMCP(t *testing.T) {
 		t.Errorf("sandboxes left: %v %v", left, err)
 	}
 	t.Run("callers", func(t *testing.T) { checkCallers(t, dir, d) })
-	t.Run("access", func(t *testing.T) { checkAccess(t, d) })
+	t.Run("openapi", func(t *testing.T) { checkOpenAPI(t, d) })
 }
