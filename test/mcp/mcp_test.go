@@ -243,4 +243,5 @@ func TestMCP(t *testing.T) {
 	}
 	t.Run("callers", func(t *testing.T) { checkCallers(t, dir, d) })
 	t.Run("openapi", func(t *testing.T) { checkOpenAPI(t, d) })
+	t.Run("stateless", func(t *testing.T) { checkStateless(t, d) })
 }

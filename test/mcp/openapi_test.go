@@ -67,12 +67,33 @@ func checkOpenAPI(t *testing.T, d *daemon) {
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d %s, want %d", resp.StatusCode, body, c.status)
 			}
+			if id := resp.Header.Get("Mcp-Session-Id"); id != "" {
+				t.Errorf("a session id %q from a stateless server", id)
+			}
 			out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode,
 				Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body))}
 			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 				t.Errorf("response %d %s does not match the schema: %v", resp.StatusCode, body, err)
 			}
 		})
+	}
+}
+
+// checkStateless checks that /mcp keeps no MCP session: GET (a session's
+// event stream) and DELETE (its end) are 405.
+func checkStateless(t *testing.T, d *daemon) {
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		req, _ := http.NewRequestWithContext(t.Context(), method, d.url, nil)
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+token(t, "alice"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s /mcp: %d, want 405", method, resp.StatusCode)
+		}
 	}
 }
 
