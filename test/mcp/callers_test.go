@@ -98,3 +98,22 @@ func checkAudit(t *testing.T, path, id string) {
 		t.Errorf("audit lines:\n%s\nwant at the end:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// MCP calls and direct API calls of one user draw on one rate limit: two
+// tool calls spend the burst, the third and a direct call are refused.
+func TestMCPSharesTheRateLimit(t *testing.T) {
+	dir := clientDir(t)
+	d := testdaemon.Start(t, "--rate-limit", "0.01", "--rate-burst", "2")
+	d.ImportDir("busybox", os.Getenv("SANDBOXD_ROOTFS"))
+	s := runClient(t, dir, []call{
+		{"create_sandbox", args("image", "busybox")},
+		{"delete_sandbox", args("sandbox_id", "$sandbox")},
+		{"create_sandbox", args("image", "busybox")},
+	}, "stdio", os.Getenv("SANDBOXD_BIN"), d.Socket)
+	structured[mcpserver.SandboxOutput](t, s.Results[0])
+	structured[mcpserver.DeleteSandboxOutput](t, s.Results[1])
+	toolError("rate_limited", "too many requests from this user")(t, s.Results[2])
+	if _, err := d.Client.Execute(t.Context(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}}); !client.IsCode(err, api.CodeRateLimited) {
+		t.Errorf("a direct call after the tool calls: %v, want rate_limited", err)
+	}
+}
