@@ -109,7 +109,7 @@ func TestMCPSharesTheRateLimit(t *testing.T) {
 		{"create_sandbox", args("image", "busybox")},
 		{"delete_sandbox", args("sandbox_id", "$sandbox")},
 		{"create_sandbox", args("image", "busybox")},
-	}, "stdio", os.Getenv("SANDBOXD_BIN"), d.Socket)
+	}, "stdio", os.Getenv("SANDBOXD_BIN"), `["--socket", "`+d.Socket+`"]`)
 	structured[mcpserver.SandboxOutput](t, s.Results[0])
 	structured[mcpserver.DeleteSandboxOutput](t, s.Results[1])
 	toolError("rate_limited", "too many requests from this user")(t, s.Results[2])

@@ -7,6 +7,7 @@ package mcp_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"image/color"
 	"image/png"
 	"os"
@@ -233,7 +234,7 @@ func TestMCP(t *testing.T) {
 	d := startDaemon(t, "--max-sessions-per-user", "1")
 	steps := scenario()
 	t.Run("stdio", func(t *testing.T) {
-		checkSession(t, runClient(t, dir, calls(steps), "stdio", os.Getenv("SANDBOXD_BIN"), d.Socket), steps)
+		checkSession(t, runClient(t, dir, calls(steps), "stdio", os.Getenv("SANDBOXD_BIN"), `["--socket", "`+d.Socket+`"]`), steps)
 	})
 	t.Run("http", func(t *testing.T) {
 		checkSession(t, runClient(t, dir, calls(steps), "http", d.url, token(t, "alice")), steps)
@@ -241,7 +242,28 @@ func TestMCP(t *testing.T) {
 	if left, err := client.NewTCP(d.addr, token(t, "alice"), nil).Sandboxes(t.Context()); err != nil || len(left) != 0 {
 		t.Errorf("sandboxes left: %v %v", left, err)
 	}
+	t.Run("stdio over TCP", func(t *testing.T) { checkURL(t, dir, d) })
 	t.Run("callers", func(t *testing.T) { checkCallers(t, dir, d) })
 	t.Run("openapi", func(t *testing.T) { checkOpenAPI(t, d) })
 	t.Run("stateless", func(t *testing.T) { checkStateless(t, d) })
+}
+
+// checkURL runs `sandboxd mcp --url ... --token ...`: its calls reach the
+// daemon's TCP listener as the token's subject.
+func checkURL(t *testing.T, dir string, d *daemon) {
+	alice := token(t, "alice")
+	flags, _ := json.Marshal([]string{"--url", "http://" + d.addr, "--token", alice})
+	s := runClient(t, dir, []call{
+		{"run_code", args("language", "python", "code", "print(6 * 7)")},
+		{"create_sandbox", args("language", "bash")},
+	}, "stdio", os.Getenv("SANDBOXD_BIN"), string(flags))
+	runOK("42\n", "")(t, s.Results[0])
+	id := structured[mcpserver.SandboxOutput](t, s.Results[1]).SandboxID
+	c := client.NewTCP(d.addr, alice, nil)
+	if sb, err := c.Sandbox(t.Context(), id); err != nil || sb.Language != "bash" {
+		t.Errorf("alice's sandbox %s through the API: %+v %v", id, sb, err)
+	}
+	if err := c.DeleteSandbox(t.Context(), id); err != nil {
+		t.Error(err)
+	}
 }

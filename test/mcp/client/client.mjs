@@ -3,8 +3,8 @@
 // is given and prints one JSON object with everything it received; the Go
 // test (mcp_test.go) asserts on that.
 //
-//   node client.mjs stdio BIN SOCKET CALLS   spawns `BIN mcp --socket SOCKET`
-//   node client.mjs http URL TOKEN CALLS     the daemon's /mcp, with a bearer token
+//   node client.mjs stdio BIN ARGS CALLS   spawns `BIN mcp ARGS...` (ARGS: a JSON array)
+//   node client.mjs http URL TOKEN CALLS   the daemon's /mcp, with a bearer token
 //
 // CALLS is a JSON array of {"name", "arguments"}. The string "$sandbox" in
 // an argument is replaced by the sandbox_id of the last create_sandbox.
@@ -16,7 +16,7 @@ const [mode, target, extra, callsJSON] = process.argv.slice(2);
 
 function transport() {
   if (mode === "stdio") {
-    return new StdioClientTransport({ command: target, args: ["mcp", "--socket", extra], stderr: "inherit" });
+    return new StdioClientTransport({ command: target, args: ["mcp", ...JSON.parse(extra)], stderr: "inherit" });
   }
   return new StreamableHTTPClientTransport(new URL(target), {
     requestInit: { headers: { Authorization: `Bearer ${extra}` } },
