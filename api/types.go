@@ -104,6 +104,9 @@ type LanguageInfo struct {
 	Version  string   `json:"version"`
 	Image    string   `json:"image"`
 	Compiled bool     `json:"compiled"`
+	// Main is the conventional name of the main file (main.py,
+	// Main.java), for clients that name it for their user (MCP's run_code).
+	Main string `json:"main"`
 	// Available is false when the image is not in the store and could not
 	// be pulled; Version is then empty.
 	Available bool `json:"available"`

@@ -43,3 +43,10 @@ func NewTCP(addr, token string, tlsConf *tls.Config) *Client {
 	}
 	return &Client{http: &http.Client{Transport: bearer{token, tr}}, base: scheme + addr}
 }
+
+// NewWithTransport returns a client that sends every request through rt,
+// for a caller that reaches the API neither by socket nor by TCP: the
+// daemon's /mcp endpoint calls the API in process, as its own caller.
+func NewWithTransport(rt http.RoundTripper) *Client {
+	return &Client{http: &http.Client{Transport: rt}, base: "http://sandboxd"}
+}

@@ -75,7 +75,7 @@ func (s *Service) List(ctx context.Context) []api.LanguageInfo {
 		if aliases == nil {
 			aliases = []string{}
 		}
-		info := api.LanguageInfo{Name: l.Name, Aliases: aliases, Image: l.Image, Compiled: l.Compiled()}
+		info := api.LanguageInfo{Name: l.Name, Aliases: aliases, Image: l.Image, Main: l.Main, Compiled: l.Compiled()}
 		if v, _, err := s.version(ctx, "", l); err == nil {
 			info.Version, info.Available = v, true
 		} else if !errors.Is(err, images.ErrNotFound) && !errors.Is(err, images.ErrUnavailable) {

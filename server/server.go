@@ -123,6 +123,7 @@ func New(o Options) *Server {
 	if o.Sessions != nil {
 		s.routeSandboxes()
 	}
+	s.routeMCP() // mcp.go
 	s.mux.HandleFunc("GET /v1/healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
 	s.mux.Handle("GET /metrics", s.MetricsHandler())

@@ -35,6 +35,7 @@ func main() {
 			statusCommand(),
 			sandboxCommand(),
 			cpCommand(),
+			mcpCommand(),
 		},
 		HideHelpCommand: true,
 	}
