@@ -60,6 +60,8 @@ type Config struct {
 	Network Network `toml:"network"`
 	// Packages is the [packages] section (network.go).
 	Packages Packages `toml:"packages"`
+	// Cluster is the [cluster] section (cluster.go).
+	Cluster Cluster `toml:"cluster"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
@@ -242,6 +244,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	errs = append(errs, c.resolveImages()...)
 	errs = append(errs, c.resolveNetwork(r)...)
 	errs = append(errs, c.resolvePackages(r)...)
+	errs = append(errs, c.resolveCluster()...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

@@ -73,6 +73,7 @@ func configFlags() []configFlag {
 	}
 	flags = append(flags, sessionFlags()...)
 	flags = append(flags, accessFlags()...) // serve_access.go
+	flags = append(flags, clusterFlags()...) // serve_cluster.go
 	for _, side := range []struct {
 		prefix string
 		get    func(*config.Config) *config.Limits
