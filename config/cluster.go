@@ -21,6 +21,9 @@ type Cluster struct {
 	// Peers maps pod names to base URLs, ahead of the template (tests,
 	// or a fixed set of hosts).
 	Peers map[string]string `toml:"peers"`
+	// PeerCAFile is a PEM bundle of the CAs that sign the peers' TLS
+	// certificates (https:// peer URLs); empty: the system's roots.
+	PeerCAFile string `toml:"peer_ca_file"`
 }
 
 // podNameRE is a DNS-1123 subdomain's alphabet: a pod's name is one, and
@@ -43,6 +46,9 @@ func (c Config) resolveCluster() []error {
 		} else if _, err := peerURL(strings.ReplaceAll(t, "{pod}", "pod")); err != nil {
 			errs = append(errs, fmt.Errorf("[cluster] peer_url_template: %w", err))
 		}
+	}
+	if cl.PeerCAFile != "" && cl.PodName == "" {
+		errs = append(errs, fmt.Errorf("[cluster] peer_ca_file needs pod_name"))
 	}
 	for pod, u := range cl.Peers {
 		if !podNameRE.MatchString(pod) {

@@ -1,7 +1,11 @@
 package daemon
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"os"
 
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/images"
@@ -10,12 +14,24 @@ import (
 
 // forwarding is the server's session forwarding of [cluster], or nil
 // without a pod_name (session ids then name no daemon).
-func forwarding(cfg *config.Resolved) *server.Forwarding {
+func forwarding(cfg *config.Resolved) (*server.Forwarding, error) {
 	cl := cfg.Cluster
 	if cl.PodName == "" {
-		return nil
+		return nil, nil
 	}
-	return &server.Forwarding{Self: cl.PodName, Peer: cl.PeerURL}
+	f := &server.Forwarding{Self: cl.PodName, Peer: cl.PeerURL}
+	if cl.PeerCAFile != "" {
+		pem, err := os.ReadFile(cl.PeerCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("[cluster] peer_ca_file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("[cluster] peer_ca_file %s: no PEM certificate", cl.PeerCAFile)
+		}
+		f.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	return f, nil
 }
 
 // preloadWants are the images of [images] preload.

@@ -70,8 +70,9 @@ type daemon struct {
 	core     *execution.Core
 	sessions *session.Manager
 	srv      *server.Server
-	preload  *images.Preloader // [images] preload, run by serve
-	draining atomic.Bool       // set by shutdown: not ready any more
+	preload  *images.Preloader  // [images] preload, run by serve
+	forward  *server.Forwarding // [cluster]; nil without pod_name
+	draining atomic.Bool        // set by shutdown: not ready any more
 
 	httpSrv    *http.Server
 	metricsSrv *http.Server // nil without metrics_listen
@@ -153,6 +154,9 @@ func (d *daemon) open(ctx context.Context) error {
 			return fmt.Errorf("audit log: %w", err)
 		}
 		d.onClose(func() { d.auditLog.Close(5 * time.Second) })
+	}
+	if d.forward, err = forwarding(cfg); err != nil { // cluster.go
+		return err
 	}
 	d.assemble(store, catalog, cache, artifacts)
 	return nil
@@ -242,8 +246,8 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		Sessions:     d.sessions,
 		SessionTimes: server.SessionTimes{TTL: cfg.SessionTTL, MaxTTL: cfg.MaxSessionTTL, Idle: cfg.SessionIdle},
 		Egress:       proxy,
-		Forwarding:   forwarding(cfg), // cluster.go
-		Ready:        d.ready,         // cluster.go
+		Forwarding:   d.forward,
+		Ready:        d.ready, // cluster.go
 	})
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,8 +27,9 @@ type Forwarding struct {
 	// Peer returns the base URL of the daemon named pod; false: unknown,
 	// and the call is answered here (404 unknown_sandbox).
 	Peer func(pod string) (*url.URL, bool)
-	// Transport reaches the peers; nil: one with DialTimeout.
-	Transport http.RoundTripper
+	// TLS configures https:// peer URLs (its RootCAs: the CAs of the
+	// peers' certificates); nil: Go's defaults.
+	TLS *tls.Config
 }
 
 // forwardedHeader marks a forwarded call, which is never forwarded again:
@@ -50,14 +52,12 @@ type forwarder struct {
 
 func newForwarder(s *Server, f *Forwarding) *forwarder {
 	fw := &forwarder{s: s, f: f}
-	tr := f.Transport
-	if tr == nil {
-		tr = &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: DialTimeout}).DialContext,
-			TLSHandshakeTimeout: DialTimeout,
-			MaxIdleConnsPerHost: 16,
-			IdleConnTimeout:     30 * time.Second,
-		}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: DialTimeout}).DialContext,
+		TLSClientConfig:     f.TLS,
+		TLSHandshakeTimeout: DialTimeout,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     30 * time.Second,
 	}
 	fw.proxy = &httputil.ReverseProxy{
 		Transport: tr,

@@ -76,7 +76,7 @@ func streamThrough(t *testing.T, n *node, path, tok string) {
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

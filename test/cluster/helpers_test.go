@@ -6,9 +6,17 @@ package cluster_test
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -93,7 +101,7 @@ func call(t *testing.T, base, method, path, tok, body string) response {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s%s: %v", method, base, path, err)
 	}
@@ -127,6 +135,9 @@ func ndjsonTimed(t *testing.T, r io.Reader, start time.Time, firstOut *time.Dura
 	return events
 }
 
+// httpClient trusts the test cluster's CA (startCluster sets it).
+var httpClient = http.DefaultClient
+
 // node is one daemon of a test cluster.
 type node struct {
 	name, base string
@@ -135,25 +146,66 @@ type node struct {
 
 // startCluster starts one daemon per name, each with its own socket, TCP
 // port and pod name, and a static peer map of all of them in place of
-// the headless Service's DNS.
+// the headless Service's DNS. They speak TLS, with a certificate of one
+// CA, which they trust for their peers (peer_ca_file), as in Kubernetes.
 func startCluster(t *testing.T, names ...string) []*node {
 	t.Helper()
 	nodes := make([]*node, len(names))
 	peers := ""
 	for i, n := range names {
-		nodes[i] = &node{name: n, base: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+		nodes[i] = &node{name: n, base: fmt.Sprintf("https://127.0.0.1:%d", freePort(t))}
 		peers += fmt.Sprintf("%q = %q\n", n, nodes[i].base)
 	}
+	crt, key, ca := testCerts(t)
 	cfg := writeFile(t, "sandboxd.toml", fmt.Sprintf(`jwt_secret_file = %q
 jwt_issuer = "test"
 jwt_audience = "sandboxd"
+tls_cert = %q
+tls_key = %q
 
 [cluster]
+peer_ca_file = %q
 [cluster.peers]
-%s`, writeFile(t, "jwt.secret", secret), peers))
+%s`, writeFile(t, "jwt.secret", secret), crt, key, ca, peers))
 	for _, n := range nodes {
 		n.d = testdaemon.Start(t, "--config", cfg, "--pod-name", n.name,
-			"--listen", "unix://", "--listen", "tcp://"+strings.TrimPrefix(n.base, "http://"))
+			"--listen", "unix://", "--listen", "tcp://"+strings.TrimPrefix(n.base, "https://"))
 	}
 	return nodes
+}
+
+// testCerts writes a CA and a certificate it signs for 127.0.0.1, and
+// points httpClient at the CA; it returns the files' paths.
+func testCerts(t *testing.T) (crt, key, caFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sandboxd test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "sandboxd"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(kind string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}))
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(caCert)
+	httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	t.Cleanup(func() { httpClient = http.DefaultClient })
+	return writeFile(t, "tls.crt", pemOf("CERTIFICATE", leafDER)), writeFile(t, "tls.key", pemOf("EC PRIVATE KEY", keyDER)),
+		writeFile(t, "ca.crt", pemOf("CERTIFICATE", caDER))
 }
