@@ -30,10 +30,10 @@ import (
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
-var testRootfs string
+var sandboxdBin, testRootfs string
 
 func TestMain(m *testing.M) {
-	_, testRootfs = testdaemon.RequireEnv("cluster")
+	sandboxdBin, testRootfs = testdaemon.RequireEnv("cluster")
 	os.Exit(m.Run())
 }
 
