@@ -55,6 +55,7 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 		{"DELETE", "/v1/images/nosuch", "", true},
 		{"POST", "/v1/images/pull", `{"ref":""}`, true},
 		{"GET", "/v1/healthz", "", true},
+		{"GET", "/v1/readyz", "", true},
 		{"GET", "/v1/version", "", true},
 		{"POST", "/v1/sandboxes", `{"image":"busybox","bogus":1}`, false},
 		{"POST", "/v1/sandboxes", `{"image":"busybox","language":"python"}`, false},
