@@ -52,17 +52,6 @@ func token(t *testing.T, sub string) string {
 	return s
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // writeFile writes text to name in a fresh directory and returns its path.
 func writeFile(t *testing.T, name, text string) string {
 	t.Helper()
@@ -153,7 +142,7 @@ func startCluster(t *testing.T, names ...string) []*node {
 	nodes := make([]*node, len(names))
 	peers := ""
 	for i, n := range names {
-		nodes[i] = &node{name: n, base: fmt.Sprintf("https://127.0.0.1:%d", freePort(t))}
+		nodes[i] = &node{name: n, base: fmt.Sprintf("https://127.0.0.1:%d", testdaemon.FreePort(t))}
 		peers += fmt.Sprintf("%q = %q\n", n, nodes[i].base)
 	}
 	crt, key, ca := testCerts(t)

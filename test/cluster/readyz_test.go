@@ -56,7 +56,7 @@ func TestPreloadThenReady(t *testing.T) {
 	ref := pushRootfs(t, host+"/test/busybox:1.0")
 	failures.Store(1) // the daemon's first manifest read fails: it retries
 
-	ops := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ops := fmt.Sprintf("127.0.0.1:%d", testdaemon.FreePort(t))
 	cfg := writeFile(t, "sandboxd.toml", fmt.Sprintf(`metrics_listen = "tcp://%s"
 [images]
 registries = [%q]

@@ -88,7 +88,7 @@ func TestAutoscaling(t *testing.T) {
 	if !found {
 		t.Errorf("no adapter rule makes %s per pod", metric)
 	}
-	ops := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ops := fmt.Sprintf("127.0.0.1:%d", testdaemon.FreePort(t))
 	testdaemon.Start(t, "--metrics-listen", "tcp://"+ops)
 	r := call(t, "http://"+ops, http.MethodGet, "/metrics", "", "")
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), "\n# TYPE "+metric+" gauge\n") {
