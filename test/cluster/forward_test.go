@@ -13,8 +13,9 @@ import (
 )
 
 // Three daemons as the pods of a StatefulSet: a session created on one
-// is used through the others (an exec, a streamed exec, a file written and
-// read back, a WebSocket-free GET), under the caller's own identity, and
+// is used through the others (a file written and read back, an exec, a
+// streamed exec, an interactive exec over the WebSocket with the Go
+// client), under the caller's own identity, and
 // once its owner stops the others answer 404 unknown_sandbox within 1 s.
 func TestSessionForwarding(t *testing.T) {
 	nodes := startCluster(t, "sandboxd-0", "sandboxd-1", "sandboxd-2")
@@ -49,6 +50,7 @@ func TestSessionForwarding(t *testing.T) {
 		}
 	}
 	streamThrough(t, via, path, alice)
+	interactiveThrough(t, other, sb.ID, alice)
 	refusesOthers(t, via, path, bob)
 
 	// The owner goes (its pod deleted): its sessions go with it.
@@ -116,5 +118,38 @@ func refusesOthers(t *testing.T, n *node, path, other string) {
 	id := strings.TrimPrefix(path, "/v1/sandboxes/")
 	if _, err := n.d.Client.Sandbox(context.Background(), id); !client.IsCode(err, api.CodeUnknownSandbox) {
 		t.Errorf("GET on %s's Unix socket (root, no token): %v, want unknown_sandbox", n.name, err)
+	}
+}
+
+// interactiveThrough runs cat over the WebSocket through n, with the Go
+// client: a line in, the same line out while it runs, then the result.
+func interactiveThrough(t *testing.T, n *node, id, tok string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := client.NewTCP(strings.TrimPrefix(n.base, "https://"), tok, clusterTLS)
+	s, err := c.ExecInteractive(ctx, id, &api.SandboxExecRequest{Cmd: []string{"cat"}})
+	if err != nil {
+		t.Fatalf("interactive exec through %s: %v", n.name, err)
+	}
+	defer s.Close()
+	if err := s.Stdin(ctx, []byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.Next(ctx)
+	if err != nil || ev.Type != "stdout" || ev.Data != "ping\n" {
+		t.Fatalf("interactive exec through %s: first event %+v, %v; want ping back before stdin ends", n.name, ev, err)
+	}
+	if err := s.CloseStdin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for ev.Type != "result" {
+		if ev, err = s.Next(ctx); err != nil {
+			t.Fatalf("interactive exec through %s: %v", n.name, err)
+		}
+	}
+	var res api.ExecuteResponse
+	if err := ev.Result(&res); err != nil || res.Status != "ok" {
+		t.Fatalf("interactive exec through %s: result %s, %v", n.name, ev.Raw, err)
 	}
 }

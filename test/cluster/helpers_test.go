@@ -124,8 +124,12 @@ func ndjsonTimed(t *testing.T, r io.Reader, start time.Time, firstOut *time.Dura
 	return events
 }
 
-// httpClient trusts the test cluster's CA (startCluster sets it).
-var httpClient = http.DefaultClient
+// httpClient and clusterTLS trust the test cluster's CA (startCluster
+// sets them).
+var (
+	httpClient = http.DefaultClient
+	clusterTLS *tls.Config
+)
 
 // node is one daemon of a test cluster.
 type node struct {
@@ -193,8 +197,9 @@ func testCerts(t *testing.T) (crt, key, caFile string) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(caCert)
-	httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	t.Cleanup(func() { httpClient = http.DefaultClient })
+	clusterTLS = &tls.Config{RootCAs: roots}
+	httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: clusterTLS}}
+	t.Cleanup(func() { httpClient, clusterTLS = http.DefaultClient, nil })
 	return writeFile(t, "tls.crt", pemOf("CERTIFICATE", leafDER)), writeFile(t, "tls.key", pemOf("EC PRIVATE KEY", keyDER)),
 		writeFile(t, "ca.crt", pemOf("CERTIFICATE", caDER))
 }
