@@ -65,7 +65,6 @@ func newForwarder(s *Server, f *Forwarding) *forwarder {
 		FlushInterval: -1,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(pr.In.Context().Value(peerURLKey{}).(*url.URL))
-			pr.Out.Host = pr.In.Host
 			pr.Out.Header.Set(forwardedHeader, f.Self)
 		},
 		ErrorHandler: fw.unreachable,

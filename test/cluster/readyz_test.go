@@ -98,6 +98,31 @@ name = "preloaded:1.0"
 			t.Errorf("the log has no %q:\n%s", line, d.Log())
 		}
 	}
+	drainingIsNotReady(t, d, opsBase)
+}
+
+// drainingIsNotReady stops d while a run is in flight: until it exits,
+// the operations port still answers, and /v1/readyz says it is draining.
+func drainingIsNotReady(t *testing.T, d *testdaemon.Daemon, opsBase string) {
+	t.Helper()
+	ran := make(chan error, 1)
+	go func() {
+		_, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "preloaded:1.0", Cmd: []string{"sleep", "3"}})
+		ran <- err
+	}()
+	waitFor(t, func() bool { h, err := d.Client.Health(context.Background()); return err == nil && h.Running == 1 }, "the run to start")
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.Stop(time.Minute) }()
+	waitFor(t, func() bool {
+		r := call(t, opsBase, "GET", "/v1/readyz", "", "")
+		return r.status == http.StatusServiceUnavailable && strings.Contains(string(r.body), "draining")
+	}, "readyz to say draining")
+	if err := <-ran; err != nil {
+		t.Errorf("the run in flight while draining: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Error(err)
+	}
 }
 
 // pushRootfs pushes the busybox test rootfs as a one-layer image to ref.
