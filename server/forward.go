@@ -130,5 +130,6 @@ func (fw *forwarder) unreachable(w http.ResponseWriter, r *http.Request, err err
 	if r.Context().Err() != nil {
 		return // the caller went away: no one to answer
 	}
+	w.Header().Set("X-Request-Id", requestIDOf(r.Context())) // the answer is this daemon's
 	fw.s.writeError(w, r, nil, fmt.Errorf("owner unreachable: %w", session.ErrUnknown))
 }
