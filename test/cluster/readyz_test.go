@@ -25,12 +25,13 @@ import (
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
-// [images] preload from a registry on loopback: the daemon is alive
-// (/v1/healthz 200) but not ready (/v1/readyz 503, naming the image)
-// while the image is not in the registry yet and then while the registry
-// holds the layer back; ready once the
-// image is in, which then runs. The probes answer without a token on the
-// operations port (metrics_listen), as a kubelet calls them.
+// [images] preload from a registry on loopback, then from a file: the
+// daemon is alive (/v1/healthz 200) but not ready (/v1/readyz 503, naming
+// the images still missing) while the image is not in the registry yet
+// and then while the registry holds the layer back; ready once both are
+// in, and they run. The probes answer without a token on the operations
+// port (metrics_listen), as a kubelet calls them. Then, stopping while a
+// run is in flight, it is not ready any more.
 func TestPreloadThenReady(t *testing.T) {
 	var failures atomic.Int64 // manifest reads still to fail
 	release := make(chan struct{})
@@ -56,6 +57,11 @@ func TestPreloadThenReady(t *testing.T) {
 	ref := pushRootfs(t, host+"/test/busybox:1.0")
 	failures.Store(1) // the daemon's first manifest read fails: it retries
 
+	rootfsTar, err := io.ReadAll(testdaemon.Tar(t, testRootfs, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, "rootfs.tar", string(rootfsTar))
 	ops := fmt.Sprintf("127.0.0.1:%d", testdaemon.FreePort(t))
 	cfg := writeFile(t, "sandboxd.toml", fmt.Sprintf(`metrics_listen = "tcp://%s"
 [images]
@@ -63,7 +69,10 @@ registries = [%q]
 [[images.preload]]
 ref = %q
 name = "preloaded:1.0"
-`, ops, host, ref))
+[[images.preload]]
+file = %q
+name = "fromfile:1.0"
+`, ops, host, ref, file))
 	d := testdaemon.Start(t, "--config", cfg)
 
 	opsBase := "http://" + ops
@@ -80,7 +89,7 @@ name = "preloaded:1.0"
 	}
 	var ready api.Readiness
 	r := call(t, opsBase, "GET", "/v1/readyz", "", "")
-	if json.Unmarshal(r.body, &ready) != nil || ready.Status != "not_ready" || !strings.Contains(ready.Reason, "preloaded:1.0") {
+	if json.Unmarshal(r.body, &ready) != nil || ready.Status != "not_ready" || !strings.Contains(ready.Reason, "preloaded:1.0") || !strings.Contains(ready.Reason, "fromfile:1.0") {
 		t.Fatalf("readyz while preloading: %s", r.body)
 	}
 
@@ -89,9 +98,11 @@ name = "preloaded:1.0"
 	if r := call(t, opsBase, "GET", "/v1/readyz", "", ""); strings.TrimSpace(string(r.body)) != `{"status":"ready"}` {
 		t.Errorf("readyz once ready: %s", r.body)
 	}
-	res, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "preloaded:1.0", Cmd: []string{"/bin/sh", "-c", "echo in"}})
-	if err != nil || res.Status != runtime.StatusOK || res.Run.Stdout != "in\n" {
-		t.Fatalf("run in the preloaded image: %v %+v\n%s", err, res, d.Log())
+	for _, img := range []string{"preloaded:1.0", "fromfile:1.0"} {
+		res, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: img, Cmd: []string{"/bin/sh", "-c", "echo in"}})
+		if err != nil || res.Status != runtime.StatusOK || res.Run.Stdout != "in\n" {
+			t.Fatalf("run in the preloaded image %s: %v %+v\n%s", img, err, res, d.Log())
+		}
 	}
 	for _, line := range []string{"preloading an image failed; retrying", "preloaded every image"} {
 		if !strings.Contains(d.Log(), line) {
