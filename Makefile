@@ -184,6 +184,15 @@ bench-egress: deps $(BIN) $(TESTROOT)
 clean:
 	rm -rf bin $(CACHE)
 
+# The daemon's container image, named in one place: `make image` builds it
+# and deploy/kubernetes names it (test/cluster checks that they agree).
+IMAGE_NAME ?= sandboxd
+IMAGE_TAG  ?= dev
+
+.PHONY: image-ref
+image-ref:
+	@echo $(IMAGE_NAME):$(IMAGE_TAG)
+
 # `make install` puts the binary, the systemd units (sandboxd.service,
 # sandboxd.socket), the sysusers.d entry for group sandboxd and a sample
 # configuration (an existing one is kept) under DESTDIR and PREFIX.

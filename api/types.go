@@ -198,6 +198,14 @@ type Health struct {
 	Images       int    `json:"images"`
 }
 
+// Readiness is the body of GET /v1/readyz: Status "ready" (200), or
+// "not_ready" (503) with Reason, what the daemon still waits for (the
+// images of [images] preload).
+type Readiness struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
 // VersionInfo is the body of GET /v1/version.
 type VersionInfo struct {
 	Version      string `json:"version"`

@@ -62,6 +62,8 @@ type Config struct {
 	Packages Packages `toml:"packages"`
 	// Build is [build]: image builds from recipes (build.go).
 	Build Build `toml:"build"`
+	// Cluster is the [cluster] section (cluster.go).
+	Cluster Cluster `toml:"cluster"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
@@ -248,6 +250,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	errs = append(errs, c.resolveNetwork(r)...)
 	errs = append(errs, c.resolvePackages(r)...)
 	errs = append(errs, c.resolveBuild(r)...)
+	errs = append(errs, c.resolveCluster()...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

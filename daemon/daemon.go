@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
@@ -70,6 +71,9 @@ type daemon struct {
 	core     *execution.Core
 	sessions *session.Manager
 	srv      *server.Server
+	preload  *images.Preloader  // [images] preload, run by serve
+	forward  *server.Forwarding // [cluster]; nil without pod_name
+	draining atomic.Bool        // set by shutdown: not ready any more
 
 	httpSrv    *http.Server
 	metricsSrv *http.Server // nil without metrics_listen
@@ -126,6 +130,7 @@ func (d *daemon) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.preload = images.NewPreloader(store, preloadWants(cfg), log)
 	catalog, err := loadCatalog(cfg.Catalog, log)
 	if err != nil {
 		return err
@@ -150,6 +155,9 @@ func (d *daemon) open(ctx context.Context) error {
 			return fmt.Errorf("audit log: %w", err)
 		}
 		d.onClose(func() { d.auditLog.Close(5 * time.Second) })
+	}
+	if d.forward, err = forwarding(cfg); err != nil { // cluster.go
+		return err
 	}
 	d.assemble(store, catalog, cache, artifacts)
 	return nil
@@ -226,7 +234,7 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 	}
 	d.sessions = session.New(session.Options{Engine: d.engine, Images: store, Slots: q, UID: SandboxUID, GID: SandboxGID,
 		MaxPerUser: cfg.MaxSessionsPerUser, MaxSessions: cfg.MaxSessions, Memory: cfg.SessionMemory,
-		MaxExecs: cfg.MaxExecsPerSandbox, Egress: proxy, Logger: log})
+		MaxExecs: cfg.MaxExecsPerSandbox, Egress: proxy, Logger: log, Node: cfg.Cluster.PodName})
 	reapCtx, stopReaper := context.WithCancel(context.Background())
 	go d.sessions.Run(reapCtx)
 	d.onClose(stopReaper)
@@ -242,6 +250,8 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		Builder: &build.Builder{Engine: d.engine, Images: store, Slots: q, Egress: proxy,
 			UID: SandboxUID, GID: SandboxGID, Logger: log},
 		BuildLimits: cfg.BuildLimits, BuildLayerBytes: cfg.BuildLayerBytes,
+		Forwarding: d.forward,
+		Ready:      d.ready, // cluster.go
 	})
 }
 
@@ -280,6 +290,9 @@ func (d *daemon) serve(ctx context.Context) error {
 		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength,
 		"pool", cfg.PoolSize, "userns", engine.UserNamespaces(),
 		"auth", d.acc.Verifier != nil, "require_auth", cfg.RequireAuth, "metrics", cfg.MetricsAddr, "audit", cfg.AuditLog)
+	// Serving before the images are in: /v1/healthz answers (the pod is
+	// alive) while /v1/readyz says what is still coming.
+	go d.preload.Run(runCtx)
 	for _, w := range runtime.CounterWarnings(cfg.Concurrency) {
 		log.Warn(w)
 	}
@@ -299,6 +312,7 @@ func (d *daemon) serve(ctx context.Context) error {
 func (d *daemon) shutdown() {
 	cfg, log, engine := d.cfg, d.log, d.engine
 	log.Info("shutting down", "grace_period", cfg.GracePeriod)
+	d.draining.Store(true)
 	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
 	if d.metricsSrv != nil {
 		// Metrics stay up while runs drain; closed once shutdown is done.
@@ -343,8 +357,8 @@ func loadCatalog(path string, log *slog.Logger) (*languages.Catalog, error) {
 	return c, nil
 }
 
-// serveMetrics serves GET /metrics, without authentication, on addr
-// (metrics_listen) when it is set.
+// serveMetrics serves GET /metrics and the probes (server.OpsHandler),
+// without authentication, on addr (metrics_listen) when it is set.
 func serveMetrics(addr string, srv *server.Server, served chan<- error, log *slog.Logger) (*http.Server, error) {
 	if addr == "" {
 		return nil, nil
@@ -353,9 +367,7 @@ func serveMetrics(addr string, srv *server.Server, served chan<- error, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", srv.MetricsHandler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	hs := &http.Server{Handler: srv.OpsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			served <- fmt.Errorf("metrics: %w", err)

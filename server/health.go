@@ -32,3 +32,26 @@ func (s *Server) handleVersion(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, v)
 }
+
+// handleReady answers the readiness probe: 200 once the daemon can take
+// work, 503 while it can't (Options.Ready). Liveness is /v1/healthz.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if err := s.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, api.Readiness{Status: "not_ready", Reason: err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, api.Readiness{Status: "ready"})
+}
+
+// OpsHandler serves the operations port (metrics_listen), without
+// authentication: GET /metrics, and the probes /v1/healthz and
+// /v1/readyz, so that a kubelet probes a daemon whose API needs a token.
+func (s *Server) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.MetricsHandler())
+	mux.HandleFunc("GET /v1/healthz", s.handleHealth)
+	mux.HandleFunc("GET /v1/readyz", s.handleReady)
+	return mux
+}

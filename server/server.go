@@ -90,6 +90,12 @@ type Options struct {
 	Builder         Builder
 	BuildLimits     limits.Set
 	BuildLayerBytes int64
+	// Forwarding passes calls for other daemons' sessions to them
+	// (forward.go; nil: every session is this daemon's).
+	Forwarding *Forwarding
+	// Ready reports whether the daemon can take work (GET /v1/readyz,
+	// health.go): nil when it can, else what it waits for. nil: always.
+	Ready func() error
 }
 
 // Server serves the API.
@@ -125,6 +131,7 @@ func New(o Options) *Server {
 	}
 	s.routeMCP() // mcp.go
 	s.mux.HandleFunc("GET /v1/healthz", s.handleHealth)
+	s.mux.HandleFunc("GET /v1/readyz", s.handleReady)
 	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
 	s.mux.Handle("GET /metrics", s.MetricsHandler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +145,11 @@ func New(o Options) *Server {
 // refused (framing.go) is answered 400 before its caller is identified,
 // then the caller is identified (or refused).
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(withRequestID(s.refuseBadFraming(s.refuseUncleanPaths(s.authenticate(s.mux)))))
+	var routes http.Handler = s.mux
+	if s.Forwarding != nil {
+		routes = newForwarder(s, s.Forwarding).wrap(routes)
+	}
+	return s.recoverPanics(withRequestID(s.refuseBadFraming(s.refuseUncleanPaths(s.authenticate(routes)))))
 }
 
 // refuseUncleanPaths answers 400 to a path with "." or ".." segments or

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,10 @@ type Options struct {
 	// Egress serves the sessions that have a network; nil refuses them.
 	Egress *egress.Proxy
 	Logger *slog.Logger
+	// Node names this daemon among its peers (a Kubernetes pod name);
+	// every session id it makes ends with it, so that any peer can tell
+	// where a session lives (OwnerOf). Empty: ids name no node.
+	Node string
 }
 
 // Defaults of Options' quotas.
@@ -141,7 +146,7 @@ func (m *Manager) Create(spec Spec) (_ *Session, err error) {
 		}
 	}()
 	now := time.Now()
-	s := &Session{id: newID(), spec: spec, imgEnv: img.Config.Env, rootfs: img.Rootfs, release: sync.OnceFunc(release),
+	s := &Session{id: newID(m.o.Node), spec: spec, imgEnv: img.Config.Env, rootfs: img.Rootfs, release: sync.OnceFunc(release),
 		created: now, expires: now.Add(spec.TTL), lastActive: now, parked: make(chan *runtime.Sandbox, 1)}
 	s.spec.Image = img.Name
 	m.mu.Lock()
@@ -350,8 +355,26 @@ func (m *Manager) Close() {
 	wg.Wait()
 }
 
-func newID() string {
+// newID returns "sb-" and 24 hex digits, then "." and node when there is
+// one: the random part first, so that OwnerOf splits at the first dot
+// whatever dots the node's name has.
+func newID(node string) string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	return "sb-" + hex.EncodeToString(b)
+	id := "sb-" + hex.EncodeToString(b)
+	if node != "" {
+		id += "." + node
+	}
+	return id
+}
+
+// OwnerOf returns the node a session id names (see newID), or "" for an
+// id that names none.
+func OwnerOf(id string) string {
+	rest, ok := strings.CutPrefix(id, "sb-")
+	if !ok {
+		return ""
+	}
+	_, node, _ := strings.Cut(rest, ".")
+	return node
 }

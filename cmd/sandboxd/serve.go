@@ -72,7 +72,8 @@ func configFlags() []configFlag {
 		{"userns-range", "START:SIZE host ids for user namespaces (default: /etc/subuid's sandboxd entry)", str(func(c *config.Config) *string { return &c.UsernsRange })},
 	}
 	flags = append(flags, sessionFlags()...)
-	flags = append(flags, accessFlags()...) // serve_access.go
+	flags = append(flags, accessFlags()...)  // serve_access.go
+	flags = append(flags, clusterFlags()...) // serve_cluster.go
 	for _, side := range []struct {
 		prefix string
 		get    func(*config.Config) *config.Limits
@@ -99,7 +100,8 @@ func sessionFlags() []configFlag {
 
 func serveCommand() *cli.Command {
 	cf := configFlags()
-	flags := []cli.Flag{&cli.StringFlag{Name: "config", Usage: "TOML configuration file (flags override it)"}}
+	flags := []cli.Flag{&cli.StringFlag{Name: "config", Usage: "TOML configuration file (flags override it)"},
+		&cli.BoolFlag{Name: "check-config", Usage: "check the configuration file and flags, say so, and exit (the files they name are not read)"}}
 	for _, f := range cf {
 		flags = append(flags, cliFlag(f))
 	}
@@ -123,6 +125,10 @@ func serveCommand() *cli.Command {
 			resolved, err := cfg.Resolve()
 			if err != nil {
 				return err
+			}
+			if c.Bool("check-config") {
+				fmt.Fprintln(c.App.Writer, "configuration ok")
+				return nil
 			}
 			log, err := newLogger(cfg.LogFormat, cfg.LogLevel)
 			if err != nil {

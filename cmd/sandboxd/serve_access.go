@@ -76,7 +76,7 @@ func ints(dst func(*config.Config) *[]int) func(*config.Config, string) error {
 
 // cliFlag builds the urfave flag of a config flag.
 func cliFlag(f configFlag) cli.Flag {
-	usage := f.usage + " (config: " + strings.ReplaceAll(f.name, "-", "_") + ")"
+	usage := f.usage + " (config: " + flagSections[f.name] + strings.ReplaceAll(f.name, "-", "_") + ")"
 	switch {
 	case listFlags[f.name]:
 		return &cli.StringSliceFlag{Name: f.name, Usage: usage}

@@ -103,10 +103,16 @@ func TestMetrics(t *testing.T) {
 	if key := `sandboxd_executions_total{language="raw",status="ok"}`; mm[key] != m[key] || mm[key] == 0 {
 		t.Errorf("metrics listener: %s = %v, socket %v", key, mm[key], m[key])
 	}
-	if resp, err := c.Get("http://" + maddr + "/v1/healthz"); err == nil {
+	// The operations port has the probes (for a kubelet) and nothing
+	// else of the API.
+	for path, want := range map[string]int{"/v1/healthz": 200, "/v1/readyz": 200, "/v1/images": 404, "/v1/version": 404, "/v1/sandboxes": 404} {
+		resp, err := c.Get("http://" + maddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		resp.Body.Close()
-		if resp.StatusCode != 404 {
-			t.Errorf("the metrics listener serves the API: %d", resp.StatusCode)
+		if resp.StatusCode != want {
+			t.Errorf("the metrics listener answers GET %s %d, want %d", path, resp.StatusCode, want)
 		}
 	}
 }

@@ -57,6 +57,7 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 		{"POST", "/v1/images/build", `{"name":"built","from":"nosuch","run":[["true"]]}`, true},
 		{"POST", "/v1/images/build", `{"name":"built","from":"busybox","run":[]}`, false},
 		{"GET", "/v1/healthz", "", true},
+		{"GET", "/v1/readyz", "", true},
 		{"GET", "/v1/version", "", true},
 		{"POST", "/v1/sandboxes", `{"image":"busybox","bogus":1}`, false},
 		{"POST", "/v1/sandboxes", `{"image":"busybox","language":"python"}`, false},

@@ -296,8 +296,10 @@ func TestSessionExecAccounting(t *testing.T) {
 			t.Fatalf("%+v", r)
 		}
 	}
-	if burn.CPUTimeMS < 500 {
-		t.Errorf("burning exec: cpu_time_ms %.1f, want >= 500", burn.CPUTimeMS)
+	// 800 ms of wall time spinning: most of it CPU time, less on a
+	// machine busy with other work.
+	if burn.CPUTimeMS < 250 {
+		t.Errorf("burning exec: cpu_time_ms %.1f, want >= 250", burn.CPUTimeMS)
 	}
 	if idle.CPUTimeMS > 100 || alloc.CPUTimeMS > burn.CPUTimeMS/2 {
 		t.Errorf("later execs carry earlier CPU time: alloc %.1f ms, true %.1f ms (burn %.1f)", alloc.CPUTimeMS, idle.CPUTimeMS, burn.CPUTimeMS)

@@ -1,0 +1,22 @@
+package main
+
+import "github.com/sandboxd/sandboxd/config"
+
+// clusterFlags are the [cluster] keys a pod's command line sets: its own
+// name, and how it reaches its peers, which names its namespace (the
+// downward API gives both to the command line, not to a shared config
+// file). peers is in the file only.
+func clusterFlags() []configFlag {
+	return []configFlag{
+		{"pod-name", "this daemon's name among its peers, ending its session ids (Kubernetes: the pod's name)",
+			str(func(c *config.Config) *string { return &c.Cluster.PodName })},
+		{"peer-url-template", "a peer's base URL with {pod} for its name, e.g. http://{pod}.sandboxd.NAMESPACE.svc.cluster.local:8080",
+			str(func(c *config.Config) *string { return &c.Cluster.PeerURLTemplate })},
+		{"peer-ca-file", "PEM CAs of the peers' TLS certificates (default: the system's roots)",
+			str(func(c *config.Config) *string { return &c.Cluster.PeerCAFile })},
+	}
+}
+
+// flagSections are the config sections of flags whose keys are not at
+// the top level.
+var flagSections = map[string]string{"pod-name": "[cluster] ", "peer-url-template": "[cluster] ", "peer-ca-file": "[cluster] "}
