@@ -6,10 +6,16 @@ package sdk_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,15 +85,116 @@ func run(t *testing.T, ctx context.Context, d *testdaemon.Daemon, dir string, na
 	}
 }
 
-// TestPythonSDK: sdk/python's unittest suite passes against a real daemon.
-func TestPythonSDK(t *testing.T) {
+// TestSDKs: sdk/python's unittest suite and sdk/typescript's node:test
+// suite pass against one real daemon (the image imports cost most of the
+// time, so the suites share it).
+func TestSDKs(t *testing.T) {
 	d := startDaemon(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	dir, err := filepath.Abs("../../sdk/python")
+	t.Run("python", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		dir, err := filepath.Abs("../../sdk/python")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// -B: no __pycache__ in the checkout.
+		run(t, ctx, d, dir, "python3", "-B", "-m", "unittest", "-v", "tests.test_sdk")
+	})
+	t.Run("typescript", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		dir := typescriptBuild(t, ctx)
+		run(t, ctx, d, dir, "node", "--test", "--test-reporter=spec", "test/")
+	})
+}
+
+// npmCache holds the SDK's dev dependencies, outside the checkout and kept
+// across runs: one directory per package-lock.json content, made once with
+// `npm ci`.
+const npmCache = "/var/cache/sandboxd/npm"
+
+// typescriptBuild copies sdk/typescript (its sources, tests and manifests)
+// into a temporary directory, links its node_modules from the cache and
+// builds it with tsc, leaving nothing in the checkout; it returns the
+// directory.
+func typescriptBuild(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	src, err := filepath.Abs("../../sdk/typescript")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// -B: no __pycache__ in the checkout.
-	run(t, ctx, d, dir, "python3", "-B", "-m", "unittest", "-v", "tests.test_sdk")
+	modules := npmModules(t, ctx, src)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	for _, leftover := range []string{"node_modules", "dist"} { // from a developer's own npm install
+		if err := os.RemoveAll(filepath.Join(dir, leftover)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(modules, filepath.Join(dir, "node_modules")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(modules, ".bin", "tsc"), "-p", ".")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tsc: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// npmModules returns the node_modules directory of sdk/typescript's
+// package-lock.json in the cache, installing it with `npm ci` when it is
+// not there yet (into a temporary directory renamed into place, so that a
+// run that stops midway leaves nothing half made).
+func npmModules(t *testing.T, ctx context.Context, src string) string {
+	t.Helper()
+	lock, err := os.ReadFile(filepath.Join(src, "package-lock.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(lock)
+	dir := filepath.Join(npmCache, "sdk-typescript-"+hex.EncodeToString(sum[:8]))
+	modules := filepath.Join(dir, "node_modules")
+	if _, err := os.Stat(filepath.Join(modules, ".package-lock.json")); err == nil {
+		return modules
+	}
+	if err := os.MkdirAll(npmCache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp(npmCache, ".sdk-typescript-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(tmp, f), data, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund")
+	cmd.Dir = tmp
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci: %v\n%s", err, out)
+	}
+	t.Logf("npm ci: %v", time.Since(start).Round(time.Millisecond))
+	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, fs.ErrExist) && !isNotEmpty(err) {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(modules, ".package-lock.json")); err != nil {
+		t.Fatal(fmt.Errorf("npm ci left no node_modules: %w", err))
+	}
+	return modules
+}
+
+// isNotEmpty: another run renamed its install into place first.
+func isNotEmpty(err error) bool {
+	var le *os.LinkError
+	return errors.As(err, &le) && errors.Is(le.Err, syscall.ENOTEMPTY)
 }
