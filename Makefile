@@ -16,6 +16,10 @@ PROBE     := $(CACHE)/probe
 ATTACKS   := $(patsubst testdata/attacks/%.c,$(CACHE)/attacks/%,$(wildcard testdata/attacks/*.c))
 APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
 BIN       := bin/sandboxd
+# What the Python and TypeScript SDKs' suites (test/sdk) run with. node
+# and npm are installed only when missing as commands: NodeSource's nodejs
+# bundles npm, and Debian's npm package would conflict with it.
+TEST_APT_DEPS := python3
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
 .PHONY: all deps build rootfs images test test-cgroup2 run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak
@@ -53,6 +57,8 @@ rootfs: deps $(ROOTFS)
 # Everything: unit tests, real sandboxes, the daemon, every language (their
 # images are built first, or reused from IMAGE_CACHE), and the cgroup v2 VM.
 test: deps $(BIN) $(TESTROOT) images
+	@scripts/deps.sh $(TEST_APT_DEPS)
+	@{ command -v node && command -v npm; } >/dev/null || scripts/deps.sh nodejs npm
 	$(GO) vet -tags "$(TAGS)" ./...
 	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) \
 		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 35m ./...
