@@ -100,6 +100,11 @@ func TestSDKs(t *testing.T) {
 		// -B: no __pycache__ in the checkout.
 		run(t, ctx, d, dir, "python3", "-B", "-m", "unittest", "-v", "tests.test_sdk")
 	})
+	t.Run("readme", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		checkReadmePython(t, ctx, d)
+	})
 	t.Run("typescript", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -197,4 +202,35 @@ func npmModules(t *testing.T, ctx context.Context, src string) string {
 func isNotEmpty(err error) bool {
 	var le *os.LinkError
 	return errors.As(err, &le) && errors.Is(le.Err, syscall.ENOTEMPTY)
+}
+
+// checkReadmePython runs the README's Python quick start (the python block
+// of "From Python and TypeScript") against the test daemon instead of
+// `make run`'s, and checks that it prints what the README says.
+func checkReadmePython(t *testing.T, ctx context.Context, d *testdaemon.Daemon) {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "### From Python and TypeScript\n")
+	_, code, ok := strings.Cut(section, "```python\n")
+	code, _, ok2 := strings.Cut(code, "```")
+	const demoSocket = ".cache/demo/sandboxd.sock"
+	if !ok || !ok2 || !strings.Contains(code, demoSocket) {
+		t.Fatalf("the README's quick start has no python block using %s", demoSocket)
+	}
+	if n := strings.Count(strings.TrimSpace(code), "\n") + 1; n != 3 {
+		t.Errorf("the README's Python quick start is %d lines, not three", n)
+	}
+	sdk, err := filepath.Abs("../../sdk/python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "python3", "-B", "-c", strings.ReplaceAll(code, demoSocket, d.Socket))
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+sdk)
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "42\n\n" {
+		t.Fatalf("the README's Python quick start printed %q (%v), want \"42\\n\\n\" (print adds a newline to stdout's)", out, err)
+	}
 }
