@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
@@ -26,9 +29,23 @@ import (
 // images that run_code uses.
 var languageRecipes = []string{"python", "node"}
 
-// startDaemon starts a daemon with the language catalog, the busybox test
-// image and the python and node images imported.
-func startDaemon(t *testing.T) *testdaemon.Daemon {
+// tcpSecret signs the tokens of the suites' TCP clients.
+const tcpSecret = "sandboxd-sdk-test-secret-0123456789abcdef"
+
+// suiteDaemon is the daemon the suites run against, and the environment
+// that tells them where it is: $SANDBOXD_SOCKET, its Unix socket (no token
+// needed), and $SANDBOXD_URL with $SANDBOXD_TEST_TOKEN, its TCP listener
+// and a JWT for the user "sdk-tcp" (not $SANDBOXD_TOKEN, which the SDKs
+// would send on the socket too).
+type suiteDaemon struct {
+	*testdaemon.Daemon
+	env []string
+}
+
+// startDaemon starts a daemon on a Unix socket and a loopback TCP port,
+// with the language catalog, the busybox test image and the python and
+// node images imported.
+func startDaemon(t *testing.T) *suiteDaemon {
 	t.Helper()
 	rootfs := os.Getenv("SANDBOXD_ROOTFS")
 	if rootfs == "" {
@@ -38,13 +55,35 @@ func startDaemon(t *testing.T) *testdaemon.Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := testdaemon.Start(t, "--catalog", catalog, "--concurrency", "2")
+	secret := filepath.Join(t.TempDir(), "jwt.secret")
+	if err := os.WriteFile(secret, []byte(tcpSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := testdaemon.Start(t, "--catalog", catalog, "--concurrency", "2", "--listen", "unix://", "--listen", "tcp://"+addr,
+		"--jwt-secret-file", secret, "--jwt-issuer", "sdk-test", "--jwt-audience", "sandboxd")
 	d.ImportDir("busybox", rootfs)
 	for _, r := range languageRecipes {
 		image, tree := languageImage(t, r)
 		d.ImportDir(image, tree)
 	}
-	return d
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "sdk-tcp", "iss": "sdk-test",
+		"aud": "sandboxd", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(tcpSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &suiteDaemon{d, []string{"SANDBOXD_SOCKET=" + d.Socket, "SANDBOXD_URL=http://" + addr, "SANDBOXD_TEST_TOKEN=" + token}}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // languageImage is a built language image's name and tree in the image
@@ -68,13 +107,13 @@ func languageImage(t *testing.T, recipe string) (image, tree string) {
 	return strings.TrimSpace(string(name)), tree
 }
 
-// run runs a suite's command in dir with the daemon's socket in
-// $SANDBOXD_SOCKET, logging its output, and fails the test when it fails.
-func run(t *testing.T, ctx context.Context, d *testdaemon.Daemon, dir string, name string, args ...string) {
+// run runs a suite's command in dir with the daemon's environment,
+// logging its output, and fails the test when it fails.
+func run(t *testing.T, ctx context.Context, d *suiteDaemon, dir string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SANDBOXD_SOCKET="+d.Socket)
+	cmd.Env = append(os.Environ(), d.env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -207,7 +246,7 @@ func isNotEmpty(err error) bool {
 // checkReadmePython runs the README's Python quick start (the python block
 // of "From Python and TypeScript") against the test daemon instead of
 // `make run`'s, and checks that it prints what the README says.
-func checkReadmePython(t *testing.T, ctx context.Context, d *testdaemon.Daemon) {
+func checkReadmePython(t *testing.T, ctx context.Context, d *suiteDaemon) {
 	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {

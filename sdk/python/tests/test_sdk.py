@@ -125,6 +125,28 @@ class OneShot(unittest.TestCase):
         self.assertIn("sandboxd_sandboxes_in_flight", self.client.metrics())
 
 
+class OverTCP(unittest.TestCase):
+    def test_token_is_sent(self) -> None:
+        url, token = os.environ.get("SANDBOXD_URL", ""), os.environ.get("SANDBOXD_TEST_TOKEN", "")
+        self.assertTrue(url and token, "SANDBOXD_URL and SANDBOXD_TEST_TOKEN are not set")
+        tcp = sandboxd.Client(url=url, token=token)
+        self.assertEqual(tcp.execute(image="busybox", cmd=["echo", "tcp"])["run"]["stdout"], "tcp\n")
+        with tcp.sandbox("busybox") as sb:
+            self.assertIn(sb.id, [s["id"] for s in tcp.sandboxes()])
+            # The sandbox is the token's subject's: the socket's caller (uid:0) can't see it.
+            with self.assertRaises(sandboxd.NotFound):
+                sandboxd.Client(SOCKET).get_sandbox(sb.id)
+            with sb.exec_interactive(["cat"]) as run:
+                run.send_stdin("over tcp")
+                run.close_stdin()
+                self.assertEqual(run.result(timeout=30)["run"]["stdout"], "over tcp")
+        with self.assertRaises(sandboxd.Unauthorized) as ctx:
+            sandboxd.Client(url=url, token="").health()
+        self.assertEqual((ctx.exception.code, ctx.exception.status), ("unauthorized", 401))
+        with self.assertRaises(sandboxd.Unauthorized):
+            sandboxd.Client(url=url, token="not-a-jwt").interactive(image="busybox", cmd=["true"])
+
+
 class Sessions(unittest.TestCase):
     def setUp(self) -> None:
         self.client = sandboxd.Client(SOCKET)
@@ -180,6 +202,16 @@ class Sessions(unittest.TestCase):
             with open(os.path.join(dst, "top.bin"), "rb") as f:
                 self.assertEqual(f.read(), bytes(range(256)))
             self.assertEqual(os.readlink(os.path.join(dst, "link")), "pkg/sub/a.txt")
+
+    def test_download_refuses_links_that_leave(self) -> None:
+        with tempfile.TemporaryDirectory() as dst, self.client.sandbox("busybox") as sb:
+            sb.files.write("ok.txt", "fine")
+            for link in ("/etc/passwd", "../../outside"):
+                with self.subTest(link=link):
+                    sb.exec(["sh", "-c", f"rm -f bad && ln -s {link} bad"])
+                    with self.assertRaisesRegex(ValueError, "points outside the directory"):
+                        sb.download(dst)
+            self.assertEqual(os.listdir(dst), [])
 
     def test_exec_stream_and_interactive(self) -> None:
         with self.client.sandbox("busybox") as sb:

@@ -4,7 +4,7 @@
  * a local directory and read back into one.
  */
 
-import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile, chmod, utimes } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 
 const BLOCK = 512;
@@ -170,12 +170,19 @@ export async function extractTo(buf: Buffer, root: string): Promise<string[]> {
   const base = path.resolve(root);
   await mkdir(base, { recursive: true });
   const entries = untar(buf);
-  const dirs: Entry[] = [];
+  // Every entry is checked before anything is written: a refused archive leaves nothing behind.
   for (const e of entries) {
     const target = path.resolve(base, e.name);
     if (path.isAbsolute(e.name) || e.name.split("/").includes("..") || !inside(base, target)) {
       throw new Error(`archive entry ${JSON.stringify(e.name)} is outside the directory`);
     }
+    if (e.type === "symlink" && (path.isAbsolute(e.link ?? "") || !inside(base, path.resolve(path.dirname(target), e.link ?? "")))) {
+      throw new Error(`archive symlink ${JSON.stringify(e.name)} points outside the directory`);
+    }
+  }
+  const dirs: Entry[] = [];
+  for (const e of entries) {
+    const target = path.resolve(base, e.name);
     await noSymlinkOnTheWay(base, path.dirname(target));
     if (e.type === "dir") {
       await mkdir(target, { recursive: true });
@@ -186,12 +193,9 @@ export async function extractTo(buf: Buffer, root: string): Promise<string[]> {
       await chmod(target, e.mode || 0o644);
       await utimes(target, e.mtime, e.mtime);
     } else {
-      const link = e.link ?? "";
-      if (path.isAbsolute(link) || !inside(base, path.resolve(path.dirname(target), link))) {
-        throw new Error(`archive symlink ${JSON.stringify(e.name)} points outside the directory`);
-      }
       await mkdir(path.dirname(target), { recursive: true });
-      await symlink(link, target);
+      await rm(target, { force: true }); // an existing file or link of the name is replaced, never a directory
+      await symlink(e.link!, target);
     }
   }
   // Directories last, so that what was made inside them does not change their times.

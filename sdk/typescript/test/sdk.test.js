@@ -4,7 +4,7 @@
 // the daemon's socket.
 
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -141,6 +141,33 @@ describe("one-shot runs", () => {
   });
 });
 
+describe("TCP with a token", () => {
+  const url = process.env.SANDBOXD_URL;
+  const token = process.env.SANDBOXD_TEST_TOKEN;
+
+  test("calls, sessions and WebSockets carry the token", async () => {
+    assert.ok(url && token, "SANDBOXD_URL and SANDBOXD_TEST_TOKEN are not set");
+    const tcp = new Client({ url, token });
+    assert.equal((await tcp.execute({ image: "busybox", cmd: ["echo", "tcp"] })).run.stdout, "tcp\n");
+    await tcp.withSandbox({ image: "busybox" }, async (sb) => {
+      assert.ok((await tcp.sandboxes()).some((s) => s.id === sb.id));
+      // The sandbox is the token's subject's: the socket's caller (uid:0) can't see it.
+      await rejectsWith(client.getSandbox(sb.id), "unknown_sandbox", 404);
+      const run = await sb.execInteractive(["cat"]);
+      try {
+        run.sendStdin("over tcp");
+        run.closeStdin();
+        assert.equal((await run.result()).run.stdout, "over tcp");
+      } finally {
+        run.close();
+      }
+    });
+    const anonymous = new Client({ url, token: "" });
+    await rejectsWith(anonymous.health(), "unauthorized", 401);
+    await rejectsWith(new Client({ url, token: "not-a-jwt" }).interactive({ image: "busybox", cmd: ["true"] }), "unauthorized", 401);
+  });
+});
+
 describe("sessions", () => {
   test("files and exec", async () => {
     let id;
@@ -196,6 +223,22 @@ describe("sessions", () => {
       });
     } finally {
       await rm(src, { recursive: true, force: true });
+      await rm(dst, { recursive: true, force: true });
+    }
+  });
+
+  test("download refuses links that leave the directory", async () => {
+    const dst = await mkdtemp(join(tmpdir(), "sdk-dst-"));
+    try {
+      await client.withSandbox({ image: "busybox" }, async (sb) => {
+        await sb.files.write("ok.txt", "fine");
+        for (const link of ["/etc/passwd", "../../outside"]) {
+          await sb.exec(["sh", "-c", `rm -f bad && ln -s ${link} bad`]);
+          await assert.rejects(sb.download(dst), /points outside the directory/);
+        }
+      });
+      assert.deepEqual(await readdir(dst), []);
+    } finally {
       await rm(dst, { recursive: true, force: true });
     }
   });
