@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,7 +58,7 @@ func startDaemon(t *testing.T) *suiteDaemon {
 	if err := os.WriteFile(secret, []byte(tcpSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testdaemon.FreePort(t))
 	d := testdaemon.Start(t, "--catalog", catalog, "--concurrency", "2", "--listen", "unix://", "--listen", "tcp://"+addr,
 		"--jwt-secret-file", secret, "--jwt-issuer", "sdk-test", "--jwt-audience", "sandboxd")
 	d.ImportDir("busybox", rootfs)
@@ -73,17 +72,6 @@ func startDaemon(t *testing.T) *suiteDaemon {
 		t.Fatal(err)
 	}
 	return &suiteDaemon{d, []string{"SANDBOXD_SOCKET=" + d.Socket, "SANDBOXD_URL=http://" + addr, "SANDBOXD_TEST_TOKEN=" + token}}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // languageImage is a built language image's name and tree in the image
