@@ -136,9 +136,11 @@ class Sandbox:
             with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for name in sorted(os.listdir(local_dir)):
                     tar.add(os.path.join(local_dir, name), arcname=name)
+            size = f.tell()
             f.seek(0)
+            # With its length, http.client sends the file as is rather than chunked.
             _, data = self._t.call("PUT", sandbox_path(self.id, "/archive?" + urlencode({"path": path})), f,
-                                   {"Content-Type": "application/x-tar"})
+                                   {"Content-Type": "application/x-tar", "Content-Length": str(size)})
         return json.loads(data)  # type: ignore[no-any-return]
 
     def download(self, local_dir: str, path: str = "/work") -> List[str]:

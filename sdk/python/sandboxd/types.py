@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
-
-try:
-    from typing import TypedDict
-except ImportError:  # pragma: no cover - Python < 3.8
-    TypedDict = dict  # type: ignore
+from typing import Any, Dict, List, Optional, TypedDict
 
 
 class RunResult(TypedDict, total=False):
