@@ -15,9 +15,12 @@ PROBE     := $(CACHE)/probe
 # Hostile programs of the adversarial suite (test/attacks), one per C file.
 ATTACKS   := $(patsubst testdata/attacks/%.c,$(CACHE)/attacks/%,$(wildcard testdata/attacks/*.c))
 APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
-# What only the tests need: Node and npm for the MCP client (test/mcp).
-TEST_APT_DEPS := nodejs npm
 BIN       := bin/sandboxd
+# What only the tests need: python3 for the Python SDK's suite (test/sdk);
+# Node and npm for the MCP client (test/mcp), the TypeScript SDK and
+# piston-client, installed only when missing as commands: NodeSource's
+# nodejs bundles npm, and Debian's npm package would conflict with it.
+TEST_APT_DEPS := python3
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
 .PHONY: all deps build rootfs images test test-cgroup2 test-online run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak
@@ -55,7 +58,8 @@ rootfs: deps $(ROOTFS)
 # Everything: unit tests, real sandboxes, the daemon, every language (their
 # images are built first, or reused from IMAGE_CACHE), and the cgroup v2 VM.
 test: deps $(BIN) $(TESTROOT) images
-	@command -v node >/dev/null && command -v npm >/dev/null || scripts/deps.sh $(TEST_APT_DEPS)
+	@scripts/deps.sh $(TEST_APT_DEPS)
+	@{ command -v node && command -v npm; } >/dev/null || scripts/deps.sh nodejs npm
 	$(GO) vet -tags "$(TAGS)" ./...
 	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) \
 		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 35m ./...

@@ -1,0 +1,177 @@
+/** The client: one-shot runs, session sandboxes, images and the daemon's state, over the HTTP API (docs/api.md). */
+
+import { Interactive } from "./interactive.js";
+import { query, sandboxPath } from "./paths.js";
+import { Sandbox } from "./sandbox.js";
+import { type Body, type ClientOptions, Transport } from "./transport.js";
+import type {
+  CreateSandboxRequest, Event, ExecuteRequest, ExecuteResponse, File, Image, LanguageInfo, LanguageResponse, Limits, SandboxInfo,
+} from "./types.js";
+
+/** The main file's name per language and alias of the catalog: the run command uses it, and Java needs the class's own name. Others get "main". */
+const MAIN_FILES: Record<string, string> = {
+  python: "main.py", py: "main.py", python3: "main.py", "python-sci": "main.py", scipy: "main.py",
+  javascript: "main.js", js: "main.js", node: "main.js", nodejs: "main.js",
+  c: "main.c", cpp: "main.cpp", "c++": "main.cpp", go: "main.go", golang: "main.go",
+  java: "Main.java", rust: "main.rs", rs: "main.rs", ruby: "main.rb", rb: "main.rb",
+  php: "main.php", lua: "main.lua", bash: "main.sh", sh: "main.sh",
+  csharp: "main.cs", cs: "main.cs", "c#": "main.cs", mono: "main.cs", dotnet: "main.cs",
+};
+
+/** The file name runCode gives code in language. */
+export function mainFile(language: string): string {
+  return MAIN_FILES[language.toLowerCase()] ?? "main";
+}
+
+/** The options of runCode besides the language and the code. */
+export interface RunCodeOptions extends Omit<ExecuteRequest, "language" | "files" | "image" | "cmd"> {
+  /** More files, name to UTF-8 content, beside the main one. */
+  files?: Record<string, string>;
+  /** The main file's name; default per language (main.py, Main.java, ...). */
+  filename?: string;
+  limits?: Limits;
+}
+
+/** The language-mode request runCode sends. */
+export function requestForCode(language: string, code: string, opts: RunCodeOptions = {}): ExecuteRequest {
+  const { files, filename, ...rest } = opts;
+  const all: File[] = [{ name: filename ?? mainFile(language), content: code }];
+  for (const [name, content] of Object.entries(files ?? {})) all.push({ name, content });
+  return { ...rest, language, files: all };
+}
+
+/**
+ * A connection to a sandboxd daemon: the Unix socket by default
+ * (`$SANDBOXD_SOCKET`, else /run/sandboxd/sandboxd.sock), or `url` and
+ * `token` for a TCP listener.
+ *
+ * ```js
+ * const r = await new Client().runCode("python", "print(6 * 7)");
+ * console.log(r.run?.stdout); // 42
+ * ```
+ */
+export class Client {
+  private readonly t: Transport;
+
+  constructor(opts: ClientOptions = {}) {
+    this.t = new Transport(opts);
+  }
+
+  /** POST /v1/execute: `cmd` in `image` (raw mode) or `files` in `language` (language mode), in fresh sandboxes. */
+  execute(req: ExecuteRequest & { language: string }): Promise<LanguageResponse>;
+  execute(req: ExecuteRequest): Promise<ExecuteResponse>;
+  execute(req: ExecuteRequest): Promise<ExecuteResponse | LanguageResponse> {
+    return this.t.json("POST", "/v1/execute", req);
+  }
+
+  /** Runs code in a language of GET /v1/languages (language mode): `stdin`, `version`, `args`, `limits`, `tests`, ... */
+  runCode(language: string, code: string, opts: RunCodeOptions = {}): Promise<LanguageResponse> {
+    return this.t.json("POST", "/v1/execute", requestForCode(language, code, opts));
+  }
+
+  /**
+   * POST /v1/execute with `"stream": true`: the events as the program
+   * writes (`stdout`, `stderr`, `stage`), then the `result` (or an `error`
+   * event). Breaking out of the loop disconnects, which ends the run.
+   */
+  async *stream(req: ExecuteRequest): AsyncGenerator<Event> {
+    for await (const line of this.t.lines("POST", "/v1/execute", { ...req, stream: true })) {
+      yield JSON.parse(line) as Event;
+    }
+  }
+
+  /** GET /v1/execute/ws: starts the request (either mode) over a WebSocket, to send stdin, signals and resizes while it runs. */
+  interactive(req: ExecuteRequest): Promise<Interactive> {
+    return Interactive.open(this.t, "/v1/execute/ws", req);
+  }
+
+  /** POST /v1/sandboxes: a session sandbox from an `image` or a `language`. Delete it when done (or use withSandbox). */
+  async createSandbox(req: CreateSandboxRequest): Promise<Sandbox> {
+    return new Sandbox(this.t, await this.t.json<SandboxInfo>("POST", "/v1/sandboxes", req));
+  }
+
+  /**
+   * Creates a sandbox, passes it to fn, and deletes it when fn settles:
+   *
+   * ```js
+   * await client.withSandbox({ language: "python" }, async (sb) => {
+   *   await sb.files.write("a.py", "print(1)");
+   *   console.log((await sb.exec("python3 a.py")).run.stdout);
+   * });
+   * ```
+   */
+  async withSandbox<T>(req: CreateSandboxRequest, fn: (sb: Sandbox) => Promise<T>): Promise<T> {
+    const sb = await this.createSandbox(req);
+    try {
+      return await fn(sb);
+    } finally {
+      await sb.delete();
+    }
+  }
+
+  /** GET /v1/sandboxes/{id}: an existing sandbox of the caller's, with its usage (`info.usage`). */
+  async getSandbox(id: string): Promise<Sandbox> {
+    return new Sandbox(this.t, await this.t.json<SandboxInfo>("GET", sandboxPath(id)));
+  }
+
+  /** GET /v1/sandboxes: the caller's sandboxes, oldest first. */
+  async sandboxes(): Promise<SandboxInfo[]> {
+    return (await this.t.json<{ sandboxes: SandboxInfo[] }>("GET", "/v1/sandboxes")).sandboxes;
+  }
+
+  /** DELETE /v1/sandboxes/{id}. */
+  async deleteSandbox(id: string): Promise<void> {
+    await this.t.json("DELETE", sandboxPath(id));
+  }
+
+  /** GET /v1/languages. */
+  languages(): Promise<LanguageInfo[]> {
+    return this.t.json("GET", "/v1/languages");
+  }
+
+  /** GET /v1/images. */
+  images(): Promise<Image[]> {
+    return this.t.json("GET", "/v1/images");
+  }
+
+  /** GET /v1/images/{name}. */
+  image(name: string): Promise<Image> {
+    return this.t.json("GET", `/v1/images/${imagePath(name)}`);
+  }
+
+  /** DELETE /v1/images/{name}. */
+  async removeImage(name: string): Promise<void> {
+    await this.t.json("DELETE", `/v1/images/${imagePath(name)}`);
+  }
+
+  /** POST /v1/images/pull: pulls ref from a registry the daemon allows. */
+  pull(ref: string, name?: string): Promise<Image> {
+    return this.t.json("POST", "/v1/images/pull", name ? { ref, name } : { ref });
+  }
+
+  /** POST /v1/images/import: a docker-save archive, an OCI layout or a root filesystem, as a tar (optionally gzipped). */
+  async importImage(name: string, tar: Body): Promise<Image> {
+    const b = await this.t.call("POST", "/v1/images/import" + query({ name }), tar, { "Content-Type": "application/x-tar" });
+    return JSON.parse(b.toString("utf8")) as Image;
+  }
+
+  /** GET /v1/healthz. */
+  health(): Promise<Record<string, unknown>> {
+    return this.t.json("GET", "/v1/healthz");
+  }
+
+  /** GET /v1/version. */
+  version(): Promise<Record<string, string>> {
+    return this.t.json("GET", "/v1/version");
+  }
+
+  /** GET /metrics: the Prometheus text. */
+  async metrics(): Promise<string> {
+    return (await this.t.call("GET", "/metrics")).toString("utf8");
+  }
+}
+
+// Image names keep their "/" and ":" (docs/api.md: slashes unescaped).
+function imagePath(name: string): string {
+  return name.split("/").map(encodeURIComponent).join("/").replace(/%3A/gi, ":");
+}

@@ -1,0 +1,182 @@
+/** The JSON shapes of the API (docs/api.md and docs/result.md describe every field). */
+
+export interface Limits {
+  wall_time_ms?: number;
+  cpu_time_ms?: number;
+  memory_bytes?: number;
+  pids?: number;
+  cpus?: number;
+  output_bytes?: number;
+  tmp_bytes?: number;
+  work_bytes?: number;
+  file_size_bytes?: number;
+  open_files?: number;
+}
+
+export interface File {
+  name: string;
+  content: string;
+  encoding?: "utf8" | "base64";
+}
+
+/** The fields of POST /v1/execute, raw mode (image, cmd) or language mode (language, files). */
+export interface ExecuteRequest {
+  image?: string;
+  cmd?: string[];
+  language?: string;
+  version?: string;
+  files?: File[];
+  args?: string[];
+  stdin?: string;
+  env?: Record<string, string>;
+  limits?: Limits;
+  compile_limits?: Limits;
+  tests?: { stdin?: string; expected_stdout?: string }[];
+  collect?: string[];
+  collect_bytes?: number;
+  tty?: boolean;
+  rows?: number;
+  cols?: number;
+  network?: { allow: string[] };
+  [field: string]: unknown;
+}
+
+/** One program run (docs/result.md). */
+export interface RunResult {
+  status: string;
+  exit_code: number;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdout_encoding?: "base64";
+  stderr_encoding?: "base64";
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  cpu_time_ms: number;
+  wall_time_ms: number;
+  memory_peak_bytes: number;
+  oom_killed: boolean;
+  error?: string;
+  files?: Record<string, unknown>[];
+  network?: Record<string, number>;
+}
+
+/** POST /v1/execute in raw mode, and a session exec. */
+export interface ExecuteResponse {
+  id: string;
+  image: string;
+  status: string;
+  run: RunResult;
+}
+
+/** POST /v1/execute in language mode. */
+export interface LanguageResponse {
+  id: string;
+  language: string;
+  version: string;
+  status: string;
+  compile: (RunResult & { cached: boolean }) | null;
+  run: RunResult | null;
+  tests: { status: string; run: RunResult; output_dropped?: boolean }[] | null;
+  summary?: Record<string, number>;
+}
+
+export interface SandboxInfo {
+  id: string;
+  image: string;
+  language?: string;
+  version?: string;
+  created_at: string;
+  expires_at: string;
+  idle_timeout_ms: number;
+  limits: Limits;
+  labels: Record<string, string>;
+  state: string;
+  usage?: Record<string, number | string | null>;
+}
+
+/** The fields of POST /v1/sandboxes. */
+export interface CreateSandboxRequest {
+  image?: string;
+  language?: string;
+  version?: string;
+  limits?: Limits;
+  env?: Record<string, string>;
+  files?: File[];
+  ttl_ms?: number;
+  idle_timeout_ms?: number;
+  labels?: Record<string, string>;
+}
+
+/** The options of a session exec, besides its command. */
+export interface ExecOptions {
+  stdin?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+  limits?: Pick<Limits, "wall_time_ms" | "cpu_time_ms" | "output_bytes">;
+  tty?: boolean;
+  rows?: number;
+  cols?: number;
+}
+
+export interface FileEntry {
+  path: string;
+  name: string;
+  type: "file" | "dir" | "symlink" | "other";
+  size: number;
+  mode: string;
+  mtime: string;
+}
+
+export interface ExecInfo {
+  exec_id: string;
+  cmd: string[];
+  state: "running" | "exited" | "killed";
+  started_at: string;
+  ended_at: string | null;
+  result: RunResult | null;
+  error?: { code: string; message: string };
+}
+
+export interface ArchiveResult {
+  path: string;
+  entries: number;
+  bytes: number;
+}
+
+export interface Image {
+  name: string;
+  id: string;
+  size_bytes: number;
+  created: string;
+  source: string;
+  config: Record<string, unknown>;
+}
+
+export interface LanguageInfo {
+  name: string;
+  aliases: string[];
+  version: string;
+  image: string;
+  compiled: boolean;
+  available: boolean;
+}
+
+/**
+ * A streaming event: `stdout`/`stderr` (`data`, maybe base64), `stage`
+ * (language mode), then `result` (the plain answer's fields) or `error`.
+ */
+export interface Event {
+  type: "stdout" | "stderr" | "stage" | "result" | "error";
+  data?: string;
+  encoding?: "base64";
+  stage?: "compile" | "run" | "test";
+  index?: number;
+  error?: { code: string; message: string };
+  [field: string]: unknown;
+}
+
+/** An output event's bytes, decoded from base64 when so sent. */
+export function eventBytes(e: Event): Buffer {
+  return Buffer.from(e.data ?? "", e.encoding === "base64" ? "base64" : "utf8");
+}
