@@ -213,3 +213,24 @@ func (c *Client) Version(ctx context.Context) (*api.VersionInfo, error) {
 	var out api.VersionInfo
 	return &out, c.doJSON(ctx, http.MethodGet, "/v1/version", nil, &out)
 }
+
+// Ready asks the readiness probe: a nil error and Status "ready", or
+// "not_ready" with the daemon's reason (its 503 is not an error here:
+// it is the answer). Any other failure is an error.
+func (c *Client) Ready(ctx context.Context) (*api.Readiness, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/readyz", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("sandboxd is not reachable: %w", err)
+	}
+	defer resp.Body.Close()
+	var out api.Readiness
+	if (resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable) ||
+		json.NewDecoder(resp.Body).Decode(&out) != nil || out.Status == "" {
+		return nil, fmt.Errorf("readyz answered %s", resp.Status)
+	}
+	return &out, nil
+}
