@@ -92,6 +92,7 @@ var needed = []capability{
 	{unix.CAP_SETGID, "SETGID", "the user-namespace id maps and the program's gid", false},
 	{unix.CAP_CHOWN, "CHOWN", "handing each sandbox's state to its user namespace", false},
 	{unix.CAP_DAC_OVERRIDE, "DAC_OVERRIDE", "reaching files the sandboxes' ids own, to clean them up", false},
+	{unix.CAP_FOWNER, "FOWNER", "the files API's modes and times on files a session's ids own", false},
 	{unix.CAP_SYS_CHROOT, "SYS_CHROOT", "entering each sandbox's root", false},
 	{unix.CAP_NET_ADMIN, "NET_ADMIN", "bringing loopback up in a session's network namespace", false},
 	{unix.CAP_SYS_PTRACE, "SYS_PTRACE", "opening the mount namespace of a sandbox in a user namespace of its own", true},

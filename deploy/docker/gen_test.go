@@ -49,3 +49,16 @@ func TestOuterSeccompOnlyAdds(t *testing.T) {
 		t.Errorf("added rule %v %s", last.Names, last.Action)
 	}
 }
+
+// docs/deploy.md gives the docker run line with every flag of RunFlags.
+func TestDeployDocGivesRunFlags(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range RunFlags {
+		if !bytes.Contains(doc, []byte(f+" ")) && !bytes.Contains(doc, []byte(f+"\n")) {
+			t.Errorf("docs/deploy.md lacks %s", f)
+		}
+	}
+}
