@@ -7,6 +7,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Language is the image of one language rootfs (scripts/build-images.sh's
@@ -19,7 +20,7 @@ func Language(rootfs, name string, created time.Time) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := mutate.AppendLayers(ociBase(), layer)
 	if err != nil {
 		return nil, err
 	}
@@ -27,6 +28,12 @@ func Language(rootfs, name string, created time.Time) (v1.Image, error) {
 		Env:    []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
 		Labels: map[string]string{"org.opencontainers.image.title": name},
 	}, created)
+}
+
+// ociBase is the empty image with OCI media types (go-containerregistry's
+// empty image has Docker's).
+func ociBase() v1.Image {
+	return mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 }
 
 // goarch is the image's architecture: the binary and rootfs are this

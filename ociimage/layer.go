@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/sandboxd/sandboxd/internal/dirtar"
 )
@@ -33,9 +34,9 @@ type File struct {
 // the same layer digest, whenever they are built.
 var epoch = time.Unix(0, 0).UTC()
 
-// layerOpts: gzip at its fastest, since language images are hundreds of
-// MiB and are read twice (digest, then write).
-var layerOpts = []tarball.LayerOption{tarball.WithCompressionLevel(gzip.BestSpeed)}
+// layerOpts: OCI media types; gzip at its fastest, since language images
+// are hundreds of MiB and are read twice (digest, then write).
+var layerOpts = []tarball.LayerOption{tarball.WithCompressionLevel(gzip.BestSpeed), tarball.WithMediaType(types.OCILayer)}
 
 // TreeLayer is a layer of the directory tree dir, placed under prefix ("/"
 // for the image's root), owners numeric and symlinks kept. The tree is

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // fakeRootfs is a tiny rootfs: a shell, a symlink to it, a file owned by
@@ -134,8 +136,9 @@ func TestSelfImageThroughTarballAndLayout(t *testing.T) {
 	must(t, err)
 	m, err := idx.IndexManifest()
 	must(t, err)
-	want, _ := img.Digest()
-	if len(m.Manifests) != 1 || m.Manifests[0].Annotations[refAnnotation] != "sandboxd:test" || m.Manifests[0].Digest != want {
+	want, _ := imgs[0].Image.Digest()
+	if len(m.Manifests) != 1 || m.Manifests[0].Annotations[refAnnotation] != "sandboxd:test" || m.Manifests[0].Digest != want ||
+		m.Manifests[0].MediaType != types.OCIManifestSchema1 {
 		t.Errorf("layout index %+v, want one sandboxd:test at %s", m.Manifests, want)
 	}
 }
@@ -144,7 +147,7 @@ func TestSelfImageThroughTarballAndLayout(t *testing.T) {
 // the loopback), each under its ref, and the registry serves them back
 // with the same digests.
 func TestPushLayoutToRegistry(t *testing.T) {
-	srv := httptest.NewServer(registry.New())
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	lang, err := Language(fakeRootfs(t), "lang/test:1", time.Unix(1e9, 0))

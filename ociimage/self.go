@@ -6,7 +6,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
@@ -69,7 +68,7 @@ func Self(o SelfOptions) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, root, busybox, own)
+	img, err := mutate.AppendLayers(ociBase(), root, busybox, own)
 	if err != nil {
 		return nil, err
 	}
