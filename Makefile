@@ -23,7 +23,8 @@ BIN       := bin/sandboxd
 TEST_APT_DEPS := python3
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-cgroup2 test-online run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak
+.PHONY: all deps build rootfs images test test-cgroup2 test-online run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak \
+	image image-push images-oci test-container
 
 all: build
 
@@ -185,13 +186,45 @@ bench-egress: deps $(BIN) $(TESTROOT)
 		printf '\n## Network egress (`make bench-egress`)\n\n```\n%s\n```\n' "$$out" >> "$(EGRESS_OUT)"; \
 	fi
 
+# `make image`: sandboxd's OCI image, built without Docker by
+# cmd/sandboxd-image (go-containerregistry): the static binary, the busybox
+# rootfs, the language catalog, deploy/docker's configuration and
+# entrypoint. An OCI layout and a `docker load`-able tarball under
+# IMAGE_OUT. `make image-push REGISTRY=host[:port][/path]` pushes it;
+# `make images-oci` exports the language images (make images) as one OCI
+# layout, and pushes them too when REGISTRY is given. docs/deploy.md.
+# The image is named in one place: `make image` tags it and
+# deploy/kubernetes names it (test/cluster checks that they agree).
+IMAGE_NAME    ?= sandboxd
+IMAGE_TAG     ?= dev
+IMAGE_OUT     ?= $(CACHE)/image
+LANG_OCI_OUT  ?= $(CACHE)/images-oci
+REGISTRY      ?=
+IMAGE_TOOL    := $(GO) run ./cmd/sandboxd-image
+
+image: deps $(BIN) $(ROOTFS)
+	$(IMAGE_TOOL) self -binary $(BIN) -rootfs $(ROOTFS) -tag $(IMAGE_NAME):$(IMAGE_TAG) -layout $(IMAGE_OUT)/oci -tarball $(IMAGE_OUT)/sandboxd.tar
+
+image-push: image
+	@test -n "$(REGISTRY)" || { echo "image-push: REGISTRY=host[:port][/path] is required"; exit 1; }
+	$(IMAGE_TOOL) push -layout $(IMAGE_OUT)/oci -registry $(REGISTRY)
+
+images-oci: images
+	SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list $(LANG_IMAGES) | $(IMAGE_TOOL) languages -layout $(LANG_OCI_OUT)
+	@if [ -n "$(REGISTRY)" ]; then $(IMAGE_TOOL) push -layout $(LANG_OCI_OUT) -registry $(REGISTRY); fi
+
+# `make test-container`: the image under Docker with the smallest set of
+# privileges (deploy/docker/run.go, not --privileged): every status, the
+# isolation evidence, a session, a refused start, nothing left on the host
+# (test/container, build tag "container"). Not part of `make test`.
+test-container: image $(TESTROOT)
+	@scripts/deps.sh docker.io
+	@scripts/start-dockerd.sh
+	SANDBOXD_CONTAINER_IMAGE=$(CURDIR)/$(IMAGE_OUT)/sandboxd.tar SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) \
+		$(GO) test -tags "$(TAGS) container" -count=1 -v -timeout 10m ./test/container/
+
 clean:
 	rm -rf bin $(CACHE)
-
-# The daemon's container image, named in one place: `make image` builds it
-# and deploy/kubernetes names it (test/cluster checks that they agree).
-IMAGE_NAME ?= sandboxd
-IMAGE_TAG  ?= dev
 
 .PHONY: image-ref
 image-ref:

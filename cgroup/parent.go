@@ -152,7 +152,10 @@ func prepareV2(own, parent string) error {
 	if err := unix.Access(ownDir, unix.W_OK); err != nil && inOwn {
 		return fmt.Errorf("%w: %s (under systemd, set Delegate=yes on sandboxd's unit): %v", ErrNotDelegated, ownDir, err)
 	}
-	if inOwn && own != "/" {
+	// The host's root cgroup may hold processes and is never emptied; the
+	// root of a cgroup namespace (a container's own cgroup, seen as "/")
+	// is an ordinary cgroup, bound by the "no internal processes" rule.
+	if inOwn && (own != "/" || !isHostRoot(ownDir)) {
 		if err := moveSelfToLeaf(ownDir); err != nil {
 			return err
 		}
@@ -236,6 +239,14 @@ func trimControllers(dir string) {
 }
 
 // within reports whether cgroup p is dir or below it.
+// isHostRoot reports whether dir is the host's root cgroup: only the true
+// root lacks cgroup.type (and the other per-cgroup core files), whatever a
+// cgroup namespace shows as "/".
+func isHostRoot(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "cgroup.type"))
+	return errors.Is(err, os.ErrNotExist)
+}
+
 func within(p, dir string) bool {
 	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
 }

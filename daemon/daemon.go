@@ -29,6 +29,7 @@ import (
 	"github.com/sandboxd/sandboxd/images"
 	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/pool"
+	"github.com/sandboxd/sandboxd/preflight"
 	"github.com/sandboxd/sandboxd/queue"
 	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/server"
@@ -109,6 +110,11 @@ func (d *daemon) open(ctx context.Context) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", dir, err)
 		}
+	}
+	// Before anything is acquired: a daemon given too few privileges (in a
+	// container, most often) stops here with one line naming what is missing.
+	if err := preflight.Check(preflight.Options{UserNS: !cfg.NoUserNS, ProbeDir: cfg.RunDir}); err != nil {
+		return err
 	}
 	unlock, err := lockRunDir(cfg.RunDir)
 	if err != nil {

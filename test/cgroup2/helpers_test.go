@@ -50,6 +50,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(noDACEnv) == "1" {
 		execWithoutDAC()
 	}
+	if os.Getenv(cgroupnsEnv) == "1" {
+		execInCgroupNamespace()
+	}
 	sandboxdBin = os.Getenv("SANDBOXD_BIN")
 	testRootfs = os.Getenv("SANDBOXD_ROOTFS")
 	if sandboxdBin == "" || testRootfs == "" {
