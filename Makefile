@@ -15,6 +15,9 @@ PROBE     := $(CACHE)/probe
 # Hostile programs of the adversarial suite (test/attacks), one per C file.
 ATTACKS   := $(patsubst testdata/attacks/%.c,$(CACHE)/attacks/%,$(wildcard testdata/attacks/*.c))
 APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
+# Node.js and npm for the tests that drive real npm clients (test/compat),
+# installed only where npm is missing (a NodeSource nodejs brings its own).
+TEST_APT_DEPS := nodejs npm
 BIN       := bin/sandboxd
 GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
@@ -53,6 +56,7 @@ rootfs: deps $(ROOTFS)
 # Everything: unit tests, real sandboxes, the daemon, every language (their
 # images are built first, or reused from IMAGE_CACHE), and the cgroup v2 VM.
 test: deps $(BIN) $(TESTROOT) images
+	@command -v npm >/dev/null || scripts/deps.sh $(TEST_APT_DEPS)
 	$(GO) vet -tags "$(TAGS)" ./...
 	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) \
 		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 35m ./...

@@ -60,6 +60,8 @@ type Config struct {
 	Network Network `toml:"network"`
 	// Packages is the [packages] section (network.go).
 	Packages Packages `toml:"packages"`
+	// Compat is the [compat] section (compat.go).
+	Compat Compat `toml:"compat"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
@@ -128,6 +130,7 @@ func Default() Config {
 		MaxExecsPerSandbox: 4,
 
 		Network: defaultNetwork(),
+		Compat:  defaultCompat(),
 	}
 }
 
@@ -178,6 +181,8 @@ type Resolved struct {
 	SessionMemory                          int64
 	// Network is the egress proxy's configuration.
 	Network egress.Config
+	// Compat is the [compat] section (compat.go).
+	Compat CompatResolved
 }
 
 // Resolve validates c and converts its strings.
@@ -242,6 +247,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	errs = append(errs, c.resolveImages()...)
 	errs = append(errs, c.resolveNetwork(r)...)
 	errs = append(errs, c.resolvePackages(r)...)
+	errs = append(errs, c.resolveCompat(r)...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

@@ -85,6 +85,9 @@ type Options struct {
 	SessionTimes SessionTimes
 	// Egress checks requests' "network" (nil: refused with 400).
 	Egress Egress
+	// Compat turns on the Piston and Judge0 endpoints (compat.go); nil:
+	// none.
+	Compat *CompatOptions
 }
 
 // Server serves the API.
@@ -94,6 +97,10 @@ type Server struct {
 	mux     *http.ServeMux
 	users   *users
 	metrics *metrics
+	// compatMux serves a compat listener; anonymous admits its callers
+	// without tokens (compat.go).
+	compatMux *http.ServeMux
+	anonymous *users
 }
 
 // New returns a server; Handler gives its routes.
@@ -115,6 +122,9 @@ func New(o Options) *Server {
 	if o.Sessions != nil {
 		s.routeSandboxes()
 	}
+	if o.Compat != nil {
+		s.routeCompat(*o.Compat)
+	}
 	s.mux.HandleFunc("GET /v1/healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
 	s.mux.Handle("GET /metrics", s.MetricsHandler())
@@ -129,7 +139,7 @@ func New(o Options) *Server {
 // refused (framing.go) is answered 400 before its caller is identified,
 // then the caller is identified (or refused).
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(withRequestID(s.refuseBadFraming(s.refuseUncleanPaths(s.authenticate(s.mux)))))
+	return s.recoverPanics(withRequestID(s.refuseBadFraming(s.refuseUncleanPaths(s.authenticate(http.HandlerFunc(s.routes))))))
 }
 
 // refuseUncleanPaths answers 400 to a path with "." or ".." segments or
