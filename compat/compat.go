@@ -11,15 +11,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
 	"strings"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/errdefs"
+	"github.com/sandboxd/sandboxd/internal/jsonbody"
 	"github.com/sandboxd/sandboxd/languages"
 )
 
@@ -59,20 +58,10 @@ type Options struct {
 // originals ignore unknown ones too).
 func decodeBody[T any](w http.ResponseWriter, r *http.Request, maxBody int64) (*T, error) {
 	var v T
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	err := dec.Decode(&v)
-	if err == nil {
-		if _, err = dec.Token(); errors.Is(err, io.EOF) {
-			return &v, nil
-		} else if err == nil {
-			err = errors.New("data after the object")
-		}
+	if err := jsonbody.Decode(w, r, maxBody, false, &v); err != nil {
+		return nil, err
 	}
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, errdefs.New(errdefs.ErrTooLarge, "request body exceeds the configured maximum")
-	}
-	return nil, errdefs.Invalidf("malformed JSON body: %v", err)
+	return &v, nil
 }
 
 // writeJSON answers v with status.

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,7 +34,7 @@ type compatDaemon struct {
 // only (none: every one but the big python-sci, as test/languages).
 func startCompat(t *testing.T, extra string, only ...string) *compatDaemon {
 	t.Helper()
-	port := freePort(t)
+	port := testdaemon.FreePort(t)
 	conf := filepath.Join(t.TempDir(), "sandboxd.toml")
 	text := fmt.Sprintf("[compat]\nlisten = \"tcp://127.0.0.1:%d\"\nauth = \"none\"\n%s\n", port, extra)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
@@ -66,17 +65,6 @@ func importImages(t *testing.T, d *testdaemon.Daemon, only ...string) {
 		}
 		d.ImportDir(f[2], f[3])
 	}
-}
-
-// freePort is a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // call makes one HTTP request with a JSON body (nil: none) and returns the
