@@ -7,6 +7,7 @@ package compat_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,13 +49,17 @@ func startCompat(t *testing.T, extra string, only ...string) *compatDaemon {
 }
 
 // importImages imports the built language images (scripts/build-images.sh
-// --list: recipe key image tree).
+// --list: recipe key image tree), a few at a time: unpacking them is most
+// of these tests' time.
 func importImages(t *testing.T, d *testdaemon.Daemon, only ...string) {
 	t.Helper()
 	out, err := exec.Command("../../scripts/build-images.sh", "--list").Output()
 	if err != nil {
 		t.Fatalf("listing the built images: %v (run `make images`)", err)
 	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	slots := make(chan struct{}, 3)
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -63,7 +69,20 @@ func importImages(t *testing.T, d *testdaemon.Daemon, only ...string) {
 		if _, err := os.Stat(f[3]); err != nil {
 			t.Fatalf("image %s is not built (%v): run `make images`", f[2], err)
 		}
-		d.ImportDir(f[2], f[3])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if _, err := d.Import(context.Background(), f[2], f[3]); err != nil {
+				errs <- fmt.Errorf("importing %s: %w", f[2], err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%v\n%s", err, d.Log())
 	}
 }
 
