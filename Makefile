@@ -15,6 +15,9 @@ PROBE     := $(CACHE)/probe
 # Hostile programs of the adversarial suite (test/attacks), one per C file.
 ATTACKS   := $(patsubst testdata/attacks/%.c,$(CACHE)/attacks/%,$(wildcard testdata/attacks/*.c))
 APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
+# Node.js and npm for the tests that drive real npm clients (test/compat),
+# installed only where npm is missing (a NodeSource nodejs brings its own).
+TEST_APT_DEPS := nodejs npm
 BIN       := bin/sandboxd
 # What only the tests need: python3 for the Python SDK's suite (test/sdk);
 # Node and npm for the MCP client (test/mcp), the TypeScript SDK and

@@ -38,7 +38,7 @@ type Record struct {
 	Bytes      *int64  `json:"bytes,omitempty"`
 	SandboxID  string  `json:"sandbox_id,omitempty"`
 	User       string  `json:"user"`
-	Auth       string  `json:"auth"`      // "jwt" or "peer"
+	Auth       string  `json:"auth"`      // "jwt", "peer", or "none" (a compat listener's anonymous callers)
 	Transport  string  `json:"transport"` // "unix" or "tcp"
 	PeerUID    *uint32 `json:"peer_uid"`  // null over TCP
 	PeerPID    *int32  `json:"peer_pid"`

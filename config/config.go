@@ -64,6 +64,8 @@ type Config struct {
 	Build Build `toml:"build"`
 	// Cluster is the [cluster] section (cluster.go).
 	Cluster Cluster `toml:"cluster"`
+	// Compat is the [compat] section (compat.go).
+	Compat Compat `toml:"compat"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
@@ -132,6 +134,7 @@ func Default() Config {
 		MaxExecsPerSandbox: 4,
 
 		Network: defaultNetwork(),
+		Compat:  defaultCompat(),
 	}
 }
 
@@ -185,6 +188,8 @@ type Resolved struct {
 	// BuildLimits and BuildLayerBytes bound image builds ([build]).
 	BuildLimits     limits.Set
 	BuildLayerBytes int64
+	// Compat is the [compat] section (compat.go).
+	Compat CompatResolved
 }
 
 // Resolve validates c and converts its strings.
@@ -251,6 +256,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	errs = append(errs, c.resolvePackages(r)...)
 	errs = append(errs, c.resolveBuild(r)...)
 	errs = append(errs, c.resolveCluster()...)
+	errs = append(errs, c.resolveCompat(r)...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/build"
+	"github.com/sandboxd/sandboxd/compat"
 	"github.com/sandboxd/sandboxd/compilecache"
 	"github.com/sandboxd/sandboxd/config"
 	"github.com/sandboxd/sandboxd/egress"
@@ -258,7 +259,22 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		BuildLimits: cfg.BuildLimits, BuildLayerBytes: cfg.BuildLayerBytes,
 		Forwarding: d.forward,
 		Ready:      d.ready, // cluster.go
+		Compat:     compatOptions(cfg, catalog),
 	})
+}
+
+// compatOptions are the server's [compat] options; nil when it turns
+// nothing on.
+func compatOptions(cfg *config.Resolved, catalog *languages.Catalog) *server.CompatOptions {
+	c := cfg.Compat
+	if !c.Piston && !c.Judge0 {
+		return nil
+	}
+	return &server.CompatOptions{Piston: c.Piston, Judge0: c.Judge0,
+		Options: compat.Options{Catalog: catalog, MaxBody: cfg.MaxBody,
+			Results: compat.StoreLimits{Keep: c.Judge0Keep, MaxResults: c.Judge0MaxResults, MaxBytes: c.Judge0MaxResultBytes}},
+		Anonymous: server.UserLimits{Rate: c.AnonymousRate, Burst: c.AnonymousBurst, MaxConcurrent: c.AnonymousMaxConcurrent},
+	}
 }
 
 // serve serves the API on every listener and metrics on metrics_listen,

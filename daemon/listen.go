@@ -100,7 +100,27 @@ func openListeners(cfg *config.Resolved, log *slog.Logger) (*listeners, error) {
 		}
 		l.lns = append(l.lns, ln)
 	}
+	if err := l.openCompat(cfg, wrap); err != nil {
+		l.close()
+		return nil, err
+	}
 	return l, nil
+}
+
+// openCompat opens [compat] listen: the Piston and Judge0 endpoints only,
+// with a token, or as the user "anonymous" (config allows that on a
+// loopback address only).
+func (l *listeners) openCompat(cfg *config.Resolved, wrap func(net.Listener) net.Listener) error {
+	a := cfg.Compat.Listen
+	if a == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.Address)
+	if err != nil {
+		return fmt.Errorf("[compat] listening on %s: %w", a, err)
+	}
+	l.lns = append(l.lns, server.CompatListener(wrap(ln), cfg.Compat.Anonymous))
+	return nil
 }
 
 // noteGroup remembers the group owning a Unix socket's file.

@@ -158,21 +158,10 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // action, and the execution count for the two that run programs.
 func (s *Server) admitExecution(action string, next func(http.ResponseWriter, *http.Request, *execRecord)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c := callerOf(r.Context())
-		if c == nil {
-			c = &Caller{User: "anonymous"}
-		}
-		rec := &execRecord{rec: audit.Record{
-			Time: time.Now().UTC(), RequestID: requestIDOf(r.Context()), Action: action,
-			User: c.User, Auth: c.Auth, Transport: c.Transport, Remote: c.Remote, Files: []audit.File{},
-		}}
-		if c.Peer != nil {
-			uid, pid := c.Peer.UID, c.Peer.PID
-			rec.rec.PeerUID, rec.rec.PeerPID = &uid, &pid
-		}
+		rec := newExecRecord(r, action)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() { s.finish(rec, sw.status) }()
-		release, err := s.users.admit(c.User)
+		release, err := s.usersOf(r).admit(rec.user())
 		if err != nil {
 			s.writeError(sw, r, rec, err)
 			return
@@ -180,6 +169,32 @@ func (s *Server) admitExecution(action string, next func(http.ResponseWriter, *h
 		defer release()
 		next(sw, r, rec)
 	}
+}
+
+// newExecRecord starts the record of one request by its caller.
+func newExecRecord(r *http.Request, action string) *execRecord {
+	c := callerOf(r.Context())
+	if c == nil {
+		c = &Caller{User: "anonymous"}
+	}
+	rec := &execRecord{rec: audit.Record{
+		Time: time.Now().UTC(), RequestID: requestIDOf(r.Context()), Action: action,
+		User: c.User, Auth: c.Auth, Transport: c.Transport, Remote: c.Remote, Files: []audit.File{},
+	}}
+	if c.Peer != nil {
+		uid, pid := c.Peer.UID, c.Peer.PID
+		rec.rec.PeerUID, rec.rec.PeerPID = &uid, &pid
+	}
+	return rec
+}
+
+// usersOf is the limits that admit r's caller: the anonymous callers of
+// a compat listener without tokens have their own (compat.go).
+func (s *Server) usersOf(r *http.Request) *users {
+	if c := callerOf(r.Context()); c != nil && c.Auth == authNone && s.anonymous != nil {
+		return s.anonymous
+	}
+	return s.users
 }
 
 // The audit actions.

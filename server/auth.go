@@ -32,7 +32,7 @@ type Access struct {
 // Caller is who made a request.
 type Caller struct {
 	User      string // the token's subject, or "uid:N" for a peer without a token
-	Auth      string // "jwt" or "peer"
+	Auth      string // "jwt", "peer", or "none" on a compat listener without tokens
 	Transport string // "unix" or "tcp"
 	Peer      *auth.Peer
 	Remote    string
@@ -51,6 +51,9 @@ type connInfo struct {
 	peer      *auth.Peer
 	remote    string
 	framing   *framedConn // nil on a listener without StrictFraming
+	// compat: a compat listener's (compat.go); anonymous: one without
+	// tokens.
+	compat, anonymous bool
 }
 
 // ConnContext is http.Server.ConnContext for the API's listeners: it
@@ -58,6 +61,10 @@ type connInfo struct {
 // read once per connection from the kernel; on a StrictFraming listener,
 // the framing check's refusals.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	cc, _ := c.(*compatConn)
+	if cc != nil {
+		c = cc.Conn
+	}
 	fc, _ := c.(*framedConn)
 	if fc != nil {
 		c = fc.Conn
@@ -65,7 +72,8 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	info := &connInfo{transport: "tcp", remote: c.RemoteAddr().String(), framing: fc}
+	info := &connInfo{transport: "tcp", remote: c.RemoteAddr().String(), framing: fc,
+		compat: cc != nil, anonymous: cc != nil && cc.anonymous}
 	if uc, ok := c.(*net.UnixConn); ok {
 		info.transport, info.remote = "unix", ""
 		info.peer, _ = auth.PeerOf(uc) // nil: refused as forbidden
@@ -106,6 +114,20 @@ func withRequestID(next http.Handler) http.Handler {
 // token where one is needed. The caller's user also keys its place in the
 // fair queue (admit.go hands it to the core).
 func (s *Server) authenticate(next http.Handler) http.Handler {
+	checked := s.checkAccess(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info, _ := r.Context().Value(connKey{}).(*connInfo); info != nil && info.anonymous {
+			c := &Caller{User: "anonymous", Auth: authNone, Transport: info.transport, Remote: info.remote}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+			return
+		}
+		checked.ServeHTTP(w, r)
+	})
+}
+
+// checkAccess identifies the caller of a request that came in on a
+// listener with access rules.
+func (s *Server) checkAccess(next http.Handler) http.Handler {
 	if s.Access == nil {
 		return next
 	}

@@ -102,7 +102,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rec *execRec
 	if ae.status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	switch ae.status {
+	errorHeaders(w, err, ae.status)
+	s.noteError(rec, ae)
+	writeJSON(w, ae.status, apiErrorBody(ae))
+}
+
+// errorHeaders sets the headers an error's status calls for.
+func errorHeaders(w http.ResponseWriter, err error, status int) {
+	switch status {
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	case http.StatusTooManyRequests:
@@ -118,8 +125,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rec *execRec
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sandboxd"`)
 	}
-	s.noteError(rec, ae)
-	writeJSON(w, ae.status, apiErrorBody(ae))
 }
 
 // writeJSON encodes v fully before writing, so a client never gets half a

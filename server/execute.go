@@ -1,17 +1,14 @@
 package server
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/sandboxd/sandboxd/api"
-	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/execution"
+	"github.com/sandboxd/sandboxd/internal/jsonbody"
 	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/rootfs"
@@ -21,23 +18,11 @@ import (
 // decode reads exactly one JSON object of type T from the body, refusing
 // unknown fields and anything after the object.
 func decode[T any](s *Server, w http.ResponseWriter, r *http.Request) (*T, error) {
-	body := http.MaxBytesReader(w, r.Body, s.MaxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
 	var v T
-	err := dec.Decode(&v)
-	if err == nil {
-		if _, err = dec.Token(); errors.Is(err, io.EOF) {
-			return &v, nil
-		} else if err == nil {
-			err = errors.New("data after the object")
-		}
+	if err := jsonbody.Decode(w, r, s.MaxBody, true, &v); err != nil {
+		return nil, err
 	}
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, errdefs.New(errdefs.ErrTooLarge, "request body exceeds the configured maximum")
-	}
-	return nil, invalid("malformed JSON body: " + err.Error())
+	return &v, nil
 }
 
 // job is a validated raw-mode request, ready to run.

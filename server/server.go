@@ -96,6 +96,9 @@ type Options struct {
 	// Ready reports whether the daemon can take work (GET /v1/readyz,
 	// health.go): nil when it can, else what it waits for. nil: always.
 	Ready func() error
+	// Compat turns on the Piston and Judge0 endpoints (compat.go); nil:
+	// none.
+	Compat *CompatOptions
 }
 
 // Server serves the API.
@@ -105,6 +108,10 @@ type Server struct {
 	mux     *http.ServeMux
 	users   *users
 	metrics *metrics
+	// compatMux serves a compat listener; anonymous admits its callers
+	// without tokens (compat.go).
+	compatMux *http.ServeMux
+	anonymous *users
 }
 
 // New returns a server; Handler gives its routes.
@@ -130,6 +137,9 @@ func New(o Options) *Server {
 		s.routeSandboxes()
 	}
 	s.routeMCP() // mcp.go
+	if o.Compat != nil {
+		s.routeCompat(*o.Compat)
+	}
 	s.mux.HandleFunc("GET /v1/healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /v1/readyz", s.handleReady)
 	s.mux.HandleFunc("GET /v1/version", s.handleVersion)
@@ -145,7 +155,7 @@ func New(o Options) *Server {
 // refused (framing.go) is answered 400 before its caller is identified,
 // then the caller is identified (or refused).
 func (s *Server) Handler() http.Handler {
-	var routes http.Handler = s.mux
+	var routes http.Handler = http.HandlerFunc(s.routes) // compat.go
 	if s.Forwarding != nil {
 		routes = newForwarder(s, s.Forwarding).wrap(routes)
 	}
