@@ -45,6 +45,9 @@ type ExecuteRequest struct {
 	Version       string   `json:"version,omitempty"`
 	Args          []string `json:"args,omitempty"`
 	CompileLimits *Limits  `json:"compile_limits,omitempty"`
+	// CompileOptions are added to a compiled language's compile command,
+	// after the catalog's options and before the source files.
+	CompileOptions []string `json:"compile_options,omitempty"`
 	Tests         []Test   `json:"tests,omitempty"`
 
 	// Collect lists paths or globs relative to /work that are read back

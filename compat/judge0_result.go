@@ -39,14 +39,16 @@ func (j *Judge0) translate(ctx context.Context, s *judge0Submission, encoded boo
 	switch {
 	case s.SourceCode == "":
 		return nil, errdefs.Invalidf("source_code: can't be blank")
-	case s.CompilerOptions != "":
-		return nil, errdefs.Invalidf("compiler_options: not supported; sandboxd compiles with the catalog's options (docs/compat.md)")
 	case s.CallbackURL != "":
 		return nil, errdefs.Invalidf("callback_url: not supported; poll GET /submissions/{token} (docs/compat.md)")
 	case s.AdditionalFiles != "":
 		return nil, errdefs.Invalidf("additional_files: not supported (docs/compat.md)")
 	}
 	args, err := splitArgs(s.CommandLineArguments)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := j.compilerOptions(ctx, lang.name, s.CompilerOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +68,7 @@ func (j *Judge0) translate(ctx context.Context, s *judge0Submission, encoded boo
 	if encoded {
 		file.Encoding = "base64"
 	}
-	req := &api.ExecuteRequest{Language: lang.name, Files: []api.File{file}, Args: args, Limits: judge0Limits(s)}
+	req := &api.ExecuteRequest{Language: lang.name, Files: []api.File{file}, Args: args, CompileOptions: opts, Limits: judge0Limits(s)}
 	switch stdin, expected := text["stdin"], text["expected_output"]; {
 	case expected != nil:
 		req.Tests = []api.Test{{Stdin: deref(stdin), ExpectedStdout: *expected}}
@@ -74,6 +76,24 @@ func (j *Judge0) translate(ctx context.Context, s *judge0Submission, encoded boo
 		req.Stdin = deref(stdin)
 	}
 	return req, nil
+}
+
+// compilerOptions splits compiler_options as command_line_arguments are
+// split; as in Judge0, a language that compiles nothing ignores them.
+func (j *Judge0) compilerOptions(ctx context.Context, name, options string) ([]string, error) {
+	if options == "" {
+		return nil, nil
+	}
+	for _, l := range j.Backend.Languages(ctx) {
+		if l.Name == name && !l.Compiled {
+			return nil, nil
+		}
+	}
+	opts, err := splitArgs(options)
+	if err != nil {
+		return nil, errdefs.Invalidf("compiler_options: %v", err)
+	}
+	return opts, nil
 }
 
 func deref(s *string) string {

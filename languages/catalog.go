@@ -203,13 +203,22 @@ type Vars struct {
 	Main        string   // {main}
 	Files       []string // {files}
 	MemoryBytes int64    // {memory}
+	// Options go before the first source placeholder ({files} or
+	// {main}), after the template's own options, so that a compiler that
+	// lets a later option win (-O0 after -O2) takes the caller's; with no
+	// placeholder, at the end.
+	Options []string
 }
 
 // Expand fills an argv template.
 func Expand(tmpl []string, v Vars) []string {
 	var out []string
 	repl := strings.NewReplacer("{main}", v.Main, "{memory}", strconv.FormatInt(v.MemoryBytes, 10))
+	opts := v.Options
 	for _, a := range tmpl {
+		if a == "{files}" || strings.Contains(a, "{main}") {
+			out, opts = append(out, opts...), nil
+		}
 		switch {
 		case a == "{files}":
 			out = append(out, v.Files...)
@@ -217,5 +226,5 @@ func Expand(tmpl []string, v Vars) []string {
 			out = append(out, repl.Replace(a))
 		}
 	}
-	return slices.Clip(out)
+	return slices.Clip(append(out, opts...))
 }

@@ -61,7 +61,9 @@ type Request struct {
 	Stdin         []byte
 	Limits        limits.Set
 	CompileLimits limits.Set
-	Tests         []Test
+	// CompileOptions are the caller's, for the compile command (Vars).
+	CompileOptions []string
+	Tests          []Test
 	// CopyOut is read back after the run, or after each test's run.
 	CopyOut execution.CopyOut
 	// OutputBudget bounds the bytes of output and files that the tests'
@@ -137,7 +139,8 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 			return nil, fmt.Errorf("compile: a directory for its output: %w", err)
 		}
 		defer os.RemoveAll(tmp)
-		compileArgs := Expand(lang.Compile, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.CompileLimits.MemoryBytes})
+		compileArgs := Expand(lang.Compile, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.CompileLimits.MemoryBytes,
+			Options: req.CompileOptions})
 		if runFiles, err = compile(ctx, r, cache, req, compileArgs, files, tmp, out); err != nil {
 			return nil, err
 		}

@@ -175,10 +175,17 @@ func TestExpand(t *testing.T) {
 		{"memory inside a flag", []string{"java", "-XX:MaxRAM={memory}", "Main"}, "java -XX:MaxRAM=268435456 Main"},
 		{"{files} only as a whole argument", []string{"x{files}"}, "x{files}"},
 		{"no placeholders", []string{"./main"}, "./main"},
+		{"options before the files", []string{"gcc", "-O2", "-o", "main", "{files}", "-lm"}, "gcc -O2 -o main -O0 -Wall Main.java Util.java -lm"},
+		{"options before the main file", []string{"rustc", "-O", "-o", "main", "{main}"}, "rustc -O -o main -O0 -Wall Main.java"},
+		{"options without a placeholder: at the end", []string{"build"}, "build -O0 -Wall"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := strings.Join(Expand(tt.tmpl, vars), " "); got != tt.want {
+			v := vars
+			if strings.Contains(tt.name, "options") {
+				v.Options = []string{"-O0", "-Wall"}
+			}
+			if got := strings.Join(Expand(tt.tmpl, v), " "); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
@@ -383,6 +390,35 @@ func TestEventsFollowTheStages(t *testing.T) {
 			}
 			if !slices.Equal(ev.stages, tt.want) || ev.flushed != len(tt.want) {
 				t.Errorf("stages %v (%d flushed), want %v", ev.stages, ev.flushed, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckCompileOptions(t *testing.T) {
+	interpreted := &Language{Name: "python", Run: []string{"python3", "{main}"}}
+	many := make([]string, maxCompileOptions+1)
+	for i := range many {
+		many[i] = "-w"
+	}
+	for _, tc := range []struct {
+		name string
+		lang *Language
+		opts []string
+		err  string
+	}{
+		{"none", interpreted, nil, ""},
+		{"compiled", compiled, []string{"-O0", "-DN=3"}, ""},
+		{"interpreted", interpreted, []string{"-O"}, "python is not compiled"},
+		{"too many", compiled, many, "at most 64"},
+		{"empty", compiled, []string{""}, "each is 1 to"},
+		{"NUL", compiled, []string{"-D\x00"}, "without NUL"},
+		{"too long", compiled, []string{strings.Repeat("x", maxCompileOptionBytes+1)}, "each is 1 to"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkCompileOptions(tc.lang, tc.opts)
+			if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("error %v, want %q", err, tc.err)
 			}
 		})
 	}

@@ -168,6 +168,9 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	if err != nil {
 		return nil, err
 	}
+	if err := checkCompileOptions(lang, req.CompileOptions); err != nil {
+		return nil, err
+	}
 	runLimits, compileLimits, err := s.limits(call, lang, req)
 	if err != nil {
 		return nil, err
@@ -192,7 +195,7 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 		tests[i] = Test{Stdin: t.Stdin, ExpectedStdout: t.ExpectedStdout}
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
-		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, Tests: tests, CopyOut: copyOut,
+		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, CompileOptions: req.CompileOptions, Tests: tests, CopyOut: copyOut,
 		Events: call.Events, StdinStream: call.Stdin, TTY: call.TTY, Control: call.Control, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
 }
 
@@ -290,4 +293,29 @@ func (s *Service) SessionBase(ctx context.Context, key, name, wantVersion string
 			ErrUnknown, lang.Name, wantVersion, lang.Name, version)
 	}
 	return &Base{Name: lang.Name, Version: version, Image: img.Name, Env: lang.Env, Limits: lang.RunLimits()}, nil
+}
+
+// Bounds of compile_options.
+const (
+	maxCompileOptions     = 64
+	maxCompileOptionBytes = 4096
+)
+
+// checkCompileOptions refuses options for a language that compiles
+// nothing, and options no command line should carry.
+func checkCompileOptions(lang *Language, opts []string) error {
+	switch {
+	case len(opts) == 0:
+		return nil
+	case !lang.Compiled():
+		return errdefs.Invalidf(`"compile_options": %s is not compiled`, lang.Name)
+	case len(opts) > maxCompileOptions:
+		return errdefs.Invalidf(`"compile_options": at most %d`, maxCompileOptions)
+	}
+	for _, o := range opts {
+		if o == "" || len(o) > maxCompileOptionBytes || strings.ContainsRune(o, 0) {
+			return errdefs.Invalidf(`"compile_options": %q: each is 1 to %d bytes, without NUL`, o, maxCompileOptionBytes)
+		}
+	}
+	return nil
 }

@@ -73,6 +73,13 @@ func testJudge0Statuses(t *testing.T, d *compatDaemon) {
 			func(a judge0Answer) bool {
 				return strings.Contains(str(a.CompileOutput), "undeclared") && a.Stdout == nil
 			}},
+		{"compiler options", map[string]any{"language_id": 50, "compiler_options": "-DN=42 -Werror",
+			"source_code": "#include <stdio.h>\nint main(void) { printf(\"%d\\n\", N); return 0; }"}, 3,
+			func(a judge0Answer) bool { return str(a.Stdout) == "42\n" }},
+		{"a compiler option refused by the compiler", map[string]any{"language_id": 50, "compiler_options": "-fno-such-option",
+			"source_code": "int main(void) { return 0; }"}, 6,
+			func(a judge0Answer) bool { return strings.Contains(str(a.CompileOutput), "no-such-option") }},
+		{"compiler options of an interpreted language: ignored", map[string]any{"language_id": 71, "compiler_options": "-O", "source_code": "print(1)"}, 3, nil},
 		{"SIGSEGV", map[string]any{"language_id": 50, "source_code": "#include <signal.h>\nint main(void) { raise(SIGSEGV); return 0; }"}, 7,
 			func(a judge0Answer) bool { return a.ExitSignal != nil && *a.ExitSignal == 11 }},
 		{"NZEC", map[string]any{"language_id": 71, "source_code": "import sys\nprint('partial')\nsys.exit(3)", "memory_limit": 65536}, 11,
