@@ -35,6 +35,7 @@ func sandboxCommand() *cli.Command {
 					&cli.DurationFlag{Name: "idle-timeout", Usage: "end it after this long without calls"},
 					&cli.StringSliceFlag{Name: "env", Usage: "K=V for every exec (repeatable)"},
 					&cli.StringSliceFlag{Name: "label", Usage: "K=V label (repeatable)"},
+					&cli.StringSliceFlag{Name: "allow", Usage: "a host every exec may reach through the egress proxy (repeatable; `sandbox network` changes it)"},
 				}, limitCLIFlags()...),
 				OnUsageError: oneLineUsageError,
 				Action:       sandboxCreate,
@@ -50,6 +51,7 @@ func sandboxCommand() *cli.Command {
 					&cli.StringSliceFlag{Name: "env", Usage: "K=V (repeatable)"},
 					&cli.StringFlag{Name: "stdin", Usage: "file to feed to standard input"},
 					&cli.DurationFlag{Name: "wall-time", Usage: "wall-clock limit of this exec"},
+					&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "start it in the background and print its exec id (see `sandbox execs`, `sandbox kill`)"},
 				}, interactiveFlags()...),
 				OnUsageError: oneLineUsageError,
 				Action: func(c *cli.Context) error {
@@ -62,6 +64,7 @@ func sandboxCommand() *cli.Command {
 					return nil
 				},
 			},
+			sandboxNetworkCommand(), sandboxExecsCommand(), sandboxKillCommand(), // sandbox_more.go
 		},
 	}
 }
@@ -97,6 +100,9 @@ func sandboxCreate(c *cli.Context) error {
 	}
 	if req.Limits, err = limitFlags(c); err != nil {
 		return err
+	}
+	if hosts := c.StringSlice("allow"); len(hosts) > 0 {
+		req.Network = &api.Network{Allow: hosts}
 	}
 	sb, err := newClient(c).CreateSandbox(c.Context, req)
 	if err != nil {
@@ -177,6 +183,9 @@ func sandboxExec(c *cli.Context) (int, error) {
 	}
 	if req.TTY = c.Bool("tty"); req.TTY {
 		req.Rows, req.Cols = localSize()
+	}
+	if c.Bool("detach") {
+		return sandboxDetach(c, ids[0], req)
 	}
 	if c.Bool("interactive") {
 		s, err := newClient(c).ExecInteractive(c.Context, ids[0], req)
