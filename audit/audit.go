@@ -37,6 +37,7 @@ type Record struct {
 	Path       string  `json:"path,omitempty"`
 	Bytes      *int64  `json:"bytes,omitempty"`
 	SandboxID  string  `json:"sandbox_id,omitempty"`
+	ExecID     string  `json:"exec_id,omitempty"` // a detached exec's (sandbox.exec_end)
 	User       string  `json:"user"`
 	Auth       string  `json:"auth"`      // "jwt", "peer", or "none" (a compat listener's anonymous callers)
 	Transport  string  `json:"transport"` // "unix" or "tcp"

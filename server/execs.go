@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sandboxd/sandboxd/api"
+	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/limits"
 	"github.com/sandboxd/sandboxd/session"
 )
@@ -48,6 +49,7 @@ func (s *Server) detach(w http.ResponseWriter, r *http.Request, rec *execRecord,
 			return err
 		}
 		rec.noteDetached(sess.Spec().Image, sess.Spec().Language, x.Limits)
+		go s.auditExecEnd(rec, id, d)
 		writeJSON(w, http.StatusAccepted, execToAPI(d.Info()))
 		return nil
 	}()
@@ -245,4 +247,33 @@ func execToAPI(info session.ExecInfo) api.Exec {
 		out.Error = &api.ErrorDetail{Code: ae.code, Message: ae.message}
 	}
 	return out
+}
+
+// actionExecEnd is the audit action of a detached exec's end.
+const actionExecEnd = "sandbox.exec_end"
+
+// auditExecEnd writes one line when a detached exec ends, with the
+// starting call's caller and the exec's result: the call that started it
+// was answered (and audited, status "detached") long before.
+func (s *Server) auditExecEnd(rec *execRecord, sandbox string, d *session.Detached) {
+	<-d.Done()
+	info := d.Info()
+	rec.mu.Lock()
+	line := audit.Record{RequestID: rec.rec.RequestID, User: rec.rec.User, Auth: rec.rec.Auth, Transport: rec.rec.Transport,
+		PeerUID: rec.rec.PeerUID, PeerPID: rec.rec.PeerPID, Remote: rec.rec.Remote, Image: rec.rec.Image, Language: rec.rec.Language,
+		Limits: rec.rec.Limits}
+	rec.mu.Unlock()
+	line.Time, line.Action, line.SandboxID, line.ExecID, line.Files = time.Now().UTC(), actionExecEnd, sandbox, info.ID, []audit.File{}
+	switch res := info.Result; {
+	case res != nil:
+		code, peak, wall, cpu := res.ExitCode, res.MemoryPeakBytes, res.WallTimeMS, res.CPUTimeMS
+		line.ExitCode, line.MemoryPeakBytes, line.WallTimeMS, line.CPUTimeMS = &code, &peak, &wall, &cpu
+		line.Status, line.LimitHit = string(res.Status), limitHit(res.Status)
+		if info.State == api.ExecKilled {
+			line.Status = api.ExecKilled
+		}
+	default:
+		line.Status = string(api.StatusInternalError)
+	}
+	s.Audit.Write(&line)
 }

@@ -2,11 +2,14 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sandboxd/sandboxd/audit"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
@@ -55,4 +58,23 @@ func TestCLISandboxNetworkAndDetached(t *testing.T) {
 		out, _ := cli("sandbox", "execs", id)
 		return strings.Contains(out, execID+"  killed")
 	})
+	out, _ = cli("sandbox", "exec", "-d", id, "--", "sh", "-c", "exit 3")
+	exited := strings.TrimSpace(out)
+	ends := map[string]audit.Record{}
+	testdaemon.WaitUntil(t, "an audit line at the end of each detached exec", 10*time.Second, func() bool {
+		data, _ := os.ReadFile(e.auditLog)
+		for _, line := range strings.Split(string(data), "\n") {
+			var r audit.Record
+			if json.Unmarshal([]byte(line), &r) == nil && r.Action == "sandbox.exec_end" {
+				ends[r.ExecID] = r
+			}
+		}
+		return len(ends) == 2
+	})
+	if r := ends[execID]; r.Status != "killed" || r.SandboxID != id || r.User == "" {
+		t.Errorf("the killed exec's end: %+v", r)
+	}
+	if r := ends[exited]; r.Status != "runtime_error" || r.ExitCode == nil || *r.ExitCode != 3 {
+		t.Errorf("the exited exec's end: %+v", r)
+	}
 }
