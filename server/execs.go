@@ -35,6 +35,9 @@ func (s *Server) detach(w http.ResponseWriter, r *http.Request, rec *execRecord,
 		if req.Stream {
 			return invalid(`"stream" and "detach" don't go together: attach to a detached exec with GET /v1/sandboxes/{id}/execs/{exec_id}/ws`)
 		}
+		if req.TTY {
+			return invalid(`"tty" and "detach" don't go together: a detached exec has no terminal`)
+		}
 		sess, err := s.Sessions.Get(rec.user(), id)
 		if err != nil {
 			return err
@@ -151,7 +154,7 @@ func (s *Server) handleAttachExec(w http.ResponseWriter, r *http.Request, rec *e
 	c.SetReadLimit(s.MaxBody)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	ws := &wsSession{c: c, ctx: ctx, cancel: cancel}
+	ws := &wsSession{c: c, ctx: ctx, cancel: cancel, control: d.Control()}
 	go attachStdin(ws, d)
 	go ws.keepAlive()
 	stream := &eventStream{started: true, sink: func(line []byte) error {
@@ -232,6 +235,8 @@ func attachStdin(ws *wsSession, d *session.Detached) {
 			_ = d.WriteStdin(ws.ctx, []byte(m.Data))
 		case "close_stdin":
 			d.CloseStdin()
+		case "signal":
+			ws.control1(m) // a detached exec has no terminal to resize
 		}
 	}
 }

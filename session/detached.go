@@ -50,6 +50,8 @@ type Detached struct {
 	stdin *stdinPipe
 	// launched: the program started (its call answers 202).
 	launched atomic.Bool
+	// control carries attached clients' signals to the program.
+	control chan runtime.Control
 
 	mu     sync.Mutex
 	state  string
@@ -83,6 +85,11 @@ func (d *Detached) Info() ExecInfo {
 	defer d.mu.Unlock()
 	return ExecInfo{ID: d.id, Cmd: d.cmd, State: d.state, StartedAt: d.started, EndedAt: d.ended, Result: d.result, Err: d.failed}
 }
+
+// Control takes an attached client's signals for the program (the
+// program's process group gets them, as in an interactive run); a send
+// must not block: the channel holds a few.
+func (d *Detached) Control() chan runtime.Control { return d.control }
 
 // Done is closed when the exec has ended.
 func (d *Detached) Done() <-chan struct{} { return d.done }
@@ -203,7 +210,8 @@ func (m *Manager) Detach(ctx context.Context, owner, id string, x ExecSpec) (*De
 	runCtx, cancel := context.WithCancel(s.ctx)
 	in := newStdinPipe()
 	d := &Detached{id: newExecID(), cmd: x.Args, started: time.Now(), cancel: cancel, done: make(chan struct{}),
-		stdin: in, state: ExecRunning, out: newOutputs(x.Limits.OutputBytes, runCtx.Done())}
+		stdin: in, state: ExecRunning, out: newOutputs(x.Limits.OutputBytes, runCtx.Done()),
+		control: make(chan runtime.Control, 4)}
 	var stdin io.Reader = in
 	if len(x.Stdin) > 0 {
 		stdin = io.MultiReader(x.stdin(), in)
@@ -212,7 +220,7 @@ func (m *Manager) Detach(ctx context.Context, owner, id string, x ExecSpec) (*De
 	go m.runDetached(runCtx, s, sb, d, started, runtime.Request{
 		Args: x.Args, Env: m.execEnv(s, x),
 		Stdin: stdin, Limits: x.Limits, Dir: x.Dir, OutputRing: true,
-		Stdout: d.out.writer(false), Stderr: d.out.writer(true),
+		Stdout: d.out.writer(false), Stderr: d.out.writer(true), Control: d.control,
 		Started: func() { d.launched.Store(true); started <- nil },
 	})
 	if err := <-started; err != nil {

@@ -581,3 +581,36 @@ func TestDetachedServerWithoutUserNamespaces(t *testing.T) {
 		t.Errorf("left on the host: %v", l)
 	}
 }
+
+// TestDetachedExecAttachSignal: an attached client's signal reaches the
+// detached program's process group; "tty" with "detach" is refused.
+func TestDetachedExecAttachSignal(t *testing.T) {
+	d := sessionDaemon(t)
+	sb := newSandbox(t, d.Client, api.CreateSandboxRequest{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	x := detach(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell(`trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done`)})
+	c, resp, err := websocket.Dial(ctx, "ws://sandboxd/v1/sandboxes/"+sb.ID+"/execs/"+x.ID+"/ws",
+		&websocket.DialOptions{HTTPClient: testdaemon.HTTPClient(d.Socket)})
+	if err != nil {
+		t.Fatalf("attach: %v (%v)", err, resp)
+	}
+	defer c.CloseNow()
+	if ev := readEvent(ctx, t, c); ev.Type != "stdout" || ev.Data != "ready\n" {
+		t.Fatalf("first event %s", ev.line)
+	}
+	sendJSON(ctx, t, c, map[string]string{"type": "signal", "signal": "SIGINT"})
+	for {
+		ev := readEvent(ctx, t, c)
+		if ev.Type == "result" {
+			if !strings.Contains(ev.line, `"exit_code":7`) || !strings.Contains(ev.line, "got-int") {
+				t.Errorf("result after SIGINT: %s", ev.line)
+			}
+			break
+		}
+	}
+	_, err = d.Client.Detach(ctx, sb.ID, &api.SandboxExecRequest{Cmd: []string{"true"}, TTY: true})
+	if !client.IsCode(err, api.CodeInvalidRequest) {
+		t.Errorf("tty with detach: %v", err)
+	}
+}
