@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Sequence, Union
 from urllib.parse import quote
 
 from .types import Event
+
+
+# A network policy: the hosts allowed, or {"allow": [...]} as the API has it.
+Network = Union[Sequence[str], Dict[str, Any]]
+
+
+def network_field(network: Network) -> Dict[str, Any]:
+    """The API's ``{"allow": [...]}`` of a list of hosts (a dict as is)."""
+    if isinstance(network, dict):
+        return dict(network)
+    if isinstance(network, str):
+        raise TypeError("network is a list of hosts, not a string")
+    return {"allow": list(network)}
 
 
 def merge(request: Optional[Dict[str, Any]], fields: Dict[str, Any]) -> Dict[str, Any]:

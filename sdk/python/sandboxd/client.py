@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 from urllib.parse import quote, urlencode
 
+from . import errors
 from ._transport import Transport
 from ._websocket import OP_TEXT, WebSocket
 from .interactive import Interactive
-from .sandbox import Sandbox
-from ._util import events_of, merge, sandbox_path
+from .sandbox import Command, Sandbox, _argv
+from ._util import Network, events_of, merge, network_field, sandbox_path
 from .types import Event, ExecuteResponse, LanguageResponse, SandboxInfo
 
 DEFAULT_SOCKET = "/run/sandboxd/sandboxd.sock"
@@ -113,10 +114,12 @@ class Client:
     # Session sandboxes.
 
     def sandbox(self, image: Optional[str] = None, *, language: Optional[str] = None,
-                **fields: Any) -> Sandbox:
+                network: Optional[Network] = None, **fields: Any) -> Sandbox:
         """POST /v1/sandboxes: creates a session sandbox from an image or a
         language (and ``version``, ``limits``, ``env``, ``files``,
-        ``ttl_ms``, ``idle_timeout_ms``, ``labels``). Use it as a context
+        ``ttl_ms``, ``idle_timeout_ms``, ``labels``). ``network`` is the
+        hosts its execs may reach through the egress proxy (a list, or
+        ``{"allow": [...]}``); absent: loopback only. Use it as a context
         manager to delete it at the end::
 
             with client.sandbox(language="python") as sb:
@@ -128,6 +131,8 @@ class Client:
             req["image"] = image
         if language is not None:
             req["language"] = language
+        if network is not None:
+            req["network"] = network_field(network)
         info = self._t.json("POST", "/v1/sandboxes", req)
         return Sandbox(self, info)
 
@@ -139,6 +144,14 @@ class Client:
     def sandboxes(self) -> List[SandboxInfo]:
         """GET /v1/sandboxes: the caller's sandboxes, oldest first."""
         return self._t.json("GET", "/v1/sandboxes")["sandboxes"]  # type: ignore[no-any-return]
+
+    def update_sandbox(self, sandbox_id: str, *, network: Network) -> Sandbox:
+        """PATCH /v1/sandboxes/{id}: replaces the sandbox's network
+        allow-list (a list of hosts, or ``{"allow": [...]}``); ``[]`` locks
+        it, package indexes included. Returns the sandbox, with ``usage``
+        and ``network`` in its ``info``."""
+        info = self._t.json("PATCH", sandbox_path(sandbox_id), {"network": network_field(network)})
+        return Sandbox(self, info)
 
     def delete_sandbox(self, sandbox_id: str) -> None:
         """DELETE /v1/sandboxes/{id}: ends the sandbox."""
@@ -176,9 +189,61 @@ class Client:
                                {"Content-Type": "application/x-tar"})
         return json.loads(data)  # type: ignore[no-any-return]
 
+    def build_image(self, name: str, from_: str, run: Sequence[Command], *, env: Optional[Dict[str, str]] = None,
+                    network: Optional[Network] = None, limits: Optional[Dict[str, Any]] = None,
+                    on_event: Optional[Callable[[Event], None]] = None) -> Dict[str, Any]:
+        """POST /v1/images/build: makes the image ``name`` from the image
+        ``from_`` by running each step of ``run`` (argv, or a string for
+        ``/bin/sh -c``) over it, and returns the new image. Each event of
+        the build stream (``step``, ``stdout``, ``stderr``, ``step_end``,
+        ``result``, ``error``) goes to ``on_event`` as it comes. A failed
+        step raises the typed error of its code (``InvalidRequest``).
+
+        >>> client.build_image("tools:1", "busybox", ["echo hi > /greeting"])["name"]
+        'tools:1'
+        """
+        events = self.build_image_events(name, from_, run, env=env, network=network, limits=limits,
+                                         on_event=on_event)
+        try:
+            for ev in events:
+                if ev.type == "result":
+                    return {k: v for k, v in ev.raw.items() if k != "type"}
+        finally:
+            events.close()  # type: ignore[attr-defined]
+        raise errors.ConnectionError("the build stream ended without a result")
+
+    def build_image_events(self, name: str, from_: str, run: Sequence[Command], *,
+                           env: Optional[Dict[str, str]] = None, network: Optional[Network] = None,
+                           limits: Optional[Dict[str, Any]] = None,
+                           on_event: Optional[Callable[[Event], None]] = None) -> Iterator[Event]:
+        """:meth:`build_image` as an iterator of its events, the
+        ``result`` (the image's fields in ``raw``) last; an ``error`` event
+        raises its typed error instead. A request refused before the first
+        step raises as any call does. Closing the iterator early
+        disconnects, which cancels the build."""
+        req: Dict[str, Any] = {"name": name, "from": from_, "run": [_argv(c) for c in run]}
+        for key, value in (("env", env), ("limits", limits)):
+            if value is not None:
+                req[key] = value
+        if network is not None:
+            req["network"] = network_field(network)
+        return _build_events(events_of(self._t.lines("POST", "/v1/images/build", req)), on_event)
+
     def health(self) -> Dict[str, Any]:
         """GET /v1/healthz."""
         return self._t.json("GET", "/v1/healthz")  # type: ignore[no-any-return]
+
+    def ready(self) -> bool:
+        """GET /v1/readyz: True once the daemon can take work, False while
+        it cannot (``503``: images of ``[images] preload`` still missing,
+        or shutting down)."""
+        try:
+            self._t.call("GET", "/v1/readyz")
+        except errors.SandboxdError as e:
+            if e.status == 503 and e.code == "http_503":
+                return False
+            raise
+        return True
 
     def version(self) -> Dict[str, Any]:
         """GET /v1/version."""
@@ -200,6 +265,22 @@ class Client:
                 ws.close()
                 raise
         return Interactive(ws)
+
+
+def _build_events(events: Iterator[Event], on_event: Optional[Callable[[Event], None]]) -> Iterator[Event]:
+    """Passes a build's events to on_event and on, raising an error event."""
+    try:
+        for ev in events:
+            if on_event is not None:
+                on_event(ev)
+            if ev.type == "error":
+                detail = ev.error or {}
+                raise errors.error_for(str(detail.get("code", "")), str(detail.get("message", "")), 200)
+            yield ev
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
 
 
 def request_for_code(language: str, code: str, *, stdin: Optional[str] = None, version: Optional[str] = None,

@@ -11,7 +11,7 @@ import tempfile
 from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 from urllib.parse import urlencode
 
-from ._util import events_of, files_path, merge, sandbox_path
+from ._util import Network, events_of, files_path, merge, network_field, sandbox_path
 from .types import Event, ExecInfo, ExecuteResponse, FileEntry, SandboxInfo
 
 if TYPE_CHECKING:
@@ -169,6 +169,13 @@ class Sandbox:
     def refresh(self) -> SandboxInfo:
         """GET /v1/sandboxes/{id}: updates ``info``, with ``usage``."""
         self.info = self._t.json("GET", sandbox_path(self.id))
+        return self.info
+
+    def set_network(self, allow: Network) -> SandboxInfo:
+        """PATCH /v1/sandboxes/{id}: replaces the hosts the sandbox may
+        reach (``[]`` locks it: install, then lock); updates and returns
+        ``info``, with ``usage`` and ``network``."""
+        self.info = self._t.json("PATCH", sandbox_path(self.id), {"network": network_field(allow)})
         return self.info
 
     def delete(self) -> None:

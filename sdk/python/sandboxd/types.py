@@ -62,6 +62,7 @@ class SandboxInfo(TypedDict, total=False):
     labels: Dict[str, str]
     state: str
     usage: Dict[str, Any]
+    network: Dict[str, Any]
 
 
 class FileEntry(TypedDict, total=False):
@@ -90,7 +91,8 @@ class ExecInfo(TypedDict, total=False):
 @dataclass
 class Event:
     """One streaming event: ``type`` is ``stdout``, ``stderr``, ``stage``,
-    ``result`` or ``error``; ``raw`` is the whole event as sent (a result's
+    ``result`` or ``error`` (and, in an image build, ``step`` and
+    ``step_end``); ``raw`` is the whole event as sent (a result's
     fields are in it: ``event.raw["run"]``)."""
 
     type: str
@@ -121,6 +123,11 @@ class Event:
     def index(self) -> int:
         """A stage event's test index (0 otherwise)."""
         return int(self.raw.get("index", 0))
+
+    @property
+    def step(self) -> int:
+        """A build's ``step`` or ``step_end`` event's step, from 1 (0 otherwise)."""
+        return int(self.raw.get("step", 0))
 
     @property
     def error(self) -> Optional[Dict[str, str]]:

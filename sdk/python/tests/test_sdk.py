@@ -123,6 +123,7 @@ class OneShot(unittest.TestCase):
         langs = {l["name"]: l for l in self.client.languages()}
         self.assertTrue(langs["python"]["available"])
         self.assertIn("sandboxd_sandboxes_in_flight", self.client.metrics())
+        self.assertIs(self.client.ready(), True)
 
 
 class OverTCP(unittest.TestCase):
@@ -246,6 +247,66 @@ class Sessions(unittest.TestCase):
             with self.assertRaises(sandboxd.NotFound) as ctx:
                 sb.get_exec("ex-0000000000000000")
             self.assertEqual(ctx.exception.code, "unknown_exec")
+
+    def test_network_patch(self) -> None:
+        # The test daemon has egress off: no host may be allowed, but an
+        # empty list is (it changes nothing for a sandbox without one).
+        with self.assertRaises(sandboxd.InvalidRequest):
+            self.client.sandbox("busybox", network=["x.example"])
+        with self.client.sandbox("busybox") as sb:
+            info = sb.set_network([])
+            self.assertEqual(info["id"], sb.id)
+            self.assertIs(sb.info, info)
+            self.assertEqual(self.client.update_sandbox(sb.id, network={"allow": []}).id, sb.id)
+            with self.assertRaises(sandboxd.InvalidRequest) as ctx:
+                sb.set_network(["x.example"])
+            self.assertEqual((ctx.exception.code, ctx.exception.status), ("invalid_request", 400))
+            self.assertIn("egress", ctx.exception.message)
+            self.assertEqual(sb.exec("echo still")["run"]["stdout"], "still\n")
+        with self.assertRaises(sandboxd.NotFound):
+            self.client.update_sandbox("sb-000000000000000000000000", network=[])
+
+
+class Builds(unittest.TestCase):
+    def setUp(self) -> None:
+        self.client = sandboxd.Client(SOCKET)
+
+    def test_build_and_run(self) -> None:
+        events: list = []
+        image = self.client.build_image("sdk-py-built:1", "busybox",
+                                        ["echo hi > /built", ["sh", "-c", "echo out; echo err >&2"]],
+                                        env={"GREETING": "hello"}, on_event=events.append)
+        self.addCleanup(self.client.remove_image, "sdk-py-built:1")
+        self.assertEqual(image["name"], "sdk-py-built:1")
+        self.assertTrue(image["id"])
+        self.assertEqual([e.type for e in events if e.type in ("step", "step_end", "result")],
+                         ["step", "step_end", "step", "step_end", "result"])
+        self.assertEqual([e.step for e in events if e.type == "step"], [1, 2])
+        self.assertEqual(events[0].raw["cmd"], ["/bin/sh", "-c", "echo hi > /built"])
+        self.assertEqual("".join(e.data for e in events if e.type == "stdout"), "out\n")
+        self.assertEqual("".join(e.data for e in events if e.type == "stderr"), "err\n")
+        ends = [e.raw["result"] for e in events if e.type == "step_end"]
+        self.assertEqual([r["exit_code"] for r in ends], [0, 0])
+        r = self.client.execute(image="sdk-py-built:1", cmd=["sh", "-c", "cat /built; echo $GREETING"])
+        self.assertEqual(r["run"]["stdout"], "hi\nhello\n")
+
+    def test_build_events_and_failures(self) -> None:
+        it = self.client.build_image_events("sdk-py-failed:1", "busybox", ["echo one", "exit 3", "echo never"])
+        seen = []
+        with self.assertRaises(sandboxd.InvalidRequest) as ctx:
+            for ev in it:
+                seen.append(ev.type)
+        self.assertEqual(ctx.exception.code, "invalid_request")
+        self.assertIn("step 2", ctx.exception.message)
+        self.assertEqual(seen, ["step", "stdout", "step_end", "step", "step_end"])
+        with self.assertRaises(sandboxd.NotFound):
+            self.client.image("sdk-py-failed:1")
+        # Refused before the first step: an ordinary error answer.
+        with self.assertRaises(sandboxd.NotFound) as ctx2:
+            self.client.build_image("sdk-py-failed:1", "nosuch", ["true"])
+        self.assertEqual(ctx2.exception.code, "unknown_image")
+        with self.assertRaises(sandboxd.InvalidRequest):
+            self.client.build_image("sdk-py-failed:1", "busybox", [])
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 /** The client: one-shot runs, session sandboxes, images and the daemon's state, over the HTTP API (docs/api.md). */
 
+import { SandboxdError } from "./errors.js";
 import { Interactive } from "./interactive.js";
 import { query, sandboxPath } from "./paths.js";
 import { Sandbox } from "./sandbox.js";
 import { type Body, type ClientOptions, Transport } from "./transport.js";
 import type {
-  CreateSandboxRequest, Event, ExecuteRequest, ExecuteResponse, File, Image, LanguageInfo, LanguageResponse, Limits, SandboxInfo,
+  BuildEvent, BuildRequest, CreateSandboxRequest, Event, ExecuteRequest, ExecuteResponse, File, Image, LanguageInfo, LanguageResponse, Limits, Network, SandboxInfo,
 } from "./types.js";
 
 /** The main file's name per language and alias of the catalog: the run command uses it, and Java needs the class's own name. Others get "main". */
@@ -119,6 +120,11 @@ export class Client {
     return (await this.t.json<{ sandboxes: SandboxInfo[] }>("GET", "/v1/sandboxes")).sandboxes;
   }
 
+  /** PATCH /v1/sandboxes/{id}: replaces the sandbox's allow-list (`{ allow: [] }` locks it, package indexes included); resolves with the sandbox, with `usage` and `network`. */
+  async updateSandbox(id: string, req: { network: Network }): Promise<Sandbox> {
+    return new Sandbox(this.t, await this.t.json<SandboxInfo>("PATCH", sandboxPath(id), req));
+  }
+
   /** DELETE /v1/sandboxes/{id}. */
   async deleteSandbox(id: string): Promise<void> {
     await this.t.json("DELETE", sandboxPath(id));
@@ -155,9 +161,58 @@ export class Client {
     return JSON.parse(b.toString("utf8")) as Image;
   }
 
+  /**
+   * POST /v1/images/build: makes the image `name` from the image `from` by
+   * running each step of `run` over it, and resolves with the new image;
+   * each event of the build goes to `onEvent` as it comes. A failed step
+   * rejects with a SandboxdError of its code (`invalid_request`).
+   *
+   * ```js
+   * const img = await client.buildImage({ name: "tools:1", from: "busybox", run: ["echo hi > /greeting"] });
+   * ```
+   */
+  async buildImage(req: BuildRequest, onEvent?: (e: BuildEvent) => void): Promise<Image> {
+    for await (const e of this.buildImageEvents(req, onEvent)) {
+      if (e.type === "result") {
+        const image: Record<string, unknown> = { ...e };
+        delete image.type;
+        return image as unknown as Image;
+      }
+    }
+    throw new SandboxdError("connection_error", "the build stream ended without a result");
+  }
+
+  /**
+   * buildImage as its events, the `result` (the image's fields) last; an
+   * `error` event throws its SandboxdError instead (after going to
+   * `onEvent`, which sees every event). A request refused before the first
+   * step throws as any call does. Breaking out of the loop disconnects,
+   * which cancels the build.
+   */
+  async *buildImageEvents(req: BuildRequest, onEvent?: (e: BuildEvent) => void): AsyncGenerator<BuildEvent> {
+    const body = { ...req, run: req.run.map((c) => (typeof c === "string" ? ["/bin/sh", "-c", c] : [...c])) };
+    for await (const line of this.t.lines("POST", "/v1/images/build", body)) {
+      const e = JSON.parse(line) as BuildEvent;
+      onEvent?.(e);
+      if (e.type === "error") throw new SandboxdError((e.error?.code ?? "") as SandboxdError["code"], e.error?.message ?? "", 200);
+      yield e;
+    }
+  }
+
   /** GET /v1/healthz. */
   health(): Promise<Record<string, unknown>> {
     return this.t.json("GET", "/v1/healthz");
+  }
+
+  /** GET /v1/readyz: true once the daemon can take work, false while it can't (503: `[images] preload` still missing, or shutting down). */
+  async ready(): Promise<boolean> {
+    try {
+      await this.t.call("GET", "/v1/readyz");
+      return true;
+    } catch (e) {
+      if (e instanceof SandboxdError && e.status === 503 && e.code === "http_503") return false;
+      throw e;
+    }
   }
 
   /** GET /v1/version. */

@@ -130,6 +130,12 @@ export class Sandbox {
     return this.info;
   }
 
+  /** PATCH /v1/sandboxes/{id}: replaces the hosts the sandbox may reach (`[]` locks it: install, then lock); updates and resolves with `info`, with `usage` and `network`. */
+  async setNetwork(allow: string[]): Promise<SandboxInfo> {
+    this.info = await this.t.json<SandboxInfo>("PATCH", sandboxPath(this.id), { network: { allow } });
+    return this.info;
+  }
+
   /** DELETE /v1/sandboxes/{id}: ends the sandbox and everything in it. */
   async delete(): Promise<void> {
     await this.t.json("DELETE", sandboxPath(this.id));

@@ -93,6 +93,21 @@ export interface SandboxInfo {
   labels: Record<string, string>;
   state: string;
   usage?: Record<string, number | string | null>;
+  /** A sandbox with a network (from its creation or a PATCH): its allow-list now and what its proxy did so far. */
+  network?: SandboxNetwork;
+}
+
+/** A network policy: the hosts the egress proxy lets through (docs/api.md, "Network"). */
+export interface Network {
+  allow: string[];
+}
+
+/** A sandbox's `network`: its allow-list and its proxy's figures. */
+export interface SandboxNetwork extends Network {
+  connections: number;
+  bytes_in: number;
+  bytes_out: number;
+  denied: number;
 }
 
 /** The fields of POST /v1/sandboxes. */
@@ -106,6 +121,39 @@ export interface CreateSandboxRequest {
   ttl_ms?: number;
   idle_timeout_ms?: number;
   labels?: Record<string, string>;
+  /** The hosts every exec may reach through the egress proxy; absent: loopback only. PATCH changes it (Sandbox.setNetwork). */
+  network?: Network;
+}
+
+/** The fields of PATCH /v1/sandboxes/{id}. */
+export interface UpdateSandboxRequest {
+  network: Network;
+}
+
+/** The fields of POST /v1/images/build; a step is argv, or a string run by `/bin/sh -c`. */
+export interface BuildRequest {
+  name: string;
+  from: string;
+  run: (string | string[])[];
+  env?: Record<string, string>;
+  network?: Network;
+  limits?: Limits;
+}
+
+/**
+ * An image build's event: `step` (`step`, `cmd`), `stdout`/`stderr`
+ * (`data`, maybe base64), `step_end` (`step`, `result`), then `result`
+ * (the Image's fields) or `error`.
+ */
+export interface BuildEvent {
+  type: "step" | "stdout" | "stderr" | "step_end" | "result" | "error";
+  step?: number;
+  cmd?: string[];
+  data?: string;
+  encoding?: "base64";
+  result?: RunResult;
+  error?: { code: string; message: string };
+  [field: string]: unknown;
 }
 
 /** The options of a session exec, besides its command. */
@@ -177,6 +225,6 @@ export interface Event {
 }
 
 /** An output event's bytes, decoded from base64 when so sent. */
-export function eventBytes(e: Event): Buffer {
+export function eventBytes(e: Event | BuildEvent): Buffer {
   return Buffer.from(e.data ?? "", e.encoding === "base64" ? "base64" : "utf8");
 }

@@ -138,6 +138,7 @@ describe("one-shot runs", () => {
     const langs = await client.languages();
     assert.ok(langs.find((l) => l.name === "javascript").available);
     assert.match(await client.metrics(), /sandboxd_sandboxes_in_flight/);
+    assert.equal(await client.ready(), true);
   });
 });
 
@@ -281,5 +282,62 @@ describe("sessions", () => {
       assert.equal((await sb.getExec(long.exec_id)).state, "killed");
       await rejectsWith(sb.getExec("ex-0000000000000000"), "unknown_exec", 404);
     });
+  });
+});
+
+describe("network of a session", () => {
+  // The test daemon has egress off: no host may be allowed, but an empty
+  // list is (it changes nothing for a sandbox without one).
+  test("setNetwork and updateSandbox", async () => {
+    await rejectsWith(client.createSandbox({ image: "busybox", network: { allow: ["x.example"] } }), "invalid_request", 400);
+    await client.withSandbox({ image: "busybox" }, async (sb) => {
+      const info = await sb.setNetwork([]);
+      assert.equal(info.id, sb.id);
+      assert.equal(sb.info, info);
+      assert.equal((await client.updateSandbox(sb.id, { network: { allow: [] } })).id, sb.id);
+      await rejectsWith(sb.setNetwork(["x.example"]), "invalid_request", 400);
+      assert.equal((await sb.exec("echo still")).run.stdout, "still\n");
+    });
+    await rejectsWith(client.updateSandbox("sb-000000000000000000000000", { network: { allow: [] } }), "unknown_sandbox", 404);
+  });
+});
+
+describe("image builds", () => {
+  test("buildImage, then run the image", async () => {
+    const events = [];
+    const image = await client.buildImage(
+      { name: "sdk-ts-built:1", from: "busybox", run: ["echo hi > /built", ["sh", "-c", "echo out; echo err >&2"]], env: { GREETING: "hello" } },
+      (e) => events.push(e),
+    );
+    try {
+      assert.equal(image.name, "sdk-ts-built:1");
+      assert.ok(image.id);
+      assert.equal(image.type, undefined);
+      assert.deepEqual(events.filter((e) => ["step", "step_end", "result"].includes(e.type)).map((e) => e.type),
+        ["step", "step_end", "step", "step_end", "result"]);
+      assert.deepEqual(events[0].cmd, ["/bin/sh", "-c", "echo hi > /built"]);
+      assert.equal(events.filter((e) => e.type === "stdout").map((e) => eventBytes(e).toString()).join(""), "out\n");
+      assert.equal(events.filter((e) => e.type === "stderr").map((e) => e.data).join(""), "err\n");
+      assert.deepEqual(events.filter((e) => e.type === "step_end").map((e) => e.result.exit_code), [0, 0]);
+      const r = await client.execute({ image: "sdk-ts-built:1", cmd: ["sh", "-c", "cat /built; echo $GREETING"] });
+      assert.equal(r.run.stdout, "hi\nhello\n");
+    } finally {
+      await client.removeImage("sdk-ts-built:1");
+    }
+  });
+
+  test("a failed step throws its code", async () => {
+    const seen = [];
+    await assert.rejects(all(client.buildImageEvents({ name: "sdk-ts-failed:1", from: "busybox", run: ["echo one", "exit 3", "echo never"] },
+      (e) => seen.push(e.type))), (e) => {
+      assert.ok(e instanceof SandboxdError);
+      assert.equal(e.code, "invalid_request");
+      assert.match(e.message, /step 2/);
+      return true;
+    });
+    assert.deepEqual(seen, ["step", "stdout", "step_end", "step", "step_end", "error"]);
+    await rejectsWith(client.image("sdk-ts-failed:1"), "not_found", 404);
+    await rejectsWith(client.buildImage({ name: "sdk-ts-failed:1", from: "nosuch", run: ["true"] }), "unknown_image", 404);
+    await rejectsWith(client.buildImage({ name: "sdk-ts-failed:1", from: "busybox", run: [] }), "invalid_request", 400);
   });
 });
