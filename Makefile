@@ -24,7 +24,7 @@ BIN       := bin/sandboxd
 # piston-client, installed only when missing as commands: NodeSource's
 # nodejs bundles npm, and Debian's npm package would conflict with it.
 TEST_APT_DEPS := python3
-GOFILES   := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
+GOFILES   := $(shell find . \( -name '*.go' -o -name '*.c' -o -name '*.h' \) -not -path './.cache/*' -not -path './sdk/*') go.mod go.sum
 
 .PHONY: all deps build rootfs images test test-cgroup2 test-online run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak \
 	image image-push images-oci test-container

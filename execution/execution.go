@@ -128,10 +128,31 @@ type Builder interface {
 	Build(ctx context.Context, opts runtime.BuildOptions) (*runtime.Sandbox, error)
 }
 
-// FromBuilder gives stages the sandboxes b builds.
+// FromBuilder gives stages the sandboxes b builds; when b is the warm
+// pool, used sandboxes that can serve another run go back to it.
 func FromBuilder(b Builder) Sandboxes { return builder{b} }
 
 type builder struct{ b Builder }
+
+// Returner takes back a used sandbox, and reports whether it did; the
+// caller destroys one it did not take.
+type Returner interface {
+	Return(opts runtime.BuildOptions, sb Sandbox) bool
+}
+
+// parker is the warm pool as a Returner needs it.
+type parker interface {
+	Put(opts runtime.BuildOptions, sb *runtime.Sandbox) bool
+}
+
+// Return readies a reusable sandbox for its next run
+// (runtime.Sandbox.Recycle: the run's scratch gone, nothing of it left)
+// and parks it in the pool.
+func (b builder) Return(opts runtime.BuildOptions, sb Sandbox) bool {
+	p, ok := b.b.(parker)
+	rs, isRuntime := sb.(*runtime.Sandbox)
+	return ok && isRuntime && rs.Recycle() && p.Put(opts, rs)
+}
 
 func (b builder) Get(ctx context.Context, opts runtime.BuildOptions) (Sandbox, error) {
 	sb, err := b.b.Build(ctx, opts)
@@ -205,13 +226,15 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	defer slot()
 	wait := time.Since(queued)
 
-	sb, err := c.o.Sandboxes.Get(ctx, runtime.BuildOptions{Rootfs: img.Rootfs, UID: c.o.UID, GID: c.o.GID, Limits: st.Limits})
+	opts := runtime.BuildOptions{Rootfs: img.Rootfs, UID: c.o.UID, GID: c.o.GID, Limits: st.Limits}
+	sb, err := c.o.Sandboxes.Get(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("building sandbox: %w", err)
 	}
-	// Tearing down (cgroup removal, network namespace, unmounts) happens
-	// after the answer, off the request path; Wait waits for it.
-	defer c.destroyLater(sb)
+	// Giving the sandbox back for another run, or tearing it down
+	// (cgroup removal, network namespace, unmounts), happens after the
+	// answer, off the request path; Wait waits for it.
+	defer c.releaseLater(opts, sb)
 	env := st.Env
 	proxy, err := c.serveEgress(sb, st.Network)
 	if err != nil {
@@ -223,7 +246,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: st.Args, Env: Environment(img.Config.Env, env), Files: st.Files,
 		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
-		TTY: st.TTY, Control: st.Control,
+		TTY: st.TTY, Control: st.Control, ShareNetwork: proxy != nil,
 	})
 	if proxy != nil {
 		usage := proxy.Close()
@@ -281,10 +304,15 @@ func (c *Core) serveEgress(sb Sandbox, n *Network) (*egress.Run, error) {
 	return c.o.Egress.Serve(ln, n.Policy, record), nil
 }
 
-func (c *Core) destroyLater(sb Sandbox) {
+// releaseLater gives a used sandbox back to the pool when it can serve
+// another run (Returner), and destroys it otherwise.
+func (c *Core) releaseLater(opts runtime.BuildOptions, sb Sandbox) {
 	c.destroying.Add(1)
 	go func() {
 		defer c.destroying.Done()
+		if r, ok := c.o.Sandboxes.(Returner); ok && r.Return(opts, sb) {
+			return
+		}
 		if err := sb.Destroy(); err != nil {
 			c.log.Error("destroying sandbox", "id", sb.ID(), "err", err)
 		}

@@ -175,6 +175,26 @@ func (p *Pool[S]) Build(ctx context.Context, opts runtime.BuildOptions) (S, erro
 	return p.b.Build(ctx, opts)
 }
 
+// Put parks a sandbox that ran a program and was made ready for another
+// (runtime.Sandbox.Recycle), newest first, when the pool is on and its
+// budget allows; it reports whether it did (if not, the caller destroys
+// the sandbox). Building a sandbox costs far more than readying a used
+// one, so a pool that gets its sandboxes back rarely builds.
+func (p *Pool[S]) Put(opts runtime.BuildOptions, sb S) bool {
+	if !p.Enabled() {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || !p.budgetLocked() {
+		return false
+	}
+	ip := p.imageLocked(key{opts.Rootfs, opts.UID, opts.GID})
+	ip.ready = append(ip.ready, sb)
+	p.parked++
+	return true
+}
+
 // nextRate folds the request arriving at now into an image's request
 // rate. The first request counts as one per second; requests closer than
 // a millisecond count as a millisecond apart, so that the rate stays

@@ -8,6 +8,7 @@ package rootfs
 
 import (
 	"fmt"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -66,6 +67,26 @@ var readonlyPaths = []string{
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
 }
 
+// MaskedPaths and ReadonlyPaths are the sandbox's masks, for a run that
+// mounts its own /proc and must apply them again (runtime/entry/fresh.c).
+func MaskedPaths() []string { return append([]string(nil), maskedPaths...) }
+
+// ReadonlyPaths: see MaskedPaths.
+func ReadonlyPaths() []string { return append([]string(nil), readonlyPaths...) }
+
+// shmOptions and ptsOptions are the data of the /dev/shm and /dev/pts
+// mounts, the sandbox's and each fresh run's alike.
+var (
+	shmOptions = []string{"mode=1777", fmt.Sprintf("size=%d", shmBytes), fmt.Sprintf("nr_inodes=%d", inodesFor(shmBytes))}
+	ptsOptions = []string{"newinstance", "ptmxmode=0666", "mode=0620", fmt.Sprintf("max=%d", PtyMax)}
+)
+
+// ShmOptions is the mount data of a run's own /dev/shm (tmpfs).
+func ShmOptions() string { return strings.Join(shmOptions, ",") }
+
+// PtsOptions is the mount data of a run's own /dev/pts (devpts).
+func PtsOptions() string { return strings.Join(ptsOptions, ",") }
+
 // ApplyRoot writes the read-only part of the plan into spec: the image as a
 // read-only root, the sandbox's own /proc, /dev, /dev/shm and /sys, and the
 // kernel paths masked or made read-only. It replaces spec's mounts, so it
@@ -78,8 +99,8 @@ func (p Plan) ApplyRoot(spec *specs.Spec) {
 		// A private devpts instance (newinstance): the sandbox sees its
 		// own terminals only, never the host's, and makes at most PtyMax.
 		// libcontainer links /dev/ptmx to its ptmx.
-		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", fmt.Sprintf("max=%d", PtyMax)}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", fmt.Sprintf("size=%d", shmBytes), fmt.Sprintf("nr_inodes=%d", inodesFor(shmBytes))}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: append([]string{"nosuid", "noexec"}, ptsOptions...)},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: append([]string{"nosuid", "noexec", "nodev"}, shmOptions...)},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 	}
 	if spec.Linux == nil {

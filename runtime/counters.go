@@ -69,8 +69,28 @@ func (s *Sandbox) limitCounters(ctx context.Context, pid int) error {
 	if !s.engine.userns {
 		return nil
 	}
+	if s.fresh {
+		return entry.SetUsernsLimits(ctx, pid, freshUsernsLimits)
+	}
 	return entry.SetUsernsLimits(ctx, pid, usernsLimits)
 }
+
+// freshUsernsLimits are usernsLimits for a reusable sandbox, whose entry
+// makes each run's mount, PID, IPC, UTS and network namespaces: a few of
+// each (a run's network namespace is freed by the kernel after the run,
+// asynchronously), still no user or cgroup namespace. The program still
+// can't make any: its seccomp filter refuses them.
+var freshUsernsLimits = append(append([]entry.UserLimit{}, usernsLimits[:3]...),
+	entry.UserLimit{Name: "max_mnt_namespaces", Value: freshNamespaces},
+	entry.UserLimit{Name: "max_pid_namespaces", Value: freshNamespaces},
+	entry.UserLimit{Name: "max_net_namespaces", Value: freshNamespaces},
+	entry.UserLimit{Name: "max_ipc_namespaces", Value: freshNamespaces},
+	entry.UserLimit{Name: "max_uts_namespaces", Value: freshNamespaces},
+	entry.UserLimit{Name: "max_cgroup_namespaces", Value: 0},
+)
+
+// freshNamespaces bounds each kind of namespace a reusable sandbox holds.
+const freshNamespaces = 64
 
 // CounterWarnings says which of the host's per-user limits (and its
 // pseudo-terminals) n sandboxes running at once could take more than half of, at their full budgets (a

@@ -31,6 +31,11 @@ type EngineConfig struct {
 	// IDs is the host id range for user namespaces; the zero value means
 	// /etc/subuid's entry for "sandboxd", else DefaultIDRange.
 	IDs IDRange
+	// NoReuse builds one-run sandboxes only. By default a sandbox built
+	// without a workspace, in its own user namespace, is reusable: it runs
+	// each program in namespaces of its own (reuse.go), and may serve
+	// another run once one ends.
+	NoReuse bool
 }
 
 // Engine builds sandboxes. It holds what every sandbox shares: the
@@ -40,6 +45,7 @@ type Engine struct {
 	parent cgroup.Parent
 	filter []byte
 	userns bool
+	reuse  bool
 	ids    IDRange
 
 	// rootsOK remembers, once per engine, whether sandboxes' overlay roots
@@ -107,7 +113,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace, ids: ids}, nil
+	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace,
+		reuse: !cfg.NoUserNamespace && !cfg.NoReuse, ids: ids}, nil
 }
 
 // CheckReachable reports whether image roots under dir can be reached

@@ -46,6 +46,11 @@ type Request struct {
 	// program runs; what waits in it when the program starts is applied
 	// then, and what comes after its end is dropped.
 	Control <-chan Control
+	// ShareNetwork runs the program of a reusable sandbox in the
+	// sandbox's own network namespace, where ListenInside listens (the
+	// egress proxy), instead of a new one; the sandbox then serves no
+	// other run.
+	ShareNetwork bool
 }
 
 // WindowSize is a terminal's size in characters.
@@ -150,7 +155,11 @@ type watched struct {
 // in /work, once it has the request's size), the cgroup's limits, and
 // accounting started afresh so that the result counts the program alone.
 func (s *Sandbox) applyRunLimits(req Request) error {
-	if !s.borrowed && scratchSizes(req.Limits) != scratchSizes(s.built) {
+	if s.fresh {
+		if err := s.freshScratch(req.Limits); err != nil {
+			return err
+		}
+	} else if !s.borrowed && scratchSizes(req.Limits) != scratchSizes(s.built) {
 		if err := s.scratch.Resize(scratchSizes(req.Limits)); err != nil {
 			return err
 		}
@@ -166,6 +175,9 @@ func (s *Sandbox) applyRunLimits(req Request) error {
 	entryTasks, err := s.cg.Tasks()
 	if err != nil {
 		return err
+	}
+	if s.fresh {
+		entryTasks++ // the run's PID 1, which the entry clones
 	}
 	if err := s.cg.Apply(cgroupLimits(req.Limits), entryTasks); err != nil {
 		return err
@@ -184,7 +196,6 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		x.out.ring, x.out.last.Limit = true, req.Limits.OutputBytes
 		x.errc.ring, x.errc.last.Limit = true, req.Limits.OutputBytes
 	}
-	go x.errc.run(s.stderr)
 	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter}
 	if l.Env == nil {
 		l.Env = []string{}
@@ -192,18 +203,40 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 	if l.Dir == "" {
 		l.Dir = rootfs.WorkPath
 	}
+	stdin, stdout, stderr := s.stdin, s.stdout, s.stderr
+	release := func() {}
+	if s.fresh {
+		p, err := newRunPipes()
+		if err != nil {
+			return nil, err
+		}
+		f, closeMounts, err := s.freshLaunch(p, req.ShareNetwork)
+		if err != nil {
+			p.closeAll([]*os.File{p.stdin, p.stdout, p.stderr}, p.child[:])
+			return nil, err
+		}
+		l.Fresh, stdin, stdout, stderr = f, p.stdin, p.stdout, p.stderr
+		release = func() { closeMounts(); p.closeChild() }
+		s.reuse.spent = s.reuse.spent || req.ShareNetwork
+	}
+	go x.errc.run(stderr)
 	if req.TTY != nil {
 		l.Rows, l.Cols = req.TTY.Rows, req.TTY.Cols
 		// The program's stdio is the terminal: the entry's stdin pipe
 		// ends here, and only the entry could write to its stdout.
-		_ = s.stdin.Close()
+		_ = stdin.Close()
+		if s.fresh {
+			_ = stdout.Close()
+		}
 	} else {
-		go x.out.run(s.stdout)
-		go feedStdin(s.stdin, req.Stdin)
+		go x.out.run(stdout)
+		go feedStdin(stdin, req.Stdin)
 	}
 	x.start = time.Now()
 	_, term, err := s.host.Start(l)
+	release()
 	if err != nil {
+		s.reuse.spent = true
 		return nil, err
 	}
 	if term != nil {
@@ -291,16 +324,21 @@ func (s *Sandbox) watch(ctx context.Context, x *execution) watched {
 // kept), and builds the result.
 func (s *Sandbox) collect(x *execution, w watched) (*Result, error) {
 	close(x.ended)
-	s.killAll()
-	if !w.gotExit {
-		// The entry may have reported just before the kill.
-		select {
-		case w.exit = <-x.exited:
-			w.gotExit = w.exit.err == nil
-		case <-time.After(50 * time.Millisecond):
+	if s.fresh {
+		// The run ends, not the sandbox: it may serve another (Recycle).
+		s.endFresh(x, &w)
+	} else {
+		s.killAll()
+		if !w.gotExit {
+			// The entry may have reported just before the kill.
+			select {
+			case w.exit = <-x.exited:
+				w.gotExit = w.exit.err == nil
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
+		s.waitProcess(5 * time.Second)
 	}
-	s.waitProcess(5 * time.Second)
 	x.out.waitDone(2 * time.Second)
 	x.errc.waitDone(2 * time.Second)
 	if w.reason == stopNone {

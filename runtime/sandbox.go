@@ -58,7 +58,12 @@ type Sandbox struct {
 
 	used        atomic.Bool
 	destroyOnce sync.Once
-	destroyErr  error
+
+	// fresh: the sandbox is reusable; its entry runs each program in
+	// namespaces of its own (reuse.go).
+	fresh      bool
+	reuse      reuseState
+	destroyErr error
 }
 
 // ID names the sandbox (its cgroup and state directory carry it too).
@@ -96,7 +101,8 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if err := opts.Limits.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sandbox{id: newID(), engine: e, built: opts.Limits, processDone: make(chan struct{})}
+	s := &Sandbox{id: newID(), engine: e, built: opts.Limits, processDone: make(chan struct{}),
+		fresh: e.reuse && opts.Workspace == nil}
 	// Held from before anything of the sandbox exists until Destroy has
 	// removed all of it: a free lock marks a dead owner's leftovers.
 	if s.lock, err = newLock(filepath.Join(e.runDir, "locks"), s.id); err != nil {
@@ -160,6 +166,7 @@ func (s *Sandbox) makeScratch(opts BuildOptions) error {
 	if err != nil {
 		return err
 	}
+	s.reuse.hostUID, s.reuse.hostGID = hostUID, hostGID
 	s.scratch, err = rootfs.NewScratch(filepath.Join(s.engine.runDir, "scratch", s.id), hostUID, hostGID, scratchSizes(opts.Limits))
 	return err
 }
@@ -261,7 +268,7 @@ func (s *Sandbox) start(opts BuildOptions) error {
 	s.stdin, s.stdout, s.stderr = stdinW, stdoutR, stderrR
 
 	process := &libcontainer.Process{
-		Args: []string{"/proc/self/exe", entry.Arg},
+		Args: entryArgs(s.fresh),
 		// The entry's own environment; the program gets the request's.
 		Env:        []string{"PATH=/usr/bin:/bin", "GOMAXPROCS=1"},
 		UID:        opts.UID,
@@ -326,6 +333,9 @@ func (s *Sandbox) Destroy() error {
 			if err := s.scratch.Remove(); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if err := s.reuse.removeScratch(s.scratch); err != nil {
+			errs = append(errs, err)
 		}
 		if err := s.root.Remove(); err != nil {
 			errs = append(errs, err)

@@ -21,8 +21,12 @@ import (
 // small function below that says why it is there.
 func (e *Engine) config(s *Sandbox, root string, opts BuildOptions) (*configs.Config, error) {
 	spec := &specs.Spec{Version: specs.Version, Process: &specs.Process{}, Linux: &specs.Linux{}}
-	configureEntry(spec, opts.UID, opts.GID)
-	configureNoCapabilities(spec)
+	configureEntry(spec, opts.UID, opts.GID, s.fresh)
+	if s.fresh {
+		configureFreshCapabilities(spec)
+	} else {
+		configureNoCapabilities(spec)
+	}
 	configureOOMScore(spec)
 	configureNamespaces(spec)
 	if e.userns {
@@ -59,9 +63,9 @@ func (e *Engine) config(s *Sandbox, root string, opts BuildOptions) (*configs.Co
 // process libcontainer starts is the one Sandbox.start passes, with these
 // same values: /proc/self/exe, the sealed copy of sandboxd, never a path
 // the sandbox could replace.
-func configureEntry(spec *specs.Spec, uid, gid int) {
+func configureEntry(spec *specs.Spec, uid, gid int, fresh bool) {
 	spec.Process.User = specs.User{UID: uint32(uid), GID: uint32(gid)}
-	spec.Process.Args = []string{"/proc/self/exe", entry.Arg}
+	spec.Process.Args = entryArgs(fresh)
 	spec.Process.Cwd = rootfs.WorkPath
 }
 
@@ -75,6 +79,30 @@ func configureNoCapabilities(spec *specs.Spec) {
 		Bounding: []string{}, Effective: []string{}, Permitted: []string{},
 		Inheritable: []string{}, Ambient: []string{},
 	}
+}
+
+// configureFreshCapabilities is configureNoCapabilities for the entry of
+// a reusable sandbox: it keeps the three capabilities it needs to give each
+// run namespaces, mounts and a loopback of its own (runtime/entry/fresh.c),
+// in the sandbox's user namespace only, where they reach nothing of the
+// host or of another sandbox. They are ambient so that they survive the
+// execve of the entry as the sandbox user; the entry drops them all, every
+// set, in each run before the program exists, and no_new_privs holds.
+func configureFreshCapabilities(spec *specs.Spec) {
+	spec.Process.NoNewPrivileges = true
+	caps := []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETPCAP"}
+	spec.Process.Capabilities = &specs.LinuxCapabilities{
+		Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps,
+	}
+}
+
+// entryArgs is the entry's command line: /proc/self/exe, the sealed copy
+// of sandboxd, as the entry; a reusable sandbox's serves many runs.
+func entryArgs(fresh bool) []string {
+	if fresh {
+		return []string{"/proc/self/exe", entry.Arg, entry.ArgFresh}
+	}
+	return []string{"/proc/self/exe", entry.Arg}
 }
 
 // configureOOMScore makes sandboxes the host OOM killer's first choice:

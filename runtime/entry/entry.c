@@ -13,8 +13,15 @@
  *   entry -> host  'S' pid | 'F' text  started, or could not start; with a
  *                                      terminal, 'S' carries its master (SCM_RIGHTS)
  *   host  -> entry 'K' signal number   deliver a client's signal (any number of times)
+ *   host  -> entry 'E'                 end the run now (and everything it started)
  *   entry -> host  'X' wait status     the program ended
  * argv and envp are handed to execve unchanged: nothing here parses them.
+ *
+ * Started as "sandbox-entry fresh", the entry serves many runs, each in
+ * namespaces of its own (fresh.c): 'L' then carries the run's pipes and its
+ * /work and /tmp as descriptors (SCM_RIGHTS), the entry clones the run's
+ * PID 1, which does all of the above, and once that child and with it
+ * every process of the run is gone, the entry says 'R' again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +44,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "fresh.h"
 
 #define CTL_FD 3
 #define MAX_MESSAGE (64u << 20)
@@ -317,10 +326,10 @@ static void deliver(int sig, pid_t pid, int master)
 		kill(pid, sig);
 }
 
-/* read_control reads one host message during the run. The host only ever
- * sends 'K'; anything else, or the socket's end (sandboxd crashed or was
- * killed), ends the sandbox at once instead of letting it run on
- * unwatched. */
+/* read_control reads one host message during the run. The host sends 'K'
+ * and, to end the run, 'E'; that, anything else, or the socket's end
+ * (sandboxd crashed or was killed) ends the run at once instead of letting
+ * it run on unwatched: this process is the PID 1 of the run's processes. */
 static void read_control(pid_t pid, int master)
 {
 	unsigned char hdr[5], word[4];
@@ -393,18 +402,75 @@ static pid_t start_program(const char *path, char **argv, char **envp, int slave
 	return pid;
 }
 
+#define MAX_RLIMITS 32
+
 struct launch {
 	char **argv, **envp, *dir, *filter;
 	size_t flen;
 	uint64_t rows, cols; /* a terminal of this size; 0: pipes */
+	int nlimits;
+	struct {
+		int res;
+		struct rlimit rl;
+	} limits[MAX_RLIMITS];
+	int is_fresh;
+	struct fresh fresh;
 };
 
-/* read_launch reads the 'L' message and sets the run's rlimits. */
-static void read_launch(struct launch *l)
+/* read_header reads the 5-byte header of the host's next message; in fresh
+ * mode through recvmsg, where the run's descriptors arrive with its first
+ * byte. */
+static int read_header(unsigned char hdr[5], int *fds, int *nfds)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(FRESH_NFDS * sizeof(int))];
+	} ctl;
+	struct iovec iov = {.iov_base = hdr, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+	ssize_t r;
+	do
+		r = recvmsg(CTL_FD, &mh, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r != 1)
+		return -1;
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds + *nfds, CMSG_DATA(c), (size_t)n * sizeof(int));
+			*nfds += n;
+		}
+	return read_all(CTL_FD, hdr + 1, 4);
+}
+
+/* read_fresh reads the part of 'L' that only a fresh run has. */
+static void read_fresh(struct reader *r, struct fresh *f)
+{
+	f->masked = rd_strings(r, "a masked path");
+	f->readonly = rd_strings(r, "a read-only path");
+	f->shm_options = rd_bytes(r, NULL);
+	f->pts_options = rd_bytes(r, NULL);
+	f->share_net = rd_u64(r) != 0;
+}
+
+/* read_launch reads the 'L' message; the run's rlimits are set by
+ * apply_rlimits, in the process that runs the program. */
+static void read_launch(struct launch *l, int fresh_mode)
 {
 	unsigned char hdr[5];
-	if (read_all(CTL_FD, hdr, sizeof hdr) < 0 || hdr[0] != 'L')
-		_exit(EXIT_NO_LAUNCH); /* the host went away: nothing to run */
+	int fds[FRESH_NFDS + 4], nfds = 0;
+	memset(l, 0, sizeof *l);
+	/* An 'E' that crossed the end of the last run's program asks for
+	 * nothing any more. */
+	do
+		if (read_header(hdr, fds, &nfds) < 0)
+			_exit(EXIT_NO_LAUNCH); /* the host went away: nothing to run */
+	while (fresh_mode && hdr[0] == 'E' && (hdr[1] | hdr[2] | hdr[3] | hdr[4]) == 0 && nfds == 0);
+	if (hdr[0] != 'L')
+		_exit(EXIT_NO_LAUNCH);
+	if (nfds != (fresh_mode ? FRESH_NFDS : 0))
+		fail("entry: launch carried %d descriptors", nfds);
 	uint32_t n = (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
 	if (n > MAX_MESSAGE)
 		fail("entry: launch message too large");
@@ -417,19 +483,23 @@ static void read_launch(struct launch *l)
 	l->envp = rd_strings(&r, "the environment");
 	l->dir = rd_bytes(&r, NULL);
 	uint64_t nlimits = rd_u64(&r);
-	if (nlimits > r.left / 24)
+	if (nlimits > r.left / 24 || nlimits > MAX_RLIMITS)
 		fail("entry: truncated launch message");
+	l->nlimits = (int)nlimits;
 	for (uint64_t i = 0; i < nlimits; i++) {
-		int res = (int)rd_u64(&r);
-		struct rlimit rl;
-		rl.rlim_cur = rd_u64(&r);
-		rl.rlim_max = rd_u64(&r);
-		if (setrlimit(res, &rl) < 0)
-			fail("setting resource limit %d: %s", res, strerror(errno));
+		l->limits[i].res = (int)rd_u64(&r);
+		l->limits[i].rl.rlim_cur = rd_u64(&r);
+		l->limits[i].rl.rlim_max = rd_u64(&r);
 	}
 	l->filter = rd_bytes(&r, &l->flen);
 	l->rows = rd_u64(&r);
 	l->cols = rd_u64(&r);
+	if (fresh_mode) {
+		l->is_fresh = 1;
+		read_fresh(&r, &l->fresh);
+		memcpy(l->fresh.fds, fds, sizeof l->fresh.fds);
+	}
+	free(buf);
 	if (r.left != 0)
 		fail("entry: trailing bytes in launch message");
 	if (!l->argv[0] || !l->argv[0][0])
@@ -440,7 +510,41 @@ static void read_launch(struct launch *l)
 		fail("entry: malformed terminal size");
 }
 
-static void run_entry(void)
+static void apply_rlimits(const struct launch *l)
+{
+	for (int i = 0; i < l->nlimits; i++)
+		if (setrlimit(l->limits[i].res, &l->limits[i].rl) < 0)
+			fail("setting resource limit %d: %s", l->limits[i].res, strerror(errno));
+}
+
+static void free_strings(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* free_launch frees what read_launch allocated: the entry of a reusable
+ * sandbox reads thousands of them. */
+static void free_launch(struct launch *l)
+{
+	free_strings(l->argv);
+	free_strings(l->envp);
+	free(l->dir);
+	free(l->filter);
+	if (l->is_fresh) {
+		free_strings(l->fresh.masked);
+		free_strings(l->fresh.readonly);
+		free(l->fresh.shm_options);
+		free(l->fresh.pts_options);
+		for (int i = 0; i < FRESH_NFDS; i++)
+			close(l->fresh.fds[i]);
+	}
+}
+
+static void run_program(struct launch *l);
+
+static void entry_setup(void)
 {
 	/* Non-dumpable: the program, under the same uid, can neither ptrace
 	 * the entry nor open its /proc/1/{mem,fd,exe}. */
@@ -454,11 +558,56 @@ static void run_entry(void)
 	struct sigaction sa = {.sa_handler = ignore_signal, .sa_flags = SA_RESTART};
 	for (size_t i = 0; i < sizeof caught / sizeof caught[0]; i++)
 		sigaction(caught[i], &sa, NULL);
+}
 
+static void run_entry(void)
+{
+	entry_setup();
 	if (send_msg('R', NULL, 0) < 0)
 		_exit(EXIT_NO_LAUNCH);
 	struct launch l;
-	read_launch(&l);
+	read_launch(&l, 0);
+	apply_rlimits(&l);
+	run_program(&l);
+}
+
+/* start_fresh runs in the clone: the run's PID 1. */
+__attribute__((noreturn)) static void start_fresh(struct launch *l)
+{
+	char err[512];
+	if (fresh_setup(&l->fresh, err, sizeof err) < 0)
+		fail("%s", err);
+	apply_rlimits(l);
+	run_program(l);
+	_exit(EXIT_NOT_RUNNABLE);
+}
+
+/* run_fresh_entry serves runs until the host goes away: each run in a
+ * clone with namespaces of its own; 'R' again only once the clone, and so
+ * every process of the run, is gone. */
+__attribute__((noreturn)) static void run_fresh_entry(void)
+{
+	entry_setup();
+	for (;;) {
+		if (send_msg('R', NULL, 0) < 0)
+			_exit(EXIT_NO_LAUNCH);
+		struct launch l;
+		read_launch(&l, 1);
+		pid_t pid = (pid_t)syscall(SYS_clone, fresh_clone_flags(&l.fresh) | SIGCHLD, 0, 0, 0, 0);
+		if (pid < 0)
+			fail("entry: new namespaces for the run: %s", strerror(errno));
+		if (pid == 0)
+			start_fresh(&l);
+		free_launch(&l);
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+static void run_program(struct launch *l0)
+{
+	struct launch l = *l0;
 	if (chdir(l.dir) < 0)
 		fail("%s: %s", l.dir, strerror(errno));
 	char *path = resolve(l.argv[0], l.envp);
@@ -509,6 +658,8 @@ static void run_entry(void)
  * argc and argv to constructors. */
 __attribute__((constructor)) static void sandboxd_entry(int argc, char **argv)
 {
+	if (argc >= 3 && strcmp(argv[1], "sandbox-entry") == 0 && strcmp(argv[2], "fresh") == 0)
+		run_fresh_entry();
 	if (argc >= 2 && strcmp(argv[1], "sandbox-entry") == 0)
 		run_entry();
 }

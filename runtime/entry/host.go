@@ -22,6 +22,10 @@ var ErrNotRunnable = errdefs.New(errdefs.ErrInvalid, "command could not be start
 type Host struct {
 	f *os.File
 	r *bufio.Reader
+	// ready is set when an 'R' was read where another message was
+	// expected: a reusable entry parked again after its run was ended
+	// before it could report the program's end.
+	ready bool
 }
 
 // NewPair returns the host end and the file to hand to the sandbox as its
@@ -52,23 +56,34 @@ func (h *Host) expect(want msgType) ([]byte, error) {
 	if t == msgFailed {
 		return nil, fmt.Errorf("%w: %s", ErrNotRunnable, payload)
 	}
+	if t == msgReady && want != msgReady {
+		h.ready = true
+	}
 	if t != want {
 		return nil, fmt.Errorf("entry: got message %q, want %q", t, want)
 	}
 	return payload, nil
 }
 
-// WaitReady blocks until the entry is parked.
+// WaitReady blocks until the entry is parked (again, for a reusable one).
 func (h *Host) WaitReady() error {
+	if h.ready {
+		h.ready = false
+		return nil
+	}
 	_, err := h.expect(msgReady)
 	return err
 }
+
+// End asks the entry to end the run now: its PID 1 exits, and the kernel
+// kills every other process of the run. A one-run entry ends the sandbox.
+func (h *Host) End() error { return writeMsg(h.f, msgEnd, nil) }
 
 // Start sends the program and waits until it runs; it returns the
 // program's pid inside the sandbox and, when l asks for a terminal, its
 // master (non-blocking, for the runtime's poller).
 func (h *Host) Start(l *Launch) (int, *os.File, error) {
-	if err := writeMsg(h.f, msgLaunch, l.Marshal()); err != nil {
+	if err := h.sendLaunch(l); err != nil {
 		return 0, nil, err
 	}
 	fds, err := h.recvRights()
@@ -176,4 +191,43 @@ func (h *Host) Wait() (unix.WaitStatus, error) {
 		return 0, errors.New("entry: malformed exit message")
 	}
 	return unix.WaitStatus(binary.BigEndian.Uint32(p)), nil
+}
+
+// sendLaunch writes 'L'; a fresh run's descriptors go with its first
+// bytes (SCM_RIGHTS), where the entry's recvmsg finds them.
+func (h *Host) sendLaunch(l *Launch) error {
+	if l.Fresh == nil {
+		return writeMsg(h.f, msgLaunch, l.Marshal())
+	}
+	payload := l.Marshal()
+	msg := make([]byte, 5, 5+len(payload))
+	msg[0] = byte(msgLaunch)
+	binary.BigEndian.PutUint32(msg[1:], uint32(len(payload)))
+	msg = append(msg, payload...)
+	var fds []int
+	for _, f := range l.Fresh.files() {
+		if f == nil {
+			return errors.New("entry: a fresh run needs its pipes and mounts")
+		}
+		fds = append(fds, int(f.Fd()))
+	}
+	rc, err := h.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var n int
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		n, serr = unix.SendmsgN(int(fd), msg[:1], unix.UnixRights(fds...), nil, 0)
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return fmt.Errorf("entry: write message: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("entry: write message: %w", serr)
+	}
+	if _, err := h.f.Write(msg[n:]); err != nil {
+		return fmt.Errorf("entry: write message: %w", err)
+	}
+	return nil
 }

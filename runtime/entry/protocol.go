@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // ControlFD is the descriptor on which the entry finds its control socket:
@@ -22,6 +23,10 @@ const ControlFD = 3
 
 // Arg is the argv[1] that makes sandboxd act as the entry.
 const Arg = "sandbox-entry"
+
+// ArgFresh, as argv[2], makes the entry serve many runs, each in
+// namespaces of its own (fresh.c): the entry of a reusable sandbox.
+const ArgFresh = "fresh"
 
 // MaxMessage bounds a control message; argv, envp and the filter together
 // must fit (the kernel's own argv+envp limit is far below it).
@@ -36,6 +41,7 @@ const (
 	msgFailed  msgType = 'F' // entry → host: the program could not start
 	msgExited  msgType = 'X' // entry → host: the program's wait status
 	msgSignal  msgType = 'K' // host → entry: deliver a client's signal
+	msgEnd     msgType = 'E' // host → entry: end the run and all it started
 )
 
 // Rlimit is one resource limit the entry sets before the program starts.
@@ -56,7 +62,29 @@ type Launch struct {
 	// this size instead of the sandbox's pipes: the entry sends its master
 	// with the 'S' message. Both are 0 or neither.
 	Rows, Cols uint16
+	// Fresh, for the entry of a reusable sandbox, is how the run's own
+	// namespaces are set up; nil for a one-run entry.
+	Fresh *Fresh
 }
+
+// Fresh is what a run in fresh namespaces needs beyond a Launch.
+type Fresh struct {
+	// Masked and Readonly are the /proc paths hidden and made read-only
+	// again on the run's own /proc.
+	Masked, Readonly []string
+	// ShmOptions and PtsOptions are the mount options of the run's
+	// /dev/shm (tmpfs) and /dev/pts (devpts) instances.
+	ShmOptions, PtsOptions string
+	// ShareNetwork keeps the sandbox's network namespace (where an
+	// egress proxy listens) instead of a new one.
+	ShareNetwork bool
+	// Stdin, Stdout, Stderr (the program's ends of the run's pipes), Work
+	// and Tmp (detached mounts, open_tree) go with the message as
+	// SCM_RIGHTS, in this order.
+	Stdin, Stdout, Stderr, Work, Tmp *os.File
+}
+
+func (f *Fresh) files() []*os.File { return []*os.File{f.Stdin, f.Stdout, f.Stderr, f.Work, f.Tmp} }
 
 // Outcome is what the entry reports once the program has ended.
 type Outcome struct {
@@ -158,6 +186,17 @@ func (l *Launch) Marshal() []byte {
 	e.bytes(l.Filter)
 	e.u64(uint64(l.Rows))
 	e.u64(uint64(l.Cols))
+	if f := l.Fresh; f != nil {
+		e.strings(f.Masked)
+		e.strings(f.Readonly)
+		e.bytes([]byte(f.ShmOptions))
+		e.bytes([]byte(f.PtsOptions))
+		share := uint64(0)
+		if f.ShareNetwork {
+			share = 1
+		}
+		e.u64(share)
+	}
 	return e.buf
 }
 

@@ -1,0 +1,172 @@
+/*
+ * A reusable sandbox runs each program in namespaces of its own. The
+ * sandbox libcontainer built (user namespace, cgroup, read-only root,
+ * masks) stays; for every run the entry clones a child in new mount, PID,
+ * IPC, UTS and network namespaces, and this file makes that child's world
+ * fresh before the program exists:
+ *   1. its own /proc, for its own PID namespace, with the sandbox's masks
+ *      and read-only paths applied again (readonly first: a read-only bind
+ *      of /proc/sys would otherwise cover the masks under it);
+ *   2. /work and /tmp: tmpfs mounts the host made for this run alone and
+ *      sent as detached mounts (open_tree), moved where the sandbox's own
+ *      were (those are unmounted from the run's namespace first, so that
+ *      its mount table is a one-run sandbox's);
+ *   3. /dev/shm and /dev/pts: new instances, empty, in place of the
+ *      sandbox's;
+ *   4. loopback up in its own network namespace (unless the run keeps the
+ *      sandbox's, for the egress proxy that listens there);
+ *   5. the run's own pipes as stdin, stdout and stderr;
+ *   6. every capability dropped: ambient, bounding, then the rest.
+ * The entry holds CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_SETPCAP in the
+ * sandbox's user namespace only (never the host's) for steps 1-4 and 6;
+ * the program then runs with none, as the sandbox user, under no_new_privs
+ * and the seccomp filter (entry.c), exactly as in a one-run sandbox.
+ * Nothing of a run survives it: when this child (the run's PID 1) exits,
+ * the kernel kills every process of its PID namespace, and its mounts and
+ * namespaces go with the last of them.
+ */
+#define _GNU_SOURCE
+#include "fresh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
+static int failf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int fresh_clone_flags(const struct fresh *f)
+{
+	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+	if (!f->share_net)
+		flags |= CLONE_NEWNET;
+	return flags;
+}
+
+static const unsigned long proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+/* mount_proc gives the run a /proc of its own PID namespace, then hides
+ * again what the sandbox's /proc hides. */
+static int mount_proc(const struct fresh *f, char *err, size_t errlen)
+{
+	if (mount("proc", "/proc", "proc", proc_flags, NULL) < 0)
+		return failf(err, errlen, "entry: mounting the run's /proc: %s", strerror(errno));
+	for (char **p = f->readonly; *p; p++) {
+		if (mount(*p, *p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return failf(err, errlen, "entry: read-only %s: %s", *p, strerror(errno));
+		}
+		if (mount(NULL, *p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC | proc_flags, NULL) < 0)
+			return failf(err, errlen, "entry: read-only %s: %s", *p, strerror(errno));
+	}
+	for (char **p = f->masked; *p; p++) {
+		struct stat st;
+		if (stat(*p, &st) < 0)
+			continue; /* not on this kernel: nothing to hide */
+		int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", *p, "tmpfs", MS_RDONLY | proc_flags, "size=0")
+					     : mount("/dev/null", *p, NULL, MS_BIND, NULL);
+		if (rc < 0)
+			return failf(err, errlen, "entry: masking %s: %s", *p, strerror(errno));
+	}
+	return 0;
+}
+
+/* mount_scratch moves the host's detached mounts for this run over /work
+ * and /tmp, and mounts new /dev/shm and /dev/pts instances. */
+static int mount_scratch(const struct fresh *f, char *err, size_t errlen)
+{
+	static const char *const where[] = {[FRESH_WORK] = "/work", [FRESH_TMP] = "/tmp"};
+	static const char *const replaced[] = {"/work", "/tmp", "/dev/shm", "/dev/pts"};
+	for (size_t i = 0; i < sizeof replaced / sizeof replaced[0]; i++)
+		if (umount2(replaced[i], MNT_DETACH) < 0)
+			return failf(err, errlen, "entry: unmounting the sandbox's %s: %s", replaced[i], strerror(errno));
+	for (int i = FRESH_WORK; i <= FRESH_TMP; i++)
+		if (syscall(SYS_move_mount, f->fds[i], "", AT_FDCWD, where[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return failf(err, errlen, "entry: mounting the run's %s: %s", where[i], strerror(errno));
+	if (mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f->shm_options) < 0)
+		return failf(err, errlen, "entry: mounting the run's /dev/shm: %s", strerror(errno));
+	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, f->pts_options) < 0)
+		return failf(err, errlen, "entry: mounting the run's /dev/pts: %s", strerror(errno));
+	return 0;
+}
+
+/* loopback_up: a new network namespace has only lo, and it is down. */
+static int loopback_up(char *err, size_t errlen)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return failf(err, errlen, "entry: socket: %s", strerror(errno));
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strcpy(ifr.ifr_name, "lo");
+	int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+	if (rc == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	int saved = errno;
+	close(s);
+	return rc < 0 ? failf(err, errlen, "entry: loopback up: %s", strerror(saved)) : 0;
+}
+
+/* take_stdio makes the run's pipes its stdin, stdout and stderr. */
+static int take_stdio(const struct fresh *f, char *err, size_t errlen)
+{
+	for (int i = FRESH_STDIN; i <= FRESH_STDERR; i++)
+		if (dup2(f->fds[i], i) != i)
+			return failf(err, errlen, "entry: stdio: %s", strerror(errno));
+	for (int i = 0; i < FRESH_NFDS; i++)
+		if (f->fds[i] > 2)
+			close(f->fds[i]);
+	return 0;
+}
+
+/* drop_capabilities leaves the child none, in any set, for good. */
+static int drop_capabilities(char *err, size_t errlen)
+{
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return failf(err, errlen, "entry: clearing ambient capabilities: %s", strerror(errno));
+	for (int cap = 0; cap <= 63; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return failf(err, errlen, "entry: dropping capability %d: %s", cap, strerror(errno));
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return failf(err, errlen, "entry: dropping capabilities: %s", strerror(errno));
+	return 0;
+}
+
+int fresh_setup(const struct fresh *f, char *err, size_t errlen)
+{
+	if (mount_proc(f, err, errlen) < 0 || mount_scratch(f, err, errlen) < 0)
+		return -1;
+	if (!f->share_net && loopback_up(err, errlen) < 0)
+		return -1;
+	if (take_stdio(f, err, errlen) < 0)
+		return -1;
+	return drop_capabilities(err, errlen);
+}
