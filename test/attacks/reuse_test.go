@@ -203,9 +203,12 @@ func (r *reuseRun) control() (string, string) {
 	if r.c.planted != "" && planted != r.c.planted {
 		return "", fmt.Sprintf("the plant printed %q, want %q", planted, r.c.planted)
 	}
-	// The one run stands for both A and B, each with its part of stdout.
+	// The one run stands for both A and B, each with its part of stdout
+	// (Run is a pointer: each gets a copy of its own).
+	ra, rb := *resp.Run, *resp.Run
+	ra.Stdout, rb.Stdout = planted, looked
 	a, b := *resp, *resp
-	a.Run.Stdout, b.Run.Stdout = planted, looked
+	a.Run, b.Run = &ra, &rb
 	_, flagged := r.compare(answer{&a, nil}, answer{&b, nil})
 	if flagged == "" {
 		return "", fmt.Sprintf("THE LOOK CANNOT FAIL: with the plant in the same run it saw %q, and no leak", clip(looked))
