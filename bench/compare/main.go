@@ -31,13 +31,18 @@ import (
 
 type subject struct {
 	name string
-	// run performs one run; cpu returns the CPU it cost when the runner's
-	// processes are not children of this program (the daemon's case).
+	// run performs one run and returns the CPU it cost, when the runner's
+	// processes are children of this program.
 	run     func(ctx context.Context) (cpu time.Duration, err error)
 	skipped string
 	// pace, when set, is a pause before each run: requests arriving
 	// slower than the daemon builds sandboxes (no throughput then).
 	pace time.Duration
+	// usage, when set, is a running total of the CPU the runner uses, for
+	// a runner whose work is not done by children of this program (the
+	// daemon's). It is read around all the sequential runs at once, so
+	// that what the runner does between runs counts too.
+	usage func() time.Duration
 }
 
 type measurement struct {
@@ -83,7 +88,10 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 		return m
 	}
 	lat := make([]time.Duration, 0, n)
-	var cpu time.Duration
+	var cpu, before time.Duration
+	if s.usage != nil {
+		before = s.usage()
+	}
 	for i := 0; i < n; i++ {
 		time.Sleep(s.pace)
 		start := time.Now()
@@ -94,6 +102,9 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 		}
 		lat = append(lat, time.Since(start))
 		cpu += c
+	}
+	if s.usage != nil {
+		cpu = s.usage() - before
 	}
 	m.p50, m.p90, m.p99, m.cpu = pct(lat, .5), pct(lat, .9), pct(lat, .99), cpu/time.Duration(n)
 	if s.pace > 0 {
@@ -136,7 +147,8 @@ func firstLine(s string) string { return strings.SplitN(strings.TrimSpace(s), "\
 // daemon is a sandboxd serve started for the benchmark.
 type daemon struct {
 	*testdaemon.Daemon
-	dir string
+	dir    string
+	cpuDir string // the cgroup its CPU is read from (v1; see accountIn)
 }
 
 // startDaemon runs a daemon with the rootfs imported as "bench"; an empty
@@ -150,13 +162,21 @@ func startDaemon(bin, rootfs, parent string, extra ...string) (*daemon, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	td, err := testdaemon.Launch(testdaemon.Config{Bin: bin, Dir: dir, LogLevel: "warn", CgroupParent: parent,
+	launch, cpuDir, err := accountIn(dir, bin)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("a cgroup to account the daemon's CPU: %w", err)
+	}
+	td, err := testdaemon.Launch(testdaemon.Config{Bin: launch, Dir: dir, LogLevel: "warn", CgroupParent: parent,
 		Args: append([]string{"--queue-length", "256"}, extra...)})
 	if err != nil {
 		os.RemoveAll(dir)
+		if cpuDir != "" {
+			removeCgroup(cpuDir)
+		}
 		return nil, err
 	}
-	d := &daemon{Daemon: td, dir: dir}
+	d := &daemon{Daemon: td, dir: dir, cpuDir: cpuDir}
 	if _, err := d.Import(context.Background(), "bench", rootfs); err != nil {
 		d.stop()
 		return nil, err
@@ -168,23 +188,10 @@ func (d *daemon) stop() {
 	if err := d.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 	}
+	if d.cpuDir != "" {
+		removeCgroup(d.cpuDir)
+	}
 	os.RemoveAll(d.dir)
-}
-
-// cpu reads the daemon's CPU so far, its reaped children (every sandbox
-// process) included.
-func (d *daemon) cpu() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.Pid()))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
-	var ticks int64
-	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		ticks += v
-	}
-	return time.Duration(ticks) * (time.Second / 100)
 }
 
 func (d *daemon) rssKiB() int64 {
@@ -199,8 +206,7 @@ func (d *daemon) rssKiB() int64 {
 }
 
 func (d *daemon) subject(name string, cmd []string, image string) subject {
-	return subject{name: name, run: func(ctx context.Context) (time.Duration, error) {
-		before := d.cpu()
+	return subject{name: name, usage: d.cpu, run: func(ctx context.Context) (time.Duration, error) {
 		resp, err := d.Client.Execute(ctx, &api.ExecuteRequest{Image: image, Cmd: cmd})
 		if err != nil {
 			return 0, err
@@ -208,7 +214,7 @@ func (d *daemon) subject(name string, cmd []string, image string) subject {
 		if resp.Status != "ok" {
 			return 0, fmt.Errorf("status %s: %s", resp.Status, resp.Run.Stderr)
 		}
-		return d.cpu() - before, nil
+		return 0, nil
 	}}
 }
 
@@ -276,12 +282,14 @@ func main() {
 		"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",
 		idleRSS, parkedRSS, nParked, cgroupKiB, (parkedRSS-idleRSS)/int64(max(nParked, 1)))
 	fmt.Println(table)
+	fmt.Println(cpuNote)
+	fmt.Println()
 	fmt.Println(py)
 	fmt.Println(extra)
 	if *out != "" {
 		doc := "# Benchmarks\n\nWritten by `make bench` (`bench/compare`); numbers from one run on " + machine() +
 			". Each runner starts /bin/true in the same busybox rootfs; latency is sequential, throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy.\n\n" +
-			table + "\n" + py + "\n" + extra
+			table + "\n" + cpuNote + "\n\n" + py + "\n" + extra
 		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
