@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +44,9 @@ type subject struct {
 	// daemon's). It is read around all the sequential runs at once, so
 	// that what the runner does between runs counts too.
 	usage func() time.Duration
+	// parked, when set, counts the sandboxes parked in the runner's warm
+	// pool; it is sampled during the throughput runs.
+	parked func(ctx context.Context) (int, error)
 }
 
 type measurement struct {
@@ -50,6 +54,7 @@ type measurement struct {
 	p50, p90, p99 time.Duration
 	cpu           time.Duration
 	throughput    map[int]float64
+	parked        map[int]samples // by concurrency, when the subject has a pool
 	skipped       string
 	paced         bool // no throughput runs
 }
@@ -79,7 +84,7 @@ func paced(s subject, pace time.Duration) subject {
 }
 
 func measure(ctx context.Context, s subject, n int, concurrencies []int) measurement {
-	m := measurement{name: s.name, skipped: s.skipped, throughput: map[int]float64{}}
+	m := measurement{name: s.name, skipped: s.skipped, throughput: map[int]float64{}, parked: map[int]samples{}}
 	if s.skipped != "" {
 		return m
 	}
@@ -112,34 +117,53 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 		return m
 	}
 	for _, c := range concurrencies {
-		start := time.Now()
-		var wg sync.WaitGroup
-		jobs := make(chan struct{})
-		var failed error
-		var mu sync.Mutex
-		for w := 0; w < c; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range jobs {
-					if _, err := s.run(ctx); err != nil {
-						mu.Lock()
-						failed = err
-						mu.Unlock()
-					}
-				}
-			}()
+		rate, parked, err := throughput(ctx, s, n, c)
+		if err == nil {
+			m.throughput[c] = rate
 		}
-		for i := 0; i < n; i++ {
-			jobs <- struct{}{}
-		}
-		close(jobs)
-		wg.Wait()
-		if failed == nil {
-			m.throughput[c] = float64(n) / time.Since(start).Seconds()
+		if s.parked != nil {
+			m.parked[c] = parked
 		}
 	}
 	return m
+}
+
+// throughput does n runs with c concurrent clients and returns the rate,
+// and the parked sandboxes sampled meanwhile when the subject has a pool.
+func throughput(ctx context.Context, s subject, n, c int) (float64, samples, error) {
+	sampled := make(chan samples, 1)
+	stop := make(chan struct{})
+	if s.parked != nil {
+		go func() { sampled <- sample(ctx, s.parked, stop) }()
+	} else {
+		sampled <- samples{}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	jobs := make(chan struct{})
+	var failed error
+	var mu sync.Mutex
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				if _, err := s.run(ctx); err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	wg.Wait()
+	rate := float64(n) / time.Since(start).Seconds()
+	close(stop)
+	return rate, <-sampled, failed
 }
 
 func firstLine(s string) string { return strings.SplitN(strings.TrimSpace(s), "\n", 2)[0] }
@@ -147,8 +171,9 @@ func firstLine(s string) string { return strings.SplitN(strings.TrimSpace(s), "\
 // daemon is a sandboxd serve started for the benchmark.
 type daemon struct {
 	*testdaemon.Daemon
-	dir    string
-	cpuDir string // the cgroup its CPU is read from (v1; see accountIn)
+	dir     string
+	metrics *http.Client // over the daemon's socket
+	cpuDir  string       // the cgroup its CPU is read from (v1; see accountIn)
 }
 
 // startDaemon runs a daemon with the rootfs imported as "bench"; an empty
@@ -176,7 +201,7 @@ func startDaemon(bin, rootfs, parent string, extra ...string) (*daemon, error) {
 		}
 		return nil, err
 	}
-	d := &daemon{Daemon: td, dir: dir, cpuDir: cpuDir}
+	d := &daemon{Daemon: td, dir: dir, metrics: metricsClient(td.Socket), cpuDir: cpuDir}
 	if _, err := d.Import(context.Background(), "bench", rootfs); err != nil {
 		d.stop()
 		return nil, err
@@ -238,7 +263,7 @@ func main() {
 	var subjects []subject
 	var pooled, fresh *daemon
 	var err error
-	if pooled, err = startDaemon(*bin, *rootfs, poolParent, "--pool-size", "8"); err != nil {
+	if pooled, err = startDaemon(*bin, *rootfs, poolParent, "--pool-size", strconv.Itoa(benchPoolSize)); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		os.Exit(1)
 	}
@@ -250,8 +275,9 @@ func main() {
 	}
 	defer fresh.stop()
 	idleRSS := pooled.rssKiB()
-	subjects = append(subjects,
-		pooled.subject("sandboxd API, pool on", []string{"/bin/true"}, "bench"),
+	pooledRow := pooled.subject("sandboxd API, pool on", []string{"/bin/true"}, "bench")
+	pooledRow.parked = pooled.parked
+	subjects = append(subjects, pooledRow,
 		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
 		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
 		subject{name: "sandboxd exec", run: func(ctx context.Context) (time.Duration, error) {
@@ -276,7 +302,7 @@ func main() {
 	}
 	parkedRSS := pooled.rssKiB()
 	nParked, cgroupKiB := parkedSandboxes()
-	table := render(results, concurrencies)
+	table := render(results, concurrencies) + "\n" + poolText(results[0], concurrencies)
 	py := pythonTable(ctx, *bin, *pyRootfs, *n)
 	extra := fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
 		"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",
