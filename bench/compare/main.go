@@ -176,9 +176,9 @@ type daemon struct {
 	cpuDir  string       // the cgroup its CPU is read from (v1; see accountIn)
 }
 
-// startDaemon runs a daemon with the rootfs imported as "bench"; an empty
+// startDaemon runs a daemon with the rootfs imported as image; an empty
 // parent means a cgroup parent of its own.
-func startDaemon(bin, rootfs, parent string, extra ...string) (*daemon, error) {
+func startDaemon(bin, rootfs, image, parent string, extra ...string) (*daemon, error) {
 	dir, err := os.MkdirTemp("", "sandboxd-bench-")
 	if err != nil {
 		return nil, err
@@ -202,7 +202,7 @@ func startDaemon(bin, rootfs, parent string, extra ...string) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{Daemon: td, dir: dir, metrics: metricsClient(td.Socket), cpuDir: cpuDir}
-	if _, err := d.Import(context.Background(), "bench", rootfs); err != nil {
+	if _, err := d.Import(context.Background(), image, rootfs); err != nil {
 		d.stop()
 		return nil, err
 	}
@@ -247,6 +247,8 @@ func main() {
 	bin := flag.String("bin", "bin/sandboxd", "sandboxd binary")
 	rootfs := flag.String("rootfs", ".cache/rootfs/busybox", "busybox rootfs")
 	pyRootfs := flag.String("python-rootfs", "", "a Python rootfs for the python hello world (empty: skip)")
+	gccRootfs := flag.String("gcc-rootfs", "", "the lang/gcc image's rootfs for the 100-test C row (empty: reported as not runnable)")
+	catalog := flag.String("catalog", "languages/catalog.toml", "the language catalog, for the C row")
 	n := flag.Int("n", 200, "runs per subject")
 	out := flag.String("out", "docs/benchmarks.md", "where to write the table ('' for nowhere)")
 	flag.Parse()
@@ -263,12 +265,12 @@ func main() {
 	var subjects []subject
 	var pooled, fresh *daemon
 	var err error
-	if pooled, err = startDaemon(*bin, *rootfs, poolParent, "--pool-size", strconv.Itoa(benchPoolSize)); err != nil {
+	if pooled, err = startDaemon(*bin, *rootfs, "bench", poolParent, "--pool-size", strconv.Itoa(benchPoolSize)); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		os.Exit(1)
 	}
 	defer pooled.stop()
-	if fresh, err = startDaemon(*bin, *rootfs, "", "--pool-size", "0"); err != nil {
+	if fresh, err = startDaemon(*bin, *rootfs, "bench", "", "--pool-size", "0"); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		pooled.stop()
 		os.Exit(1)
@@ -302,7 +304,9 @@ func main() {
 	}
 	parkedRSS := pooled.rssKiB()
 	nParked, cgroupKiB := parkedSandboxes()
-	table := render(results, concurrencies) + "\n" + poolText(results[0], concurrencies)
+	fmt.Fprintf(os.Stderr, "measuring C, %d tests ...\n", cTestCount)
+	c := cTests(ctx, *bin, *gccRootfs, *catalog, max(5, *n/10))
+	table := render(results, concurrencies) + "\n" + cTestsText(c) + "\n" + poolText(results[0], concurrencies)
 	py := pythonTable(ctx, *bin, *pyRootfs, *n)
 	extra := fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
 		"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",
@@ -490,7 +494,7 @@ func pythonTable(ctx context.Context, bin, pyRootfs string, n int) string {
 	}
 	n = max(n/4, 5)
 	var rows []measurement
-	d, err := startDaemon(bin, pyRootfs, "", "--pool-size", "4")
+	d, err := startDaemon(bin, pyRootfs, "bench", "", "--pool-size", "4")
 	if err == nil {
 		defer d.stop()
 		rows = append(rows, measure(ctx, d.subject("sandboxd API (pool on)", []string{"python3", "-c", "print('hello')"}, "bench"), n, nil))
