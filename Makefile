@@ -153,8 +153,9 @@ bench-sessions: deps $(BIN) $(TESTROOT)
 
 # `make bench` compares sandboxd with runc, crun, docker, bubblewrap and a
 # plain fork+exec in one run (N runs each), times a C program against 100
-# tests in one language-mode request (N/10 requests, the gcc image) and
-# writes docs/benchmarks.md.
+# tests in one language-mode request (N/10 requests, the gcc image), puts
+# issue 16's ratios and targets beside the figures and writes
+# docs/benchmarks.md.
 # It installs the other runners from Debian and starts dockerd if needed.
 BENCH_N        ?= 200
 BENCH_OUT      ?= docs/benchmarks.md

@@ -262,43 +262,23 @@ func main() {
 	// sandboxd exec keeps its default parent cgroup on purpose; the bench
 	// uses one of its own and removes it.
 	defer testdaemon.RemoveCgroupParent(execParent)
-	var subjects []subject
-	var pooled, fresh *daemon
-	var err error
-	if pooled, err = startDaemon(*bin, *rootfs, "bench", poolParent, "--pool-size", strconv.Itoa(benchPoolSize)); err != nil {
+	pooled, err := startDaemon(*bin, *rootfs, "bench", poolParent, "--pool-size", strconv.Itoa(benchPoolSize))
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		os.Exit(1)
 	}
 	defer pooled.stop()
-	if fresh, err = startDaemon(*bin, *rootfs, "bench", "", "--pool-size", "0"); err != nil {
+	fresh, err := startDaemon(*bin, *rootfs, "bench", "", "--pool-size", "0")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		pooled.stop()
 		os.Exit(1)
 	}
 	defer fresh.stop()
 	idleRSS := pooled.rssKiB()
-	pooledRow := pooled.subject("sandboxd API, pool on", []string{"/bin/true"}, "bench")
-	pooledRow.parked = pooled.parked
-	subjects = append(subjects, pooledRow,
-		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
-		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
-		subject{name: "sandboxd exec", run: func(ctx context.Context) (time.Duration, error) {
-			return command(ctx, *bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--cgroup-parent", execParent, "--rootfs", *rootfs, "--", "/bin/true")
-		}},
-	)
-	subjects = append(subjects, ociSubject("runc", work, *rootfs), ociSubject("crun", work, *rootfs))
-	subjects = append(subjects, dockerSubject(ctx, "docker run --rm --network none", *rootfs, "sandboxd-bench-busybox", "/bin/true"))
-	subjects = append(subjects, subject{name: "bwrap --unshare-all", run: func(ctx context.Context) (time.Duration, error) {
-		return command(ctx, "bwrap", "--ro-bind", *rootfs, "/", "--unshare-all", "--die-with-parent",
-			"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true")
-	}})
-	subjects = append(subjects, subject{name: "fork+exec", run: func(ctx context.Context) (time.Duration, error) {
-		return command(ctx, filepath.Join(*rootfs, "bin", "true"))
-	}})
-
 	concurrencies := []int{1, 4, 16}
 	var results []measurement
-	for _, s := range subjects {
+	for _, s := range runners(ctx, pooled, fresh, *bin, *rootfs, work) {
 		fmt.Fprintf(os.Stderr, "measuring %s ...\n", s.name)
 		results = append(results, measure(ctx, s, *n, concurrencies))
 	}
@@ -306,23 +286,43 @@ func main() {
 	nParked, cgroupKiB := parkedSandboxes()
 	fmt.Fprintf(os.Stderr, "measuring C, %d tests ...\n", cTestCount)
 	c := cTests(ctx, *bin, *gccRootfs, *catalog, max(5, *n/10))
-	table := render(results, concurrencies) + "\n" + cTestsText(c) + "\n" + poolText(results[0], concurrencies)
-	py := pythonTable(ctx, *bin, *pyRootfs, *n)
-	extra := fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
-		"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",
-		idleRSS, parkedRSS, nParked, cgroupKiB, (parkedRSS-idleRSS)/int64(max(nParked, 1)))
-	fmt.Println(table)
-	fmt.Println(cpuNote)
-	fmt.Println()
-	fmt.Println(py)
-	fmt.Println(extra)
+	pooledRow, _ := find(results, rowAPI)
+	parts := []string{render(results, concurrencies), cTestsText(c), ratiosText(results, c), poolText(pooledRow, concurrencies), cpuNote + "\n",
+		pythonTable(ctx, *bin, *pyRootfs, *n),
+		fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
+			"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",
+			idleRSS, parkedRSS, nParked, cgroupKiB, (parkedRSS-idleRSS)/int64(max(nParked, 1)))}
+	text := strings.Join(parts, "\n")
+	fmt.Println(text)
 	if *out != "" {
 		doc := "# Benchmarks\n\nWritten by `make bench` (`bench/compare`); numbers from one run on " + machine() +
-			". Each runner starts /bin/true in the same busybox rootfs; latency is sequential, throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy.\n\n" +
-			table + "\n" + cpuNote + "\n\n" + py + "\n" + extra
+			". Each runner starts /bin/true in the same busybox rootfs; latency is sequential, throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy.\n\n" + text
 		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
+	}
+}
+
+// runners lists what the table compares, in its order: sandboxd's API on
+// both daemons, `sandboxd exec`, the other runtimes, and fork+exec.
+func runners(ctx context.Context, pooled, fresh *daemon, bin, rootfs, work string) []subject {
+	pooledRow := pooled.subject(rowAPI, []string{"/bin/true"}, "bench")
+	pooledRow.parked = pooled.parked
+	return []subject{pooledRow,
+		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
+		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
+		{name: rowExec, run: func(ctx context.Context) (time.Duration, error) {
+			return command(ctx, bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--cgroup-parent", execParent, "--rootfs", rootfs, "--", "/bin/true")
+		}},
+		ociSubject("runc", work, rootfs), ociSubject("crun", work, rootfs),
+		dockerSubject(ctx, "docker run --rm --network none", rootfs, "sandboxd-bench-busybox", "/bin/true"),
+		{name: rowBwrap, run: func(ctx context.Context) (time.Duration, error) {
+			return command(ctx, "bwrap", "--ro-bind", rootfs, "/", "--unshare-all", "--die-with-parent",
+				"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true")
+		}},
+		{name: "fork+exec", run: func(ctx context.Context) (time.Duration, error) {
+			return command(ctx, filepath.Join(rootfs, "bin", "true"))
+		}},
 	}
 }
 
