@@ -152,7 +152,10 @@ bench-sessions: deps $(BIN) $(TESTROOT)
 	fi
 
 # `make bench` compares sandboxd with runc, crun, docker, bubblewrap and a
-# plain fork+exec in one run (N runs each) and writes docs/benchmarks.md.
+# plain fork+exec in one run (N runs each), times a C program against 100
+# tests in one language-mode request (N/10 requests, the gcc image), puts
+# issue 16's ratios and targets beside the figures and writes
+# docs/benchmarks.md.
 # It installs the other runners from Debian and starts dockerd if needed.
 BENCH_N        ?= 200
 BENCH_OUT      ?= docs/benchmarks.md
@@ -160,8 +163,8 @@ BENCH_APT_DEPS := docker.io runc crun bubblewrap
 bench: deps $(BIN) $(ROOTFS) images
 	@scripts/deps.sh $(BENCH_APT_DEPS) || echo "bench: could not install $(BENCH_APT_DEPS); those runners are reported as not runnable"
 	@scripts/start-dockerd.sh || echo "bench: no Docker engine; docker is reported as not runnable"
-	$(GO) run ./bench/compare -bin $(BIN) -rootfs $(ROOTFS) -n $(BENCH_N) -out "$(BENCH_OUT)" \
-		-python-rootfs $$(SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list | awk '$$1=="python"{print $$4}')
+	$(GO) run ./bench/compare -bin $(BIN) -rootfs $(ROOTFS) -n $(BENCH_N) -out "$(BENCH_OUT)" -gcc-rootfs "$(GCC_ROOTFS)" \
+		-python-rootfs "$$(SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) scripts/build-images.sh --list | awk '$$1=="python"{print $$4}')"
 	$(MAKE) bench-sessions SESSIONS_OUT="$(BENCH_OUT)"
 	$(MAKE) bench-stream STREAM_OUT="$(BENCH_OUT)" STREAM_N=$$(( $(BENCH_N) * 10 ))
 	$(MAKE) bench-egress EGRESS_OUT="$(BENCH_OUT)" EGRESS_N=$$(( $(BENCH_N) * 5 ))

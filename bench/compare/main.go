@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,13 +32,21 @@ import (
 
 type subject struct {
 	name string
-	// run performs one run; cpu returns the CPU it cost when the runner's
-	// processes are not children of this program (the daemon's case).
+	// run performs one run and returns the CPU it cost, when the runner's
+	// processes are children of this program.
 	run     func(ctx context.Context) (cpu time.Duration, err error)
 	skipped string
 	// pace, when set, is a pause before each run: requests arriving
 	// slower than the daemon builds sandboxes (no throughput then).
 	pace time.Duration
+	// usage, when set, is a running total of the CPU the runner uses, for
+	// a runner whose work is not done by children of this program (the
+	// daemon's). It is read around all the sequential runs at once, so
+	// that what the runner does between runs counts too.
+	usage func() time.Duration
+	// parked, when set, counts the sandboxes parked in the runner's warm
+	// pool; it is sampled during the throughput runs.
+	parked func(ctx context.Context) (int, error)
 }
 
 type measurement struct {
@@ -45,6 +54,7 @@ type measurement struct {
 	p50, p90, p99 time.Duration
 	cpu           time.Duration
 	throughput    map[int]float64
+	parked        map[int]samples // by concurrency, when the subject has a pool
 	skipped       string
 	paced         bool // no throughput runs
 }
@@ -74,7 +84,7 @@ func paced(s subject, pace time.Duration) subject {
 }
 
 func measure(ctx context.Context, s subject, n int, concurrencies []int) measurement {
-	m := measurement{name: s.name, skipped: s.skipped, throughput: map[int]float64{}}
+	m := measurement{name: s.name, skipped: s.skipped, throughput: map[int]float64{}, parked: map[int]samples{}}
 	if s.skipped != "" {
 		return m
 	}
@@ -83,7 +93,10 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 		return m
 	}
 	lat := make([]time.Duration, 0, n)
-	var cpu time.Duration
+	var cpu, before time.Duration
+	if s.usage != nil {
+		before = s.usage()
+	}
 	for i := 0; i < n; i++ {
 		time.Sleep(s.pace)
 		start := time.Now()
@@ -95,40 +108,62 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 		lat = append(lat, time.Since(start))
 		cpu += c
 	}
+	if s.usage != nil {
+		cpu = s.usage() - before
+	}
 	m.p50, m.p90, m.p99, m.cpu = pct(lat, .5), pct(lat, .9), pct(lat, .99), cpu/time.Duration(n)
 	if s.pace > 0 {
 		m.paced = true
 		return m
 	}
 	for _, c := range concurrencies {
-		start := time.Now()
-		var wg sync.WaitGroup
-		jobs := make(chan struct{})
-		var failed error
-		var mu sync.Mutex
-		for w := 0; w < c; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range jobs {
-					if _, err := s.run(ctx); err != nil {
-						mu.Lock()
-						failed = err
-						mu.Unlock()
-					}
-				}
-			}()
+		rate, parked, err := throughput(ctx, s, n, c)
+		if err == nil {
+			m.throughput[c] = rate
 		}
-		for i := 0; i < n; i++ {
-			jobs <- struct{}{}
-		}
-		close(jobs)
-		wg.Wait()
-		if failed == nil {
-			m.throughput[c] = float64(n) / time.Since(start).Seconds()
+		if s.parked != nil {
+			m.parked[c] = parked
 		}
 	}
 	return m
+}
+
+// throughput does n runs with c concurrent clients and returns the rate,
+// and the parked sandboxes sampled meanwhile when the subject has a pool.
+func throughput(ctx context.Context, s subject, n, c int) (float64, samples, error) {
+	sampled := make(chan samples, 1)
+	stop := make(chan struct{})
+	if s.parked != nil {
+		go func() { sampled <- sample(ctx, s.parked, stop) }()
+	} else {
+		sampled <- samples{}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	jobs := make(chan struct{})
+	var failed error
+	var mu sync.Mutex
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				if _, err := s.run(ctx); err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	wg.Wait()
+	rate := float64(n) / time.Since(start).Seconds()
+	close(stop)
+	return rate, <-sampled, failed
 }
 
 func firstLine(s string) string { return strings.SplitN(strings.TrimSpace(s), "\n", 2)[0] }
@@ -136,12 +171,14 @@ func firstLine(s string) string { return strings.SplitN(strings.TrimSpace(s), "\
 // daemon is a sandboxd serve started for the benchmark.
 type daemon struct {
 	*testdaemon.Daemon
-	dir string
+	dir     string
+	metrics *http.Client // over the daemon's socket
+	cpuDir  string       // the cgroup its CPU is read from (v1; see accountIn)
 }
 
-// startDaemon runs a daemon with the rootfs imported as "bench"; an empty
+// startDaemon runs a daemon with the rootfs imported as image; an empty
 // parent means a cgroup parent of its own.
-func startDaemon(bin, rootfs, parent string, extra ...string) (*daemon, error) {
+func startDaemon(bin, rootfs, image, parent string, extra ...string) (*daemon, error) {
 	dir, err := os.MkdirTemp("", "sandboxd-bench-")
 	if err != nil {
 		return nil, err
@@ -150,14 +187,22 @@ func startDaemon(bin, rootfs, parent string, extra ...string) (*daemon, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	td, err := testdaemon.Launch(testdaemon.Config{Bin: bin, Dir: dir, LogLevel: "warn", CgroupParent: parent,
+	launch, cpuDir, err := accountIn(dir, bin)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("a cgroup to account the daemon's CPU: %w", err)
+	}
+	td, err := testdaemon.Launch(testdaemon.Config{Bin: launch, Dir: dir, LogLevel: "warn", CgroupParent: parent,
 		Args: append([]string{"--queue-length", "256"}, extra...)})
 	if err != nil {
 		os.RemoveAll(dir)
+		if cpuDir != "" {
+			removeCgroup(cpuDir)
+		}
 		return nil, err
 	}
-	d := &daemon{Daemon: td, dir: dir}
-	if _, err := d.Import(context.Background(), "bench", rootfs); err != nil {
+	d := &daemon{Daemon: td, dir: dir, metrics: metricsClient(td.Socket), cpuDir: cpuDir}
+	if _, err := d.Import(context.Background(), image, rootfs); err != nil {
 		d.stop()
 		return nil, err
 	}
@@ -168,23 +213,10 @@ func (d *daemon) stop() {
 	if err := d.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 	}
+	if d.cpuDir != "" {
+		removeCgroup(d.cpuDir)
+	}
 	os.RemoveAll(d.dir)
-}
-
-// cpu reads the daemon's CPU so far, its reaped children (every sandbox
-// process) included.
-func (d *daemon) cpu() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.Pid()))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
-	var ticks int64
-	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		ticks += v
-	}
-	return time.Duration(ticks) * (time.Second / 100)
 }
 
 func (d *daemon) rssKiB() int64 {
@@ -199,8 +231,7 @@ func (d *daemon) rssKiB() int64 {
 }
 
 func (d *daemon) subject(name string, cmd []string, image string) subject {
-	return subject{name: name, run: func(ctx context.Context) (time.Duration, error) {
-		before := d.cpu()
+	return subject{name: name, usage: d.cpu, run: func(ctx context.Context) (time.Duration, error) {
 		resp, err := d.Client.Execute(ctx, &api.ExecuteRequest{Image: image, Cmd: cmd})
 		if err != nil {
 			return 0, err
@@ -208,7 +239,7 @@ func (d *daemon) subject(name string, cmd []string, image string) subject {
 		if resp.Status != "ok" {
 			return 0, fmt.Errorf("status %s: %s", resp.Status, resp.Run.Stderr)
 		}
-		return d.cpu() - before, nil
+		return 0, nil
 	}}
 }
 
@@ -216,6 +247,8 @@ func main() {
 	bin := flag.String("bin", "bin/sandboxd", "sandboxd binary")
 	rootfs := flag.String("rootfs", ".cache/rootfs/busybox", "busybox rootfs")
 	pyRootfs := flag.String("python-rootfs", "", "a Python rootfs for the python hello world (empty: skip)")
+	gccRootfs := flag.String("gcc-rootfs", "", "the lang/gcc image's rootfs for the 100-test C row (empty: reported as not runnable)")
+	catalog := flag.String("catalog", "languages/catalog.toml", "the language catalog, for the C row")
 	n := flag.Int("n", 200, "runs per subject")
 	out := flag.String("out", "docs/benchmarks.md", "where to write the table ('' for nowhere)")
 	flag.Parse()
@@ -229,62 +262,67 @@ func main() {
 	// sandboxd exec keeps its default parent cgroup on purpose; the bench
 	// uses one of its own and removes it.
 	defer testdaemon.RemoveCgroupParent(execParent)
-	var subjects []subject
-	var pooled, fresh *daemon
-	var err error
-	if pooled, err = startDaemon(*bin, *rootfs, poolParent, "--pool-size", "8"); err != nil {
+	pooled, err := startDaemon(*bin, *rootfs, "bench", poolParent, "--pool-size", strconv.Itoa(benchPoolSize))
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		os.Exit(1)
 	}
 	defer pooled.stop()
-	if fresh, err = startDaemon(*bin, *rootfs, "", "--pool-size", "0"); err != nil {
+	fresh, err := startDaemon(*bin, *rootfs, "bench", "", "--pool-size", "0")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
 		pooled.stop()
 		os.Exit(1)
 	}
 	defer fresh.stop()
 	idleRSS := pooled.rssKiB()
-	subjects = append(subjects,
-		pooled.subject("sandboxd API, pool on", []string{"/bin/true"}, "bench"),
-		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
-		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
-		subject{name: "sandboxd exec", run: func(ctx context.Context) (time.Duration, error) {
-			return command(ctx, *bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--cgroup-parent", execParent, "--rootfs", *rootfs, "--", "/bin/true")
-		}},
-	)
-	subjects = append(subjects, ociSubject("runc", work, *rootfs), ociSubject("crun", work, *rootfs))
-	subjects = append(subjects, dockerSubject(ctx, "docker run --rm --network none", *rootfs, "sandboxd-bench-busybox", "/bin/true"))
-	subjects = append(subjects, subject{name: "bwrap --unshare-all", run: func(ctx context.Context) (time.Duration, error) {
-		return command(ctx, "bwrap", "--ro-bind", *rootfs, "/", "--unshare-all", "--die-with-parent",
-			"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true")
-	}})
-	subjects = append(subjects, subject{name: "fork+exec", run: func(ctx context.Context) (time.Duration, error) {
-		return command(ctx, filepath.Join(*rootfs, "bin", "true"))
-	}})
-
 	concurrencies := []int{1, 4, 16}
 	var results []measurement
-	for _, s := range subjects {
+	for _, s := range runners(ctx, pooled, fresh, *bin, *rootfs, work) {
 		fmt.Fprintf(os.Stderr, "measuring %s ...\n", s.name)
 		results = append(results, measure(ctx, s, *n, concurrencies))
 	}
 	parkedRSS := pooled.rssKiB()
 	nParked, cgroupKiB := parkedSandboxes()
-	table := render(results, concurrencies)
-	py := pythonTable(ctx, *bin, *pyRootfs, *n)
-	extra := fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
-		"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",
-		idleRSS, parkedRSS, nParked, cgroupKiB, (parkedRSS-idleRSS)/int64(max(nParked, 1)))
-	fmt.Println(table)
-	fmt.Println(py)
-	fmt.Println(extra)
+	fmt.Fprintf(os.Stderr, "measuring C, %d tests ...\n", cTestCount)
+	c := cTests(ctx, *bin, *gccRootfs, *catalog, max(5, *n/10))
+	pooledRow, _ := find(results, rowAPI)
+	parts := []string{render(results, concurrencies), cTestsText(c), ratiosText(results, c), poolText(pooledRow, concurrencies), cpuNote + "\n",
+		pythonTable(ctx, *bin, *pyRootfs, *n),
+		fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
+			"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",
+			idleRSS, parkedRSS, nParked, cgroupKiB, (parkedRSS-idleRSS)/int64(max(nParked, 1)))}
+	text := strings.Join(parts, "\n")
+	fmt.Println(text)
 	if *out != "" {
 		doc := "# Benchmarks\n\nWritten by `make bench` (`bench/compare`); numbers from one run on " + machine() +
-			". Each runner starts /bin/true in the same busybox rootfs; latency is sequential, throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy.\n\n" +
-			table + "\n" + py + "\n" + extra
+			". Each runner starts /bin/true in the same busybox rootfs; latency is sequential, throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy.\n\n" + text
 		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
+	}
+}
+
+// runners lists what the table compares, in its order: sandboxd's API on
+// both daemons, `sandboxd exec`, the other runtimes, and fork+exec.
+func runners(ctx context.Context, pooled, fresh *daemon, bin, rootfs, work string) []subject {
+	pooledRow := pooled.subject(rowAPI, []string{"/bin/true"}, "bench")
+	pooledRow.parked = pooled.parked
+	return []subject{pooledRow,
+		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
+		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
+		{name: rowExec, run: func(ctx context.Context) (time.Duration, error) {
+			return command(ctx, bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--cgroup-parent", execParent, "--rootfs", rootfs, "--", "/bin/true")
+		}},
+		ociSubject("runc", work, rootfs), ociSubject("crun", work, rootfs),
+		dockerSubject(ctx, "docker run --rm --network none", rootfs, "sandboxd-bench-busybox", "/bin/true"),
+		{name: rowBwrap, run: func(ctx context.Context) (time.Duration, error) {
+			return command(ctx, "bwrap", "--ro-bind", rootfs, "/", "--unshare-all", "--die-with-parent",
+				"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true")
+		}},
+		{name: "fork+exec", run: func(ctx context.Context) (time.Duration, error) {
+			return command(ctx, filepath.Join(rootfs, "bin", "true"))
+		}},
 	}
 }
 
@@ -456,7 +494,7 @@ func pythonTable(ctx context.Context, bin, pyRootfs string, n int) string {
 	}
 	n = max(n/4, 5)
 	var rows []measurement
-	d, err := startDaemon(bin, pyRootfs, "", "--pool-size", "4")
+	d, err := startDaemon(bin, pyRootfs, "bench", "", "--pool-size", "4")
 	if err == nil {
 		defer d.stop()
 		rows = append(rows, measure(ctx, d.subject("sandboxd API (pool on)", []string{"python3", "-c", "print('hello')"}, "bench"), n, nil))

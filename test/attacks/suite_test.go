@@ -89,13 +89,15 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func newSuite(t *testing.T) *suite {
+// newSuite starts the suite's daemon, with more flags if a test needs them
+// (the reuse attacks: JWT callers and a warm pool of one).
+func newSuite(t *testing.T, flags ...string) *suite {
 	t.Helper()
 	catalog := filepath.Join(t.TempDir(), "catalog.toml")
 	if err := os.WriteFile(catalog, []byte(testCatalog), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := testdaemon.Start(t, "--concurrency", "6", "--max-body", "64MiB", "--catalog", catalog)
+	d := testdaemon.Start(t, append([]string{"--concurrency", "6", "--max-body", "64MiB", "--catalog", catalog}, flags...)...)
 	d.ImportDir("busybox", testRootfs)
 	s := &suite{d: d, secret: "TOPSECRET-" + randHex(8)}
 
@@ -163,6 +165,11 @@ func (s *suite) env(marker string) map[string]string {
 
 // exec sends req with the marker filled in and the suite's environment.
 func (s *suite) exec(ctx context.Context, req api.ExecuteRequest, marker string) (*api.ExecuteResponse, error) {
+	return s.execAs(ctx, s.d.Client, req, marker)
+}
+
+// execAs is exec by the caller c (a client with a user's token).
+func (s *suite) execAs(ctx context.Context, c *client.Client, req api.ExecuteRequest, marker string) (*api.ExecuteResponse, error) {
 	if req.Image == "" {
 		req.Image = "busybox"
 	}
@@ -176,7 +183,7 @@ func (s *suite) exec(ctx context.Context, req api.ExecuteRequest, marker string)
 		env[k] = strings.ReplaceAll(v, "@M@", marker)
 	}
 	req.Env = env
-	return s.d.Client.Execute(ctx, &req)
+	return c.Execute(ctx, &req)
 }
 
 // checkHost lists what an attack changed on the host: processes (its
