@@ -25,6 +25,7 @@ type Sandbox struct {
 	paths  map[string]string
 
 	cpuBase time.Duration
+	oomBase uint64
 	peak    peakReader
 }
 
@@ -90,15 +91,19 @@ func (s *Sandbox) limitTCP(l Limits) error {
 	return nil
 }
 
-// StartAccounting marks the moment the user's program starts: CPU time is
-// counted from here and the memory peak is reset to the current usage, so
-// that neither includes sandboxd's setup.
+// StartAccounting marks the moment the user's program starts: CPU time
+// and OOM kills are counted from here and the memory peak is reset to the
+// current usage, so that none includes sandboxd's setup, nor an earlier
+// run of a reusable sandbox.
 func (s *Sandbox) StartAccounting() error {
 	base, err := s.cpuUsage()
 	if err != nil {
 		return err
 	}
 	s.cpuBase = base
+	if s.oomBase, err = s.mgr.OOMKillCount(); err != nil {
+		return fmt.Errorf("cgroup: oom kill count: %w", err)
+	}
 	s.peak, err = s.resetPeak()
 	return err
 }
@@ -150,13 +155,14 @@ func (s *Sandbox) MemoryCurrent() (int64, error) {
 	return int64(n), nil
 }
 
-// OOMKills returns how many processes the OOM killer killed in the sandbox.
+// OOMKills returns how many processes the OOM killer killed in the sandbox
+// since StartAccounting.
 func (s *Sandbox) OOMKills() (uint64, error) {
 	n, err := s.mgr.OOMKillCount()
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: oom kill count: %w", err)
 	}
-	return n, nil
+	return n - min(n, s.oomBase), nil
 }
 
 // Close releases what accounting holds open.

@@ -107,9 +107,11 @@ type Slots interface {
 	Acquire(ctx context.Context, key string) (func(), error)
 }
 
-// Sandbox is one built sandbox, used once; *runtime.Sandbox is one.
+// Sandbox is one built sandbox, running one stage at a time (a reusable
+// one may run another after, see runtime/reuse.go); *runtime.Sandbox is one.
 type Sandbox interface {
 	ID() string
+	RunID() string
 	Run(ctx context.Context, req runtime.Request) (*runtime.Result, error)
 	CollectWork(maxBytes int64) ([]rootfs.File, error)
 	CollectWorkInto(dir string, maxBytes int64) ([]rootfs.File, error)
@@ -257,7 +259,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	if err != nil {
 		return nil, err
 	}
-	out := &Output{SandboxID: sb.ID(), Image: img.Name, Result: res, QueueWait: wait}
+	out := &Output{SandboxID: sb.RunID(), Image: img.Name, Result: res, QueueWait: wait}
 	if obs != nil {
 		obs.StageDone(&st, out)
 	}
@@ -298,7 +300,7 @@ func (c *Core) serveEgress(sb Sandbox, n *Network) (*egress.Run, error) {
 	}
 	var record func(egress.Connection)
 	if n.Record != nil {
-		id := sb.ID()
+		id := sb.RunID()
 		record = func(conn egress.Connection) { n.Record(id, conn) }
 	}
 	return c.o.Egress.Serve(ln, n.Policy, record), nil

@@ -55,6 +55,8 @@ func (s *fakeSandbox) CollectWorkInto(dir string, limit int64) ([]rootfs.File, e
 	s.intoDir, s.limit = dir, limit
 	return []rootfs.File{{Name: "a.out", Source: dir + "/a.out"}}, nil
 }
+func (s *fakeSandbox) RunID() string { return s.ID() }
+
 func (s *fakeSandbox) ListenInside(string) (net.Listener, error) {
 	return nil, errors.New("fake sandboxes have no network")
 }

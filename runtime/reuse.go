@@ -202,6 +202,16 @@ func (s *Sandbox) endFresh(x *execution, w *watched) {
 	}
 }
 
+// RunID names the sandbox's current (or last) run: the sandbox's id, and
+// for a reusable sandbox "-" and the run's number in it, so that each run
+// has a name of its own in logs, the audit log and answers.
+func (s *Sandbox) RunID() string {
+	if !s.fresh {
+		return s.id
+	}
+	return fmt.Sprintf("%s-%d", s.id, s.reuse.runs)
+}
+
 // Recycle makes a used sandbox ready for another run, of any owner, and
 // reports whether it is; a sandbox it refuses must be destroyed. Call it
 // after the run's files were collected, never during a run.

@@ -39,7 +39,8 @@ func warmSandboxes(t *testing.T, d *testdaemon.Daemon) int {
 	return 0
 }
 
-// Parked sandboxes are used once each, get the request's limits when they
+// Every run in a parked sandbox finds a fresh /work and has its own id (a
+// reusable sandbox serves many runs), gets the request's limits when they
 // are taken, and account only for the program.
 func TestWarmPool(t *testing.T) {
 	d := testdaemon.Start(t, "--pool-size", "4")
@@ -57,7 +58,7 @@ func TestWarmPool(t *testing.T) {
 	run(api.ExecuteRequest{Cmd: []string{"true"}})
 	testdaemon.WaitUntil(t, "the pool to fill", 10*time.Second, func() bool { return warmSandboxes(t, d) >= 1 })
 
-	// Used exactly once: a mark left in /work never shows up again.
+	// A mark left in /work never shows up again; every run has its own id.
 	ids := map[string]bool{}
 	for i := 0; i < 6; i++ {
 		resp := run(api.ExecuteRequest{Cmd: []string{"/bin/sh", "-c", "ls /work; touch /work/used-before"}})
@@ -65,7 +66,7 @@ func TestWarmPool(t *testing.T) {
 			t.Fatalf("run %d found a used sandbox: /work holds %q", i, resp.Run.Stdout)
 		}
 		if ids[resp.ID] {
-			t.Fatalf("sandbox %s served twice", resp.ID)
+			t.Fatalf("run id %s given twice", resp.ID)
 		}
 		ids[resp.ID] = true
 	}
