@@ -136,24 +136,28 @@ func FromBuilder(b Builder) Sandboxes { return builder{b} }
 
 type builder struct{ b Builder }
 
-// Returner takes back a used sandbox, and reports whether it did; the
-// caller destroys one it did not take.
-type Returner interface {
-	Return(opts runtime.BuildOptions, sb Sandbox) bool
+// Releaser takes back a used sandbox: it parks it for another run or
+// destroys it.
+type Releaser interface {
+	Release(opts runtime.BuildOptions, sb Sandbox) error
 }
 
-// parker is the warm pool as a Returner needs it.
+// parker is the warm pool as a Releaser needs it.
 type parker interface {
-	Put(opts runtime.BuildOptions, sb *runtime.Sandbox) bool
+	Done(opts runtime.BuildOptions, sb *runtime.Sandbox, reusable bool) error
 }
 
-// Return readies a reusable sandbox for its next run
+// Release readies a reusable sandbox for its next run
 // (runtime.Sandbox.Recycle: the run's scratch gone, nothing of it left)
-// and parks it in the pool.
-func (b builder) Return(opts runtime.BuildOptions, sb Sandbox) bool {
+// and gives it back to the pool, which parks or destroys it; without a
+// pool, it destroys it.
+func (b builder) Release(opts runtime.BuildOptions, sb Sandbox) error {
 	p, ok := b.b.(parker)
 	rs, isRuntime := sb.(*runtime.Sandbox)
-	return ok && isRuntime && rs.Recycle() && p.Put(opts, rs)
+	if !ok || !isRuntime {
+		return sb.Destroy()
+	}
+	return p.Done(opts, rs, rs.Recycle())
 }
 
 func (b builder) Get(ctx context.Context, opts runtime.BuildOptions) (Sandbox, error) {
@@ -306,16 +310,20 @@ func (c *Core) serveEgress(sb Sandbox, n *Network) (*egress.Run, error) {
 	return c.o.Egress.Serve(ln, n.Policy, record), nil
 }
 
-// releaseLater gives a used sandbox back to the pool when it can serve
-// another run (Returner), and destroys it otherwise.
+// releaseLater gives a used sandbox back to the warm pool, which parks it
+// for another run or destroys it (Releaser); without a pool, it destroys
+// it.
 func (c *Core) releaseLater(opts runtime.BuildOptions, sb Sandbox) {
 	c.destroying.Add(1)
 	go func() {
 		defer c.destroying.Done()
-		if r, ok := c.o.Sandboxes.(Returner); ok && r.Return(opts, sb) {
-			return
+		var err error
+		if r, ok := c.o.Sandboxes.(Releaser); ok {
+			err = r.Release(opts, sb)
+		} else {
+			err = sb.Destroy()
 		}
-		if err := sb.Destroy(); err != nil {
+		if err != nil {
 			c.log.Error("destroying sandbox", "id", sb.ID(), "err", err)
 		}
 	}()

@@ -1,7 +1,8 @@
 // Package pool keeps sandboxes built ahead of time, parked just before the
 // user's program (namespaces, cgroup, mounts done; the seccomp filter goes
 // on as the program starts), so that a request pays only for running its
-// program. Each parked sandbox is used exactly once. The pool sizes itself
+// program. A reusable sandbox (runtime/reuse.go) comes back after its run
+// (Done) and is parked again; any other is destroyed. The pool sizes itself
 // from the request rate per image, within a count and a memory budget, and
 // can be turned off.
 package pool
@@ -106,6 +107,12 @@ type imagePool[S Sandbox] struct {
 	rate     float64
 	lastTake time.Time
 	wake     chan struct{}
+	// out counts the sandboxes handed out and not yet Done; reuses is
+	// set once one came back to be parked again.
+	out    int
+	reuses bool
+	// back is closed (and replaced) whenever a sandbox comes back.
+	back chan struct{}
 	// buildTime is a moving average of this image's build times. Only
 	// the image's refill (one goroutine) reads and writes it.
 	buildTime time.Duration
@@ -147,8 +154,11 @@ func (p *Pool[S]) Parked() int {
 }
 
 // Build returns a parked sandbox of the same image and user when one is
-// ready, and builds one otherwise. Either way the caller runs one program
-// in it and destroys it; the request's limits are applied by Run.
+// ready, and builds one otherwise. When none is ready but the image's
+// sandboxes come back (reuse) and some are out in runs, it waits up to
+// returnWait for one first: a run ends within milliseconds far more often
+// than a build takes. The caller gives the sandbox back with Done; the
+// request's limits are applied by Run.
 func (p *Pool[S]) Build(ctx context.Context, opts runtime.BuildOptions) (S, error) {
 	if !p.Enabled() {
 		return p.b.Build(ctx, opts)
@@ -159,40 +169,73 @@ func (p *Pool[S]) Build(ctx context.Context, opts runtime.BuildOptions) (S, erro
 	now := p.opts.now()
 	ip.rate = nextRate(ip.rate, ip.lastTake, now)
 	ip.lastTake = now
-	var sb S
-	n := len(ip.ready)
-	if n > 0 {
-		// The newest: the oldest are the first given up to eviction.
-		sb = ip.ready[n-1]
-		ip.ready = ip.ready[:n-1]
-		p.parked--
+	ip.out++
+	deadline := time.NewTimer(returnWait)
+	defer deadline.Stop()
+	for {
+		if n := len(ip.ready); n > 0 {
+			// The newest: the oldest are the first given up to eviction.
+			sb := ip.ready[n-1]
+			ip.ready = ip.ready[:n-1]
+			p.parked--
+			p.mu.Unlock()
+			p.signal(ip)
+			return sb, nil
+		}
+		if !ip.reuses || ip.out <= 1 {
+			break
+		}
+		back := ip.back
+		p.mu.Unlock()
+		select {
+		case <-back:
+			p.mu.Lock()
+			continue
+		case <-deadline.C:
+		case <-ctx.Done():
+		}
+		p.mu.Lock()
+		break
 	}
 	p.mu.Unlock()
 	p.signal(ip)
-	if n > 0 {
-		return sb, nil
+	sb, err := p.b.Build(ctx, opts)
+	if err != nil {
+		p.mu.Lock()
+		ip.out = max(ip.out-1, 0)
+		p.mu.Unlock()
 	}
-	return p.b.Build(ctx, opts)
+	return sb, err
 }
 
-// Put parks a sandbox that ran a program and was made ready for another
-// (runtime.Sandbox.Recycle), newest first, when the pool is on and its
-// budget allows; it reports whether it did (if not, the caller destroys
-// the sandbox). Building a sandbox costs far more than readying a used
-// one, so a pool that gets its sandboxes back rarely builds.
-func (p *Pool[S]) Put(opts runtime.BuildOptions, sb S) bool {
-	if !p.Enabled() {
-		return false
+// returnWait is how long Build waits for a sandbox on its way back before
+// it builds one: a few times a run's end and recycling, well under a build.
+const returnWait = 5 * time.Millisecond
+
+// Done takes back a sandbox Build handed out, once its run is over: it
+// parks it again when reusable (runtime.Sandbox.Recycle made it ready for
+// another run) and the budget allows, and destroys it otherwise. Building
+// a sandbox costs far more than readying a used one, so once an image's
+// sandboxes come back, the sandboxes out in runs count as on their way
+// back (see planLocked), and the pool builds only what they do not cover.
+func (p *Pool[S]) Done(opts runtime.BuildOptions, sb S, reusable bool) error {
+	if p.Enabled() {
+		p.mu.Lock()
+		ip := p.imageLocked(key{opts.Rootfs, opts.UID, opts.GID})
+		ip.out = max(ip.out-1, 0)
+		ip.reuses = ip.reuses || reusable
+		if reusable && !p.closed && p.budgetLocked() {
+			ip.ready = append(ip.ready, sb)
+			p.parked++
+			close(ip.back) // wakes the Builds waiting for one
+			ip.back = make(chan struct{})
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		p.signal(ip)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || !p.budgetLocked() {
-		return false
-	}
-	ip := p.imageLocked(key{opts.Rootfs, opts.UID, opts.GID})
-	ip.ready = append(ip.ready, sb)
-	p.parked++
-	return true
+	return sb.Destroy()
 }
 
 // nextRate folds the request arriving at now into an image's request
@@ -210,7 +253,7 @@ func nextRate(rate float64, last, now time.Time) float64 {
 func (p *Pool[S]) imageLocked(k key) *imagePool[S] {
 	ip, ok := p.images[k]
 	if !ok {
-		ip = &imagePool[S]{wake: make(chan struct{}, 1), buildTime: initialBuildTime}
+		ip = &imagePool[S]{wake: make(chan struct{}, 1), buildTime: initialBuildTime, back: make(chan struct{})}
 		p.images[k] = ip
 		if !p.manual {
 			p.wg.Add(1)
@@ -332,7 +375,11 @@ func (p *Pool[S]) step(k key, ip *imagePool[S]) (bool, error) {
 func (p *Pool[S]) planLocked(ip *imagePool[S]) (build bool, destroy []S) {
 	now := p.opts.now()
 	target := p.targetLocked(ip, now)
-	build = len(ip.ready)+ip.building < target && !p.closed
+	have := len(ip.ready) + ip.building
+	if ip.reuses {
+		have += ip.out
+	}
+	build = have < target && !p.closed
 	if build && !p.budgetLocked() {
 		if sb, ok := p.evictLocked(ip, now); ok {
 			destroy = append(destroy, sb)

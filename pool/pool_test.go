@@ -667,3 +667,85 @@ func TestFailingBuilderRefillLoop(t *testing.T) {
 	p.Close()
 	wantCounts(t, p, 0, 0)
 }
+
+// Done parks a reusable sandbox again, within the budget, and destroys
+// the rest; once sandboxes come back, those out in runs count as on their
+// way back, so the refill does not build for them.
+func TestDoneParksReusable(t *testing.T) {
+	opts := func(rootfs string) runtime.BuildOptions {
+		return runtime.BuildOptions{Rootfs: rootfs, UID: uid, GID: gid}
+	}
+	for _, tc := range []struct {
+		name      string
+		maxParked int
+		reusable  bool
+		// ready and destroyed after the take, the refill and Done.
+		wantReady, wantDestroyed int
+	}{
+		{"reusable, room in the budget", 4, true, 2, 0},
+		{"reusable, budget full", 1, true, 1, 1},
+		{"not reusable", 4, false, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &fakeBuilder{}
+			p, _ := newPool(t, b, Options{MaxParked: tc.maxParked}, true)
+			sb := take(t, p, "a")
+			settle(t, p, "a") // the refill builds the one it wants ready
+			if err := p.Done(opts("a"), sb, tc.reusable); err != nil {
+				t.Fatal(err)
+			}
+			if _, r := counts(p); r != tc.wantReady || sb.destroyed() != tc.wantDestroyed {
+				t.Errorf("ready %d, destroyed %d; want %d, %d", r, sb.destroyed(), tc.wantReady, tc.wantDestroyed)
+			}
+		})
+	}
+	t.Run("out in runs counts as on its way back", func(t *testing.T) {
+		b := &fakeBuilder{}
+		p, c := newPool(t, b, Options{MaxParked: 4}, true)
+		first := take(t, p, "a")
+		settle(t, p, "a")
+		if err := p.Done(opts("a"), first, true); err != nil {
+			t.Fatal(err)
+		}
+		builds := b.builds()
+		for range 2 {
+			c.Advance(time.Minute) // a low rate: the target stays at 1
+			sb := take(t, p, "a")  // the newest: the one that came back
+			settle(t, p, "a")
+			if err := p.Done(opts("a"), sb, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b.builds() != builds {
+			t.Errorf("%d builds while the sandboxes came back, want none", b.builds()-builds)
+		}
+	})
+}
+
+// A Build that finds none ready while a reusable sandbox is out takes that
+// one when it comes back, instead of building.
+func TestBuildWaitsForOneComingBack(t *testing.T) {
+	b := &fakeBuilder{}
+	p, _ := newPool(t, b, Options{MaxParked: 1}, true)
+	opts := runtime.BuildOptions{Rootfs: "a", UID: uid, GID: gid}
+	first := take(t, p, "a")
+	if err := p.Done(opts, first, true); err != nil { // now known to come back
+		t.Fatal(err)
+	}
+	out := take(t, p, "a")
+	builds := b.builds()
+	got := make(chan *fakeSandbox, 1)
+	go func() { got <- take(t, p, "a") }()
+	waitFor(t, "the second request to wait", func() bool {
+		_, ip := image(p, "a")
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return ip.out == 2
+	})
+	if err := p.Done(opts, out, true); err != nil {
+		t.Fatal(err)
+	}
+	if sb := <-got; sb != out || b.builds() != builds {
+		t.Errorf("the waiting request got build #%d after %d more builds, want the one that came back", sb.n, b.builds()-builds)
+	}
+}

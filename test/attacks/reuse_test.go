@@ -113,6 +113,9 @@ type reuseRun struct {
 	ctx    context.Context
 	marker string
 	base   *api.ExecuteResponse
+	// reused counts the rounds in which B ran in the very sandbox A had
+	// just used (its run id names the sandbox: runtime.Sandbox.RunID).
+	reused int
 }
 
 type answer struct {
@@ -144,7 +147,11 @@ func (r *reuseRun) run() (string, bool) {
 	if bad := r.concurrent(); bad != "" {
 		return "A and B at once: " + bad, false
 	}
-	return "B " + seen + ctlSeen, true
+	// Without reuse, the rounds would prove nothing about it.
+	if r.reused == 0 {
+		return fmt.Sprintf("B never ran in A's sandbox in %d rounds: nothing reused, nothing proven", reuseRounds), false
+	}
+	return fmt.Sprintf("B %s%s; B in A's own sandbox in %d of %d rounds", seen, ctlSeen, r.reused, reuseRounds), true
 }
 
 // plant runs A's plant as alice (hold: then a process named $0-ready for
@@ -229,6 +236,9 @@ func (r *reuseRun) consecutive(i int) (string, string) {
 	judged, bad := r.compare(a, b)
 	if bad != "" {
 		return "", bad
+	}
+	if a.r != nil && b.r != nil && testdaemon.SandboxID(a.r.ID) == testdaemon.SandboxID(b.r.ID) {
+		r.reused++
 	}
 	if p := gone(ma); len(p) > 0 {
 		return "", fmt.Sprintf("A's processes still on the host after B: %v", p)
