@@ -234,3 +234,23 @@ func (s *Sandbox) resetPeak() (peakReader, error) {
 	// is the usage when the program ends.
 	return fileValue{dir, "memory.current"}, nil
 }
+
+// PeakResets reports whether a run's memory peak can be measured apart
+// from the earlier runs of the same cgroup: always on v1
+// (memory.max_usage_in_bytes is reset by a write), and on v2 only where
+// memory.peak can be reset through a file description of its own (Linux
+// 6.12). A sandbox that serves many runs needs it: without it, a run's
+// memory_peak_bytes would show an earlier run's. The probe resets the
+// parent's peak for its own description only, which nobody else sees.
+func (p Parent) PeakResets() bool {
+	if !p.mode.Unified() {
+		return true
+	}
+	f, err := os.OpenFile(filepath.Join(unifiedRoot, p.path, "memory.peak"), os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = f.Write([]byte("reset\n"))
+	return err == nil
+}

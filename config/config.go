@@ -47,10 +47,13 @@ type Config struct {
 	MaxArtifact  string `toml:"max_artifact_bytes"`
 	CompileCache string `toml:"compile_cache"`
 	// Warm pool and user namespaces (see README "Speed" and SECURITY.md).
-	PoolSize    int    `toml:"pool_size"`
-	PoolMemory  string `toml:"pool_memory"`
-	PoolIdle    string `toml:"pool_idle"`
-	NoUserNS    bool   `toml:"no_userns"`
+	PoolSize   int    `toml:"pool_size"`
+	PoolMemory string `toml:"pool_memory"`
+	PoolIdle   string `toml:"pool_idle"`
+	NoUserNS   bool   `toml:"no_userns"`
+	// NoReuse: every run in a sandbox of its own, never reused
+	// (runtime/reuse.go; docs/architecture.md "Reusable sandboxes").
+	NoReuse     bool   `toml:"no_reuse"`
 	UsernsRange string `toml:"userns_range"`
 	Defaults    Limits `toml:"defaults"`
 	Maximums    Limits `toml:"maximums"`

@@ -191,7 +191,7 @@ func openArtifactDir(stateDir string) (string, error) {
 // removes what an earlier instance left behind (a failure there is only
 // logged).
 func openEngine(ctx context.Context, cfg *config.Resolved, stateDir string, log *slog.Logger) (*runtime.Engine, error) {
-	ecfg := runtime.EngineConfig{RunDir: stateDir, CgroupParent: cfg.CgroupParent, NoUserNamespace: cfg.NoUserNS}
+	ecfg := runtime.EngineConfig{RunDir: stateDir, CgroupParent: cfg.CgroupParent, NoUserNamespace: cfg.NoUserNS, NoReuse: cfg.NoReuse}
 	if cfg.UsernsRange != "" {
 		ids, err := runtime.ParseIDRange(cfg.UsernsRange)
 		if err != nil {
@@ -310,7 +310,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	engine := d.engine
 	log.Info("sandboxd serving", "listen", addrs, "version", d.version, "cgroup", engine.CgroupMode(),
 		"cgroup_parent", engine.CgroupParent(), "concurrency", cfg.Concurrency, "queue", cfg.QueueLength,
-		"pool", cfg.PoolSize, "userns", engine.UserNamespaces(),
+		"pool", cfg.PoolSize, "userns", engine.UserNamespaces(), "reuse", engine.Reuses(),
 		"auth", d.acc.Verifier != nil, "require_auth", cfg.RequireAuth, "metrics", cfg.MetricsAddr, "audit", cfg.AuditLog)
 	// Serving before the images are in: /v1/healthz answers (the pod is
 	// alive) while /v1/readyz says what is still coming.

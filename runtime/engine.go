@@ -113,8 +113,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Reuse needs a user namespace per sandbox (the entry's capabilities
+	// must be the sandbox's alone) and a memory peak each run can reset.
+	reuse := !cfg.NoUserNamespace && !cfg.NoReuse && parent.PeakResets()
 	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace,
-		reuse: !cfg.NoUserNamespace && !cfg.NoReuse, ids: ids}, nil
+		reuse: reuse, ids: ids}, nil
 }
 
 // CheckReachable reports whether image roots under dir can be reached
@@ -126,6 +129,10 @@ func (e *Engine) CheckReachable(dir string) error {
 	}
 	return traversable(dir)
 }
+
+// Reuses reports whether sandboxes built without a workspace are reusable
+// (reuse.go).
+func (e *Engine) Reuses() bool { return e.reuse }
 
 // UserNamespaces reports whether sandboxes get their own user namespace.
 func (e *Engine) UserNamespaces() bool { return e.userns }

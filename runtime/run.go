@@ -66,7 +66,7 @@ type Control struct {
 }
 
 // ErrUsed is returned when a sandbox is asked to run a second program.
-var ErrUsed = errdefs.New(errdefs.ErrConflict, "sandbox already used: a sandbox runs exactly one program")
+var ErrUsed = errdefs.New(errdefs.ErrConflict, "sandbox already used: a sandbox runs one program (a reusable one, one at a time, until Recycle)")
 
 // stopReason is why sandboxd ended a run before the program did; stopNone
 // when it did not.
@@ -81,7 +81,8 @@ const (
 )
 
 // Run runs req's program in the sandbox and returns its result. A sandbox
-// runs one program only; destroy it afterwards. An error means the program
+// runs one program; destroy it afterwards, or, when it is reusable,
+// Recycle it for another. An error means the program
 // never ran (bad request, command not runnable) or the sandbox broke.
 func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
 	if !s.used.CompareAndSwap(false, true) {

@@ -69,6 +69,11 @@ func configFlags() []configFlag {
 			c.NoUserNS = b
 			return err
 		}},
+		{"no-reuse", "true: every run in a sandbox of its own (no sandbox serves a second run)", func(c *config.Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.NoReuse = b
+			return err
+		}},
 		{"userns-range", "START:SIZE host ids for user namespaces (default: /etc/subuid's sandboxd entry)", str(func(c *config.Config) *string { return &c.UsernsRange })},
 	}
 	flags = append(flags, sessionFlags()...)
