@@ -48,7 +48,7 @@ type ExecuteRequest struct {
 	// CompileOptions are added to a compiled language's compile command,
 	// after the catalog's options and before the source files.
 	CompileOptions []string `json:"compile_options,omitempty"`
-	Tests         []Test   `json:"tests,omitempty"`
+	Tests          []Test   `json:"tests,omitempty"`
 
 	// Collect lists paths or globs relative to /work that are read back
 	// after the run (each test's run in language mode), within

@@ -233,4 +233,3 @@ func opaque(path string) bool {
 	n, err := unix.Lgetxattr(path, "trusted.overlay.opaque", buf)
 	return err == nil && n == 1 && buf[0] == 'y'
 }
-
