@@ -199,6 +199,10 @@ func (p *Pool[S]) Build(ctx context.Context, opts runtime.BuildOptions) (S, erro
 	}
 	p.mu.Unlock()
 	p.signal(ip)
+	// Built with the pool's limits, as a parked one: it may come back and
+	// serve a request with higher limits than this one's (rlimits set at
+	// build are hard limits, which a run can lower and never raise).
+	opts.Limits = p.opts.Limits
 	sb, err := p.b.Build(ctx, opts)
 	if err != nil {
 		p.mu.Lock()
