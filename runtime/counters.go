@@ -48,19 +48,32 @@ func counterRlimits() []configs.Rlimit {
 }
 
 // usernsLimits are the user namespace's half. The namespace limits are
-// zero as well: seccomp already refuses every way to make a namespace, and
-// this holds even if a filter bug let one through.
-var usernsLimits = []entry.UserLimit{
-	{Name: "max_inotify_instances", Value: InotifyInstancesBudget},
-	{Name: "max_inotify_watches", Value: InotifyWatchesBudget},
-	{Name: "max_user_namespaces", Value: 0},
-	{Name: "max_mnt_namespaces", Value: 0},
-	{Name: "max_pid_namespaces", Value: 0},
-	{Name: "max_net_namespaces", Value: 0},
-	{Name: "max_ipc_namespaces", Value: 0},
-	{Name: "max_uts_namespaces", Value: 0},
-	{Name: "max_cgroup_namespaces", Value: 0},
+// zero: seccomp already refuses every way to make a namespace, and this
+// holds even if a filter bug let one through. A reusable sandbox's entry
+// makes each run's mount, PID, IPC, UTS and network namespaces
+// (runtime/entry/fresh.c): it gets a few of those kinds (a run's network
+// namespace is freed by the kernel after the run, asynchronously), still
+// no user or cgroup namespace; its programs still can't make any.
+func usernsLimits(fresh bool) []entry.UserLimit {
+	made := int64(0)
+	if fresh {
+		made = freshNamespaces
+	}
+	return []entry.UserLimit{
+		{Name: "max_inotify_instances", Value: InotifyInstancesBudget},
+		{Name: "max_inotify_watches", Value: InotifyWatchesBudget},
+		{Name: "max_user_namespaces", Value: 0},
+		{Name: "max_mnt_namespaces", Value: made},
+		{Name: "max_pid_namespaces", Value: made},
+		{Name: "max_net_namespaces", Value: made},
+		{Name: "max_ipc_namespaces", Value: made},
+		{Name: "max_uts_namespaces", Value: made},
+		{Name: "max_cgroup_namespaces", Value: 0},
+	}
 }
+
+// freshNamespaces bounds each kind of namespace a reusable sandbox holds.
+const freshNamespaces = 64
 
 // limitCounters sets the user-namespace half for a parked sandbox whose
 // entry is process pid. Without a user namespace of their own, sandboxes'
@@ -69,28 +82,8 @@ func (s *Sandbox) limitCounters(ctx context.Context, pid int) error {
 	if !s.engine.userns {
 		return nil
 	}
-	if s.fresh {
-		return entry.SetUsernsLimits(ctx, pid, freshUsernsLimits)
-	}
-	return entry.SetUsernsLimits(ctx, pid, usernsLimits)
+	return entry.SetUsernsLimits(ctx, pid, usernsLimits(s.fresh))
 }
-
-// freshUsernsLimits are usernsLimits for a reusable sandbox, whose entry
-// makes each run's mount, PID, IPC, UTS and network namespaces: a few of
-// each (a run's network namespace is freed by the kernel after the run,
-// asynchronously), still no user or cgroup namespace. The program still
-// can't make any: its seccomp filter refuses them.
-var freshUsernsLimits = append(append([]entry.UserLimit{}, usernsLimits[:3]...),
-	entry.UserLimit{Name: "max_mnt_namespaces", Value: freshNamespaces},
-	entry.UserLimit{Name: "max_pid_namespaces", Value: freshNamespaces},
-	entry.UserLimit{Name: "max_net_namespaces", Value: freshNamespaces},
-	entry.UserLimit{Name: "max_ipc_namespaces", Value: freshNamespaces},
-	entry.UserLimit{Name: "max_uts_namespaces", Value: freshNamespaces},
-	entry.UserLimit{Name: "max_cgroup_namespaces", Value: 0},
-)
-
-// freshNamespaces bounds each kind of namespace a reusable sandbox holds.
-const freshNamespaces = 64
 
 // CounterWarnings says which of the host's per-user limits (and its
 // pseudo-terminals) n sandboxes running at once could take more than half of, at their full budgets (a

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/sandboxd/sandboxd/cgroup"
+	"github.com/sandboxd/sandboxd/runtime/entry"
 	"github.com/sandboxd/sandboxd/seccomp"
 )
 
@@ -47,6 +48,9 @@ type Engine struct {
 	userns bool
 	reuse  bool
 	ids    IDRange
+	// freshMounts is what every run of a reusable sandbox mounts the same
+	// way (its /proc masks, /dev/shm and /dev/pts): worked out once.
+	freshMounts entry.Fresh
 
 	// rootsOK remembers, once per engine, whether sandboxes' overlay roots
 	// under the run dir can be reached from their user namespaces.
@@ -117,7 +121,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// must be the sandbox's alone) and a memory peak each run can reset.
 	reuse := !cfg.NoUserNamespace && !cfg.NoReuse && parent.PeakResets()
 	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace,
-		reuse: reuse, ids: ids}, nil
+		reuse: reuse, ids: ids, freshMounts: freshMounts()}, nil
 }
 
 // CheckReachable reports whether image roots under dir can be reached

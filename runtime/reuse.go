@@ -62,9 +62,6 @@ func (s *Sandbox) runScratchDir() string {
 // freshScratch gives the run new /work and /tmp of its own sizes, and
 // makes them the sandbox's scratch until the run is collected.
 func (s *Sandbox) freshScratch(l Limits) error {
-	if s.reuse.built == nil {
-		s.reuse.built = s.scratch
-	}
 	if s.reuse.run != nil {
 		return errors.New("runtime: the previous run's scratch is still in place")
 	}
@@ -102,7 +99,8 @@ func newRunPipes() (*runPipes, error) {
 	var r, w [3]*os.File
 	for i := range 3 {
 		if r[i], w[i], err = os.Pipe(); err != nil {
-			p.closeAll(r[:i], w[:i])
+			closeFiles(r[:i]...)
+			closeFiles(w[:i]...)
 			return nil, err
 		}
 	}
@@ -112,8 +110,8 @@ func newRunPipes() (*runPipes, error) {
 	return p, nil
 }
 
-func (p *runPipes) closeAll(r, w []*os.File) {
-	for _, f := range append(r, w...) {
+func closeFiles(fs ...*os.File) {
+	for _, f := range fs {
 		f.Close()
 	}
 }
@@ -121,10 +119,12 @@ func (p *runPipes) closeAll(r, w []*os.File) {
 // closeChild closes the program's ends in the host, once the entry has
 // its own copies: the host then reads EOF when the run's last process is
 // gone.
-func (p *runPipes) closeChild() {
-	for _, f := range p.child {
-		f.Close()
-	}
+func (p *runPipes) closeChild() { closeFiles(p.child[:]...) }
+
+// close closes both ends, for a run that never started.
+func (p *runPipes) close() {
+	closeFiles(p.stdin, p.stdout, p.stderr)
+	p.closeChild()
 }
 
 // freshLaunch builds what a run in fresh namespaces needs beyond its launch:
@@ -139,13 +139,18 @@ func (s *Sandbox) freshLaunch(p *runPipes, shareNet bool) (*entry.Fresh, func(),
 		work.Close()
 		return nil, nil, err
 	}
-	f := &entry.Fresh{
+	f := s.engine.freshMounts // a copy: the run's own descriptors go in it
+	f.ShareNetwork = shareNet
+	f.Stdin, f.Stdout, f.Stderr, f.Work, f.Tmp = p.child[0], p.child[1], p.child[2], work, tmp
+	return &f, func() { work.Close(); tmp.Close() }, nil
+}
+
+// freshMounts is the part of every fresh run's launch that never changes.
+func freshMounts() entry.Fresh {
+	return entry.Fresh{
 		Masked: procPaths(rootfs.MaskedPaths()), Readonly: procPaths(rootfs.ReadonlyPaths()),
 		ShmOptions: rootfs.ShmOptions(), PtsOptions: rootfs.PtsOptions(),
-		ShareNetwork: shareNet,
-		Stdin:        p.child[0], Stdout: p.child[1], Stderr: p.child[2], Work: work, Tmp: tmp,
 	}
-	return f, func() { work.Close(); tmp.Close() }, nil
 }
 
 // procPaths keeps the paths under /proc: the run mounts its own /proc,

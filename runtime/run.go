@@ -213,7 +213,7 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		}
 		f, closeMounts, err := s.freshLaunch(p, req.ShareNetwork)
 		if err != nil {
-			p.closeAll([]*os.File{p.stdin, p.stdout, p.stderr}, p.child[:])
+			p.close()
 			return nil, err
 		}
 		l.Fresh, stdin, stdout, stderr = f, p.stdin, p.stdout, p.stderr

@@ -168,6 +168,7 @@ func (s *Sandbox) makeScratch(opts BuildOptions) error {
 	}
 	s.reuse.hostUID, s.reuse.hostGID = hostUID, hostGID
 	s.scratch, err = rootfs.NewScratch(filepath.Join(s.engine.runDir, "scratch", s.id), hostUID, hostGID, scratchSizes(opts.Limits))
+	s.reuse.built = s.scratch
 	return err
 }
 

@@ -17,7 +17,7 @@ struct fresh {
 	char *shm_options;   /* the run's /dev/shm tmpfs */
 	char *pts_options;   /* the run's devpts instance */
 	int share_net;	     /* keep the sandbox's network namespace (egress) */
-	int fds[FRESH_NFDS]; /* -1 when absent */
+	int fds[FRESH_NFDS]; /* all of them, in the order above */
 };
 
 /* fresh_clone_flags are the namespaces a run gets of its own. */

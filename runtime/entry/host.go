@@ -199,11 +199,7 @@ func (h *Host) sendLaunch(l *Launch) error {
 	if l.Fresh == nil {
 		return writeMsg(h.f, msgLaunch, l.Marshal())
 	}
-	payload := l.Marshal()
-	msg := make([]byte, 5, 5+len(payload))
-	msg[0] = byte(msgLaunch)
-	binary.BigEndian.PutUint32(msg[1:], uint32(len(payload)))
-	msg = append(msg, payload...)
+	msg := frame(msgLaunch, l.Marshal())
 	var fds []int
 	for _, f := range l.Fresh.files() {
 		if f == nil {

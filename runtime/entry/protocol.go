@@ -91,10 +91,16 @@ type Outcome struct {
 	WaitStatus uint32
 }
 
+// frame is one message as it goes on the socket: type, length, payload.
+func frame(t msgType, payload []byte) []byte {
+	msg := make([]byte, 5, 5+len(payload))
+	msg[0] = byte(t)
+	binary.BigEndian.PutUint32(msg[1:], uint32(len(payload)))
+	return append(msg, payload...)
+}
+
 func writeMsg(w io.Writer, t msgType, payload []byte) error {
-	hdr := [5]byte{byte(t)}
-	binary.BigEndian.PutUint32(hdr[1:], uint32(len(payload)))
-	if _, err := w.Write(append(hdr[:], payload...)); err != nil {
+	if _, err := w.Write(frame(t, payload)); err != nil {
 		return fmt.Errorf("entry: write message: %w", err)
 	}
 	return nil
