@@ -20,6 +20,15 @@ const (
 	StatusCompileError = "compile_error"
 	StatusAccepted     = "accepted"
 	StatusWrongAnswer  = "wrong_answer"
+	// A checker's verdicts (docs/judge.md): testlib's exit codes 2 and 7,
+	// and a checker that failed (exit 3, a crash, a limit): never the
+	// program's fault.
+	StatusPresentationError = "presentation_error"
+	StatusPartial           = "partial"
+	StatusCheckerError      = "checker_error"
+	// StatusSkipped is a test that did not run: its group stopped, or a
+	// group it depends on was not accepted.
+	StatusSkipped = "skipped"
 )
 
 // Result is the outcome of one run, as the CLI prints it with --json and the
@@ -95,9 +104,30 @@ type CompileResult struct {
 type TestResult struct {
 	Status string  `json:"status"`
 	Run    *Result `json:"run"`
+	// Name and Group are the test's; Points what it earned of MaxPoints
+	// (present when the request has groups or points).
+	Name      string   `json:"name,omitempty"`
+	Group     string   `json:"group,omitempty"`
+	Points    *float64 `json:"points,omitempty"`
+	MaxPoints *float64 `json:"max_points,omitempty"`
+	// Message is the checker's or interactor's first line of stderr.
+	Message string `json:"message,omitempty"`
+	// Checker and Interactor are their runs' results.
+	Checker    *Result `json:"checker,omitempty"`
+	Interactor *Result `json:"interactor,omitempty"`
+	// Transcript is an interactive test's exchange, when "record" asked.
+	Transcript *Transcript `json:"transcript,omitempty"`
 	// OutputDropped is true when the run's stdout, stderr and files were
 	// dropped because the request's earlier tests had used up
 	// max_response_bytes (or those of all requests in progress,
 	// max_pending_output_bytes); its status and figures stand.
 	OutputDropped bool `json:"output_dropped,omitempty"`
+}
+
+// Transcript is what went each way between a program and its
+// interactor, capped at the run's output_bytes each.
+type Transcript struct {
+	ToProgram   string `json:"to_program"`
+	FromProgram string `json:"from_program"`
+	Truncated   bool   `json:"truncated,omitempty"`
 }

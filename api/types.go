@@ -3,7 +3,11 @@
 // api/openapi.yaml describes them; a test checks the server against it.
 package api
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
 
 // Version is the API's path prefix.
 const Version = "v1"
@@ -50,6 +54,21 @@ type ExecuteRequest struct {
 	CompileOptions []string `json:"compile_options,omitempty"`
 	Tests          []Test   `json:"tests,omitempty"`
 
+	// Judging (docs/judge.md). Compare is the tests' default comparison
+	// ("lines" when absent); Checker, when set, replaces it for every
+	// test; Interactor talks to the program over its stdin and stdout;
+	// Groups declare the tests' groups; Testset runs a stored test set's
+	// tests instead of Tests.
+	Compare          *Compare `json:"compare,omitempty"`
+	Checker          *Program `json:"checker,omitempty"`
+	CheckerLimits    *Limits  `json:"checker_limits,omitempty"`
+	Interactor       *Program `json:"interactor,omitempty"`
+	InteractorLimits *Limits  `json:"interactor_limits,omitempty"`
+	// Record asks for an interactive test's transcript (both directions).
+	Record  bool    `json:"record,omitempty"`
+	Groups  []Group `json:"groups,omitempty"`
+	Testset string  `json:"testset,omitempty"`
+
 	// Collect lists paths or globs relative to /work that are read back
 	// after the run (each test's run in language mode), within
 	// CollectBytes in all; they come back in the result's Files.
@@ -83,6 +102,62 @@ type Network struct {
 type Test struct {
 	Stdin          string `json:"stdin"`
 	ExpectedStdout string `json:"expected_stdout"`
+	// Name labels the test in its result (a test set's file name).
+	Name string `json:"name,omitempty"`
+	// Compare overrides the request's comparison for this test.
+	Compare *Compare `json:"compare,omitempty"`
+	// Group names the test's group (see Groups); Points is what the test
+	// is worth (default 1).
+	Group  string   `json:"group,omitempty"`
+	Points *float64 `json:"points,omitempty"`
+}
+
+// Comparison modes (docs/judge.md).
+const (
+	CompareLines          = "lines"
+	CompareExact          = "exact"
+	CompareTokens         = "tokens"
+	CompareFloat          = "float"
+	CompareUnorderedLines = "unordered_lines"
+)
+
+// Compare is how a test's output is compared with its expected output:
+// in JSON either a mode's name ("tokens") or an object.
+type Compare struct {
+	Mode string `json:"mode"`
+	// CaseInsensitive compares letters without regard to case.
+	CaseInsensitive bool `json:"case_insensitive,omitempty"`
+	// AbsTol and RelTol are float's tolerances (default 1e-6 each): two
+	// numbers match when |a-b| <= abs_tol or |a-b| <= rel_tol*|b|.
+	AbsTol *float64 `json:"abs_tol,omitempty"`
+	RelTol *float64 `json:"rel_tol,omitempty"`
+}
+
+// UnmarshalJSON takes a mode's name as well as the object.
+func (c *Compare) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &c.Mode)
+	}
+	type plain Compare
+	return decodeStrict(b, (*plain)(c))
+}
+
+// Program is a checker's or an interactor's source: a language of the
+// catalog and its files, the first being the main file.
+type Program struct {
+	Language string `json:"language"`
+	Version  string `json:"version,omitempty"`
+	Files    []File `json:"files"`
+}
+
+// Group declares a group of tests. Tests of a group run in order; with
+// StopOnFailure (the default) the group's tests after its first failure
+// are skipped. DependsOn names groups, declared before it, that must be
+// accepted in full, or the whole group is skipped.
+type Group struct {
+	Name          string   `json:"name"`
+	StopOnFailure *bool    `json:"stop_on_failure,omitempty"`
+	DependsOn     []string `json:"depends_on,omitempty"`
 }
 
 // LanguageResponse is the 200 answer in language mode. Stages that did not
@@ -98,6 +173,24 @@ type LanguageResponse struct {
 	Run      *Result        `json:"run"`
 	Tests    []TestResult   `json:"tests"`
 	Summary  map[string]int `json:"summary,omitempty"`
+	// Groups and Score are present when tests carry groups or points:
+	// each group's outcome, and the points earned over the points
+	// possible.
+	Groups   []GroupResult `json:"groups,omitempty"`
+	Score    *float64      `json:"score,omitempty"`
+	MaxScore *float64      `json:"max_score,omitempty"`
+}
+
+// GroupResult is one group's outcome: accepted when every test was,
+// skipped when none ran, else its first failing test's status.
+type GroupResult struct {
+	Name     string  `json:"name"`
+	Status   string  `json:"status"`
+	Score    float64 `json:"score"`
+	MaxScore float64 `json:"max_score"`
+	// Tests and Skipped are indexes into the response's tests.
+	Tests   []int `json:"tests"`
+	Skipped []int `json:"skipped"`
 }
 
 // LanguageInfo describes one language of GET /v1/languages.
@@ -234,4 +327,12 @@ type BuildRequest struct {
 	Network *Network `json:"network,omitempty"`
 	// Limits lower the daemon's [build.limits].
 	Limits *Limits `json:"limits,omitempty"`
+}
+
+// decodeStrict decodes b into v, refusing unknown fields as the server
+// does for whole bodies.
+func decodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }
