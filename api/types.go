@@ -170,9 +170,12 @@ type LanguageResponse struct {
 	Version  string         `json:"version"`
 	Status   string         `json:"status"`
 	Compile  *CompileResult `json:"compile"`
-	Run      *Result        `json:"run"`
-	Tests    []TestResult   `json:"tests"`
-	Summary  map[string]int `json:"summary,omitempty"`
+	// CheckerCompile is the checker's compile, when the request has a
+	// checker in a compiled language.
+	CheckerCompile *CompileResult `json:"checker_compile,omitempty"`
+	Run            *Result        `json:"run"`
+	Tests          []TestResult   `json:"tests"`
+	Summary        map[string]int `json:"summary,omitempty"`
 	// Groups and Score are present when tests carry groups or points:
 	// each group's outcome, and the points earned over the points
 	// possible.

@@ -49,6 +49,26 @@ type CompileOutput struct {
 type Test struct {
 	Stdin          string `json:"stdin"`
 	ExpectedStdout string `json:"expected_stdout"`
+	// Name and Group label the test; Points is what it is worth.
+	Name   string  `json:"name,omitempty"`
+	Group  string  `json:"group,omitempty"`
+	Points float64 `json:"points,omitempty"`
+	// Compare holds the test's output against ExpectedStdout when the
+	// request has no checker (the zero value is "lines").
+	Compare Comparison `json:"-"`
+}
+
+// Aux is a program of the judge's, a checker: compiled once per request
+// when its language is, and run in a sandbox of its own beside each test.
+type Aux struct {
+	Language *Language
+	Version  string
+	ImageID  string
+	Files    []rootfs.File
+	Limits   limits.Set
+	// CompileLimits bound its compile (the language's, over the
+	// daemon's defaults).
+	CompileLimits limits.Set
 }
 
 // Request is a validated language-mode request.
@@ -64,6 +84,13 @@ type Request struct {
 	// CompileOptions are the caller's, for the compile command (Vars).
 	CompileOptions []string
 	Tests          []Test
+	// Checker, when set, judges each test's output instead of its
+	// Compare (checker.go).
+	Checker *Aux
+	// Groups are the tests' groups, declared or named by a test (groups.go);
+	// Scored asks for points: some test has a group or points.
+	Groups []GroupRule
+	Scored bool
 	// CopyOut is read back after the run, or after each test's run.
 	CopyOut execution.CopyOut
 	// OutputBudget bounds the bytes of output and files that the tests'
@@ -103,10 +130,16 @@ type Request struct {
 type Outcome struct {
 	Status  string             `json:"status"`
 	Compile *api.CompileResult `json:"compile"`
-	Run     *api.Result        `json:"run"`
-	Tests   []api.TestResult   `json:"tests"`
+	// CheckerCompile is the checker's compile, when it has one.
+	CheckerCompile *api.CompileResult `json:"checker_compile,omitempty"`
+	Run            *api.Result        `json:"run"`
+	Tests          []api.TestResult   `json:"tests"`
 	// Summary counts the tests per status.
 	Summary map[string]int `json:"summary,omitempty"`
+	// Groups, Score and MaxScore are set when the request is scored.
+	Groups   []api.GroupResult `json:"groups,omitempty"`
+	Score    *float64          `json:"score,omitempty"`
+	MaxScore *float64          `json:"max_score,omitempty"`
 }
 
 // Statuses a plan adds to the engine's.
@@ -124,33 +157,26 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 	if lang.CodePrefix != "" && len(files) > 0 {
 		files[0].Data = append([]byte(lang.CodePrefix), files[0].Data...)
 	}
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = f.Name
+	// Compile outputs go to disk and stay there, read by each run's
+	// Populate, until the request ends, whichever way it ends.
+	tmp, err := os.MkdirTemp(req.ArtifactDir, "request-")
+	if err != nil {
+		return nil, fmt.Errorf("compile: a directory for its output: %w", err)
 	}
-	main := names[0]
+	defer os.RemoveAll(tmp)
 	out := &Outcome{}
-	runFiles := files
-	if lang.Compiled() {
-		// The compile's output goes to disk and stays there, read by each
-		// run's Populate, until the request ends, whichever way it ends.
-		tmp, err := os.MkdirTemp(req.ArtifactDir, "request-")
-		if err != nil {
-			return nil, fmt.Errorf("compile: a directory for its output: %w", err)
+	main := build{lang: lang, version: req.Version, imageID: req.ImageID, files: files, limits: req.CompileLimits,
+		options: req.CompileOptions, maxArtifact: req.MaxArtifact, events: req.Events}
+	runFiles, compiled, err := main.compile(ctx, r, cache, filepath.Join(tmp, "program"))
+	out.Compile = compiled
+	if err != nil || (compiled != nil && compiled.Status != api.StatusOK) {
+		if err == nil {
+			out.Status = StatusCompileError
 		}
-		defer os.RemoveAll(tmp)
-		compileArgs := Expand(lang.Compile, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.CompileLimits.MemoryBytes,
-			Options: req.CompileOptions})
-		if runFiles, err = compile(ctx, r, cache, req, compileArgs, files, tmp, out); err != nil {
-			return nil, err
-		}
-		if out.Status != "" {
-			return out, nil
-		}
+		return out, err
 	}
-	runArgs := append(Expand(lang.Run, Vars{Main: main, Files: lang.Sources(names), MemoryBytes: req.Limits.MemoryBytes}), req.Args...)
-	stage := execution.Stage{Image: lang.Image, Args: runArgs, Env: lang.Env, Files: runFiles, Limits: req.Limits, CopyOut: req.CopyOut,
-		Network: req.Network}
+	stage := execution.Stage{Image: lang.Image, Args: main.runArgs(req.Limits, req.Args), Env: lang.Env, Files: runFiles,
+		Limits: req.Limits, CopyOut: req.CopyOut, Network: req.Network}
 	if len(req.Tests) == 0 {
 		stage.Stdin, stage.StdinStream = req.Stdin, req.StdinStream
 		stage.TTY, stage.Control = req.TTY, req.Control
@@ -161,79 +187,144 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		out.Run, out.Status = so.Result, string(so.Result.Status)
 		return out, nil
 	}
-	out.Tests = make([]api.TestResult, 0, len(req.Tests))
-	out.Summary = map[string]int{}
-	budget := newOutputBudget(req)
-	defer budget.release()
-	for _, t := range req.Tests {
-		stage.Stdin = []byte(t.Stdin)
-		so, err := runStage(ctx, r, req.Events, "test", len(out.Tests), stage)
-		if err != nil {
-			return nil, fmt.Errorf("test %d: %w", len(out.Tests), tooBigToRun(lang, err))
+	j := &judge{r: r, req: req}
+	if req.Checker != nil {
+		if j.checker, out.CheckerCompile, err = checkerStage(ctx, r, cache, req, filepath.Join(tmp, "checker")); err != nil {
+			return nil, err
 		}
-		status := string(so.Result.Status)
-		if so.Result.Status == api.StatusOK {
-			status = StatusWrongAnswer
-			if so.Result.StdoutEncoding == "" && OutputMatches(so.Result.Stdout, t.ExpectedStdout) {
-				status = StatusAccepted
-			}
-		}
-		tr := api.TestResult{Status: status, Run: so.Result}
-		budget.keep(&tr)
-		out.Tests = append(out.Tests, tr)
-		out.Summary[status]++
-		if out.Status == "" && status != StatusAccepted {
-			out.Status = status
+		if j.checker == nil {
+			out.Status = StatusCheckerError
+			return out, nil
 		}
 	}
-	if out.Status == "" {
-		out.Status = StatusAccepted
+	if err := runTests(ctx, j, stage, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// compile takes the compile from the cache, or runs it, collecting its
-// output into tmp; it returns the files of the runs' /work. A compile that
-// failed sets out.Status (compile_error) and returns no files.
-func compile(ctx context.Context, r Runner, cache Cache, req *Request, args []string, files []rootfs.File,
-	tmp string, out *Outcome) ([]rootfs.File, error) {
-	lang := req.Language
-	key := compileKey(req, args, files)
-	if hit, ok := cache.Get(key, filepath.Join(tmp, "cached")); ok {
-		out.Compile = &api.CompileResult{Result: hit.Result, Cached: true}
-		return hit.Work, nil
+// runTests runs the tests in order, each in a fresh sandbox, skipping
+// those their groups rule out, and sets the outcome's tests, summary,
+// groups and score.
+func runTests(ctx context.Context, j *judge, stage execution.Stage, out *Outcome) error {
+	req := j.req
+	out.Tests = make([]api.TestResult, 0, len(req.Tests))
+	out.Summary = map[string]int{}
+	budget := newOutputBudget(req)
+	defer budget.release()
+	score := newScorer(req)
+	for i, t := range req.Tests {
+		tr := api.TestResult{Name: t.Name, Group: t.Group, Status: StatusSkipped}
+		if !score.skip(t) {
+			stage.Stdin = []byte(t.Stdin)
+			so, err := runStage(ctx, j.r, req.Events, "test", i, stage)
+			if err != nil {
+				return fmt.Errorf("test %d: %w", i, tooBigToRun(req.Language, err))
+			}
+			tr.Run = so.Result
+			if err := j.verdict(ctx, t, &tr); err != nil {
+				return fmt.Errorf("test %d: %w", i, err)
+			}
+			budget.keep(&tr)
+		}
+		score.record(i, t, &tr)
+		out.Tests = append(out.Tests, tr)
+		out.Summary[tr.Status]++
 	}
-	so, err := runStage(ctx, r, req.Events, "compile", 0, execution.Stage{Image: lang.Image, Args: args, Env: lang.Env, Files: files,
-		Limits: req.CompileLimits, CollectWork: true, CollectWorkBytes: req.MaxArtifact,
-		CollectWorkDir: filepath.Join(tmp, "work")})
-	if errors.Is(err, rootfs.ErrTooLarge) {
-		return nil, fmt.Errorf("compile: what the compile left in /work is larger than %d bytes "+
-			"(max_artifact_bytes, or the compile's work_bytes): %w", req.CompileBytes(), err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("compile: %w", err)
-	}
-	out.Compile = &api.CompileResult{Result: so.Result}
-	if so.Result.Status != api.StatusOK {
-		out.Status = StatusCompileError
-		return nil, nil
-	}
-	cache.Put(key, &CompileOutput{Result: so.Result, Work: so.Work})
-	return so.Work, nil
+	out.Status = overallStatus(out.Tests)
+	score.finish(out)
+	return nil
 }
 
-// compileKey identifies a compile: the same language, image content,
-// command, environment, limits and sources give the same output.
-func compileKey(req *Request, args []string, files []rootfs.File) string {
+// overallStatus: a checker's failure first (the judge's fault, whatever
+// the program did), then the first test that was not accepted.
+func overallStatus(tests []api.TestResult) string {
+	status := StatusAccepted
+	for _, tr := range tests {
+		switch {
+		case tr.Status == StatusCheckerError:
+			return StatusCheckerError
+		case status == StatusAccepted && tr.Status != StatusAccepted && tr.Status != StatusSkipped:
+			status = tr.Status
+		}
+	}
+	return status
+}
+
+// build is one program to compile: the submission or a checker.
+type build struct {
+	lang          *Language
+	version       string
+	imageID       string
+	files         []rootfs.File
+	limits        limits.Set
+	options       []string
+	maxArtifact   int64
+	events        Events // the submission's compile is a stage of the stream; a checker's is not
+}
+
+// args is the compile command.
+func (b build) args() []string {
+	return Expand(b.lang.Compile, Vars{Main: b.files[0].Name, Files: b.lang.Sources(b.names()), MemoryBytes: b.limits.MemoryBytes,
+		Options: b.options})
+}
+
+// runArgs is the run command under the run's limits, with extra
+// arguments after it.
+func (b build) runArgs(run limits.Set, extra []string) []string {
+	return append(Expand(b.lang.Run, Vars{Main: b.files[0].Name, Files: b.lang.Sources(b.names()), MemoryBytes: run.MemoryBytes}), extra...)
+}
+
+func (b build) names() []string {
+	names := make([]string, len(b.files))
+	for i, f := range b.files {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// compile takes the compile from the cache, or runs it, collecting its
+// output into dir; it returns the files of the runs' /work (the sources
+// themselves for a language that is not compiled) and the compile's
+// result. A compile that failed has a status other than ok and no files.
+func (b build) compile(ctx context.Context, r Runner, cache Cache, dir string) ([]rootfs.File, *api.CompileResult, error) {
+	if !b.lang.Compiled() {
+		return b.files, nil, nil
+	}
+	args := b.args()
+	key := b.key(args)
+	if hit, ok := cache.Get(key, filepath.Join(dir, "cached")); ok {
+		return hit.Work, &api.CompileResult{Result: hit.Result, Cached: true}, nil
+	}
+	so, err := runStage(ctx, r, b.events, "compile", 0, execution.Stage{Image: b.lang.Image, Args: args, Env: b.lang.Env,
+		Files: b.files, Limits: b.limits, CollectWork: true, CollectWorkBytes: b.maxArtifact,
+		CollectWorkDir: filepath.Join(dir, "work")})
+	if errors.Is(err, rootfs.ErrTooLarge) {
+		return nil, nil, fmt.Errorf("compile: what the compile left in /work is larger than %d bytes "+
+			"(max_artifact_bytes, or the compile's work_bytes): %w", b.artifactBytes(), err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("compile: %w", err)
+	}
+	if so.Result.Status != api.StatusOK {
+		return nil, &api.CompileResult{Result: so.Result}, nil
+	}
+	cache.Put(key, &CompileOutput{Result: so.Result, Work: so.Work})
+	return so.Work, &api.CompileResult{Result: so.Result}, nil
+}
+
+// key identifies a compile: the same language, image content, command,
+// environment, limits and sources give the same output.
+func (b build) key(args []string) string {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
-	field(req.Language.Name)
-	field(req.ImageID)
-	field(req.Version)
+	field(b.lang.Name)
+	field(b.imageID)
+	field(b.version)
 	field(strings.Join(args, "\x00"))
-	field(strings.Join(req.Language.Env, "\x00"))
-	field(fmt.Sprintf("%+v", req.CompileLimits))
-	for _, f := range files {
+	field(strings.Join(b.lang.Env, "\x00"))
+	field(fmt.Sprintf("%+v", b.limits))
+	for _, f := range b.files {
 		field(f.Name)
 		field(string(f.Data))
 		field(f.Mode.String())
@@ -253,10 +344,14 @@ func tooBigToRun(lang *Language, err error) error {
 
 // CompileBytes is the most of the compile's /work that is read back.
 func (r *Request) CompileBytes() int64 {
-	if r.MaxArtifact > 0 {
-		return min(r.MaxArtifact, r.CompileLimits.WorkBytes)
+	return build{limits: r.CompileLimits, maxArtifact: r.MaxArtifact}.artifactBytes()
+}
+
+func (b build) artifactBytes() int64 {
+	if b.maxArtifact > 0 {
+		return min(b.maxArtifact, b.limits.WorkBytes)
 	}
-	return r.CompileLimits.WorkBytes
+	return b.limits.WorkBytes
 }
 
 // Events follow a request's stages as they run: a streaming answer.

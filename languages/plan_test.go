@@ -44,6 +44,8 @@ type mapCache map[string]*CompileOutput
 func (m mapCache) Get(k, _ string) (*CompileOutput, bool) { v, ok := m[k]; return v, ok }
 func (m mapCache) Put(k string, v *CompileOutput)         { m[k] = v }
 
+var interpreted = &Language{Name: "python", Image: "lang/python", Main: "main.py", Run: []string{"python3", "{main}"}}
+
 var compiled = &Language{Name: "c", Image: "lang/c", Main: "main.c", Compile: []string{"cc", "{files}", "-o", "a.out"}, Run: []string{"./a.out"}}
 
 func TestCompileOnceRunManyTests(t *testing.T) {
@@ -325,7 +327,8 @@ func TestArtifactDirIsTheRequestsAndRemoved(t *testing.T) {
 			req := &Request{Language: compiled, Files: []rootfs.File{{Name: "main.c"}}, ArtifactDir: root,
 				Tests: []Test{{Stdin: "1"}, {Stdin: "2"}}}
 			if tc.cached {
-				cache.mapCache[compileKey(req, Expand(compiled.Compile, Vars{Main: "main.c", Files: []string{"main.c"}}), req.Files)] =
+				b := build{lang: compiled, files: req.Files}
+				cache.mapCache[b.key(b.args())] =
 					&CompileOutput{Result: &api.Result{Status: api.StatusOK}, Work: []rootfs.File{{Name: "a.out", Source: "/cache/a.out"}}}
 			}
 			_, err := Execute(context.Background(), r, cache, req)

@@ -158,7 +158,8 @@ func (s *Service) Execute(ctx context.Context, call Call, req *api.ExecuteReques
 		"tests", len(out.Tests), "ms", time.Since(started).Milliseconds())
 	return &api.LanguageResponse{
 		Language: lang.Name, Version: plan.Version, Status: out.Status,
-		Compile: out.Compile, Run: out.Run, Tests: out.Tests, Summary: out.Summary,
+		Compile: out.Compile, CheckerCompile: out.CheckerCompile, Run: out.Run, Tests: out.Tests, Summary: out.Summary,
+		Groups: out.Groups, Score: out.Score, MaxScore: out.MaxScore,
 	}, lang, nil
 }
 
@@ -179,24 +180,17 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	if err != nil {
 		return nil, err
 	}
-	version, img, err := s.version(ctx, call.Key, lang)
+	version, img, err := s.resolve(ctx, call.Key, lang, req.Version)
 	if err != nil {
-		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrUnavailable) {
-			return nil, unavailable("language %s is in the catalog but its image %s is not available", lang.Name, lang.Image)
-		}
 		return nil, err
 	}
-	if !VersionMatches(req.Version, version) {
-		return nil, fmt.Errorf("%w: %s version %q is not available; this daemon has %s %s",
-			ErrUnknown, lang.Name, req.Version, lang.Name, version)
+	plan := &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
+		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, CompileOptions: req.CompileOptions, CopyOut: copyOut,
+		Events: call.Events, StdinStream: call.Stdin, TTY: call.TTY, Control: call.Control, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}
+	if err := s.planJudging(ctx, call, req, plan); err != nil {
+		return nil, err
 	}
-	tests := make([]Test, len(req.Tests))
-	for i, t := range req.Tests {
-		tests[i] = Test{Stdin: t.Stdin, ExpectedStdout: t.ExpectedStdout}
-	}
-	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
-		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, CompileOptions: req.CompileOptions, Tests: tests, CopyOut: copyOut,
-		Events: call.Events, StdinStream: call.Stdin, TTY: call.TTY, Control: call.Control, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
+	return plan, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
@@ -209,17 +203,9 @@ func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
 	if s.MaxTests > 0 && len(req.Tests) > s.MaxTests {
 		return nil, errdefs.Invalidf(`%d "tests": this daemon runs at most %d in one request (max_tests)`, len(req.Tests), s.MaxTests)
 	}
-	if req.Files[0].Name == "" {
-		return nil, errdefs.Invalidf("the main file (the first of \"files\") has an empty name")
-	}
-	files, err := execution.DecodeFiles(req.Files)
+	files, err := s.sources(req.Files)
 	if err != nil {
 		return nil, err
-	}
-	for _, f := range files {
-		if int64(len(f.Data)) > s.MaxSource {
-			return nil, errdefs.Newf(errdefs.ErrTooLarge, "file %q is larger than the %d-byte source limit", f.Name, s.MaxSource)
-		}
 	}
 	for _, a := range req.Args {
 		if strings.ContainsRune(a, 0) {
@@ -232,28 +218,56 @@ func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {
 	return files, nil
 }
 
+// sources decodes a program's files, the first being its main file, each
+// within the source limit.
+func (s *Service) sources(in []api.File) ([]rootfs.File, error) {
+	if in[0].Name == "" {
+		return nil, errdefs.Invalidf("the main file (the first of \"files\") has an empty name")
+	}
+	files, err := execution.DecodeFiles(in)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if int64(len(f.Data)) > s.MaxSource {
+			return nil, errdefs.Newf(errdefs.ErrTooLarge, "file %q is larger than the %d-byte source limit", f.Name, s.MaxSource)
+		}
+	}
+	return files, nil
+}
+
 // limits settles the run and compile limits: the daemon's defaults, the
 // catalog's, the request's, each capped by the maximums, then lowered to
 // the caller's caps (before the plan writes {memory} into argv).
 func (s *Service) limits(call Call, lang *Language, req *api.ExecuteRequest) (run, compile limits.Set, err error) {
-	caps := call.Caps.Over(s.Maximums)
-	runAsk, err := limits.FromAPI(req.Limits, "limits")
+	if run, err = s.runLimits(call, lang, req.Limits, "limits"); err != nil {
+		return run, compile, err
+	}
+	compile, err = s.compileLimits(call, lang, req.CompileLimits, "compile_limits")
+	return run, compile, err
+}
+
+// runLimits settles a run's limits (the program's, or a checker's) from
+// what field asks.
+func (s *Service) runLimits(call Call, lang *Language, ask *api.Limits, field string) (limits.Set, error) {
+	p, err := limits.FromAPI(ask, field)
 	if err != nil {
-		return run, compile, err
+		return limits.Set{}, err
 	}
-	compileAsk, err := limits.FromAPI(req.CompileLimits, "compile_limits")
+	base := lang.RunLimits().Over(s.Defaults).Capped(s.Maximums)
+	set, err := limits.Resolve(p, base, s.Maximums, field)
+	return set.Capped(call.Caps.Over(s.Maximums)), err
+}
+
+// compileLimits settles a compile's limits likewise.
+func (s *Service) compileLimits(call Call, lang *Language, ask *api.Limits, field string) (limits.Set, error) {
+	p, err := limits.FromAPI(ask, field)
 	if err != nil {
-		return run, compile, err
+		return limits.Set{}, err
 	}
-	runBase := lang.RunLimits().Over(s.Defaults).Capped(s.Maximums)
-	if run, err = limits.Resolve(runAsk, runBase, s.Maximums, "limits"); err != nil {
-		return run, compile, err
-	}
-	compileBase := compileDefaults().Then(lang.BuildLimits()).Over(s.Defaults).Capped(s.Maximums)
-	if compile, err = limits.Resolve(compileAsk, compileBase, s.Maximums, "compile_limits"); err != nil {
-		return run, compile, err
-	}
-	return run.Capped(caps), compile.Capped(caps), nil
+	base := compileDefaults().Then(lang.BuildLimits()).Over(s.Defaults).Capped(s.Maximums)
+	set, err := limits.Resolve(p, base, s.Maximums, field)
+	return set.Capped(call.Caps.Over(s.Maximums)), err
 }
 
 func (s *Service) log() *slog.Logger {
@@ -281,18 +295,29 @@ func (s *Service) SessionBase(ctx context.Context, key, name, wantVersion string
 	if err != nil {
 		return nil, err
 	}
+	version, img, err := s.resolve(ctx, key, lang, wantVersion)
+	if err != nil {
+		return nil, err
+	}
+	return &Base{Name: lang.Name, Version: version, Image: img.Name, Env: lang.Env, Limits: lang.RunLimits()}, nil
+}
+
+// resolve finds lang's image and its version, which must match want (any
+// version when empty), with unknown_language errors for what this daemon
+// does not have.
+func (s *Service) resolve(ctx context.Context, key string, lang *Language, want string) (string, *images.Image, error) {
 	version, img, err := s.version(ctx, key, lang)
 	if err != nil {
 		if errors.Is(err, images.ErrNotFound) || errors.Is(err, images.ErrUnavailable) {
-			return nil, unavailable("language %s is in the catalog but its image %s is not available", lang.Name, lang.Image)
+			return "", nil, unavailable("language %s is in the catalog but its image %s is not available", lang.Name, lang.Image)
 		}
-		return nil, err
+		return "", nil, err
 	}
-	if !VersionMatches(wantVersion, version) {
-		return nil, fmt.Errorf("%w: %s version %q is not available; this daemon has %s %s",
-			ErrUnknown, lang.Name, wantVersion, lang.Name, version)
+	if !VersionMatches(want, version) {
+		return "", nil, fmt.Errorf("%w: %s version %q is not available; this daemon has %s %s",
+			ErrUnknown, lang.Name, want, lang.Name, version)
 	}
-	return &Base{Name: lang.Name, Version: version, Image: img.Name, Env: lang.Env, Limits: lang.RunLimits()}, nil
+	return version, img, nil
 }
 
 // Bounds of compile_options.

@@ -46,6 +46,12 @@ class LanguageResponse(TypedDict, total=False):
     run: Optional[RunResult]
     tests: Optional[List[Dict[str, Any]]]
     summary: Dict[str, int]
+    # Judging (docs/judge.md): the checker's compile, and with groups or
+    # points each group's outcome and the score.
+    checker_compile: RunResult
+    groups: List[Dict[str, Any]]
+    score: float
+    max_score: float
 
 
 class SandboxInfo(TypedDict, total=False):

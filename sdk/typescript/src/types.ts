@@ -31,7 +31,11 @@ export interface ExecuteRequest {
   env?: Record<string, string>;
   limits?: Limits;
   compile_limits?: Limits;
-  tests?: { stdin?: string; expected_stdout?: string }[];
+  tests?: Test[];
+  compare?: Compare;
+  checker?: Program;
+  checker_limits?: Limits;
+  groups?: { name: string; stop_on_failure?: boolean; depends_on?: string[] }[];
   collect?: string[];
   collect_bytes?: number;
   tty?: boolean;
@@ -39,6 +43,41 @@ export interface ExecuteRequest {
   cols?: number;
   network?: { allow: string[] };
   [field: string]: unknown;
+}
+
+/** A comparison (docs/judge.md): a mode's name or an object. */
+export type Compare =
+  | "lines" | "exact" | "tokens" | "float" | "unordered_lines"
+  | { mode: string; case_insensitive?: boolean; abs_tol?: number; rel_tol?: number };
+
+/** One test of a language-mode request (docs/judge.md). */
+export interface Test {
+  stdin?: string;
+  expected_stdout?: string;
+  name?: string;
+  compare?: Compare;
+  group?: string;
+  points?: number;
+}
+
+/** A checker's sources: a language of the catalog, the main file first. */
+export interface Program {
+  language: string;
+  version?: string;
+  files: File[];
+}
+
+/** One test's outcome in a language-mode response. */
+export interface TestResult {
+  status: string;
+  run: RunResult | null;
+  output_dropped?: boolean;
+  name?: string;
+  group?: string;
+  points?: number;
+  max_points?: number;
+  message?: string;
+  checker?: RunResult;
 }
 
 /** One program run (docs/result.md). */
@@ -77,8 +116,12 @@ export interface LanguageResponse {
   status: string;
   compile: (RunResult & { cached: boolean }) | null;
   run: RunResult | null;
-  tests: { status: string; run: RunResult; output_dropped?: boolean }[] | null;
+  tests: TestResult[] | null;
   summary?: Record<string, number>;
+  checker_compile?: RunResult & { cached: boolean };
+  groups?: { name: string; status: string; score: number; max_score: number; tests: number[]; skipped: number[] }[];
+  score?: number;
+  max_score?: number;
 }
 
 export interface SandboxInfo {
