@@ -60,8 +60,13 @@ func (s *Sandbox) runScratchDir() string {
 }
 
 // freshScratch gives the run new /work and /tmp of its own sizes, and
-// makes them the sandbox's scratch until the run is collected.
+// makes them the sandbox's scratch until the run is collected. A session's
+// run gets the session's: what persists from exec to exec.
 func (s *Sandbox) freshScratch(l Limits) error {
+	if s.borrowed {
+		s.reuse.runs++
+		return nil
+	}
 	if s.reuse.run != nil {
 		return errors.New("runtime: the previous run's scratch is still in place")
 	}
@@ -221,12 +226,18 @@ func (s *Sandbox) RunID() string {
 // reports whether it is; a sandbox it refuses must be destroyed. Call it
 // after the run's files were collected, never during a run.
 func (s *Sandbox) Recycle() bool {
-	if !s.fresh || s.reuse.spent || s.reuse.runs >= maxRuns || !s.used.Load() || s.reuse.run == nil {
+	if !s.fresh || s.reuse.spent || s.reuse.runs >= maxRuns || !s.used.Load() || (s.reuse.run == nil && !s.borrowed) {
 		return false
 	}
 	// The entry alone: every process of the run is gone.
 	if tasks, err := s.cg.Tasks(); err != nil || tasks != 1 {
 		return false
+	}
+	if s.borrowed {
+		// A session's sandbox: its /work and /tmp are the session's, and
+		// its next run is the same owner's.
+		s.used.Store(false)
+		return true
 	}
 	if err := s.reuse.run.Remove(); err != nil {
 		return false

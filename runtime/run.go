@@ -211,7 +211,9 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, closeMounts, err := s.freshLaunch(p, req.ShareNetwork)
+		// A session's runs share its network namespace by design: the
+		// sandbox was built in it, and every run is its owner's.
+		f, closeMounts, err := s.freshLaunch(p, req.ShareNetwork || s.borrowed)
 		if err != nil {
 			p.close()
 			return nil, err

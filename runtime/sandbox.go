@@ -102,7 +102,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	}
 	s := &Sandbox{id: newID(), engine: e, built: opts.Limits, processDone: make(chan struct{}),
-		fresh: e.reuse && opts.Workspace == nil}
+		fresh: e.reuse && (opts.Workspace == nil || opts.Workspace.layer == nil)}
 	// Held from before anything of the sandbox exists until Destroy has
 	// removed all of it: a free lock marks a dead owner's leftovers.
 	if s.lock, err = newLock(filepath.Join(e.runDir, "locks"), s.id); err != nil {

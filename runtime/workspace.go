@@ -93,7 +93,13 @@ func (e *Engine) NewWorkspace(o WorkspaceOptions) (_ *Workspace, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if w.group, err = e.parent.NewGroup(w.id, cgroupLimits(o.Limits), int64(max(o.Sandboxes, 1))); err != nil {
+	// Each sandbox keeps its entry beyond the programs' pids; a reusable
+	// one also the PID 1 it clones for each run.
+	entries := int64(max(o.Sandboxes, 1))
+	if e.reuse && o.Layer == nil {
+		entries *= 2
+	}
+	if w.group, err = e.parent.NewGroup(w.id, cgroupLimits(o.Limits), entries); err != nil {
 		return nil, err
 	}
 	if w.net, err = newSessionNet(e.netnsPath(w.id)); err != nil {

@@ -173,10 +173,13 @@ func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*ExecResult
 		Stdin: x.stdin(), Limits: x.Limits, Dir: x.Dir, Stdout: x.Stdout, Stderr: x.Stderr,
 		TTY: x.TTY, Control: x.Control,
 	})
-	// Run has killed every process of the sandbox; its teardown (cgroup,
-	// mounts, namespaces) goes off the answer path.
+	// Run has ended every process of the exec. A reusable sandbox serves
+	// the session's next exec; any other is torn down (cgroup, mounts,
+	// namespaces) off the answer path.
 	s.track(sb, false)
-	m.destroy(s, sb)
+	if !sb.Recycle() || !s.park(sb) {
+		m.destroy(s, sb)
+	}
 	// The next exec's sandbox is built now, not while this one ran: on a
 	// small machine its ~15 ms of CPU would slow the run it waits behind.
 	m.refill(s)
@@ -185,6 +188,19 @@ func (m *Manager) exec(ctx context.Context, s *Session, x ExecSpec) (*ExecResult
 	}
 	s.account(res)
 	return &ExecResult{Result: res, QueueWait: wait}, nil
+}
+
+// park keeps a recycled sandbox for the session's next exec, when the
+// session goes on and nothing is parked or being built (whose result the
+// slot is kept for).
+func (s *Session) park(sb *runtime.Sandbox) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || s.building || len(s.parked) > 0 {
+		return false
+	}
+	s.parked <- sb
+	return true
 }
 
 // track adds sb to (or drops it from) the execs whose usage GET reports.

@@ -1,12 +1,12 @@
 // Package session runs sandboxes that live across calls. A session owns a
 // workspace (its /work and /tmp, and one slot of host ids) for its whole
-// life; each exec is a fresh sandbox built over that workspace, so that
-// files persist while every exec's processes, cgroup and accounting are
-// its own and end with it (a detached exec's when it ends, at the latest
-// with the session: detached.go). All its execs share the workspace's
-// network namespace, so a server one runs answers the others. One sandbox
-// is kept parked ahead for the next exec, so that an exec costs a launch,
-// not a build.
+// life; each exec runs in fresh namespaces over that workspace, so that
+// files persist while every exec's processes and accounting are its own
+// and end with it (a detached exec's when it ends, at the latest with the
+// session: detached.go). All its execs share the workspace's network
+// namespace, so a server one runs answers the others. One sandbox is kept
+// parked for the next exec (the last exec's, recycled, or one built
+// ahead), so that an exec costs a launch, not a build.
 //
 // A session holds its image (it can't be removed under it) and counts
 // against its owner's and the daemon's session quotas. The manager ends

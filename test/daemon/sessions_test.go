@@ -852,3 +852,52 @@ func TestSessionAuditAndMetrics(t *testing.T) {
 		t.Errorf("audit lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestSessionExecsReuseTheirSandbox: with reuse (the default), a session's
+// execs run one after another in one sandbox, while each sees no process
+// of an earlier exec (a PID namespace of its own) and its files persist;
+// with --no-reuse each exec has a sandbox of its own.
+func TestSessionExecsReuseTheirSandbox(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		reuse bool
+	}{{"reuse", nil, true}, {"no-reuse", []string{"--no-reuse", "true"}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := sessionDaemon(t, tc.args...)
+			sb := newSandbox(t, d.Client, api.CreateSandboxRequest{})
+			built, procs := map[string]bool{}, map[string]bool{}
+			const execs = 4
+			for i := range execs {
+				res := run(t, d.Client, sb.ID, api.SandboxExecRequest{Cmd: shell(
+					`grep -l '^sleep' /proc/[0-9]*/cmdline 2>/dev/null | wc -l; echo x >> count; wc -l < count; sleep 1000 & true`)})
+				lines := strings.Fields(res.Stdout)
+				if res.Status != api.StatusOK || len(lines) != 2 || lines[1] != fmt.Sprint(i+1) {
+					t.Fatalf("exec %d: %+v", i, res)
+				}
+				procs[lines[0]] = true
+				entries, err := os.ReadDir(filepath.Join(d.SandboxStateDir(), "containers"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range entries {
+					built[e.Name()] = true
+				}
+			}
+			if len(procs) != 1 || !procs["0"] {
+				t.Errorf("the execs saw %v sleeps: an earlier exec's lived on", procs)
+			}
+			// Without reuse, a sandbox may be gone, and the next not yet
+			// built, when the directory is read: more than one is enough.
+			if tc.reuse && len(built) != 1 || !tc.reuse && len(built) < 2 {
+				t.Errorf("%d execs, %d sandboxes built (%v); reuse %v", execs, len(built), built, tc.reuse)
+			}
+			if err := d.Client.DeleteSandbox(context.Background(), sb.ID); err != nil {
+				t.Fatal(err)
+			}
+			if l := append(d.Leftovers(), testdaemon.ProcessesOfSandboxes(d.CgroupParent)...); len(l) != 0 {
+				t.Errorf("after DELETE, left on the host: %v", l)
+			}
+		})
+	}
+}
