@@ -94,10 +94,11 @@ func (e *Engine) NewWorkspace(o WorkspaceOptions) (_ *Workspace, err error) {
 		return nil, err
 	}
 	// Each sandbox keeps its entry beyond the programs' pids; a reusable
-	// one also the PID 1 it clones for each run.
+	// one that runs (all but one parked, at most) also the PID 1 it clones
+	// for the run.
 	entries := int64(max(o.Sandboxes, 1))
 	if e.reuse && o.Layer == nil {
-		entries *= 2
+		entries += entries - 1
 	}
 	if w.group, err = e.parent.NewGroup(w.id, cgroupLimits(o.Limits), entries); err != nil {
 		return nil, err
