@@ -9,17 +9,26 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 // echo prints its input: each test's stdin is the output the comparison
 // or the checker gets.
 var echo = []api.File{{Name: "main.py", Content: "import sys\nsys.stdout.write(sys.stdin.read())\n"}}
 
-// TestComparisons: each built-in comparison decides a test through the
+// TestJudging runs the judge's features through real sandboxes, on one
+// daemon.
+func TestJudging(t *testing.T) {
+	d := startWithImages(t, "python", "gcc")
+	t.Run("comparisons", func(t *testing.T) { judgeComparisons(t, d) })
+	t.Run("checkers", func(t *testing.T) { judgeCheckers(t, d) })
+	t.Run("groups", func(t *testing.T) { judgeGroups(t, d) })
+}
+
+// judgeComparisons: each built-in comparison decides a test through the
 // API, a test's own comparison overrides the request's, and bad
 // judging fields are refused before anything runs.
-func TestComparisons(t *testing.T) {
-	d := startWithImages(t, "python", "gcc")
+func judgeComparisons(t *testing.T, d *testdaemon.Daemon) {
 	ctx := context.Background()
 	cmp := func(mode string) *api.Compare { return &api.Compare{Mode: mode} }
 	tests := []api.Test{
@@ -86,12 +95,11 @@ func TestComparisons(t *testing.T) {
 	}
 }
 
-// TestCheckers: the testlib-style checker of docs/examples gives every
+// judgeCheckers: the testlib-style checker of docs/examples gives every
 // verdict through real sandboxes: accepted, wrong answer, presentation
 // error, partial points; a checker that crashes or does not compile is
 // the request's checker_error, never the program's verdict.
-func TestCheckers(t *testing.T) {
-	d := startWithImages(t, "python", "gcc")
+func judgeCheckers(t *testing.T, d *testdaemon.Daemon) {
 	ctx := context.Background()
 	src, err := os.ReadFile("../../docs/examples/checker.cpp")
 	if err != nil {
@@ -155,11 +163,10 @@ func TestCheckers(t *testing.T) {
 	}
 }
 
-// TestGroups: a group stops at its first failure, a group whose
+// judgeGroups: a group stops at its first failure, a group whose
 // dependency failed is skipped whole, skipped tests are listed and never
 // run, and scores add up per group and in all.
-func TestGroups(t *testing.T) {
-	d := startWithImages(t, "python")
+func judgeGroups(t *testing.T, d *testdaemon.Daemon) {
 	ctx := context.Background()
 	noStop := false
 	tests := []api.Test{
