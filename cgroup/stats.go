@@ -27,6 +27,16 @@ type Sandbox struct {
 	cpuBase time.Duration
 	oomBase uint64
 	peak    peakReader
+	// applied is what Apply last wrote: a reused sandbox's next run
+	// mostly asks the same, and nothing in a sandbox can change its own
+	// cgroup's limits (no cgroupfs, no capability), so the same limits
+	// need not be written again (on v1, a dozen files each time).
+	applied *applied
+}
+
+type applied struct {
+	limits    Limits
+	extraPids int64
 }
 
 // Open wraps the cgroup at paths, configured as config.
@@ -64,6 +74,10 @@ func (s *Sandbox) Apply(l Limits, extraPids int64) error {
 	if err := l.Validate(); err != nil {
 		return err
 	}
+	if s.applied != nil && *s.applied == (applied{l, extraPids}) {
+		return nil
+	}
+	s.applied = nil // until written whole
 	r := *s.config.Resources
 	// Devices were set when the cgroup was made and never change; skipping
 	// them avoids rewriting the device rules on every run.
@@ -72,7 +86,11 @@ func (s *Sandbox) Apply(l Limits, extraPids int64) error {
 	if err := s.mgr.Set(&r); err != nil {
 		return fmt.Errorf("cgroup: applying limits: %w", err)
 	}
-	return s.limitTCP(l)
+	if err := s.limitTCP(l); err != nil {
+		return err
+	}
+	s.applied = &applied{l, extraPids}
+	return nil
 }
 
 // limitTCP bounds TCP socket buffers on v1, where the kernel counts them

@@ -175,3 +175,47 @@ func TestPoolBudgetFollowsTheImageInUse(t *testing.T) {
 		t.Errorf("%d sandboxes held with a pool of 1: %v", len(ids), d.Leftovers())
 	}
 }
+
+// TestReusedSandboxTakesEachRunsLimits: a sandbox that serves run after
+// run enforces each run's own limits, whether higher or lower than the
+// last's (the cgroup's limits are written only when they change).
+func TestReusedSandboxTakesEachRunsLimits(t *testing.T) {
+	d := testdaemon.Start(t, "--pool-size", "1", "--concurrency", "1")
+	d.ImportDir("busybox", testRootfs)
+	ctx := context.Background()
+	type step struct {
+		memory int64
+		want   api.Status
+	}
+	// In pairs, so that whether the pool alternates two sandboxes or
+	// hands out one, each sees its limits change.
+	var steps []step
+	for _, m := range []int64{128, 32, 96, 32, 128, 32} {
+		want := runtime.StatusOK
+		if m == 32 {
+			want = runtime.StatusMemoryLimit
+		}
+		steps = append(steps, step{m << 20, want}, step{m << 20, want})
+	}
+	// Runs whose limits differ from the last run of their sandbox.
+	var changed int
+	last := map[string]int64{}
+	for i, s := range steps {
+		resp, err := d.Client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"probe", "alloc", "48"},
+			Limits: &api.Limits{MemoryBytes: ptr(s.memory)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != s.want {
+			t.Errorf("step %d: 48 MB under %d MiB: %s, want %s", i, s.memory>>20, resp.Status, s.want)
+		}
+		sandbox, _, _ := strings.Cut(strings.TrimPrefix(resp.ID, "sbx-"), "-")
+		if m, ok := last[sandbox]; ok && m != s.memory {
+			changed++
+		}
+		last[sandbox] = s.memory
+	}
+	if changed < 2 {
+		t.Errorf("only %d runs took a reused sandbox with other limits than its last run's: too few to tell", changed)
+	}
+}
