@@ -49,6 +49,43 @@ type CompileOutput struct {
 type Test struct {
 	Stdin          string `json:"stdin"`
 	ExpectedStdout string `json:"expected_stdout"`
+	// StdinFile and ExpectedFile, when set, are host paths (a stored test
+	// set's files, testsets.Handle) that replace Stdin and ExpectedStdout:
+	// the input is streamed into the run and the answer read when it is
+	// compared, one test at a time, so a request never holds a set whole.
+	StdinFile    string `json:"-"`
+	ExpectedFile string `json:"-"`
+}
+
+// TestFiles are a stored test's input and answer on the host (Call).
+type TestFiles struct {
+	Input, Answer string
+}
+
+// stdin sets the stage's input to the test's; done closes what it opened.
+func (t *Test) stdin(st *execution.Stage) (done func(), err error) {
+	if t.StdinFile == "" {
+		st.Stdin, st.StdinStream = []byte(t.Stdin), nil
+		return func() {}, nil
+	}
+	f, err := os.Open(t.StdinFile)
+	if err != nil {
+		return nil, fmt.Errorf("a test set's input: %w", err)
+	}
+	st.Stdin, st.StdinStream = nil, f
+	return func() { f.Close() }, nil
+}
+
+// Expected is the output the test must produce.
+func (t *Test) Expected() (string, error) {
+	if t.ExpectedFile == "" {
+		return t.ExpectedStdout, nil
+	}
+	b, err := os.ReadFile(t.ExpectedFile)
+	if err != nil {
+		return "", fmt.Errorf("a test set's answer: %w", err)
+	}
+	return string(b), nil
 }
 
 // Request is a validated language-mode request.
@@ -166,15 +203,23 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 	budget := newOutputBudget(req)
 	defer budget.release()
 	for _, t := range req.Tests {
-		stage.Stdin = []byte(t.Stdin)
+		closeStdin, err := t.stdin(&stage)
+		if err != nil {
+			return nil, fmt.Errorf("test %d: %w", len(out.Tests), err)
+		}
 		so, err := runStage(ctx, r, req.Events, "test", len(out.Tests), stage)
+		closeStdin()
 		if err != nil {
 			return nil, fmt.Errorf("test %d: %w", len(out.Tests), tooBigToRun(lang, err))
 		}
 		status := string(so.Result.Status)
 		if so.Result.Status == api.StatusOK {
 			status = StatusWrongAnswer
-			if so.Result.StdoutEncoding == "" && OutputMatches(so.Result.Stdout, t.ExpectedStdout) {
+			want, err := t.Expected()
+			if err != nil {
+				return nil, fmt.Errorf("test %d: %w", len(out.Tests), err)
+			}
+			if so.Result.StdoutEncoding == "" && OutputMatches(so.Result.Stdout, want) {
 				status = StatusAccepted
 			}
 		}

@@ -100,6 +100,9 @@ type Call struct {
 	// signals and resizes (not for tests).
 	TTY     *runtime.WindowSize
 	Control <-chan runtime.Control
+	// TestFiles, when set, are the files of the request's tests, one per
+	// test (a stored test set's: testsets.Handle.Apply).
+	TestFiles []TestFiles
 }
 
 // runner binds a call's key and observer to the core for the plan.
@@ -193,6 +196,9 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	tests := make([]Test, len(req.Tests))
 	for i, t := range req.Tests {
 		tests[i] = Test{Stdin: t.Stdin, ExpectedStdout: t.ExpectedStdout}
+	}
+	for i, f := range call.TestFiles[:min(len(call.TestFiles), len(tests))] { // a stored test set's (Call.TestFiles)
+		tests[i].StdinFile, tests[i].ExpectedFile = f.Input, f.Answer
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, CompileOptions: req.CompileOptions, Tests: tests, CopyOut: copyOut,

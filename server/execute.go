@@ -133,6 +133,11 @@ func (s *Server) language(r *http.Request, rec *execRecord, caps limits.Partial,
 		return nil, err
 	}
 	call := languages.Call{Key: rec.user(), Observer: s.observer(r, rec), Caps: caps, Network: network}
+	release, err := s.useTestset(rec, req, &call) // testsets.go
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	tty, err := terminalSize(req.TTY, req.Rows, req.Cols)
 	if err != nil {
 		return nil, err
