@@ -25,7 +25,7 @@ func TestCreateEachFormat(t *testing.T) {
 		{"tar", tarOf(t, es)},
 		{"tar.gz", gzipOf(t, tarOf(t, es))},
 		{"zip", zipOf(t, es)},
-		{"tar with ./ names", tarOf(t, append([]entry{{name: "./", typ: tar.TypeDir}}, prefixed("./", es)...))},
+		{"tar with ./ names", tarOf(t, append([]entry{{Name: "./", Type: tar.TypeDir}}, prefixed("./", es)...))},
 	}
 	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {
@@ -70,7 +70,7 @@ func TestCreateEachFormat(t *testing.T) {
 func prefixed(p string, es []entry) []entry {
 	out := make([]entry, len(es))
 	for i, e := range es {
-		e.name = p + e.name
+		e.Name = p + e.Name
 		out[i] = e
 	}
 	return out
@@ -80,10 +80,10 @@ func prefixed(p string, es []entry) []entry {
 // message naming what is wrong, leaving nothing behind in the store.
 func TestHostileArchives(t *testing.T) {
 	ok := files("1.in", "1", "1.ans", "1")
-	bomb := gzipOf(t, tarOf(t, append(files("1.ans", "1"), entry{name: "1.in", body: strings.Repeat("0", 8<<20)})))
+	bomb := gzipOf(t, tarOf(t, append(files("1.ans", "1"), entry{Name: "1.in", Body: strings.Repeat("0", 8<<20)})))
 	many := []entry{}
 	for i := 0; i < 120; i++ {
-		many = append(many, entry{name: "x" + strings.Repeat("a", i%50) + string(rune('a'+i%26)) + ".in"})
+		many = append(many, entry{Name: "x" + strings.Repeat("a", i%50) + string(rune('a'+i%26)) + ".in"})
 	}
 	cases := []struct {
 		name  string
@@ -91,32 +91,32 @@ func TestHostileArchives(t *testing.T) {
 		class error
 		want  string
 	}{
-		{"traversal", tarOf(t, append(ok, entry{name: "../evil.in", body: "x"})), errdefs.ErrInvalid, `climbs out`},
-		{"traversal inside", tarOf(t, append(ok, entry{name: "a/../../evil.in", body: "x"})), errdefs.ErrInvalid, `climbs out`},
-		{"absolute", tarOf(t, append(ok, entry{name: "/etc/2.in", body: "x"})), errdefs.ErrInvalid, "absolute"},
-		{"a directory", tarOf(t, append(ok, entry{name: "sub/2.in", body: "x"})), errdefs.ErrInvalid, "top level"},
-		{"symlink", tarOf(t, append(ok, entry{name: "2.in", typ: tar.TypeSymlink, link: "/etc/shadow"})), errdefs.ErrInvalid, "links are not allowed"},
-		{"hard link", tarOf(t, append(ok, entry{name: "2.in", typ: tar.TypeLink, link: "1.in"})), errdefs.ErrInvalid, "links are not allowed"},
-		{"device", tarOf(t, append(ok, entry{name: "2.in", typ: tar.TypeChar})), errdefs.ErrInvalid, "device nodes"},
-		{"fifo", tarOf(t, append(ok, entry{name: "2.in", typ: tar.TypeFifo})), errdefs.ErrInvalid, "device nodes"},
-		{"zip symlink", zipOf(t, append(ok, entry{name: "2.in", typ: tar.TypeSymlink, link: "/etc/shadow"})), errdefs.ErrInvalid, "links are not allowed"},
-		{"zip traversal", zipOf(t, append(ok, entry{name: "../2.in", body: "x"})), errdefs.ErrInvalid, "climbs out"},
-		{"zip device", zipOf(t, append(ok, entry{name: "2.in", typ: tar.TypeChar})), errdefs.ErrInvalid, "device nodes"},
+		{"traversal", tarOf(t, append(ok, entry{Name: "../evil.in", Body: "x"})), errdefs.ErrInvalid, `climbs out`},
+		{"traversal inside", tarOf(t, append(ok, entry{Name: "a/../../evil.in", Body: "x"})), errdefs.ErrInvalid, `climbs out`},
+		{"absolute", tarOf(t, append(ok, entry{Name: "/etc/2.in", Body: "x"})), errdefs.ErrInvalid, "absolute"},
+		{"a directory", tarOf(t, append(ok, entry{Name: "sub/2.in", Body: "x"})), errdefs.ErrInvalid, "top level"},
+		{"symlink", tarOf(t, append(ok, entry{Name: "2.in", Type: tar.TypeSymlink, Link: "/etc/shadow"})), errdefs.ErrInvalid, "links are not allowed"},
+		{"hard link", tarOf(t, append(ok, entry{Name: "2.in", Type: tar.TypeLink, Link: "1.in"})), errdefs.ErrInvalid, "links are not allowed"},
+		{"device", tarOf(t, append(ok, entry{Name: "2.in", Type: tar.TypeChar})), errdefs.ErrInvalid, "device nodes"},
+		{"fifo", tarOf(t, append(ok, entry{Name: "2.in", Type: tar.TypeFifo})), errdefs.ErrInvalid, "device nodes"},
+		{"zip symlink", zipOf(t, append(ok, entry{Name: "2.in", Type: tar.TypeSymlink, Link: "/etc/shadow"})), errdefs.ErrInvalid, "links are not allowed"},
+		{"zip traversal", zipOf(t, append(ok, entry{Name: "../2.in", Body: "x"})), errdefs.ErrInvalid, "climbs out"},
+		{"zip device", zipOf(t, append(ok, entry{Name: "2.in", Type: tar.TypeChar})), errdefs.ErrInvalid, "device nodes"},
 		{"too big", tarOf(t, files("1.in", strings.Repeat("x", 1<<20+1), "1.ans", "")), errdefs.ErrTooLarge, "max_bytes"},
 		{"zip bomb", zipOf(t, files("1.in", strings.Repeat("0", 4<<20), "1.ans", "1")), errdefs.ErrTooLarge, "max_bytes"},
 		{"gzip bomb", bomb, errdefs.ErrTooLarge, "max_bytes"},
 		{"too many entries", tarOf(t, many), errdefs.ErrTooLarge, "more than 104 entries"},
 		{"too many tests", tarOf(t, manyTests(21)), errdefs.ErrTooLarge, "max_tests"},
-		{"missing answer", tarOf(t, append(ok, entry{name: "2.in", body: "x"})), errdefs.ErrInvalid, "2.in has no answer"},
-		{"missing input", tarOf(t, append(ok, entry{name: "2.ans", body: "x"})), errdefs.ErrInvalid, "2.ans has no input"},
-		{"two answers", tarOf(t, append(ok, entry{name: "1.out", body: "x"})), errdefs.ErrInvalid, "two answers"},
-		{"unknown file", tarOf(t, append(ok, entry{name: "notes.txt", body: "x"})), errdefs.ErrInvalid, `"notes.txt" is not a test's`},
-		{"hidden file", tarOf(t, append(ok, entry{name: ".1.in", body: "x"})), errdefs.ErrInvalid, "not starting with '.'"},
-		{"duplicate", tarOf(t, append(ok, entry{name: "1.in", body: "x"})), errdefs.ErrInvalid, "appears twice"},
+		{"missing answer", tarOf(t, append(ok, entry{Name: "2.in", Body: "x"})), errdefs.ErrInvalid, "2.in has no answer"},
+		{"missing input", tarOf(t, append(ok, entry{Name: "2.ans", Body: "x"})), errdefs.ErrInvalid, "2.ans has no input"},
+		{"two answers", tarOf(t, append(ok, entry{Name: "1.out", Body: "x"})), errdefs.ErrInvalid, "two answers"},
+		{"unknown file", tarOf(t, append(ok, entry{Name: "notes.txt", Body: "x"})), errdefs.ErrInvalid, `"notes.txt" is not a test's`},
+		{"hidden file", tarOf(t, append(ok, entry{Name: ".1.in", Body: "x"})), errdefs.ErrInvalid, "not starting with '.'"},
+		{"duplicate", tarOf(t, append(ok, entry{Name: "1.in", Body: "x"})), errdefs.ErrInvalid, "appears twice"},
 		{"no tests", tarOf(t, files("testset.toml", "")), errdefs.ErrInvalid, "no tests"},
 		{"not an archive", []byte("hello, this is no archive at all, just text that goes on for more than a block" + strings.Repeat(".", 600)), errdefs.ErrInvalid, "not a tar"},
-		{"bad toml", tarOf(t, append(ok, entry{name: "testset.toml", body: "compare = "})), errdefs.ErrInvalid, "testset.toml"},
-		{"checker file missing", tarOf(t, append(ok, entry{name: "testset.toml", body: "[checker]\nlanguage = \"cpp\"\nfiles = [\"chk.cpp\"]\n"})), errdefs.ErrInvalid, `"chk.cpp", which is not in the archive`},
+		{"bad toml", tarOf(t, append(ok, entry{Name: "testset.toml", Body: "compare = "})), errdefs.ErrInvalid, "testset.toml"},
+		{"checker file missing", tarOf(t, append(ok, entry{Name: "testset.toml", Body: "[checker]\nlanguage = \"cpp\"\nfiles = [\"chk.cpp\"]\n"})), errdefs.ErrInvalid, `"chk.cpp", which is not in the archive`},
 	}
 	if len(bomb) > 64<<10 {
 		t.Fatalf("the gzip bomb is %d bytes: no bomb", len(bomb))
@@ -140,7 +140,7 @@ func manyTests(n int) []entry {
 	var es []entry
 	for i := 0; i < n; i++ {
 		name := strings.Repeat("t", 1+i)
-		es = append(es, entry{name: name + ".in", body: "x"}, entry{name: name + ".ans", body: "x"})
+		es = append(es, entry{Name: name + ".in", Body: "x"}, entry{Name: name + ".ans", Body: "x"})
 	}
 	return es
 }

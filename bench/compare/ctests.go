@@ -38,28 +38,9 @@ type cTestsResult struct {
 // gcc image, after one request that fills the compile cache.
 func cTests(ctx context.Context, bin, gccRootfs, catalog string, n int) cTestsResult {
 	r := cTestsResult{requests: n}
-	if gccRootfs == "" {
-		r.skipped = "not runnable here: no gcc image (-gcc-rootfs is empty; `make bench` passes the one `make images` builds in $SANDBOXD_IMAGE_CACHE)"
-		return r
-	}
-	if _, err := os.Stat(gccRootfs); err != nil {
-		r.skipped = "not runnable here: gcc image: " + err.Error()
-		return r
-	}
-	catalog, _ = filepath.Abs(catalog)
-	cat, err := languages.Load(catalog)
-	if err != nil {
-		r.skipped = "not runnable here: " + err.Error()
-		return r
-	}
-	lang, err := cat.Lookup("c")
-	if err != nil {
-		r.skipped = "not runnable here: " + err.Error()
-		return r
-	}
-	d, err := startDaemon(bin, gccRootfs, lang.Image, "", "--catalog", catalog, "--pool-size", strconv.Itoa(benchPoolSize))
-	if err != nil {
-		r.skipped = "not runnable here: " + firstLine(err.Error())
+	d, lang, skipped := cDaemon(bin, gccRootfs, catalog)
+	if skipped != "" {
+		r.skipped = skipped
 		return r
 	}
 	defer d.stop()
@@ -84,6 +65,30 @@ func cTests(ctx context.Context, bin, gccRootfs, catalog string, n int) cTestsRe
 	}
 	r.total, r.program, r.overhead = pct(totals, .5), pct(programs, .5), pct(overheads, .5)
 	return r
+}
+
+// cDaemon starts a daemon of its own with the catalog and the gcc image,
+// and finds the catalog's C; skipped says why it could not.
+func cDaemon(bin, gccRootfs, catalog string, extra ...string) (d *daemon, lang *languages.Language, skipped string) {
+	if gccRootfs == "" {
+		return nil, nil, "not runnable here: no gcc image (-gcc-rootfs is empty; `make bench` passes the one `make images` builds in $SANDBOXD_IMAGE_CACHE)"
+	}
+	if _, err := os.Stat(gccRootfs); err != nil {
+		return nil, nil, "not runnable here: gcc image: " + err.Error()
+	}
+	catalog, _ = filepath.Abs(catalog)
+	cat, err := languages.Load(catalog)
+	if err != nil {
+		return nil, nil, "not runnable here: " + err.Error()
+	}
+	if lang, err = cat.Lookup("c"); err != nil {
+		return nil, nil, "not runnable here: " + err.Error()
+	}
+	args := append([]string{"--catalog", catalog, "--pool-size", strconv.Itoa(benchPoolSize)}, extra...)
+	if d, err = startDaemon(bin, gccRootfs, lang.Image, "", args...); err != nil {
+		return nil, nil, "not runnable here: " + firstLine(err.Error())
+	}
+	return d, lang, ""
 }
 
 func cTestsRequest(main string) *api.ExecuteRequest {

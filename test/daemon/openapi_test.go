@@ -37,8 +37,8 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arch := string(tarArchive(t, append(members("1.in", "1", "1.ans", "1"), member{name: "testset.toml",
-		body: "compare = \"tokens\"\n[[group]]\nname = \"g\"\n[[test]]\nname = \"1\"\ngroup = \"g\"\npoints = 1\n"})))
+	arch := string(tarArchive(t, append(members("1.in", "1", "1.ans", "1"), member{Name: "testset.toml",
+		Body: "compare = \"tokens\"\n[[group]]\nname = \"g\"\n[[test]]\nname = \"1\"\ngroup = \"g\"\npoints = 1\n"})))
 	set, err := d.Client.CreateTestset(context.Background(), strings.NewReader(arch))
 	if err != nil {
 		t.Fatal(err)

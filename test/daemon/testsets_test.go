@@ -2,9 +2,7 @@ package daemon_test
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -16,89 +14,18 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/archivetest"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
-// member is one entry of an archive a test uploads: a file, or another
-// type of tar entry (a link, a device).
-type member struct {
-	name, body string
-	typ        byte
-	link       string
-}
+type member = archivetest.Entry
 
-func members(kv ...string) []member {
-	var out []member
-	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, member{name: kv[i], body: kv[i+1]})
-	}
-	return out
-}
-
-func tarArchive(t *testing.T, ms []member) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, m := range ms {
-		typ := m.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		hdr := &tar.Header{Name: m.name, Typeflag: typ, Linkname: m.link, Mode: 0o644}
-		if typ == tar.TypeReg {
-			hdr.Size = int64(len(m.body))
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(m.body)); typ == tar.TypeReg && err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func zipArchive(t *testing.T, ms []member) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for _, m := range ms {
-		fh := &zip.FileHeader{Name: m.name, Method: zip.Deflate}
-		fh.SetMode(0o644)
-		body := m.body
-		if m.typ == tar.TypeSymlink {
-			fh.SetMode(os.ModeSymlink | 0o777)
-			body = m.link
-		}
-		w, err := zw.CreateHeader(fh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func gzipped(t *testing.T, data []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
+var (
+	members    = archivetest.Files
+	tarArchive = archivetest.Tar
+	zipArchive = archivetest.Zip
+	gzipped    = archivetest.Gzip
+)
 
 // testsetCatalog is a catalog of one language on the busybox image: a
 // shell script, enough to run a set's tests without a language image.
@@ -142,7 +69,7 @@ func sizedTests(n int, wrong string) []member {
 		if fmt.Sprint(i) == wrong {
 			ans = "0\n"
 		}
-		ms = append(ms, member{name: fmt.Sprintf("%d.in", i), body: in}, member{name: fmt.Sprintf("%d.ans", i), body: ans})
+		ms = append(ms, member{Name: fmt.Sprintf("%d.in", i), Body: in}, member{Name: fmt.Sprintf("%d.ans", i), Body: ans})
 	}
 	return ms
 }
@@ -264,11 +191,11 @@ func TestTestsetHostileArchives(t *testing.T) {
 	ok := members("1.in", "1", "1.ans", "1")
 	many := sizedTests(11, "")
 	for i := range many {
-		many[i].body = "1"
+		many[i].Body = "1"
 	}
 	var entries []member
 	for i := 0; i < 90; i++ {
-		entries = append(entries, member{name: fmt.Sprintf("e%d.txt", i)})
+		entries = append(entries, member{Name: fmt.Sprintf("e%d.txt", i)})
 	}
 	cases := []struct {
 		name   string
@@ -276,19 +203,19 @@ func TestTestsetHostileArchives(t *testing.T) {
 		status int
 		inMsg  string
 	}{
-		{"traversal", tarArchive(t, append(ok, member{name: "../../etc/evil.in", body: "x"})), 400, "climbs out"},
-		{"absolute", tarArchive(t, append(ok, member{name: "/etc/2.in", body: "x"})), 400, "absolute"},
-		{"symlink", tarArchive(t, append(ok, member{name: "2.in", typ: tar.TypeSymlink, link: "/etc/shadow"})), 400, "links are not allowed"},
-		{"zip symlink", zipArchive(t, append(ok, member{name: "2.in", typ: tar.TypeSymlink, link: "/etc/shadow"})), 400, "links are not allowed"},
-		{"device", tarArchive(t, append(ok, member{name: "2.in", typ: tar.TypeChar})), 400, "device nodes"},
+		{"traversal", tarArchive(t, append(ok, member{Name: "../../etc/evil.in", Body: "x"})), 400, "climbs out"},
+		{"absolute", tarArchive(t, append(ok, member{Name: "/etc/2.in", Body: "x"})), 400, "absolute"},
+		{"symlink", tarArchive(t, append(ok, member{Name: "2.in", Type: tar.TypeSymlink, Link: "/etc/shadow"})), 400, "links are not allowed"},
+		{"zip symlink", zipArchive(t, append(ok, member{Name: "2.in", Type: tar.TypeSymlink, Link: "/etc/shadow"})), 400, "links are not allowed"},
+		{"device", tarArchive(t, append(ok, member{Name: "2.in", Type: tar.TypeChar})), 400, "device nodes"},
 		{"too big", tarArchive(t, members("1.in", strings.Repeat("x", 5<<20), "1.ans", "1")), 413, "max_bytes"},
 		{"too many entries", tarArchive(t, entries), 413, "entries"},
 		{"too many tests", tarArchive(t, many), 413, "max_tests"},
 		{"gzip bomb", gzipped(t, tarArchive(t, members("1.in", strings.Repeat("0", 64<<20), "1.ans", "1"))), 413, "max_bytes"},
 		{"zip bomb", zipArchive(t, members("1.in", strings.Repeat("0", 64<<20), "1.ans", "1")), 413, "max_bytes"},
-		{"missing answer", tarArchive(t, append(ok, member{name: "2.in", body: "x"})), 400, "2.in has no answer"},
-		{"unknown file", tarArchive(t, append(ok, member{name: "run.sh", body: "x"})), 400, `"run.sh" is not a test's`},
-		{"bad testset.toml", tarArchive(t, append(ok, member{name: "testset.toml", body: "compare = \"fuzzy\""})), 400, `mode "fuzzy"`},
+		{"missing answer", tarArchive(t, append(ok, member{Name: "2.in", Body: "x"})), 400, "2.in has no answer"},
+		{"unknown file", tarArchive(t, append(ok, member{Name: "run.sh", Body: "x"})), 400, `"run.sh" is not a test's`},
+		{"bad testset.toml", tarArchive(t, append(ok, member{Name: "testset.toml", Body: "compare = \"fuzzy\""})), 400, `mode "fuzzy"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
