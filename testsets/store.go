@@ -231,6 +231,7 @@ func (s *Store) Delete(owner, id string) error {
 	}
 	st.gone = true
 	delete(s.sets, id)
+	s.log.Info("test set deleted", "id", id, "user", owner, "held", st.refs > 0)
 	if st.refs == 0 {
 		return s.remove(st)
 	}

@@ -114,6 +114,7 @@ func TestHostileArchives(t *testing.T) {
 		{"hidden file", tarOf(t, append(ok, entry{Name: ".1.in", Body: "x"})), errdefs.ErrInvalid, "not starting with '.'"},
 		{"duplicate", tarOf(t, append(ok, entry{Name: "1.in", Body: "x"})), errdefs.ErrInvalid, "appears twice"},
 		{"no tests", tarOf(t, files("testset.toml", "")), errdefs.ErrInvalid, "no tests"},
+		{"body too large", make([]byte, testLimits.maxStream()+1), errdefs.ErrTooLarge, "the archive is larger than"},
 		{"not an archive", []byte("hello, this is no archive at all, just text that goes on for more than a block" + strings.Repeat(".", 600)), errdefs.ErrInvalid, "not a tar"},
 		{"bad toml", tarOf(t, append(ok, entry{Name: "testset.toml", Body: "compare = "})), errdefs.ErrInvalid, "testset.toml"},
 		{"checker file missing", tarOf(t, append(ok, entry{Name: "testset.toml", Body: "[checker]\nlanguage = \"cpp\"\nfiles = [\"chk.cpp\"]\n"})), errdefs.ErrInvalid, `"chk.cpp", which is not in the archive`},
