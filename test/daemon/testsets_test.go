@@ -125,6 +125,10 @@ func TestTestsetUploadAndRun(t *testing.T) {
 	if !client.IsCode(err, api.CodeInvalidRequest) {
 		t.Errorf("testset with tests: %v, want invalid_request", err)
 	}
+	_, err = d.Client.Execute(ctx, &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}, Testset: wrong.ID})
+	if !client.IsCode(err, api.CodeInvalidRequest) {
+		t.Errorf("testset in raw mode: %v, want invalid_request", err)
+	}
 	_, err = d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "sh", Files: countBytes, Testset: "ts-000000000000000000000000"})
 	if !client.IsCode(err, api.CodeUnknownTestset) {
 		t.Errorf("an unknown set: %v, want unknown_testset", err)
