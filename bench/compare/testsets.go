@@ -35,11 +35,13 @@ type setFigures struct {
 }
 
 type setResult struct {
-	requests          int
-	upload            time.Duration
-	archiveBytes      int64
-	streamed, inlined setFigures
-	skipped           string
+	requests     int
+	upload       time.Duration
+	archiveBytes int64
+	// small is a set of the same tests with inputs of 11 to 110 bytes: what a test
+	// costs without the input's size.
+	small, streamed, inlined setFigures
+	skipped                  string
 }
 
 // testsetBench times requests that run the C program against the 100
@@ -53,7 +55,7 @@ func testsetBench(ctx context.Context, bin, gccRootfs, catalog string, n int) se
 		return r
 	}
 	defer d.stop()
-	archive, tests := setArchive()
+	archive, tests := setArchive(setInputBytes)
 	r.archiveBytes = int64(len(archive))
 	start := time.Now()
 	set, err := d.Client.CreateTestset(ctx, bytes.NewReader(archive))
@@ -62,13 +64,21 @@ func testsetBench(ctx context.Context, bin, gccRootfs, catalog string, n int) se
 		return r
 	}
 	r.upload = time.Since(start)
+	smallArchive, _ := setArchive(10)
+	small, err := d.Client.CreateTestset(ctx, bytes.NewReader(smallArchive))
+	if err != nil {
+		r.skipped = "uploading the small set: " + firstLine(err.Error())
+		return r
+	}
 	files := []api.File{{Name: lang.Main, Content: countSource}}
-	streamed := &api.ExecuteRequest{Language: "c", Files: files, Testset: set.ID}
-	inline := &api.ExecuteRequest{Language: "c", Files: files, Tests: tests}
 	for _, w := range []struct {
 		req *api.ExecuteRequest
 		out *setFigures
-	}{{streamed, &r.streamed}, {inline, &r.inlined}} {
+	}{
+		{&api.ExecuteRequest{Language: "c", Files: files, Testset: small.ID}, &r.small},
+		{&api.ExecuteRequest{Language: "c", Files: files, Testset: set.ID}, &r.streamed},
+		{&api.ExecuteRequest{Language: "c", Files: files, Tests: tests}, &r.inlined},
+	} {
 		body, _ := json.Marshal(w.req)
 		w.out.sent = int64(len(body))
 		if err := timeSetRequests(ctx, d, w.req, n, w.out); err != nil {
@@ -80,8 +90,9 @@ func testsetBench(ctx context.Context, bin, gccRootfs, catalog string, n int) se
 	return r
 }
 
-// setArchive is the set as a tar, and the same tests for a request.
-func setArchive() ([]byte, []api.Test) {
+// setArchive is a set of inputs of about size bytes as a tar, and the
+// same tests for a request.
+func setArchive(size int) ([]byte, []api.Test) {
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	var tests []api.Test
@@ -90,7 +101,7 @@ func setArchive() ([]byte, []api.Test) {
 		_, _ = tw.Write([]byte(body))
 	}
 	for i := 1; i <= setTests; i++ {
-		in := strings.Repeat(string(rune('a'+i%26)), setInputBytes-i) // sizes differ, so answers do
+		in := strings.Repeat(string(rune('a'+i%26)), size+i) // sizes differ, so answers do
 		want := fmt.Sprintf("%d\n", len(in))
 		add(fmt.Sprintf("%d.in", i), in)
 		add(fmt.Sprintf("%d.ans", i), want)
@@ -123,7 +134,8 @@ func testsetText(r setResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "The per-test cost of a %d-test set of 1 MiB inputs (issue 17): the C program reads its whole input and prints its size, against %d tests whose inputs are 1 MiB each, "+
 		"sent two ways: `\"testset\"`, a set uploaded once (`POST /v1/testsets`), whose inputs the daemon streams from its disk into each test's stdin; and inline, the same tests in the request's `tests` (`max_body` raised to 256 MiB for it). "+
-		"Medians over %d requests of each, after one that filled the compile cache; per test is the request's total over %d. Peak RSS is the daemon's high-water mark after that way's requests (the streamed ones first).\n\n",
+		"The first row is a set of the same tests with inputs of 11 to 110 bytes: the difference to the second is what the 1 MiB input costs. "+
+		"Medians over %d requests of each, after one that filled the compile cache; per test is the request's total over %d. Peak RSS is the daemon's high-water mark after that way's requests (in the rows' order).\n\n",
 		setTests, setTests, r.requests, setTests)
 	b.WriteString("| tests sent | request body | total ms | per test ms | program's CPU per test ms | (total − program's CPU) per test ms | daemon peak RSS MiB |\n|---|---|---|---|---|---|---|\n")
 	if r.skipped != "" {
@@ -133,7 +145,7 @@ func testsetText(r setResult) string {
 	for _, row := range []struct {
 		name string
 		f    setFigures
-	}{{"`testset` (streamed from disk)", r.streamed}, {"inline `tests`", r.inlined}} {
+	}{{"`testset` of 11–110-byte inputs", r.small}, {"`testset` (streamed from disk)", r.streamed}, {"inline `tests`", r.inlined}} {
 		per := func(d time.Duration) float64 { return ms(d) / setTests }
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %.2f | %.2f | %.0f |\n", row.name, sizeText(row.f.sent), ms(row.f.total),
 			per(row.f.total), per(row.f.program), per(row.f.total-row.f.program), float64(row.f.peakKiB)/1024)
