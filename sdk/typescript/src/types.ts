@@ -32,6 +32,8 @@ export interface ExecuteRequest {
   limits?: Limits;
   compile_limits?: Limits;
   tests?: { stdin?: string; expected_stdout?: string }[];
+  /** A stored test set's id (POST /v1/testsets): its tests run instead of `tests`. */
+  testset?: string;
   collect?: string[];
   collect_bytes?: number;
   tty?: boolean;
@@ -199,6 +201,21 @@ export interface Image {
   created: string;
   source: string;
   config: Record<string, unknown>;
+}
+
+/** A stored test set's summary (POST and GET /v1/testsets; the list leaves out `tests`). */
+export interface Testset {
+  id: string;
+  created: string;
+  test_count: number;
+  bytes: number;
+  tests?: { name: string; input_bytes: number; answer_bytes: number; group?: string; points?: number; compare?: unknown }[];
+  groups?: { name: string; stop_on_failure?: boolean; depends_on?: string[] }[];
+  compare?: unknown;
+  checker?: { language: string; version?: string; files: string[] };
+  checker_limits?: Limits;
+  interactor?: { language: string; version?: string; files: string[] };
+  interactor_limits?: Limits;
 }
 
 export interface LanguageInfo {
