@@ -69,6 +69,8 @@ type Config struct {
 	Cluster Cluster `toml:"cluster"`
 	// Compat is the [compat] section (compat.go).
 	Compat Compat `toml:"compat"`
+	// Testsets is the [testsets] section (testsets.go).
+	Testsets Testsets `toml:"testsets"`
 
 	// Sessions: sandboxes that live across calls (docs/api.md "Sandboxes").
 	SessionTTL         string `toml:"session_ttl"`
@@ -136,8 +138,9 @@ func Default() Config {
 		SessionMemory:      "4GiB",
 		MaxExecsPerSandbox: 4,
 
-		Network: defaultNetwork(),
-		Compat:  defaultCompat(),
+		Network:  defaultNetwork(),
+		Compat:   defaultCompat(),
+		Testsets: defaultTestsets(),
 	}
 }
 
@@ -193,6 +196,8 @@ type Resolved struct {
 	BuildLayerBytes int64
 	// Compat is the [compat] section (compat.go).
 	Compat CompatResolved
+	// Testsets is the [testsets] section (testsets.go).
+	Testsets TestsetsResolved
 }
 
 // Resolve validates c and converts its strings.
@@ -260,6 +265,7 @@ func (c Config) Resolve() (*Resolved, error) {
 	errs = append(errs, c.resolveBuild(r)...)
 	errs = append(errs, c.resolveCluster()...)
 	errs = append(errs, c.resolveCompat(r)...)
+	errs = append(errs, c.resolveTestsets(r)...)
 	if r.Defaults, err = c.Defaults.Over(limits.Defaults()); err != nil {
 		errs = append(errs, fmt.Errorf("defaults: %w", err))
 	}

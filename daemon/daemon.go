@@ -35,6 +35,7 @@ import (
 	"github.com/sandboxd/sandboxd/runtime"
 	"github.com/sandboxd/sandboxd/server"
 	"github.com/sandboxd/sandboxd/session"
+	"github.com/sandboxd/sandboxd/testsets"
 )
 
 // SandboxUID and SandboxGID run every program the daemon starts.
@@ -150,6 +151,12 @@ func (d *daemon) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ts := cfg.Testsets
+	sets, err := testsets.Open(ts.Dir, testsets.Limits{MaxBytes: ts.MaxBytes, MaxTests: ts.MaxTests,
+		MaxOwnerBytes: ts.MaxOwnerBytes, MaxTotalBytes: ts.MaxTotal}, log)
+	if err != nil {
+		return err
+	}
 	if d.lns, err = openListeners(cfg, log); err != nil { // listen.go: unix, tcp, TLS, socket activation
 		return err
 	}
@@ -166,7 +173,7 @@ func (d *daemon) open(ctx context.Context) error {
 	if d.forward, err = forwarding(cfg); err != nil { // cluster.go
 		return err
 	}
-	d.assemble(store, catalog, cache, artifacts)
+	d.assemble(store, catalog, cache, artifacts, sets)
 	return nil
 }
 
@@ -219,7 +226,7 @@ func openEngine(ctx context.Context, cfg *config.Resolved, stateDir string, log 
 // assemble builds the serving side on what open acquired: the warm pool,
 // the admission queue, the execution core, the language service (only with
 // a catalog) and the API server.
-func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache *compilecache.Cache, artifacts string) {
+func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache *compilecache.Cache, artifacts string, sets *testsets.Store) {
 	cfg, log := d.cfg, d.log
 	// Parked sandboxes are built with the maximums: a request may only
 	// lower what a sandbox was built with (rlimits set at build are hard).
@@ -260,6 +267,7 @@ func (d *daemon) assemble(store *images.Store, catalog *languages.Catalog, cache
 		Forwarding: d.forward,
 		Ready:      d.ready, // cluster.go
 		Compat:     compatOptions(cfg, catalog),
+		Testsets:   sets,
 	})
 }
 

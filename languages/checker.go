@@ -79,8 +79,12 @@ func (j *judge) verdict(ctx context.Context, t Test, tr *api.TestResult) error {
 		got = string(raw)
 	}
 	if j.checker == nil {
+		want, err := t.Expected()
+		if err != nil {
+			return err
+		}
 		tr.Status = StatusWrongAnswer
-		if t.Compare.Match(got, t.ExpectedStdout) {
+		if t.Compare.Match(got, want) {
 			tr.Status = StatusAccepted
 		}
 		return nil
@@ -92,10 +96,12 @@ func (j *judge) verdict(ctx context.Context, t Test, tr *api.TestResult) error {
 // the expected answer, and reads its verdict.
 func (j *judge) check(ctx context.Context, t Test, got string, tr *api.TestResult) error {
 	st := *j.checker
-	st.Files = append(st.Files[:len(st.Files):len(st.Files)],
-		rootfs.File{Name: checkerFiles[0], Data: []byte(t.Stdin), Mode: 0o444},
-		rootfs.File{Name: checkerFiles[1], Data: []byte(got), Mode: 0o444},
-		rootfs.File{Name: checkerFiles[2], Data: []byte(t.ExpectedStdout), Mode: 0o444})
+	// A stored test set's input and answer go in from their files, never
+	// read into memory here.
+	input := rootfs.File{Name: checkerFiles[0], Data: []byte(t.Stdin), Source: t.StdinFile, Mode: 0o444}
+	answer := rootfs.File{Name: checkerFiles[2], Data: []byte(t.ExpectedStdout), Source: t.ExpectedFile, Mode: 0o444}
+	st.Files = append(st.Files[:len(st.Files):len(st.Files)], input,
+		rootfs.File{Name: checkerFiles[1], Data: []byte(got), Mode: 0o444}, answer)
 	so, err := j.r.RunStage(ctx, st)
 	if err != nil {
 		return fmt.Errorf("checker: %w", tooBigToRun(j.req.Checker.Language, err))

@@ -49,8 +49,6 @@ func checkJudgingFields(req *api.ExecuteRequest) error {
 	switch {
 	case req.Interactor != nil || req.InteractorLimits != nil || req.Record:
 		return errdefs.Invalidf(`"interactor", "interactor_limits" and "record" are not available on this daemon yet`)
-	case req.Testset != "":
-		return errdefs.Invalidf(`"testset" is not available on this daemon yet`)
 	case len(req.Tests) == 0 && (req.Compare != nil || req.Checker != nil || req.CheckerLimits != nil || len(req.Groups) > 0):
 		return errdefs.Invalidf(`"compare", "checker", "checker_limits" and "groups" judge "tests": give tests`)
 	case req.Checker != nil && (req.Compare != nil || hasTestCompare):

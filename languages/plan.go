@@ -56,6 +56,43 @@ type Test struct {
 	// Compare holds the test's output against ExpectedStdout when the
 	// request has no checker (the zero value is "lines").
 	Compare Comparison `json:"-"`
+	// StdinFile and ExpectedFile, when set, are host paths (a stored test
+	// set's files, testsets.Handle) that replace Stdin and ExpectedStdout:
+	// the input is streamed into the run and the answer read when it is
+	// compared, one test at a time, so a request never holds a set whole.
+	StdinFile    string `json:"-"`
+	ExpectedFile string `json:"-"`
+}
+
+// TestFiles are a stored test's input and answer on the host (Call).
+type TestFiles struct {
+	Input, Answer string
+}
+
+// stdin sets the stage's input to the test's; done closes what it opened.
+func (t *Test) stdin(st *execution.Stage) (done func(), err error) {
+	if t.StdinFile == "" {
+		st.Stdin, st.StdinStream = []byte(t.Stdin), nil
+		return func() {}, nil
+	}
+	f, err := os.Open(t.StdinFile)
+	if err != nil {
+		return nil, fmt.Errorf("a test set's input: %w", err)
+	}
+	st.Stdin, st.StdinStream = nil, f
+	return func() { f.Close() }, nil
+}
+
+// Expected is the output the test must produce.
+func (t *Test) Expected() (string, error) {
+	if t.ExpectedFile == "" {
+		return t.ExpectedStdout, nil
+	}
+	b, err := os.ReadFile(t.ExpectedFile)
+	if err != nil {
+		return "", fmt.Errorf("a test set's answer: %w", err)
+	}
+	return string(b), nil
 }
 
 // Aux is a program of the judge's, a checker: compiled once per request
@@ -216,8 +253,12 @@ func runTests(ctx context.Context, j *judge, stage execution.Stage, out *Outcome
 	for i, t := range req.Tests {
 		tr := api.TestResult{Name: t.Name, Group: t.Group, Status: StatusSkipped}
 		if !score.skip(t) {
-			stage.Stdin = []byte(t.Stdin)
+			closeStdin, err := t.stdin(&stage)
+			if err != nil {
+				return fmt.Errorf("test %d: %w", i, err)
+			}
 			so, err := runStage(ctx, j.r, req.Events, "test", i, stage)
+			closeStdin()
 			if err != nil {
 				return fmt.Errorf("test %d: %w", i, tooBigToRun(req.Language, err))
 			}

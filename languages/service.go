@@ -100,6 +100,9 @@ type Call struct {
 	// signals and resizes (not for tests).
 	TTY     *runtime.WindowSize
 	Control <-chan runtime.Control
+	// TestFiles, when set, are the files of the request's tests, one per
+	// test (a stored test set's: testsets.Handle.Apply).
+	TestFiles []TestFiles
 }
 
 // runner binds a call's key and observer to the core for the plan.
@@ -189,6 +192,9 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 		Events: call.Events, StdinStream: call.Stdin, TTY: call.TTY, Control: call.Control, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}
 	if err := s.planJudging(ctx, call, req, plan); err != nil {
 		return nil, err
+	}
+	for i, f := range call.TestFiles[:min(len(call.TestFiles), len(plan.Tests))] { // a stored test set's (Call.TestFiles)
+		plan.Tests[i].StdinFile, plan.Tests[i].ExpectedFile = f.Input, f.Answer
 	}
 	return plan, nil
 }

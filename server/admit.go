@@ -207,6 +207,9 @@ const (
 	actionUpdate  = "sandbox.update"
 	actionKill    = "sandbox.kill"
 	actionAttach  = "sandbox.attach"
+	// Test sets (testsets.go).
+	actionTestsetCreate = "testset.create"
+	actionTestsetDelete = "testset.delete"
 )
 
 // finish writes the audit line and counts the execution.

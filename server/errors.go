@@ -11,6 +11,7 @@ import (
 	"github.com/sandboxd/sandboxd/execution"
 	"github.com/sandboxd/sandboxd/languages"
 	"github.com/sandboxd/sandboxd/session"
+	"github.com/sandboxd/sandboxd/testsets"
 )
 
 // apiError is what the client sees of an error.
@@ -63,6 +64,8 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusNotFound, api.CodeUnknownSandbox, "no sandbox with this id (it never existed, has ended, or is another caller's)"}
 	case errors.Is(err, session.ErrUnknownExec):
 		return &apiError{http.StatusNotFound, api.CodeUnknownExec, "this sandbox has no exec with this id (it never existed, or ended long enough ago to be forgotten)"}
+	case errors.Is(err, testsets.ErrUnknown):
+		return &apiError{http.StatusNotFound, api.CodeUnknownTestset, testsets.ErrUnknown.Error()}
 	case errors.As(err, &unknownImage):
 		return &apiError{http.StatusNotFound, api.CodeUnknownImage, unknownImage.Error()}
 	case errors.Is(err, languages.ErrUnknown):

@@ -133,6 +133,11 @@ func (s *Server) language(r *http.Request, rec *execRecord, caps limits.Partial,
 		return nil, err
 	}
 	call := languages.Call{Key: rec.user(), Observer: s.observer(r, rec), Caps: caps, Network: network}
+	release, err := s.useTestset(rec, req, &call) // testsets.go
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	tty, err := terminalSize(req.TTY, req.Rows, req.Cols)
 	if err != nil {
 		return nil, err
@@ -163,6 +168,9 @@ func (s *Server) plan(req *api.ExecuteRequest) (*job, error) {
 	}
 	if req.Version != "" || len(req.Args) > 0 || req.CompileLimits != nil || len(req.CompileOptions) > 0 || len(req.Tests) > 0 {
 		return nil, invalid(`"version", "args", "compile_limits", "compile_options" and "tests" belong to language mode; with "image", put everything in "cmd"`)
+	}
+	if req.Testset != "" {
+		return nil, invalid(`"testset" belongs to language mode: its tests run a language's program`)
 	}
 	if len(req.Cmd) == 0 || req.Cmd[0] == "" {
 		return nil, invalid(`"cmd" is required and its first element must not be empty`)

@@ -99,6 +99,9 @@ type Options struct {
 	// Compat turns on the Piston and Judge0 endpoints (compat.go); nil:
 	// none.
 	Compat *CompatOptions
+	// Testsets stores test sets (testsets.go; nil: /v1/testsets answers
+	// 404 and a request's "testset" is unknown_testset).
+	Testsets Testsets
 }
 
 // Server serves the API.
@@ -135,6 +138,9 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /v1/languages", s.handleLanguages)
 	if o.Sessions != nil {
 		s.routeSandboxes()
+	}
+	if o.Testsets != nil {
+		s.routeTestsets() // testsets.go
 	}
 	s.routeMCP() // mcp.go
 	if o.Compat != nil {

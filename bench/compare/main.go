@@ -219,10 +219,15 @@ func (d *daemon) stop() {
 	os.RemoveAll(d.dir)
 }
 
-func (d *daemon) rssKiB() int64 {
+func (d *daemon) rssKiB() int64 { return d.statusKiB("VmRSS:") }
+
+// peakRSSKiB is the daemon's RSS high-water mark since it started.
+func (d *daemon) peakRSSKiB() int64 { return d.statusKiB("VmHWM:") }
+
+func (d *daemon) statusKiB(field string) int64 {
 	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.Pid()))
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			return n
 		}
@@ -251,8 +256,13 @@ func main() {
 	catalog := flag.String("catalog", "languages/catalog.toml", "the language catalog, for the C row")
 	n := flag.Int("n", 200, "runs per subject")
 	out := flag.String("out", "docs/benchmarks.md", "where to write the table ('' for nowhere)")
+	only := flag.String("only", "", "\"testsets\": print the test-set rows only (writes nothing)")
 	flag.Parse()
 	ctx := context.Background()
+	if *only == "testsets" {
+		fmt.Println(testsetText(testsetBench(ctx, *bin, *gccRootfs, *catalog, max(3, *n/20))))
+		return
+	}
 	abs, _ := filepath.Abs(*rootfs)
 	*rootfs = abs
 	work, _ := os.MkdirTemp("", "sandboxd-compare-")
@@ -286,8 +296,10 @@ func main() {
 	nParked, cgroupKiB := parkedSandboxes()
 	fmt.Fprintf(os.Stderr, "measuring C, %d tests ...\n", cTestCount)
 	c := cTests(ctx, *bin, *gccRootfs, *catalog, max(5, *n/10))
+	fmt.Fprintf(os.Stderr, "measuring a %d-test set of 1 MiB inputs ...\n", setTests)
+	sets := testsetBench(ctx, *bin, *gccRootfs, *catalog, max(3, *n/20))
 	pooledRow, _ := find(results, rowAPI)
-	parts := []string{render(results, concurrencies), cTestsText(c), ratiosText(results, c), poolText(pooledRow, concurrencies), cpuNote + "\n",
+	parts := []string{render(results, concurrencies), cTestsText(c), testsetText(sets), ratiosText(results, c), poolText(pooledRow, concurrencies), cpuNote + "\n",
 		pythonTable(ctx, *bin, *pyRootfs, *n),
 		fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
 			"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",

@@ -77,8 +77,9 @@ func configFlags() []configFlag {
 		{"userns-range", "START:SIZE host ids for user namespaces (default: /etc/subuid's sandboxd entry)", str(func(c *config.Config) *string { return &c.UsernsRange })},
 	}
 	flags = append(flags, sessionFlags()...)
-	flags = append(flags, accessFlags()...)  // serve_access.go
-	flags = append(flags, clusterFlags()...) // serve_cluster.go
+	flags = append(flags, accessFlags()...)   // serve_access.go
+	flags = append(flags, clusterFlags()...)  // serve_cluster.go
+	flags = append(flags, testsetsFlags()...) // serve_cluster.go
 	for _, side := range []struct {
 		prefix string
 		get    func(*config.Config) *config.Limits

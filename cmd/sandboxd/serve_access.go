@@ -76,7 +76,11 @@ func ints(dst func(*config.Config) *[]int) func(*config.Config, string) error {
 
 // cliFlag builds the urfave flag of a config flag.
 func cliFlag(f configFlag) cli.Flag {
-	usage := f.usage + " (config: " + flagSections[f.name] + strings.ReplaceAll(f.name, "-", "_") + ")"
+	// A section's flag may carry the section's name, which its key does
+	// not repeat (--testsets-max-bytes is [testsets] max_bytes).
+	section := flagSections[f.name]
+	key := strings.TrimPrefix(f.name, strings.Trim(section, "[] ")+"-")
+	usage := f.usage + " (config: " + section + strings.ReplaceAll(key, "-", "_") + ")"
 	switch {
 	case listFlags[f.name]:
 		return &cli.StringSliceFlag{Name: f.name, Usage: usage}

@@ -37,10 +37,22 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	arch := string(tarArchive(t, append(members("1.in", "1", "1.ans", "1"), member{Name: "testset.toml",
+		Body: "compare = \"tokens\"\n[[group]]\nname = \"g\"\n[[test]]\nname = \"1\"\ngroup = \"g\"\npoints = 1\n"})))
+	set, err := d.Client.CreateTestset(context.Background(), strings.NewReader(arch))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		method, path, body string
 		validRequest       bool
 	}{
+		{"POST", "/v1/testsets", arch, true},
+		{"POST", "/v1/testsets", "not an archive", true},
+		{"GET", "/v1/testsets", "", true},
+		{"GET", "/v1/testsets/" + set.ID, "", true},
+		{"GET", "/v1/testsets/nosuch", "", true},
+		{"DELETE", "/v1/testsets/nosuch", "", true},
 		{"POST", "/v1/execute", `{"image":"busybox","cmd":["echo","hi"]}`, true},
 		{"POST", "/v1/execute", `{"image":"busybox","cmd":["sh","-c","printf '\\377'; exit 2"],"files":[{"name":"a","content":"eA==","encoding":"base64"}],"env":{"A":"b"},"stdin":"x"}`, true},
 		{"POST", "/v1/execute", `{"image":"busybox","cmd":["sleep","2"],"limits":{"wall_time_ms":100}}`, true},
@@ -92,6 +104,9 @@ func TestServerMatchesOpenAPI(t *testing.T) {
 			req, _ := http.NewRequest(c.method, "http://localhost"+c.path, strings.NewReader(c.body))
 			if c.body != "" {
 				req.Header.Set("Content-Type", "application/json")
+			}
+			if c.path == "/v1/testsets" {
+				req.Header.Set("Content-Type", "application/x-tar") // an archive, not JSON
 			}
 			route, params, err := router.FindRoute(req)
 			if err != nil {

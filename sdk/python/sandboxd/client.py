@@ -157,6 +157,28 @@ class Client:
         """DELETE /v1/sandboxes/{id}: ends the sandbox."""
         self._t.json("DELETE", sandbox_path(sandbox_id))
 
+    # Test sets.
+
+    def create_testset(self, archive: Union[bytes, IO[bytes]]) -> Dict[str, Any]:
+        """POST /v1/testsets: a tar, gzipped tar or zip of ``NAME.in`` with
+        ``NAME.ans`` (or ``NAME.out``) per test and an optional
+        ``testset.toml``, bytes or a file. Returns the set's summary; run
+        it with ``execute(language=..., files=..., testset=summary["id"])``."""
+        _, data = self._t.call("POST", "/v1/testsets", archive, {"Content-Type": "application/octet-stream"})
+        return json.loads(data)  # type: ignore[no-any-return]
+
+    def testsets(self) -> List[Dict[str, Any]]:
+        """GET /v1/testsets: the caller's sets, oldest first, without their tests."""
+        return self._t.json("GET", "/v1/testsets")["testsets"]  # type: ignore[no-any-return]
+
+    def testset(self, testset_id: str) -> Dict[str, Any]:
+        """GET /v1/testsets/{id}: one of the caller's sets, with its tests."""
+        return self._t.json("GET", "/v1/testsets/" + quote(testset_id, safe=""))  # type: ignore[no-any-return]
+
+    def delete_testset(self, testset_id: str) -> None:
+        """DELETE /v1/testsets/{id}."""
+        self._t.json("DELETE", "/v1/testsets/" + quote(testset_id, safe=""))
+
     # Languages, images and the daemon.
 
     def languages(self) -> List[Dict[str, Any]]:

@@ -39,7 +39,7 @@ class InvalidRequest(SandboxdError):
 
 class NotFound(SandboxdError):
     """404: ``not_found``, ``unknown_image``, ``unknown_language``,
-    ``unknown_sandbox`` or ``unknown_exec``."""
+    ``unknown_sandbox``, ``unknown_exec`` or ``unknown_testset``."""
 
 
 class Unauthorized(SandboxdError):
@@ -92,6 +92,7 @@ _CLASSES: Dict[str, Type[SandboxdError]] = {
     "unknown_language": NotFound,
     "unknown_sandbox": NotFound,
     "unknown_exec": NotFound,
+    "unknown_testset": NotFound,
     "unauthorized": Unauthorized,
     "forbidden": Forbidden,
     "conflict": Conflict,

@@ -4,7 +4,9 @@ test image as "busybox" and the python and node language images, and runs
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 import tempfile
 import unittest
 
@@ -124,6 +126,33 @@ class OneShot(unittest.TestCase):
         self.assertTrue(langs["python"]["available"])
         self.assertIn("sandboxd_sandboxes_in_flight", self.client.metrics())
         self.assertIs(self.client.ready(), True)
+
+
+class Testsets(unittest.TestCase):
+    def setUp(self) -> None:
+        self.client = sandboxd.Client(SOCKET)
+
+    def test_upload_run_delete(self) -> None:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, body in [("1.in", "2 3\n"), ("1.ans", "5\n"), ("2.in", "4 4\n"), ("2.out", "9\n")]:
+                info = tarfile.TarInfo(name)
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body.encode()))
+        summary = self.client.create_testset(buf.getvalue())
+        self.assertEqual(summary["test_count"], 2)
+        self.assertEqual([t["name"] for t in summary["tests"]], ["1", "2"])
+        r = self.client.execute(language="python", files=[{"name": "main.py", "content":
+                                "import sys\nprint(sum(int(x) for x in sys.stdin.read().split()))"}], testset=summary["id"])
+        self.assertEqual([t["status"] for t in r["tests"]], ["accepted", "wrong_answer"], r)
+        self.assertIn(summary["id"], [s["id"] for s in self.client.testsets()])
+        self.assertEqual(self.client.testset(summary["id"])["tests"][1]["answer_bytes"], 2)
+        self.client.delete_testset(summary["id"])
+        with self.assertRaises(sandboxd.NotFound) as ctx:
+            self.client.testset(summary["id"])
+        self.assertEqual(ctx.exception.code, "unknown_testset")
+        with self.assertRaises(sandboxd.InvalidRequest):
+            self.client.create_testset(b"not an archive" * 100)
 
 
 class OverTCP(unittest.TestCase):

@@ -7,6 +7,7 @@ import { Sandbox } from "./sandbox.js";
 import { type Body, type ClientOptions, Transport } from "./transport.js";
 import type {
   BuildEvent, BuildRequest, CreateSandboxRequest, Event, ExecuteRequest, ExecuteResponse, File, Image, LanguageInfo, LanguageResponse, Limits, Network, SandboxInfo,
+  Testset,
 } from "./types.js";
 
 /** The main file's name per language and alias of the catalog: the run command uses it, and Java needs the class's own name. Others get "main". */
@@ -128,6 +129,27 @@ export class Client {
   /** DELETE /v1/sandboxes/{id}. */
   async deleteSandbox(id: string): Promise<void> {
     await this.t.json("DELETE", sandboxPath(id));
+  }
+
+  /** POST /v1/testsets: a tar, gzipped tar or zip of NAME.in with NAME.ans (or NAME.out) per test and an optional testset.toml; run it with `testset: set.id` in a language request. */
+  async createTestset(archive: Body): Promise<Testset> {
+    const b = await this.t.call("POST", "/v1/testsets", archive, { "Content-Type": "application/octet-stream" });
+    return JSON.parse(b.toString("utf8")) as Testset;
+  }
+
+  /** GET /v1/testsets: the caller's sets, oldest first, without their tests. */
+  async testsets(): Promise<Testset[]> {
+    return (await this.t.json<{ testsets: Testset[] }>("GET", "/v1/testsets")).testsets;
+  }
+
+  /** GET /v1/testsets/{id}: one of the caller's sets, with its tests. */
+  testset(id: string): Promise<Testset> {
+    return this.t.json("GET", `/v1/testsets/${encodeURIComponent(id)}`);
+  }
+
+  /** DELETE /v1/testsets/{id}. */
+  async deleteTestset(id: string): Promise<void> {
+    await this.t.json("DELETE", `/v1/testsets/${encodeURIComponent(id)}`);
   }
 
   /** GET /v1/languages. */

@@ -11,6 +11,7 @@ export type ErrorCode =
   | "unknown_language"
   | "unknown_sandbox"
   | "unknown_exec"
+  | "unknown_testset"
   | "unauthorized"
   | "forbidden"
   | "conflict"

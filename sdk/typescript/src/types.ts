@@ -36,6 +36,8 @@ export interface ExecuteRequest {
   checker?: Program;
   checker_limits?: Limits;
   groups?: { name: string; stop_on_failure?: boolean; depends_on?: string[] }[];
+  /** A stored test set's id (POST /v1/testsets): its tests run instead of `tests`. */
+  testset?: string;
   collect?: string[];
   collect_bytes?: number;
   tty?: boolean;
@@ -242,6 +244,21 @@ export interface Image {
   created: string;
   source: string;
   config: Record<string, unknown>;
+}
+
+/** A stored test set's summary (POST and GET /v1/testsets; the list leaves out `tests`). */
+export interface Testset {
+  id: string;
+  created: string;
+  test_count: number;
+  bytes: number;
+  tests?: { name: string; input_bytes: number; answer_bytes: number; group?: string; points?: number; compare?: unknown }[];
+  groups?: { name: string; stop_on_failure?: boolean; depends_on?: string[] }[];
+  compare?: unknown;
+  checker?: { language: string; version?: string; files: string[] };
+  checker_limits?: Limits;
+  interactor?: { language: string; version?: string; files: string[] };
+  interactor_limits?: Limits;
 }
 
 export interface LanguageInfo {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 
 import { Client, eventBytes, requestForCode, SandboxdError } from "../dist/index.js";
+import { tarDirectory } from "../dist/tar.js";
 
 const socketPath = process.env.SANDBOXD_SOCKET;
 if (!socketPath) throw new Error("SANDBOXD_SOCKET is not set: run these tests through `go test ./test/sdk/`");
@@ -139,6 +140,27 @@ describe("one-shot runs", () => {
     assert.ok(langs.find((l) => l.name === "javascript").available);
     assert.match(await client.metrics(), /sandboxd_sandboxes_in_flight/);
     assert.equal(await client.ready(), true);
+  });
+});
+
+describe("test sets", () => {
+  test("upload, run, list, delete", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sdk-ts-set-"));
+    for (const [name, body] of [["1.in", "2 3\n"], ["1.ans", "5\n"], ["2.in", "4 4\n"], ["2.out", "9\n"]]) {
+      await writeFile(join(dir, name), body);
+    }
+    const set = await client.createTestset(await tarDirectory(dir));
+    await rm(dir, { recursive: true });
+    assert.equal(set.test_count, 2);
+    assert.deepEqual(set.tests.map((t) => t.name), ["1", "2"]);
+    const r = await client.execute({ language: "javascript", testset: set.id, files: [{ name: "main.js",
+      content: "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(s.split(/\\s+/).filter(Boolean).map(Number).reduce((a,b)=>a+b,0)))" }] });
+    assert.deepEqual(r.tests.map((t) => t.status), ["accepted", "wrong_answer"]);
+    assert.ok((await client.testsets()).some((s) => s.id === set.id));
+    assert.equal((await client.testset(set.id)).tests[1].answer_bytes, 2);
+    await client.deleteTestset(set.id);
+    await assert.rejects(client.testset(set.id), (e) => e instanceof SandboxdError && e.code === "unknown_testset");
+    await assert.rejects(client.createTestset(Buffer.from("not an archive".repeat(100))), (e) => e instanceof SandboxdError && e.code === "invalid_request");
   });
 });
 
