@@ -1,6 +1,7 @@
 package languages_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/client"
+	"github.com/sandboxd/sandboxd/internal/archivetest"
 	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
@@ -23,6 +25,73 @@ func TestJudging(t *testing.T) {
 	t.Run("comparisons", func(t *testing.T) { judgeComparisons(t, d) })
 	t.Run("checkers", func(t *testing.T) { judgeCheckers(t, d) })
 	t.Run("groups", func(t *testing.T) { judgeGroups(t, d) })
+	t.Run("testset", func(t *testing.T) { judgeTestset(t, d) })
+}
+
+// judgeTestset: a stored set's testset.toml judges as a request would:
+// its checker with partial points, its groups stopping and depending,
+// its points and names; a request's own checker replaces the set's.
+func judgeTestset(t *testing.T, d *testdaemon.Daemon) {
+	ctx := context.Background()
+	checker, err := os.ReadFile("../../docs/examples/checker.cpp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := `
+[[group]]
+name = "easy"
+[[group]]
+name = "hard"
+depends_on = ["easy"]
+[[test]]
+name = "a"
+group = "easy"
+points = 10
+[[test]]
+name = "b"
+group = "easy"
+points = 10
+[[test]]
+name = "c"
+group = "hard"
+points = 80
+[checker]
+language = "cpp"
+files = ["checker.cpp"]
+`
+	tar := archivetest.Tar(t, archivetest.Files("testset.toml", manifest, "checker.cpp", string(checker),
+		"a.in", "2.5", "a.ans", "2.5", "b.in", "2.6", "b.ans", "2.5", "c.in", "9", "c.ans", "9"))
+	set, err := d.Client.CreateTestset(ctx, bytes.NewReader(tar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "python", Files: echo, Testset: set.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name, status string
+		points       float64
+	}{{"a", "accepted", 10}, {"b", "partial", 6}, {"c", "skipped", 0}}
+	for i, w := range want {
+		tr := r.Tests[i]
+		if tr.Name != w.name || tr.Status != w.status || tr.Points == nil || *tr.Points < w.points-1e-9 || *tr.Points > w.points+1e-9 {
+			t.Errorf("test %d: %s %s %v, want %+v", i, tr.Name, tr.Status, tr.Points, w)
+		}
+	}
+	if r.Status != "partial" || len(r.Groups) != 2 || r.Groups[1].Status != "skipped" || *r.MaxScore != 100 {
+		t.Errorf("status %s, groups %+v, max score %v", r.Status, r.Groups, r.MaxScore)
+	}
+	// The request's own checker instead of the set's: comparing tokens
+	// makes b a wrong answer, and "hard" is still skipped.
+	r, err = d.Client.ExecuteLanguage(ctx, &api.ExecuteRequest{Language: "python", Files: echo, Testset: set.ID,
+		Checker: &api.Program{Language: "python", Files: []api.File{{Name: "check.py", Content: "import sys\nsys.exit(0 if open('output').read().split() == open('answer').read().split() else 1)\n"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Tests[0].Status != "accepted" || r.Tests[1].Status != "wrong_answer" || r.Tests[2].Status != "skipped" || r.CheckerCompile != nil {
+		t.Errorf("the request's checker over the set's: %s %s %s (checker compile %v)", r.Tests[0].Status, r.Tests[1].Status, r.Tests[2].Status, r.CheckerCompile)
+	}
 }
 
 // judgeComparisons: each built-in comparison decides a test through the
