@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,13 @@ type Stage struct {
 	// Network, when set, lets the program out through the egress proxy,
 	// served inside its sandbox for the run; nil: loopback only.
 	Network *Network
+	// StdinFile and StdoutFile, when set, are the program's stdin and
+	// stdout: one end of a pipe to another stage's program, run at the
+	// same time (Core.Together; runtime.Request.StdinFile). The caller
+	// closes its copies once Started was called or the stage returned.
+	StdinFile, StdoutFile *os.File
+	// Started, when set, is called once the program runs.
+	Started func()
 }
 
 // Network is a stage's egress: its policy, and who is told of each of its
@@ -230,8 +238,40 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		return nil, err
 	}
 	defer slot()
-	wait := time.Since(queued)
+	return c.runInSlot(ctx, img, st, obs, time.Since(queued))
+}
 
+// Together runs fn with one admission slot, in which fn may run stages at
+// the same time through run, each in a sandbox of its own: an interactive
+// test's program and interactor. They hold one slot between them, not
+// one each: they take turns on the CPU (each waits for the other's
+// answer), and two slots taken one after the other could leave two such
+// requests each holding one and waiting for a second forever.
+func (c *Core) Together(ctx context.Context, key string, obs Observer,
+	fn func(run func(context.Context, Stage) (*Output, error)) error) error {
+	queued := time.Now()
+	slot, err := c.o.Slots.Acquire(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer slot()
+	wait := time.Since(queued)
+	return fn(func(ctx context.Context, st Stage) (*Output, error) {
+		img, release, err := c.o.Images.Acquire(st.Image)
+		if err != nil {
+			if errors.Is(err, images.ErrNotFound) {
+				return nil, &UnknownImageError{Name: st.Image}
+			}
+			return nil, err
+		}
+		defer release()
+		return c.runInSlot(ctx, img, st, obs, wait)
+	})
+}
+
+// runInSlot runs one stage once its image and admission slot are held:
+// steps 3 to 5 of the package comment.
+func (c *Core) runInSlot(ctx context.Context, img *images.Image, st Stage, obs Observer, wait time.Duration) (*Output, error) {
 	opts := runtime.BuildOptions{Rootfs: img.Rootfs, UID: c.o.UID, GID: c.o.GID, Limits: st.Limits}
 	sb, err := c.o.Sandboxes.Get(ctx, opts)
 	if err != nil {
@@ -253,6 +293,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		Args: st.Args, Env: Environment(img.Config.Env, env), Files: st.Files,
 		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
 		TTY: st.TTY, Control: st.Control, ShareNetwork: proxy != nil,
+		StdinFile: st.StdinFile, StdoutFile: st.StdoutFile, Started: st.Started,
 	})
 	if proxy != nil {
 		usage := proxy.Close()
@@ -267,26 +308,38 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	if obs != nil {
 		obs.StageDone(&st, out)
 	}
-	if len(st.CopyOut.Patterns) > 0 {
-		if err := st.CopyOut.read(sb, res); err != nil {
-			return nil, fmt.Errorf("collecting files: %w", err)
-		}
-	}
-	if st.CollectWork && res.Status == runtime.StatusOK {
-		limit := st.Limits.WorkBytes
-		if st.CollectWorkBytes > 0 {
-			limit = min(limit, st.CollectWorkBytes)
-		}
-		if st.CollectWorkDir != "" {
-			out.Work, err = sb.CollectWorkInto(st.CollectWorkDir, limit)
-		} else {
-			out.Work, err = sb.CollectWork(limit)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("collecting compile output: %w", err)
-		}
+	if err := c.collect(sb, st, out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// collect reads back what the stage asked for once its run ended: the
+// files of its CopyOut, and /work with CollectWork.
+func (c *Core) collect(sb Sandbox, st Stage, out *Output) error {
+	res := out.Result
+	if len(st.CopyOut.Patterns) > 0 {
+		if err := st.CopyOut.read(sb, res); err != nil {
+			return fmt.Errorf("collecting files: %w", err)
+		}
+	}
+	if !st.CollectWork || res.Status != runtime.StatusOK {
+		return nil
+	}
+	limit := st.Limits.WorkBytes
+	if st.CollectWorkBytes > 0 {
+		limit = min(limit, st.CollectWorkBytes)
+	}
+	var err error
+	if st.CollectWorkDir != "" {
+		out.Work, err = sb.CollectWorkInto(st.CollectWorkDir, limit)
+	} else {
+		out.Work, err = sb.CollectWork(limit)
+	}
+	if err != nil {
+		return fmt.Errorf("collecting compile output: %w", err)
+	}
+	return nil
 }
 
 // serveEgress starts the proxy inside sb for a stage with a network
@@ -381,8 +434,12 @@ func (Dir) Acquire(name string) (*images.Image, func(), error) {
 	return &images.Image{Name: name, Rootfs: name}, func() {}, nil
 }
 
-// stdin is the program's standard input: the stream, or the bytes.
+// stdin is the program's standard input: the stream, or the bytes (none
+// when it is passed as a file).
 func (st *Stage) stdin() io.Reader {
+	if st.StdinFile != nil {
+		return nil
+	}
 	if st.StdinStream != nil {
 		return st.StdinStream
 	}

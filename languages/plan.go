@@ -92,6 +92,9 @@ type Request struct {
 	// keep comes out of it too, until the plan ends (nil: no shared
 	// bound).
 	Pool *OutputPool
+	// Interactor, when set, talks to the program over its stdin and
+	// stdout in every test (interactor.go); never without tests.
+	Interactor *Interactor
 	// Network is the run's and each test's egress (nil: loopback only).
 	// The compile never has one: its output is cached for every request
 	// of the same source, so it must not depend on what one caller's
@@ -161,24 +164,40 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		out.Run, out.Status = so.Result, string(so.Result.Status)
 		return out, nil
 	}
+	if req.Interactor != nil {
+		cleanup, err := prepareInteractor(ctx, r, cache, req)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+	}
 	out.Tests = make([]api.TestResult, 0, len(req.Tests))
 	out.Summary = map[string]int{}
 	budget := newOutputBudget(req)
 	defer budget.release()
 	for _, t := range req.Tests {
-		stage.Stdin = []byte(t.Stdin)
-		so, err := runStage(ctx, r, req.Events, "test", len(out.Tests), stage)
-		if err != nil {
-			return nil, fmt.Errorf("test %d: %w", len(out.Tests), tooBigToRun(lang, err))
-		}
-		status := string(so.Result.Status)
-		if so.Result.Status == api.StatusOK {
-			status = StatusWrongAnswer
-			if so.Result.StdoutEncoding == "" && OutputMatches(so.Result.Stdout, t.ExpectedStdout) {
-				status = StatusAccepted
+		var tr api.TestResult
+		if req.Interactor != nil {
+			var err error
+			if tr, err = runInteractive(ctx, r, req, len(out.Tests), t, stage); err != nil {
+				return nil, tooBigToRun(lang, err)
 			}
+		} else {
+			stage.Stdin = []byte(t.Stdin)
+			so, err := runStage(ctx, r, req.Events, "test", len(out.Tests), stage)
+			if err != nil {
+				return nil, fmt.Errorf("test %d: %w", len(out.Tests), tooBigToRun(lang, err))
+			}
+			status := string(so.Result.Status)
+			if so.Result.Status == api.StatusOK {
+				status = StatusWrongAnswer
+				if so.Result.StdoutEncoding == "" && OutputMatches(so.Result.Stdout, t.ExpectedStdout) {
+					status = StatusAccepted
+				}
+			}
+			tr = api.TestResult{Status: status, Run: so.Result}
 		}
-		tr := api.TestResult{Status: status, Run: so.Result}
+		status := tr.Status
 		budget.keep(&tr)
 		out.Tests = append(out.Tests, tr)
 		out.Summary[status]++

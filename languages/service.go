@@ -102,7 +102,9 @@ type Call struct {
 	Control <-chan runtime.Control
 }
 
-// runner binds a call's key and observer to the core for the plan.
+// runner binds a call's key and observer to the core for the plan; it
+// runs an interactive test's two stages together when the core can
+// (StagesTogether).
 type runner struct {
 	s    Stages
 	call Call
@@ -190,13 +192,18 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 		return nil, fmt.Errorf("%w: %s version %q is not available; this daemon has %s %s",
 			ErrUnknown, lang.Name, req.Version, lang.Name, version)
 	}
+	interactor, err := s.interactor(ctx, call, req)
+	if err != nil {
+		return nil, err
+	}
 	tests := make([]Test, len(req.Tests))
 	for i, t := range req.Tests {
 		tests[i] = Test{Stdin: t.Stdin, ExpectedStdout: t.ExpectedStdout}
 	}
 	return &Request{Language: lang, Version: version, ImageID: img.ID, Files: files, Args: req.Args,
 		Stdin: []byte(req.Stdin), Limits: runLimits, CompileLimits: compileLimits, CompileOptions: req.CompileOptions, Tests: tests, CopyOut: copyOut,
-		Events: call.Events, StdinStream: call.Stdin, TTY: call.TTY, Control: call.Control, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir}, nil
+		Events: call.Events, StdinStream: call.Stdin, TTY: call.TTY, Control: call.Control, Network: call.Network, OutputBudget: s.MaxResponse, Pool: s.Pool, MaxArtifact: s.MaxArtifact, ArtifactDir: s.ArtifactDir,
+		Interactor: interactor}, nil
 }
 
 func (s *Service) checkRequest(req *api.ExecuteRequest) ([]rootfs.File, error) {

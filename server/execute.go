@@ -164,6 +164,9 @@ func (s *Server) plan(req *api.ExecuteRequest) (*job, error) {
 	if req.Version != "" || len(req.Args) > 0 || req.CompileLimits != nil || len(req.CompileOptions) > 0 || len(req.Tests) > 0 {
 		return nil, invalid(`"version", "args", "compile_limits", "compile_options" and "tests" belong to language mode; with "image", put everything in "cmd"`)
 	}
+	if req.Interactor != nil || req.InteractorLimits != nil || req.Record {
+		return nil, invalid(`"interactor", "interactor_limits" and "record" belong to language mode, with "tests"`)
+	}
 	if len(req.Cmd) == 0 || req.Cmd[0] == "" {
 		return nil, invalid(`"cmd" is required and its first element must not be empty`)
 	}
