@@ -29,9 +29,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// shellCatalog makes busybox's sh a language ("sh") and a second one
-// ("sh2", its own image name) so that a request's program and interactor
-// may differ in language.
+// shellCatalog makes busybox's sh a language ("sh"), a second one ("sh2",
+// its own image name) so that a request's program and interactor may
+// differ in language, and a compiled one ("shc").
 const shellCatalog = `
 [[language]]
 name = "sh"
@@ -44,6 +44,15 @@ name = "sh2"
 image = "busybox2"
 main = "main.sh"
 run = ["/bin/sh", "{main}"]
+
+# "Compiled" shell: the compile refuses a source that says SYNTAX, and
+# leaves prog.sh for the run.
+[[language]]
+name = "shc"
+image = "busybox"
+main = "main.sh"
+compile = ["/bin/sh", "-c", "if grep -q SYNTAX {main}; then echo 'syntax error in {main}' >&2; exit 1; fi; cp {main} prog.sh"]
+run = ["/bin/sh", "prog.sh"]
 `
 
 // startShell starts a daemon with the shell catalog and the busybox image
