@@ -246,7 +246,11 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 // test's program and interactor. They hold one slot between them, not
 // one each: they take turns on the CPU (each waits for the other's
 // answer), and two slots taken one after the other could leave two such
-// requests each holding one and waiting for a second forever.
+// requests each holding one and waiting for a second forever. Where they
+// run is the kernel's choice: a pipe's wake-up is a synchronous one, which
+// keeps the pair on one CPU, as pinning both to one would, without taking
+// away the freedom to move it off a busy CPU (docs/judge-interactors.md,
+// "Placement", has the measurements).
 func (c *Core) Together(ctx context.Context, key string, obs Observer,
 	fn func(run func(context.Context, Stage) (*Output, error)) error) error {
 	queued := time.Now()

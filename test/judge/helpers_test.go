@@ -113,13 +113,13 @@ func settledFDs(t *testing.T, d *testdaemon.Daemon) []string {
 // process of its sandboxes is left but the warm pool's parked entries.
 func noLeaks(t *testing.T, d *testdaemon.Daemon, before []string) {
 	t.Helper()
-	var now []string
-	testdaemon.WaitUntil(t, "the daemon's descriptors back to their count", 10*time.Second, func() bool {
+	now := fds(t, d)
+	for deadline := time.Now().Add(10 * time.Second); len(now) > len(before) && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
 		now = fds(t, d)
-		return len(now) <= len(before)
-	})
+	}
 	if len(now) > len(before) {
-		t.Errorf("descriptors: %d before, %d after:\nbefore %v\nafter %v", len(before), len(now), before, now)
+		t.Errorf("descriptors: %d before, %d after:\nbefore %v\nafter  %v", len(before), len(now), before, now)
 	}
 	for _, p := range testdaemon.ProcessesOfSandboxes(d.CgroupParent) {
 		if !isParkedEntry(p) {
