@@ -91,7 +91,7 @@ func interactive(ctx context.Context, bin, gccRootfs, catalog, work string, n in
 	var host, same, apart, total, test []time.Duration
 	for i := 0; i < n; i++ {
 		for _, h := range []struct {
-			to       *[]time.Duration
+			to        *[]time.Duration
 			pin, pin2 string
 		}{{&host, "", ""}, {&same, "0", "0"}, {&apart, "0", "1"}} {
 			took, err := pingOnHost(ctx, prog, inter, input, h.pin, h.pin2)
