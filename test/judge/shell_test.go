@@ -1,6 +1,7 @@
 package judge_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,69 @@ func TestInteractiveRecord(t *testing.T) {
 		if got.FromProgram != wantFrom[:40] || got.ToProgram != wantTo || !got.Truncated {
 			t.Errorf("test 0: transcript %+v, want from %q, to %q, truncated", got, wantFrom[:40], wantTo)
 		}
+	}
+}
+
+// shSnoop looks, from the program's sandbox, for anything of the
+// interactor's: its descriptors, its processes, its files; it tries to end
+// it; then it plays the game, which must still go on as the interactor's
+// side decides.
+const shSnoop = `
+ls -l /proc/self/fd/ >&2
+for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done >&2
+ls /work >&2
+kill -9 -1 2>/dev/null
+lo=1; hi=1000
+while [ $lo -lt $hi ]; do
+  m=$(( (lo+hi)/2 ))
+  echo "? $m"
+  read -r r || exit 0
+  case "$r" in "<") lo=$((m+1));; ">") hi=$m;; "=") echo "! $m"; exit 0;; esac
+done
+echo "! $lo"
+`
+
+// TestInteractiveProgramSeesOnlyItsPipes: passing the pipes gives the
+// program descriptors 0 and 1 as pipes, and nothing else of the other
+// sandbox: none of its processes, none of its files.
+func TestInteractiveProgramSeesOnlyItsPipes(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"reusable sandboxes", nil}, {"one-run sandboxes", []string{"--no-reuse", "true"}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			d := startShell(t, mode.args...)
+			r := execute(t, d, &api.ExecuteRequest{Language: "sh", Files: shFiles(shSnoop),
+				Interactor: &api.Program{Language: "sh2", Files: shFiles(shInteractor)}, Tests: []api.Test{{Stdin: "600", ExpectedStdout: "600"}}})
+			tr := r.Tests[0]
+			seen := tr.Run.Stderr
+			if tr.Status != "accepted" {
+				t.Errorf("%s %q: the program's snooping must not stop the interactor; program's stderr:\n%s", tr.Status, tr.Message, seen)
+			}
+			fds := 0
+			for _, l := range strings.Split(seen, "\n") {
+				// "lr-x------ 1 ... 0 -> pipe:[123]": the descriptor is the
+				// field before "->".
+				f := strings.Fields(l)
+				if i := slices.Index(f, "->"); i > 0 {
+					fds++
+					fd, target := f[i-1], f[i+1]
+					switch {
+					case (fd == "0" || fd == "1" || fd == "2") && strings.HasPrefix(target, "pipe:"):
+					case fd == "3" && strings.HasPrefix(target, "/proc/"): // ls's own directory
+					default:
+						t.Errorf("the program holds %s -> %s", fd, target)
+					}
+				}
+			}
+			if fds < 3 {
+				t.Errorf("the listing of /proc/self/fd is missing:\n%s", seen)
+			}
+			for _, other := range []string{"input output answer", "answer\n"} {
+				if strings.Contains(seen, other) {
+					t.Errorf("the program sees %q of the interactor's sandbox:\n%s", other, seen)
+				}
+			}
+		})
 	}
 }
