@@ -23,7 +23,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/egress"
@@ -78,6 +81,9 @@ type Stage struct {
 	StdinFile, StdoutFile *os.File
 	// Started, when set, is called once the program runs.
 	Started func()
+	// CPUs, when set, is where the program runs (runtime.Request.CPUs);
+	// Core.Together sets it for the stages it runs together.
+	CPUs []int
 }
 
 // Network is a stage's egress: its policy, and who is told of each of its
@@ -205,6 +211,10 @@ var ErrNoEgress = errdefs.New(errdefs.ErrInvalid, "network egress is not availab
 type Core struct {
 	o   Options
 	log *slog.Logger
+	// cpus are the CPUs the daemon may use; Together places each group
+	// of stages on the next of them in turn (placeTogether).
+	cpus    []int
+	nextCPU atomic.Uint64
 	// destroying counts sandboxes being torn down in the background.
 	destroying sync.WaitGroup
 }
@@ -215,7 +225,32 @@ func New(o Options) *Core {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Core{o: o, log: log}
+	return &Core{o: o, log: log, cpus: allowedCPUs()}
+}
+
+// allowedCPUs lists the CPUs this process may run on (none when they
+// cannot be read: stages then run wherever the kernel puts them).
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
+}
+
+// placeTogether returns the CPU for a group of stages that run together:
+// the next of the daemon's in turn, so that groups spread over them.
+func (c *Core) placeTogether() []int {
+	if len(c.cpus) == 0 {
+		return nil
+	}
+	return []int{c.cpus[(c.nextCPU.Add(1)-1)%uint64(len(c.cpus))]}
 }
 
 // Run runs one stage: the five steps of the package comment. key is the
@@ -246,10 +281,10 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 // test's program and interactor. They hold one slot between them, not
 // one each: they take turns on the CPU (each waits for the other's
 // answer), and two slots taken one after the other could leave two such
-// requests each holding one and waiting for a second forever. Where they
-// run is the kernel's choice: a pipe's wake-up is a synchronous one, which
-// keeps the pair on one CPU, as pinning both to one would, without taking
-// away the freedom to move it off a busy CPU (docs/judge-interactors.md,
+// requests each holding one and waiting for a second forever. For the
+// same reason they run on one CPU, the next of the daemon's in turn: an
+// answer then wakes the other program where it is, while a wake-up
+// across CPUs costs many times the round trip (docs/judge.md,
 // "Placement", has the measurements).
 func (c *Core) Together(ctx context.Context, key string, obs Observer,
 	fn func(run func(context.Context, Stage) (*Output, error)) error) error {
@@ -260,7 +295,11 @@ func (c *Core) Together(ctx context.Context, key string, obs Observer,
 	}
 	defer slot()
 	wait := time.Since(queued)
+	cpus := c.placeTogether()
 	return fn(func(ctx context.Context, st Stage) (*Output, error) {
+		if st.CPUs == nil {
+			st.CPUs = cpus
+		}
 		img, release, err := c.o.Images.Acquire(st.Image)
 		if err != nil {
 			if errors.Is(err, images.ErrNotFound) {
@@ -297,7 +336,7 @@ func (c *Core) runInSlot(ctx context.Context, img *images.Image, st Stage, obs O
 		Args: st.Args, Env: Environment(img.Config.Env, env), Files: st.Files,
 		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
 		TTY: st.TTY, Control: st.Control, ShareNetwork: proxy != nil,
-		StdinFile: st.StdinFile, StdoutFile: st.StdoutFile, Started: st.Started,
+		StdinFile: st.StdinFile, StdoutFile: st.StdoutFile, Started: st.Started, CPUs: st.CPUs,
 	})
 	if proxy != nil {
 		usage := proxy.Close()

@@ -57,6 +57,10 @@ type Request struct {
 	// returned, so that each program sees the pipe's end when the other's
 	// side is gone. Not with TTY.
 	StdinFile, StdoutFile *os.File
+	// CPUs, when set, are the CPUs the program runs on (its affinity,
+	// set by the entry before it starts): a placement, which the program
+	// may change, not a limit.
+	CPUs []int
 	// ShareNetwork runs the program of a reusable sandbox in the
 	// sandbox's own network namespace, where ListenInside listens (the
 	// egress proxy), instead of a new one; the sandbox then serves no
@@ -214,7 +218,8 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		x.out.ring, x.out.last.Limit = true, req.Limits.OutputBytes
 		x.errc.ring, x.errc.last.Limit = true, req.Limits.OutputBytes
 	}
-	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter}
+	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
+		CPUs: req.CPUs}
 	if l.Env == nil {
 		l.Env = []string{}
 	}

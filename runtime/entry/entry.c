@@ -17,6 +17,7 @@
  *   entry -> host  'X' wait status     the program ended
  * argv and envp are handed to execve unchanged: nothing here parses them.
  *
+ * 'L' may name the CPUs the program runs on (its affinity, a placement).
  * A one-run entry's 'L' may carry the program's stdin and stdout
  * (SCM_RIGHTS, announced by its stdio word): one end of a pipe to another
  * sandbox, dup'ed onto the program's descriptors 0 and 1, never kept.
@@ -33,6 +34,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -412,6 +414,7 @@ static pid_t start_program(const char *path, char **argv, char **envp, int slave
 }
 
 #define MAX_RLIMITS 32
+#define MAX_CPUS 1024
 
 struct launch {
 	char **argv, **envp, *dir, *filter;
@@ -426,6 +429,9 @@ struct launch {
 	struct fresh fresh;
 	/* A one-run entry's passed stdin and stdout; -1: the entry's own. */
 	int stdio[2];
+	/* The CPUs the program may run on; ncpus 0: wherever. */
+	cpu_set_t cpus;
+	int ncpus;
 };
 
 #define PASS_STDIN 1
@@ -524,6 +530,15 @@ static void read_launch(struct launch *l, int fresh_mode)
 	l->rows = rd_u64(&r);
 	l->cols = rd_u64(&r);
 	uint64_t mask = rd_u64(&r);
+	uint64_t ncpus = rd_u64(&r);
+	if (ncpus > MAX_CPUS || ncpus > r.left / 8)
+		fail("entry: truncated launch message");
+	CPU_ZERO(&l->cpus);
+	for (uint64_t i = 0; i < ncpus; i++) {
+		uint64_t cpu = rd_u64(&r);
+		if (cpu < CPU_SETSIZE)
+			CPU_SET((int)cpu, &l->cpus), l->ncpus++;
+	}
 	if (fresh_mode && mask != 0)
 		fail("entry: a fresh run passes its stdio with its mounts");
 	if (!fresh_mode)
@@ -679,6 +694,10 @@ static void run_program(struct launch *l0)
 
 	if (l.rows && (l.stdio[0] >= 0 || l.stdio[1] >= 0))
 		fail("entry: a terminal and passed stdio exclude each other");
+	/* A placement, not a limit: a CPU outside the sandbox's set is no
+	 * failure, the program then runs wherever the kernel puts it. */
+	if (l.ncpus > 0)
+		sched_setaffinity(0, sizeof l.cpus, &l.cpus);
 	pid_t pid = start_program(path, l.argv, l.envp, slave, l.stdio);
 	if (slave >= 0)
 		close(slave); /* the terminal hangs up when the program's side closes */

@@ -72,7 +72,14 @@ type Launch struct {
 	// descriptors 0 and 1 and keeps no copy. A fresh run passes its
 	// stdio in Fresh instead.
 	Stdin, Stdout *os.File
+	// CPUs, when set, are the only CPUs the program may run on
+	// (sched_setaffinity before it starts): a placement, not a limit,
+	// which the program may change.
+	CPUs []int
 }
+
+// MaxCPUs bounds a launch's CPU list.
+const MaxCPUs = 1024
 
 // Bits of the launch's stdio word: which of the program's descriptors
 // come with the message (a one-run entry only).
@@ -223,6 +230,10 @@ func (l *Launch) Marshal() []byte {
 	e.u64(uint64(l.Cols))
 	mask, _ := l.passed()
 	e.u64(mask)
+	e.u64(uint64(len(l.CPUs)))
+	for _, c := range l.CPUs {
+		e.u64(uint64(c))
+	}
 	if f := l.Fresh; f != nil {
 		e.strings(f.Masked)
 		e.strings(f.Readonly)
@@ -251,6 +262,13 @@ func UnmarshalLaunch(b []byte) (*Launch, error) {
 	l.Filter = d.bytes()
 	rows, cols := d.u64(), d.u64()
 	mask := d.u64()
+	n = d.u64()
+	if d.err == nil && (n > MaxCPUs || n > uint64(len(d.buf))/8) {
+		d.err = errTruncated
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		l.CPUs = append(l.CPUs, int(d.u64()))
+	}
 	if d.err != nil {
 		return nil, d.err
 	}

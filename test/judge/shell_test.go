@@ -1,6 +1,7 @@
 package judge_test
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -212,5 +213,28 @@ func TestInteractiveProgramSeesOnlyItsPipes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInteractivePairSharesACPU: the program and its interactor run on
+// one CPU (their affinity), the same for both; the next pair on the next.
+func TestInteractivePairSharesACPU(t *testing.T) {
+	const showCPUs = `grep Cpus_allowed_list /proc/self/status >&2
+`
+	d := startShell(t)
+	var pairs []string
+	for range 2 {
+		r := execute(t, d, &api.ExecuteRequest{Language: "sh", Files: shFiles(showCPUs + shBinarySearch),
+			Interactor: &api.Program{Language: "sh", Files: shFiles(showCPUs + shInteractor)}, Tests: []api.Test{{Stdin: "9", ExpectedStdout: "9"}}})
+		tr := r.Tests[0]
+		prog, _, _ := strings.Cut(tr.Run.Stderr, "\n")
+		inter := tr.Message
+		if tr.Status != "accepted" || prog != inter || !strings.HasPrefix(prog, "Cpus_allowed_list:") || strings.ContainsAny(strings.Fields(prog)[1], ",-") {
+			t.Errorf("%s: program %q, interactor %q: want one CPU, the same", tr.Status, prog, inter)
+		}
+		pairs = append(pairs, prog)
+	}
+	if runtime.NumCPU() > 1 && pairs[0] == pairs[1] {
+		t.Errorf("two pairs on %q: pairs go to the daemon's CPUs in turn", pairs[0])
 	}
 }
