@@ -15,7 +15,7 @@ func TestLaunchRoundTrip(t *testing.T) {
 		Rlimits: []Rlimit{{Resource: 7, Cur: 256, Max: 256}},
 		Filter:  []byte{1, 2, 3, 4, 5, 6, 7, 8},
 		Rows:    24, Cols: 80,
-		CPUs:    []int{0, 3},
+		CPUs: []int{0, 3},
 	}
 	out, err := UnmarshalLaunch(in.Marshal())
 	if err != nil {
