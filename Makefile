@@ -26,7 +26,7 @@ BIN       := bin/sandboxd
 TEST_APT_DEPS := python3
 GOFILES   := $(shell find . \( -name '*.go' -o -name '*.c' -o -name '*.h' \) -not -path './.cache/*' -not -path './sdk/*') go.mod go.sum
 
-.PHONY: all deps build rootfs images test test-cgroup2 test-online run bench bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak \
+.PHONY: all deps build rootfs images test test-cgroup2 test-online run bench bench-interactive bench-exec bench-langs bench-sessions bench-stream bench-egress clean fuzz soak \
 	image image-push images-oci test-container
 
 all: build
@@ -168,6 +168,11 @@ bench: deps $(BIN) $(ROOTFS) images
 	$(MAKE) bench-sessions SESSIONS_OUT="$(BENCH_OUT)"
 	$(MAKE) bench-stream STREAM_OUT="$(BENCH_OUT)" STREAM_N=$$(( $(BENCH_N) * 10 ))
 	$(MAKE) bench-egress EGRESS_OUT="$(BENCH_OUT)" EGRESS_N=$$(( $(BENCH_N) * 5 ))
+
+# `make bench-interactive`: the interactive row of `make bench` alone (a C
+# program and a C interactor, 100,000 round trips, beside the host's pipes).
+bench-interactive: deps $(BIN) images
+	$(GO) run ./bench/compare -bin $(BIN) -only-interactive -gcc-rootfs "$(GCC_ROOTFS)"
 
 # `make bench-stream`: one line's round trip through a WebSocket to cat, a
 # 16 MB stdout flood through NDJSON, and the daemon's RSS while 100

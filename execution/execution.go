@@ -20,9 +20,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/egress"
@@ -70,6 +74,16 @@ type Stage struct {
 	// Network, when set, lets the program out through the egress proxy,
 	// served inside its sandbox for the run; nil: loopback only.
 	Network *Network
+	// StdinFile and StdoutFile, when set, are the program's stdin and
+	// stdout: one end of a pipe to another stage's program, run at the
+	// same time (Core.Together; runtime.Request.StdinFile). The caller
+	// closes its copies once Started was called or the stage returned.
+	StdinFile, StdoutFile *os.File
+	// Started, when set, is called once the program runs.
+	Started func()
+	// CPUs, when set, is where the program runs (runtime.Request.CPUs);
+	// Core.Together sets it for the stages it runs together.
+	CPUs []int
 }
 
 // Network is a stage's egress: its policy, and who is told of each of its
@@ -197,6 +211,10 @@ var ErrNoEgress = errdefs.New(errdefs.ErrInvalid, "network egress is not availab
 type Core struct {
 	o   Options
 	log *slog.Logger
+	// cpus are the CPUs the daemon may use; Together places each group
+	// of stages on the next of them in turn (placeTogether).
+	cpus    []int
+	nextCPU atomic.Uint64
 	// destroying counts sandboxes being torn down in the background.
 	destroying sync.WaitGroup
 }
@@ -207,7 +225,32 @@ func New(o Options) *Core {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Core{o: o, log: log}
+	return &Core{o: o, log: log, cpus: allowedCPUs()}
+}
+
+// allowedCPUs lists the CPUs this process may run on (none when they
+// cannot be read: stages then run wherever the kernel puts them).
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
+}
+
+// placeTogether returns the CPU for a group of stages that run together:
+// the next of the daemon's in turn, so that groups spread over them.
+func (c *Core) placeTogether() []int {
+	if len(c.cpus) == 0 {
+		return nil
+	}
+	return []int{c.cpus[(c.nextCPU.Add(1)-1)%uint64(len(c.cpus))]}
 }
 
 // Run runs one stage: the five steps of the package comment. key is the
@@ -230,8 +273,48 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		return nil, err
 	}
 	defer slot()
-	wait := time.Since(queued)
+	return c.runInSlot(ctx, img, st, obs, time.Since(queued))
+}
 
+// Together runs fn with one admission slot, in which fn may run stages at
+// the same time through run, each in a sandbox of its own: an interactive
+// test's program and interactor. They hold one slot between them, not
+// one each: they take turns on the CPU (each waits for the other's
+// answer), and two slots taken one after the other could leave two such
+// requests each holding one and waiting for a second forever. For the
+// same reason they run on one CPU, the next of the daemon's in turn: an
+// answer then wakes the other program where it is, while a wake-up
+// across CPUs costs many times the round trip (docs/judge.md,
+// "Placement", has the measurements).
+func (c *Core) Together(ctx context.Context, key string, obs Observer,
+	fn func(run func(context.Context, Stage) (*Output, error)) error) error {
+	queued := time.Now()
+	slot, err := c.o.Slots.Acquire(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer slot()
+	wait := time.Since(queued)
+	cpus := c.placeTogether()
+	return fn(func(ctx context.Context, st Stage) (*Output, error) {
+		if st.CPUs == nil {
+			st.CPUs = cpus
+		}
+		img, release, err := c.o.Images.Acquire(st.Image)
+		if err != nil {
+			if errors.Is(err, images.ErrNotFound) {
+				return nil, &UnknownImageError{Name: st.Image}
+			}
+			return nil, err
+		}
+		defer release()
+		return c.runInSlot(ctx, img, st, obs, wait)
+	})
+}
+
+// runInSlot runs one stage once its image and admission slot are held:
+// steps 3 to 5 of the package comment.
+func (c *Core) runInSlot(ctx context.Context, img *images.Image, st Stage, obs Observer, wait time.Duration) (*Output, error) {
 	opts := runtime.BuildOptions{Rootfs: img.Rootfs, UID: c.o.UID, GID: c.o.GID, Limits: st.Limits}
 	sb, err := c.o.Sandboxes.Get(ctx, opts)
 	if err != nil {
@@ -253,6 +336,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		Args: st.Args, Env: Environment(img.Config.Env, env), Files: st.Files,
 		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
 		TTY: st.TTY, Control: st.Control, ShareNetwork: proxy != nil,
+		StdinFile: st.StdinFile, StdoutFile: st.StdoutFile, Started: st.Started, CPUs: st.CPUs,
 	})
 	if proxy != nil {
 		usage := proxy.Close()
@@ -267,26 +351,38 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 	if obs != nil {
 		obs.StageDone(&st, out)
 	}
-	if len(st.CopyOut.Patterns) > 0 {
-		if err := st.CopyOut.read(sb, res); err != nil {
-			return nil, fmt.Errorf("collecting files: %w", err)
-		}
-	}
-	if st.CollectWork && res.Status == runtime.StatusOK {
-		limit := st.Limits.WorkBytes
-		if st.CollectWorkBytes > 0 {
-			limit = min(limit, st.CollectWorkBytes)
-		}
-		if st.CollectWorkDir != "" {
-			out.Work, err = sb.CollectWorkInto(st.CollectWorkDir, limit)
-		} else {
-			out.Work, err = sb.CollectWork(limit)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("collecting compile output: %w", err)
-		}
+	if err := c.collect(sb, st, out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// collect reads back what the stage asked for once its run ended: the
+// files of its CopyOut, and /work with CollectWork.
+func (c *Core) collect(sb Sandbox, st Stage, out *Output) error {
+	res := out.Result
+	if len(st.CopyOut.Patterns) > 0 {
+		if err := st.CopyOut.read(sb, res); err != nil {
+			return fmt.Errorf("collecting files: %w", err)
+		}
+	}
+	if !st.CollectWork || res.Status != runtime.StatusOK {
+		return nil
+	}
+	limit := st.Limits.WorkBytes
+	if st.CollectWorkBytes > 0 {
+		limit = min(limit, st.CollectWorkBytes)
+	}
+	var err error
+	if st.CollectWorkDir != "" {
+		out.Work, err = sb.CollectWorkInto(st.CollectWorkDir, limit)
+	} else {
+		out.Work, err = sb.CollectWork(limit)
+	}
+	if err != nil {
+		return fmt.Errorf("collecting compile output: %w", err)
+	}
+	return nil
 }
 
 // serveEgress starts the proxy inside sb for a stage with a network
@@ -381,8 +477,12 @@ func (Dir) Acquire(name string) (*images.Image, func(), error) {
 	return &images.Image{Name: name, Rootfs: name}, func() {}, nil
 }
 
-// stdin is the program's standard input: the stream, or the bytes.
+// stdin is the program's standard input: the stream, or the bytes (none
+// when it is passed as a file).
 func (st *Stage) stdin() io.Reader {
+	if st.StdinFile != nil {
+		return nil
+	}
 	if st.StdinStream != nil {
 		return st.StdinStream
 	}

@@ -73,6 +73,7 @@ func (b *outputBudget) keep(tr *api.TestResult) {
 	for _, f := range r.Files {
 		size += int64(len(f.Content))
 	}
+	size += interactiveSize(tr)
 	if (!b.bounded || size <= b.left) && b.pool.take(size) {
 		b.taken += size
 		if b.bounded {
@@ -82,6 +83,7 @@ func (b *outputBudget) keep(tr *api.TestResult) {
 	}
 	r.Stdout, r.Stderr, r.StdoutEncoding, r.StderrEncoding, r.Files = "", "", "", "", nil
 	tr.OutputDropped = true
+	dropInteractive(tr)
 }
 
 // release gives the request's share back to the pool.

@@ -107,18 +107,18 @@ func (j *judge) check(ctx context.Context, t Test, got string, tr *api.TestResul
 		return fmt.Errorf("checker: %w", tooBigToRun(j.req.Checker.Language, err))
 	}
 	tr.Checker = so.Result
-	tr.Status, tr.Message = readVerdict(so.Result)
+	tr.Status, tr.Message = readVerdict(so.Result, "checker")
 	return nil
 }
 
-// readVerdict turns a checker's (or an interactor's) run into a test's
-// status and message, with testlib's exit codes. Anything but an exit
-// with one of those codes (a crash, a limit, another code) is the
-// checker's failure, never the program's.
-func readVerdict(res *api.Result) (status, message string) {
+// readVerdict turns a checker's or an interactor's run (who) into a
+// test's status and message, with testlib's exit codes. Anything but an
+// exit with one of those codes (a crash, a limit, another code) is that
+// program's failure, never the contestant's.
+func readVerdict(res *api.Result, who string) (status, message string) {
 	message = firstLine(res.Stderr, res.StderrEncoding)
 	if res.Signal != nil || (res.Status != api.StatusOK && res.Status != api.StatusRuntimeError) {
-		return StatusCheckerError, fmt.Sprintf("the checker ended with %s: %s", res.Status, message)
+		return StatusCheckerError, fmt.Sprintf("the %s ended with %s: %s", who, res.Status, message)
 	}
 	switch res.ExitCode {
 	case exitAccepted:
@@ -131,11 +131,11 @@ func readVerdict(res *api.Result) (status, message string) {
 		if _, ok := pointsFraction(message); ok {
 			return StatusPartial, message
 		}
-		return StatusCheckerError, "exit code 7 without a fraction from 0 to 1 first on stderr: " + message
+		return StatusCheckerError, fmt.Sprintf("the %s exited 7 without a fraction from 0 to 1 first on stderr: %s", who, message)
 	case exitFail:
 		return StatusCheckerError, message
 	}
-	return StatusCheckerError, fmt.Sprintf("exit code %d, not one of testlib's: %s", res.ExitCode, message)
+	return StatusCheckerError, fmt.Sprintf("the %s exited %d, not one of testlib's codes: %s", who, res.ExitCode, message)
 }
 
 // pointsFraction reads a partial verdict's fraction of the test's points:
@@ -143,7 +143,7 @@ func readVerdict(res *api.Result) (status, message string) {
 // (testlib's quitp writes "points 0.5 ...").
 func pointsFraction(message string) (float64, bool) {
 	fields := strings.Fields(message)
-	if len(fields) > 0 && fields[0] == "points" {
+	if len(fields) > 0 && strings.EqualFold(fields[0], "points") {
 		fields = fields[1:]
 	}
 	if len(fields) == 0 {
@@ -174,13 +174,13 @@ func firstLine(s, encoding string) string {
 	return line
 }
 
-// checkerFileClash refuses checker sources named like the files each
-// check gets.
+// checkerFileClash refuses a checker's or an interactor's sources named
+// like the files each test gives it (the same three names).
 func checkerFileClash(files []rootfs.File) error {
 	for _, f := range files {
 		for _, n := range checkerFiles {
 			if filepath.Clean(f.Name) == n {
-				return fmt.Errorf("a checker's file must not be named %q: each check gets its own %s", n, strings.Join(checkerFiles, ", "))
+				return fmt.Errorf("a file must not be named %q: each test gives its own %s", n, strings.Join(checkerFiles, ", "))
 			}
 		}
 	}

@@ -47,8 +47,6 @@ func checkJudgingFields(req *api.ExecuteRequest) error {
 		hasTestCompare = hasTestCompare || t.Compare != nil
 	}
 	switch {
-	case req.Interactor != nil || req.InteractorLimits != nil || req.Record:
-		return errdefs.Invalidf(`"interactor", "interactor_limits" and "record" are not available on this daemon yet`)
 	case len(req.Tests) == 0 && (req.Compare != nil || req.Checker != nil || req.CheckerLimits != nil || len(req.Groups) > 0):
 		return errdefs.Invalidf(`"compare", "checker", "checker_limits" and "groups" judge "tests": give tests`)
 	case req.Checker != nil && (req.Compare != nil || hasTestCompare):
@@ -59,36 +57,42 @@ func checkJudgingFields(req *api.ExecuteRequest) error {
 	return nil
 }
 
-// planChecker settles the request's checker: its language and version,
-// its sources and its limits.
+// planChecker settles the request's checker.
 func (s *Service) planChecker(ctx context.Context, call Call, req *api.ExecuteRequest) (*Aux, error) {
-	c := req.Checker
-	if len(c.Files) == 0 {
-		return nil, errdefs.Invalidf(`"checker": "files" is required; the first file is the main file`)
+	return s.auxProgram(ctx, call, "checker", req.Checker, req.CheckerLimits)
+}
+
+// auxProgram settles a checker or an interactor (what names it in
+// errors): its language and version, its sources, which must not take
+// the names of the files each test gives it, and its limits (ask, then
+// the language's, over the daemon's defaults).
+func (s *Service) auxProgram(ctx context.Context, call Call, what string, p *api.Program, ask *api.Limits) (*Aux, error) {
+	if len(p.Files) == 0 {
+		return nil, errdefs.Invalidf(`%q: "files" is required; the first file is the main file`, what)
 	}
-	lang, err := s.lookup(c.Language)
+	lang, err := s.lookup(p.Language)
 	if err != nil {
-		return nil, fmt.Errorf("checker: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	files, err := s.sources(c.Files)
+	files, err := s.sources(p.Files)
 	if err != nil {
-		return nil, fmt.Errorf("checker: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := checkerFileClash(files); err != nil {
-		return nil, errdefs.Invalidf(`"checker": %v`, err)
+		return nil, errdefs.Invalidf(`%q: %v`, what, err)
 	}
 	if lang.CodePrefix != "" {
 		files[0].Data = append([]byte(lang.CodePrefix), files[0].Data...)
 	}
-	version, img, err := s.resolve(ctx, call.Key, lang, c.Version)
+	version, img, err := s.resolve(ctx, call.Key, lang, p.Version)
 	if err != nil {
-		return nil, fmt.Errorf("checker: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	run, err := s.runLimits(call, lang, req.CheckerLimits, "checker_limits")
+	run, err := s.runLimits(call, lang, ask, what+"_limits")
 	if err != nil {
 		return nil, err
 	}
-	compile, err := s.compileLimits(call, lang, nil, "checker")
+	compile, err := s.compileLimits(call, lang, nil, what)
 	if err != nil {
 		return nil, err
 	}

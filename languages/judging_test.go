@@ -36,7 +36,7 @@ func TestReadVerdict(t *testing.T) {
 		{api.Result{Status: api.StatusOK, Stderr: "b2sgZmluZQo=", StderrEncoding: "base64"}, StatusAccepted, "ok fine", 0},
 	}
 	for _, tt := range tests {
-		status, msg := readVerdict(&tt.res)
+		status, msg := readVerdict(&tt.res, "checker")
 		if status != tt.status || (tt.msg != "" && msg != tt.msg) {
 			t.Errorf("readVerdict(%+v) = %q, %q; want %q, %q", tt.res, status, msg, tt.status, tt.msg)
 		}

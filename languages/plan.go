@@ -156,6 +156,9 @@ type Request struct {
 	// keep comes out of it too, until the plan ends (nil: no shared
 	// bound).
 	Pool *OutputPool
+	// Interactor, when set, talks to the program over its stdin and
+	// stdout in every test (interactor.go); never without tests.
+	Interactor *Interactor
 	// Network is the run's and each test's egress (nil: loopback only).
 	// The compile never has one: its output is cached for every request
 	// of the same source, so it must not depend on what one caller's
@@ -224,6 +227,18 @@ func Execute(ctx context.Context, r Runner, cache Cache, req *Request) (*Outcome
 		out.Run, out.Status = so.Result, string(so.Result.Status)
 		return out, nil
 	}
+	if req.Interactor != nil {
+		cleanup, compiled, err := prepareInteractor(ctx, r, cache, req, filepath.Join(tmp, "interactor"))
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		if compiled != nil && compiled.Status != api.StatusOK {
+			out.CheckerCompile, out.Status = compiled, StatusCheckerError
+			return out, nil
+		}
+		out.CheckerCompile = compiled
+	}
 	j := &judge{r: r, req: req}
 	if req.Checker != nil {
 		if j.checker, out.CheckerCompile, err = checkerStage(ctx, r, cache, req, filepath.Join(tmp, "checker")); err != nil {
@@ -253,18 +268,8 @@ func runTests(ctx context.Context, j *judge, stage execution.Stage, out *Outcome
 	for i, t := range req.Tests {
 		tr := api.TestResult{Name: t.Name, Group: t.Group, Status: StatusSkipped}
 		if !score.skip(t) {
-			closeStdin, err := t.stdin(&stage)
-			if err != nil {
-				return fmt.Errorf("test %d: %w", i, err)
-			}
-			so, err := runStage(ctx, j.r, req.Events, "test", i, stage)
-			closeStdin()
-			if err != nil {
-				return fmt.Errorf("test %d: %w", i, tooBigToRun(req.Language, err))
-			}
-			tr.Run = so.Result
-			if err := j.verdict(ctx, t, &tr); err != nil {
-				return fmt.Errorf("test %d: %w", i, err)
+			if err := j.run(ctx, i, t, stage, &tr); err != nil {
+				return err
 			}
 			budget.keep(&tr)
 		}
@@ -274,6 +279,37 @@ func runTests(ctx context.Context, j *judge, stage execution.Stage, out *Outcome
 	}
 	out.Status = overallStatus(out.Tests)
 	score.finish(out)
+	return nil
+}
+
+// run runs test i and gives it its verdict: with the interactor, or
+// alone and then judged.
+func (j *judge) run(ctx context.Context, i int, t Test, stage execution.Stage, tr *api.TestResult) error {
+	req := j.req
+	if req.Interactor != nil {
+		res, err := runInteractive(ctx, j.r, req, i, t, stage)
+		if err != nil {
+			return tooBigToRun(req.Language, err)
+		}
+		// The points are the scorer's to give (groups.go), from the
+		// fraction the message carries.
+		res.Name, res.Group, res.Points = tr.Name, tr.Group, nil
+		*tr = res
+		return nil
+	}
+	closeStdin, err := t.stdin(&stage)
+	if err != nil {
+		return fmt.Errorf("test %d: %w", i, err)
+	}
+	so, err := runStage(ctx, j.r, req.Events, "test", i, stage)
+	closeStdin()
+	if err != nil {
+		return fmt.Errorf("test %d: %w", i, tooBigToRun(req.Language, err))
+	}
+	tr.Run = so.Result
+	if err := j.verdict(ctx, t, tr); err != nil {
+		return fmt.Errorf("test %d: %w", i, err)
+	}
 	return nil
 }
 

@@ -105,7 +105,9 @@ type Call struct {
 	TestFiles []TestFiles
 }
 
-// runner binds a call's key and observer to the core for the plan.
+// runner binds a call's key and observer to the core for the plan; it
+// runs an interactive test's two stages together when the core can
+// (StagesTogether).
 type runner struct {
 	s    Stages
 	call Call
@@ -195,6 +197,9 @@ func (s *Service) plan(ctx context.Context, call Call, lang *Language, req *api.
 	}
 	for i, f := range call.TestFiles[:min(len(call.TestFiles), len(plan.Tests))] { // a stored test set's (Call.TestFiles)
 		plan.Tests[i].StdinFile, plan.Tests[i].ExpectedFile = f.Input, f.Answer
+	}
+	if plan.Interactor, err = s.interactor(ctx, call, req); err != nil {
+		return nil, err
 	}
 	return plan, nil
 }

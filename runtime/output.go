@@ -37,6 +37,27 @@ func newCapture(limit int64, tee io.Writer, onOverflow func()) *capture {
 	return &capture{limit: limit, tee: tee, onOverflow: onOverflow, done: make(chan struct{})}
 }
 
+// start reads r, or, when the stream was passed to the program as a file
+// (Request.StdoutFile), keeps nothing: a one-run sandbox's own stdout is
+// still drained (nothing writes to it but the entry, which never does).
+func (c *capture) start(r *os.File, passed bool) {
+	switch {
+	case !passed:
+		go c.run(r)
+	case r != nil:
+		go c.drain(r)
+	default:
+		close(c.done)
+	}
+}
+
+// drain reads r to its end, keeping nothing.
+func (c *capture) drain(r *os.File) {
+	defer close(c.done)
+	defer r.Close()
+	_, _ = io.Copy(io.Discard, r)
+}
+
 func (c *capture) run(r *os.File) {
 	defer close(c.done)
 	defer r.Close()

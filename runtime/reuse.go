@@ -92,39 +92,58 @@ func (r *reuseState) removeScratch(current *rootfs.Scratch) error {
 }
 
 // runPipes are a run's own stdin, stdout and stderr: the host's ends and
-// the program's.
+// the program's. A stream passed as a file (Request.StdinFile,
+// StdoutFile) has no host end, and its program end is the caller's, which
+// closeChild leaves open.
 type runPipes struct {
-	stdin, stdout, stderr *os.File // the host's: write, read, read
+	stdin, stdout, stderr *os.File // the host's: write, read, read (nil when passed)
 	child                 [3]*os.File
+	passed                [3]bool
 }
 
-func newRunPipes() (*runPipes, error) {
+func newRunPipes(stdinFile, stdoutFile *os.File) (*runPipes, error) {
 	p := &runPipes{}
-	var err error
-	var r, w [3]*os.File
+	given := [3]*os.File{stdinFile, stdoutFile, nil}
+	var host [3]*os.File
 	for i := range 3 {
-		if r[i], w[i], err = os.Pipe(); err != nil {
-			closeFiles(r[:i]...)
-			closeFiles(w[:i]...)
+		if given[i] != nil {
+			p.child[i], p.passed[i] = given[i], true
+			continue
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			p.close()
+			closeFiles(host[:i]...)
 			return nil, err
 		}
+		if i == 0 {
+			host[i], p.child[i] = w, r
+		} else {
+			host[i], p.child[i] = r, w
+		}
 	}
-	p.stdin, p.child[0] = w[0], r[0]
-	p.stdout, p.child[1] = r[1], w[1]
-	p.stderr, p.child[2] = r[2], w[2]
+	p.stdin, p.stdout, p.stderr = host[0], host[1], host[2]
 	return p, nil
 }
 
 func closeFiles(fs ...*os.File) {
 	for _, f := range fs {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 	}
 }
 
 // closeChild closes the program's ends in the host, once the entry has
 // its own copies: the host then reads EOF when the run's last process is
-// gone.
-func (p *runPipes) closeChild() { closeFiles(p.child[:]...) }
+// gone. Passed files are the caller's to close.
+func (p *runPipes) closeChild() {
+	for i, f := range p.child {
+		if !p.passed[i] {
+			closeFiles(f)
+		}
+	}
+}
 
 // close closes both ends, for a run that never started.
 func (p *runPipes) close() {

@@ -46,6 +46,21 @@ type Request struct {
 	// program runs; what waits in it when the program starts is applied
 	// then, and what comes after its end is dropped.
 	Control <-chan Control
+	// StdinFile and StdoutFile, when set, are the program's stdin and
+	// stdout instead of pipes of the run: one end of a pipe whose other
+	// end another sandbox's program holds (an interactive test), handed
+	// to the sandbox as a descriptor, so that the bytes go from one
+	// program to the other with no copy by sandboxd. The run neither feeds
+	// nor captures that stream (Stdin must be nil with StdinFile; the
+	// result's stdout is empty with StdoutFile) and never closes these
+	// files: the caller closes its copies once Started was called, or Run
+	// returned, so that each program sees the pipe's end when the other's
+	// side is gone. Not with TTY.
+	StdinFile, StdoutFile *os.File
+	// CPUs, when set, are the CPUs the program runs on (its affinity,
+	// set by the entry before it starts): a placement, which the program
+	// may change, not a limit.
+	CPUs []int
 	// ShareNetwork runs the program of a reusable sandbox in the
 	// sandbox's own network namespace, where ListenInside listens (the
 	// egress proxy), instead of a new one; the sandbox then serves no
@@ -96,6 +111,12 @@ func (s *Sandbox) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	if req.TTY != nil && (req.TTY.Rows == 0 || req.TTY.Cols == 0) {
 		return nil, invalidf("a terminal needs rows and cols")
+	}
+	if req.TTY != nil && (req.StdinFile != nil || req.StdoutFile != nil) {
+		return nil, invalidf("a terminal and passed stdin or stdout exclude each other")
+	}
+	if req.StdinFile != nil && req.Stdin != nil {
+		return nil, invalidf("stdin is either passed as a file or fed, not both")
 	}
 	if err := s.applyRunLimits(req); err != nil {
 		return nil, err
@@ -197,7 +218,8 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		x.out.ring, x.out.last.Limit = true, req.Limits.OutputBytes
 		x.errc.ring, x.errc.last.Limit = true, req.Limits.OutputBytes
 	}
-	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter}
+	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
+		CPUs: req.CPUs}
 	if l.Env == nil {
 		l.Env = []string{}
 	}
@@ -207,7 +229,7 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 	stdin, stdout, stderr := s.stdin, s.stdout, s.stderr
 	release := func() {}
 	if s.fresh {
-		p, err := newRunPipes()
+		p, err := newRunPipes(req.StdinFile, req.StdoutFile)
 		if err != nil {
 			return nil, err
 		}
@@ -221,6 +243,8 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		l.Fresh, stdin, stdout, stderr = f, p.stdin, p.stdout, p.stderr
 		release = func() { closeMounts(); p.closeChild() }
 		s.reuse.spent = s.reuse.spent || req.ShareNetwork
+	} else {
+		l.Stdin, l.Stdout = req.StdinFile, req.StdoutFile
 	}
 	go x.errc.run(stderr)
 	if req.TTY != nil {
@@ -232,8 +256,8 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 			_ = stdout.Close()
 		}
 	} else {
-		go x.out.run(stdout)
-		go feedStdin(stdin, req.Stdin)
+		x.out.start(stdout, req.StdoutFile != nil)
+		startFeed(stdin, req.Stdin, req.StdinFile != nil)
 	}
 	x.start = time.Now()
 	_, term, err := s.host.Start(l)
@@ -395,6 +419,18 @@ func (s *Sandbox) result(l Limits, reason stopReason, ws unix.WaitStatus, haveSt
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// startFeed feeds the program's stdin, unless it was passed: then the
+// entry's own stdin (a one-run sandbox's) is closed, and a fresh run has
+// no pipe for it.
+func startFeed(w *os.File, r io.Reader, passed bool) {
+	switch {
+	case !passed:
+		go feedStdin(w, r)
+	case w != nil:
+		_ = w.Close()
+	}
+}
 
 func feedStdin(w *os.File, r io.Reader) {
 	defer w.Close()

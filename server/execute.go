@@ -169,8 +169,9 @@ func (s *Server) plan(req *api.ExecuteRequest) (*job, error) {
 	if req.Version != "" || len(req.Args) > 0 || req.CompileLimits != nil || len(req.CompileOptions) > 0 || len(req.Tests) > 0 {
 		return nil, invalid(`"version", "args", "compile_limits", "compile_options" and "tests" belong to language mode; with "image", put everything in "cmd"`)
 	}
-	if req.Testset != "" {
-		return nil, invalid(`"testset" belongs to language mode: its tests run a language's program`)
+	if req.Testset != "" || req.Compare != nil || req.Checker != nil || req.CheckerLimits != nil || len(req.Groups) > 0 ||
+		req.Interactor != nil || req.InteractorLimits != nil || req.Record {
+		return nil, invalid(`"testset", "compare", "checker", "checker_limits", "groups", "interactor", "interactor_limits" and "record" belong to language mode, with its tests`)
 	}
 	if len(req.Cmd) == 0 || req.Cmd[0] == "" {
 		return nil, invalid(`"cmd" is required and its first element must not be empty`)

@@ -257,6 +257,7 @@ func main() {
 	n := flag.Int("n", 200, "runs per subject")
 	out := flag.String("out", "docs/benchmarks.md", "where to write the table ('' for nowhere)")
 	only := flag.String("only", "", "\"testsets\": print the test-set rows only (writes nothing)")
+	onlyInteractive := flag.Bool("only-interactive", false, "time the interactive row alone and print it (`make bench-interactive`)")
 	flag.Parse()
 	ctx := context.Background()
 	if *only == "testsets" {
@@ -268,6 +269,10 @@ func main() {
 	work, _ := os.MkdirTemp("", "sandboxd-compare-")
 	defer os.RemoveAll(work)
 	os.Chmod(work, 0o755) // sandboxes in user namespaces reach their roots through it
+	if *onlyInteractive {
+		fmt.Println(interactiveText(interactive(ctx, *bin, *gccRootfs, *catalog, work, interactiveRuns)))
+		return
+	}
 
 	// sandboxd exec keeps its default parent cgroup on purpose; the bench
 	// uses one of its own and removes it.
@@ -298,8 +303,10 @@ func main() {
 	c := cTests(ctx, *bin, *gccRootfs, *catalog, max(5, *n/10))
 	fmt.Fprintf(os.Stderr, "measuring a %d-test set of 1 MiB inputs ...\n", setTests)
 	sets := testsetBench(ctx, *bin, *gccRootfs, *catalog, max(3, *n/20))
+	fmt.Fprintf(os.Stderr, "measuring an interactive test, %d round trips ...\n", roundTrips)
+	inter := interactive(ctx, *bin, *gccRootfs, *catalog, work, interactiveRuns)
 	pooledRow, _ := find(results, rowAPI)
-	parts := []string{render(results, concurrencies), cTestsText(c), testsetText(sets), ratiosText(results, c), poolText(pooledRow, concurrencies), cpuNote + "\n",
+	parts := []string{render(results, concurrencies), cTestsText(c), testsetText(sets), interactiveText(inter), ratiosText(results, c), poolText(pooledRow, concurrencies), cpuNote + "\n",
 		pythonTable(ctx, *bin, *pyRootfs, *n),
 		fmt.Sprintf("Daemon RSS: %d KiB idle (after start, before any run); %d KiB after the runs, with %d sandboxes parked in the warm pool.\n\n"+
 			"Host memory of one parked sandbox: %d KiB charged to its cgroup (its entry process and the kernel memory of its namespaces, mounts and page tables), plus its share of the daemon's growth, %d KiB.\n",

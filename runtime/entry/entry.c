@@ -17,6 +17,11 @@
  *   entry -> host  'X' wait status     the program ended
  * argv and envp are handed to execve unchanged: nothing here parses them.
  *
+ * 'L' may name the CPUs the program runs on (its affinity, a placement).
+ * A one-run entry's 'L' may carry the program's stdin and stdout
+ * (SCM_RIGHTS, announced by its stdio word): one end of a pipe to another
+ * sandbox, dup'ed onto the program's descriptors 0 and 1, never kept.
+ *
  * Started as "sandbox-entry fresh", the entry serves many runs, each in
  * namespaces of its own (fresh.c): 'L' then carries the run's pipes and its
  * /work and /tmp as descriptors (SCM_RIGHTS), the entry clones the run's
@@ -29,6 +34,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -295,14 +301,19 @@ static void open_terminal(uint64_t rows, uint64_t cols, int *master, int *slave)
  * a new session whose controlling terminal it is (so Ctrl-C reaches its
  * foreground group); otherwise it leads its own process group, so that a
  * client's signal reaches what it started too. */
-__attribute__((noreturn)) static void exec_program(const char *path, char **argv, char **envp, int slave, int errfd)
+__attribute__((noreturn)) static void exec_program(const char *path, char **argv, char **envp, int slave,
+						   const int stdio[2], int errfd)
 {
 	int ok = 1;
-	if (slave >= 0) {
+	/* Passed descriptors are close-on-exec; their dups on 0 and 1 are not. */
+	for (int fd = 0; fd < 2; fd++)
+		if (ok && stdio[fd] >= 0)
+			ok = dup2(stdio[fd], fd) == fd;
+	if (ok && slave >= 0) {
 		ok = setsid() >= 0 && ioctl(slave, TIOCSCTTY, 0) >= 0;
 		for (int fd = 0; ok && fd < 3; fd++)
 			ok = dup2(slave, fd) == fd;
-	} else {
+	} else if (ok) {
 		ok = setpgid(0, 0) == 0;
 	}
 	if (ok)
@@ -375,7 +386,7 @@ __attribute__((noreturn)) static void wait_program(pid_t pid, int master)
 
 /* start_program forks and execs the program; it returns once execve has
  * succeeded, and fails (reporting 'F') if it did not. */
-static pid_t start_program(const char *path, char **argv, char **envp, int slave)
+static pid_t start_program(const char *path, char **argv, char **envp, int slave, const int stdio[2])
 {
 	/* A close-on-exec pipe carries execve's errno back, if it fails. */
 	int errpipe[2];
@@ -385,7 +396,7 @@ static pid_t start_program(const char *path, char **argv, char **envp, int slave
 	if (pid < 0)
 		fail("entry: fork: %s", strerror(errno));
 	if (pid == 0)
-		exec_program(path, argv, envp, slave, errpipe[1]);
+		exec_program(path, argv, envp, slave, stdio, errpipe[1]);
 	if (slave < 0)
 		setpgid(pid, pid); /* also here: a signal may come before the child runs */
 	close(errpipe[1]);
@@ -403,6 +414,7 @@ static pid_t start_program(const char *path, char **argv, char **envp, int slave
 }
 
 #define MAX_RLIMITS 32
+#define MAX_CPUS 1024
 
 struct launch {
 	char **argv, **envp, *dir, *filter;
@@ -415,7 +427,29 @@ struct launch {
 	} limits[MAX_RLIMITS];
 	int is_fresh;
 	struct fresh fresh;
+	/* A one-run entry's passed stdin and stdout; -1: the entry's own. */
+	int stdio[2];
+	/* The CPUs the program may run on; ncpus 0: wherever. */
+	cpu_set_t cpus;
+	int ncpus;
 };
+
+#define PASS_STDIN 1
+#define PASS_STDOUT 2
+
+/* take_passed keeps the descriptors that came with a one-run entry's
+ * launch as the program's stdin and stdout, as its stdio word says. */
+static void take_passed(struct launch *l, uint64_t mask, const int *fds, int nfds)
+{
+	int want = (mask & PASS_STDIN ? 1 : 0) + (mask & PASS_STDOUT ? 1 : 0);
+	if (mask & ~(uint64_t)(PASS_STDIN | PASS_STDOUT) || nfds != want)
+		fail("entry: launch carried %d descriptors for stdio word %llu", nfds, (unsigned long long)mask);
+	int i = 0;
+	if (mask & PASS_STDIN)
+		l->stdio[0] = fds[i++];
+	if (mask & PASS_STDOUT)
+		l->stdio[1] = fds[i++];
+}
 
 /* read_header reads the 5-byte header of the host's next message; in fresh
  * mode through recvmsg, where the run's descriptors arrive with its first
@@ -469,8 +503,9 @@ static void read_launch(struct launch *l, int fresh_mode)
 	while (fresh_mode && hdr[0] == 'E' && (hdr[1] | hdr[2] | hdr[3] | hdr[4]) == 0 && nfds == 0);
 	if (hdr[0] != 'L')
 		_exit(EXIT_NO_LAUNCH);
-	if (nfds != (fresh_mode ? FRESH_NFDS : 0))
+	if (fresh_mode && nfds != FRESH_NFDS)
 		fail("entry: launch carried %d descriptors", nfds);
+	l->stdio[0] = l->stdio[1] = -1;
 	uint32_t n = (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
 	if (n > MAX_MESSAGE)
 		fail("entry: launch message too large");
@@ -494,6 +529,20 @@ static void read_launch(struct launch *l, int fresh_mode)
 	l->filter = rd_bytes(&r, &l->flen);
 	l->rows = rd_u64(&r);
 	l->cols = rd_u64(&r);
+	uint64_t mask = rd_u64(&r);
+	uint64_t ncpus = rd_u64(&r);
+	if (ncpus > MAX_CPUS || ncpus > r.left / 8)
+		fail("entry: truncated launch message");
+	CPU_ZERO(&l->cpus);
+	for (uint64_t i = 0; i < ncpus; i++) {
+		uint64_t cpu = rd_u64(&r);
+		if (cpu < CPU_SETSIZE)
+			CPU_SET((int)cpu, &l->cpus), l->ncpus++;
+	}
+	if (fresh_mode && mask != 0)
+		fail("entry: a fresh run passes its stdio with its mounts");
+	if (!fresh_mode)
+		take_passed(l, mask, fds, nfds);
 	if (fresh_mode) {
 		l->is_fresh = 1;
 		read_fresh(&r, &l->fresh);
@@ -643,9 +692,20 @@ static void run_program(struct launch *l0)
 	struct sigaction chld = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
 	sigaction(SIGCHLD, &chld, NULL);
 
-	pid_t pid = start_program(path, l.argv, l.envp, slave);
+	if (l.rows && (l.stdio[0] >= 0 || l.stdio[1] >= 0))
+		fail("entry: a terminal and passed stdio exclude each other");
+	/* A placement, not a limit: a CPU outside the sandbox's set is no
+	 * failure, the program then runs wherever the kernel puts it. */
+	if (l.ncpus > 0)
+		sched_setaffinity(0, sizeof l.cpus, &l.cpus);
+	pid_t pid = start_program(path, l.argv, l.envp, slave, l.stdio);
 	if (slave >= 0)
 		close(slave); /* the terminal hangs up when the program's side closes */
+	/* The program has its copies; the other sandbox must see the pipe's
+	 * end when the program's side closes, not when the entry exits. */
+	for (int fd = 0; fd < 2; fd++)
+		if (l.stdio[fd] >= 0)
+			close(l.stdio[fd]);
 	if (send_started((uint32_t)pid, master) < 0)
 		_exit(128 + SIGKILL);
 	/* The entry keeps its copy of the master to find the terminal's

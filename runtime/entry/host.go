@@ -193,19 +193,21 @@ func (h *Host) Wait() (unix.WaitStatus, error) {
 	return unix.WaitStatus(binary.BigEndian.Uint32(p)), nil
 }
 
-// sendLaunch writes 'L'; a fresh run's descriptors go with its first
-// bytes (SCM_RIGHTS), where the entry's recvmsg finds them.
+// sendLaunch writes 'L'; a fresh run's descriptors, or a one-run
+// entry's passed stdio, go with its first bytes (SCM_RIGHTS), where the
+// entry's recvmsg finds them.
 func (h *Host) sendLaunch(l *Launch) error {
-	if l.Fresh == nil {
+	files, err := l.rights()
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
 		return writeMsg(h.f, msgLaunch, l.Marshal())
 	}
 	msg := frame(msgLaunch, l.Marshal())
-	var fds []int
-	for _, f := range l.Fresh.files() {
-		if f == nil {
-			return errors.New("entry: a fresh run needs its pipes and mounts")
-		}
-		fds = append(fds, int(f.Fd()))
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
 	}
 	rc, err := h.f.SyscallConn()
 	if err != nil {
@@ -226,4 +228,23 @@ func (h *Host) sendLaunch(l *Launch) error {
 		return fmt.Errorf("entry: write message: %w", err)
 	}
 	return nil
+}
+
+// rights are the descriptors that go with the launch, in the order the
+// entry takes them.
+func (l *Launch) rights() ([]*os.File, error) {
+	_, passed := l.passed()
+	if l.Fresh == nil {
+		return passed, nil
+	}
+	if len(passed) > 0 {
+		return nil, errors.New("entry: a fresh run passes its stdio in Fresh")
+	}
+	files := l.Fresh.files()
+	for _, f := range files {
+		if f == nil {
+			return nil, errors.New("entry: a fresh run needs its pipes and mounts")
+		}
+	}
+	return files, nil
 }

@@ -65,6 +65,42 @@ type Launch struct {
 	// Fresh, for the entry of a reusable sandbox, is how the run's own
 	// namespaces are set up; nil for a one-run entry.
 	Fresh *Fresh
+	// Stdin and Stdout, for a one-run entry, when set, are the program's
+	// stdin and stdout instead of the entry's own (one end of a pipe to
+	// another sandbox: an interactive test). They go with the message as
+	// SCM_RIGHTS, in this order; the entry dups them onto the program's
+	// descriptors 0 and 1 and keeps no copy. A fresh run passes its
+	// stdio in Fresh instead.
+	Stdin, Stdout *os.File
+	// CPUs, when set, are the only CPUs the program may run on
+	// (sched_setaffinity before it starts): a placement, not a limit,
+	// which the program may change.
+	CPUs []int
+}
+
+// MaxCPUs bounds a launch's CPU list.
+const MaxCPUs = 1024
+
+// Bits of the launch's stdio word: which of the program's descriptors
+// come with the message (a one-run entry only).
+const (
+	passStdin  = 1 << 0
+	passStdout = 1 << 1
+)
+
+// passed returns the stdio word and the descriptors it announces.
+func (l *Launch) passed() (uint64, []*os.File) {
+	var mask uint64
+	var files []*os.File
+	if l.Stdin != nil {
+		mask |= passStdin
+		files = append(files, l.Stdin)
+	}
+	if l.Stdout != nil {
+		mask |= passStdout
+		files = append(files, l.Stdout)
+	}
+	return mask, files
 }
 
 // Fresh is what a run in fresh namespaces needs beyond a Launch.
@@ -192,6 +228,12 @@ func (l *Launch) Marshal() []byte {
 	e.bytes(l.Filter)
 	e.u64(uint64(l.Rows))
 	e.u64(uint64(l.Cols))
+	mask, _ := l.passed()
+	e.u64(mask)
+	e.u64(uint64(len(l.CPUs)))
+	for _, c := range l.CPUs {
+		e.u64(uint64(c))
+	}
 	if f := l.Fresh; f != nil {
 		e.strings(f.Masked)
 		e.strings(f.Readonly)
@@ -219,8 +261,19 @@ func UnmarshalLaunch(b []byte) (*Launch, error) {
 	}
 	l.Filter = d.bytes()
 	rows, cols := d.u64(), d.u64()
+	mask := d.u64()
+	n = d.u64()
+	if d.err == nil && (n > MaxCPUs || n > uint64(len(d.buf))/8) {
+		d.err = errTruncated
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		l.CPUs = append(l.CPUs, int(d.u64()))
+	}
 	if d.err != nil {
 		return nil, d.err
+	}
+	if mask&^(passStdin|passStdout) != 0 {
+		return nil, errors.New("entry: malformed stdio word")
 	}
 	if len(d.buf) != 0 {
 		return nil, errors.New("entry: trailing bytes in launch message")

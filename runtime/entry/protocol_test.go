@@ -15,6 +15,7 @@ func TestLaunchRoundTrip(t *testing.T) {
 		Rlimits: []Rlimit{{Resource: 7, Cur: 256, Max: 256}},
 		Filter:  []byte{1, 2, 3, 4, 5, 6, 7, 8},
 		Rows:    24, Cols: 80,
+		CPUs: []int{0, 3},
 	}
 	out, err := UnmarshalLaunch(in.Marshal())
 	if err != nil {
@@ -37,6 +38,11 @@ func TestUnmarshalLaunchRejectsBadInput(t *testing.T) {
 		{"no command", (&Launch{}).Marshal()},
 		{"empty command", (&Launch{Args: []string{""}}).Marshal()},
 		{"rows without cols", (&Launch{Args: []string{"x"}, Filter: []byte{0}, Rows: 3}).Marshal()},
+		{"a CPU list longer than the message", func() []byte {
+			b := (&Launch{Args: []string{"x"}, Filter: []byte{0}, CPUs: []int{1}}).Marshal()
+			b[len(b)-16+7] = 200 // the list's count
+			return b
+		}()},
 		{"huge count", append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, good...)},
 	}
 	for _, tt := range tests {
