@@ -20,20 +20,20 @@ var checkerFiles = []string{"input", "output", "answer"}
 
 // testlib's exit codes (docs/judge.md, "Checkers").
 const (
-	exitAccepted            = 0
-	exitWrongAnswer         = 1
-	exitPresentationError   = 2
-	exitFail                = 3
-	exitPoints              = 7
-	maxMessageBytes         = 1024
+	exitAccepted          = 0
+	exitWrongAnswer       = 1
+	exitPresentationError = 2
+	exitFail              = 3
+	exitPoints            = 7
+	maxMessageBytes       = 1024
 )
 
 // Statuses the judge adds.
 const (
 	StatusPresentationError = api.StatusPresentationError
 	StatusCheckerError      = api.StatusCheckerError
-	StatusPartial      = api.StatusPartial
-	StatusSkipped      = api.StatusSkipped
+	StatusPartial           = api.StatusPartial
+	StatusSkipped           = api.StatusSkipped
 )
 
 // judge gives each test its verdict: the run's status when it did not end

@@ -330,14 +330,14 @@ func overallStatus(tests []api.TestResult) string {
 
 // build is one program to compile: the submission or a checker.
 type build struct {
-	lang          *Language
-	version       string
-	imageID       string
-	files         []rootfs.File
-	limits        limits.Set
-	options       []string
-	maxArtifact   int64
-	events        Events // the submission's compile is a stage of the stream; a checker's is not
+	lang        *Language
+	version     string
+	imageID     string
+	files       []rootfs.File
+	limits      limits.Set
+	options     []string
+	maxArtifact int64
+	events      Events // the submission's compile is a stage of the stream; a checker's is not
 }
 
 // args is the compile command.
