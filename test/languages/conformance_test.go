@@ -180,7 +180,7 @@ func TestLanguages(t *testing.T) {
 	}
 	// Two languages at a time: the daemon runs two sandboxes at once
 	// (--concurrency 2), and a language's cases run one after another.
-	for _, l := range slices.Concat(langs, scriptingLangs, nativeLangs, jvmLangs, beamLangs, mlLangs) {
+	for _, l := range slices.Concat(langs, scriptingLangs, nativeLangs, jvmLangs, beamLangs, mlLangs, nodeLangs) {
 		t.Run(l.name, func(t *testing.T) {
 			t.Parallel()
 			if versions[l.name] == "" {
