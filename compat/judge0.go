@@ -40,6 +40,15 @@ var judge0Languages = []judge0Language{
 	{46, "bash", "Bash"}, {50, "c", "C (GCC"}, {51, "csharp", "C# (Mono"}, {54, "cpp", "C++ (GCC"},
 	{60, "go", "Go"}, {62, "java", "Java (OpenJDK"}, {63, "javascript", "JavaScript (Node.js"},
 	{64, "lua", "Lua"}, {68, "php", "PHP"}, {71, "python", "Python"}, {72, "ruby", "Ruby"}, {73, "rust", "Rust"},
+	// Judge0's other languages with a catalog counterpart. Where the
+	// toolchain differs from Judge0's (D: GDC for DMD, Prolog: SWI for GNU,
+	// Objective-C: GCC for Clang), the name says which.
+	{45, "assembly", "Assembly (NASM"}, {55, "lisp", "Common Lisp (SBCL"}, {56, "d", "D (GDC"},
+	{57, "elixir", "Elixir"}, {58, "erlang", "Erlang (OTP"}, {59, "fortran", "Fortran (GFortran"},
+	{61, "haskell", "Haskell (GHC"}, {65, "ocaml", "OCaml"}, {67, "pascal", "Pascal (FPC"},
+	{69, "prolog", "Prolog (SWI-Prolog"}, {74, "typescript", "TypeScript"}, {77, "cobol", "COBOL (GnuCOBOL"},
+	{78, "kotlin", "Kotlin"}, {79, "objective-c", "Objective-C (GCC"}, {80, "r", "R"}, {81, "scala", "Scala"},
+	{82, "sql", "SQL (SQLite"}, {85, "perl", "Perl"}, {86, "clojure", "Clojure"}, {88, "groovy", "Groovy"},
 }
 
 // judge0Name is Judge0's display name: "Python (3.11.2)", "C (GCC 12.2.0)".

@@ -9,7 +9,7 @@ import (
 // importing the images is most of the cost.
 func TestCompatEndpoints(t *testing.T) {
 	start := time.Now()
-	d := startCompat(t, "piston = true\njudge0 = true\nanonymous_rate_limit = 0\nanonymous_max_concurrent = 0")
+	d := startCompat(t, "piston = true\njudge0 = true\nanonymous_rate_limit = 0\nanonymous_max_concurrent = 0", programImages...)
 	t.Logf("daemon and images: %v", time.Since(start))
 	for _, tc := range []struct {
 		name string

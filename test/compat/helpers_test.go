@@ -143,4 +143,9 @@ var programs = []program{
 	{"lua", 64, `print("hello, " .. io.read("l"))`},
 	{"bash", 46, `read l; echo "hello, $l"`},
 	{"csharp", 51, "using System;\nclass P{static void Main(){Console.WriteLine(\"hello, \"+Console.ReadLine());}}"},
+	{"perl", 85, `my $l = <STDIN>; chomp $l; print "hello, $l\n";`},
 }
+
+// programImages are the recipes of the programs' languages: the other
+// images (the JVM's and GHC's among them) only add import time.
+var programImages = []string{"python", "gcc", "java", "node", "go", "rust", "ruby", "php", "lua", "bash", "mono", "scripting"}

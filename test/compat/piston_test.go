@@ -123,7 +123,7 @@ func testPiston(t *testing.T, d *compatDaemon) {
 	}
 	cases = append(cases,
 		pistonCase{Language: "c", Code: "int main(void) { return undeclared; }"},
-		pistonCase{Language: "cobol", Code: "x"},
+		pistonCase{Language: "intercal", Code: "x"},
 		pistonCase{Language: "bash", Code: `echo "$#:$*"; exit 3`, Args: []string{"a b", "c"}})
 	runtimes, results := runPistonClient(t, d.url, cases)
 
@@ -150,7 +150,7 @@ func testPiston(t *testing.T, d *compatDaemon) {
 		!strings.Contains(ce.Compile.Stderr, "undeclared") || ce.Run == nil || ce.Run.Stderr != ce.Compile.Stderr {
 		t.Errorf("compile error: %+v compile %+v run %+v (Piston gives the compile stage as run)", ce, ce.Compile, ce.Run)
 	}
-	if unknown := results[n+1]; !strings.Contains(unknown.Message, "cobol") || unknown.Run != nil {
+	if unknown := results[n+1]; !strings.Contains(unknown.Message, "intercal") || unknown.Run != nil {
 		t.Errorf("unknown language: %+v, want Piston's {\"message\": ...}", unknown)
 	}
 	if args := results[n+2]; args.Run == nil || args.Run.Stdout != "2:a b c\n" || args.Run.Code == nil || *args.Run.Code != 3 ||

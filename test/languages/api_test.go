@@ -16,7 +16,7 @@ import (
 // Compile once, run many: 50 tests against one C program cost one compile
 // and 50 runs; an identical request is served from the compile cache.
 func TestCompileOnceRunManyAndErrors(t *testing.T) {
-	d := startWithImages(t)
+	d := startWithImages(t, "gcc")
 	ctx := context.Background()
 	src := []api.File{{Name: "main.c", Content: "#include <stdio.h>\nint main(void){long a,b;if(scanf(\"%ld %ld\",&a,&b)!=2)return 1;printf(\"%ld  \\n\\n\",a+b);return 0;}"}}
 	var tests []api.Test
@@ -71,7 +71,7 @@ func TestCompileOnceRunManyAndErrors(t *testing.T) {
 		req  api.ExecuteRequest
 		code string
 	}{
-		{"unknown language", api.ExecuteRequest{Language: "cobol", Files: src}, "unknown_language"},
+		{"unknown language", api.ExecuteRequest{Language: "intercal", Files: src}, "unknown_language"},
 		{"unknown version", api.ExecuteRequest{Language: "c", Version: "99", Files: src}, "unknown_language"},
 		{"no files", api.ExecuteRequest{Language: "c"}, "invalid_request"},
 		{"empty main name", api.ExecuteRequest{Language: "c", Files: []api.File{{Name: "", Content: "x"}}}, "invalid_request"},

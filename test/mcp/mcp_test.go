@@ -66,7 +66,7 @@ func scenario() []step {
 				}
 			}},
 		{"a PNG comes back as an image", call{"run_code", args("language", "python", "code", pngProgram)}, checkPNG},
-		{"an unknown language is a tool error", call{"run_code", args("language", "cobol", "code", "DISPLAY 'HI'.")},
+		{"an unknown language is a tool error", call{"run_code", args("language", "intercal", "code", "PLEASE GIVE UP")},
 			toolError("unknown_language", "python")},
 		{"list_languages", call{"list_languages", args()}, checkLanguages},
 		{"create_sandbox", call{"create_sandbox", args("language", "python")}, func(t *testing.T, r result) {
