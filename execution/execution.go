@@ -259,11 +259,8 @@ func (c *Core) placeTogether() []int {
 // program did not run (unknown image, busy, invalid command, a broken
 // sandbox); every outcome of the program itself is a Result.
 func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Output, error) {
-	img, release, err := c.o.Images.Acquire(st.Image)
+	img, release, err := c.acquireImage(st.Image)
 	if err != nil {
-		if errors.Is(err, images.ErrNotFound) {
-			return nil, &UnknownImageError{Name: st.Image}
-		}
 		return nil, err
 	}
 	defer release()
@@ -300,16 +297,23 @@ func (c *Core) Together(ctx context.Context, key string, obs Observer,
 		if st.CPUs == nil {
 			st.CPUs = cpus
 		}
-		img, release, err := c.o.Images.Acquire(st.Image)
+		img, release, err := c.acquireImage(st.Image)
 		if err != nil {
-			if errors.Is(err, images.ErrNotFound) {
-				return nil, &UnknownImageError{Name: st.Image}
-			}
 			return nil, err
 		}
 		defer release()
 		return c.runInSlot(ctx, img, st, obs, wait)
 	})
+}
+
+// acquireImage holds a stage's image while it runs; an image the store
+// does not have is an UnknownImageError.
+func (c *Core) acquireImage(name string) (*images.Image, func(), error) {
+	img, release, err := c.o.Images.Acquire(name)
+	if errors.Is(err, images.ErrNotFound) {
+		return nil, nil, &UnknownImageError{Name: name}
+	}
+	return img, release, err
 }
 
 // runInSlot runs one stage once its image and admission slot are held:
