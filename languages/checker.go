@@ -14,9 +14,25 @@ import (
 	"github.com/sandboxd/sandboxd/rootfs"
 )
 
-// The files a checker gets in /work, named on its command line in this
-// order, as testlib's checkers take them: `checker input output answer`.
-var checkerFiles = []string{"input", "output", "answer"}
+// The files a checker or an interactor gets in /work, named on its
+// command line in this order, as testlib's take them: `checker input
+// output answer`. A checker's output is the program's; an interactor's is
+// testlib's result file, which it may write and the daemon ignores.
+const (
+	fileInput  = "input"
+	fileOutput = "output"
+	fileAnswer = "answer"
+)
+
+var checkerFiles = []string{fileInput, fileOutput, fileAnswer}
+
+// testFiles are test t's input and answer as files of a checker's or an
+// interactor's /work: a stored set's come from disk, never read into
+// memory here.
+func testFiles(t Test) (input, answer rootfs.File) {
+	return rootfs.File{Name: fileInput, Data: []byte(t.Stdin), Source: t.StdinFile, Mode: 0o444},
+		rootfs.File{Name: fileAnswer, Data: []byte(t.ExpectedStdout), Source: t.ExpectedFile, Mode: 0o444}
+}
 
 // testlib's exit codes (docs/judge.md, "Checkers").
 const (
@@ -96,12 +112,9 @@ func (j *judge) verdict(ctx context.Context, t Test, tr *api.TestResult) error {
 // the expected answer, and reads its verdict.
 func (j *judge) check(ctx context.Context, t Test, got string, tr *api.TestResult) error {
 	st := *j.checker
-	// A stored test set's input and answer go in from their files, never
-	// read into memory here.
-	input := rootfs.File{Name: checkerFiles[0], Data: []byte(t.Stdin), Source: t.StdinFile, Mode: 0o444}
-	answer := rootfs.File{Name: checkerFiles[2], Data: []byte(t.ExpectedStdout), Source: t.ExpectedFile, Mode: 0o444}
+	input, answer := testFiles(t)
 	st.Files = append(st.Files[:len(st.Files):len(st.Files)], input,
-		rootfs.File{Name: checkerFiles[1], Data: []byte(got), Mode: 0o444}, answer)
+		rootfs.File{Name: fileOutput, Data: []byte(got), Mode: 0o444}, answer)
 	so, err := j.r.RunStage(ctx, st)
 	if err != nil {
 		return fmt.Errorf("checker: %w", tooBigToRun(j.req.Checker.Language, err))

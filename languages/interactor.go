@@ -30,25 +30,11 @@ type Interactor struct {
 	// then copies the exchange instead of passing the pipes directly.
 	Record bool
 
-	// args and work are its run command and /work, once compiled
+	// args and work are its run command (with the test's files named) and
+	// /work, once compiled
 	// (prepareInteractor).
 	args []string
 	work []rootfs.File
-}
-
-// The files the interactor finds in /work, named on its command line in
-// testlib's order: `interactor input output answer`. output is testlib's
-// result file, which the interactor may write and the daemon ignores.
-const (
-	interactorInput  = "input"
-	interactorOutput = "output"
-	interactorAnswer = "answer"
-)
-
-// reservedInteractorName reports whether an interactor's source may not
-// take name: the daemon writes the test's files under those names.
-func reservedInteractorName(name string) bool {
-	return name == interactorInput || name == interactorOutput || name == interactorAnswer
 }
 
 // endGrace is how long one side of an interactive test may go on once
@@ -78,18 +64,15 @@ func prepareInteractor(ctx context.Context, r Runner, cache Cache, req *Request,
 		cleanup()
 		return nil, nil, fmt.Errorf("interactor: %w", err)
 	}
-	it.args, it.work = b.runArgs(it.Limits, nil), work
+	it.args, it.work = b.runArgs(it.Limits, checkerFiles), work
 	return cleanup, compiled, nil
 }
 
 // stage is the interactor's run for test t.
 func (it *Interactor) stage(t Test) execution.Stage {
-	// A stored test set's input and answer go in from their files.
-	files := append(slices.Clone(it.work),
-		rootfs.File{Name: interactorInput, Data: []byte(t.Stdin), Source: t.StdinFile, Mode: 0o644},
-		rootfs.File{Name: interactorAnswer, Data: []byte(t.ExpectedStdout), Source: t.ExpectedFile, Mode: 0o644})
-	args := append(slices.Clone(it.args), interactorInput, interactorOutput, interactorAnswer)
-	return execution.Stage{Image: it.Language.Image, Args: args, Env: it.Language.Env, Files: files, Limits: it.Limits}
+	input, answer := testFiles(t)
+	files := append(slices.Clone(it.work), input, answer)
+	return execution.Stage{Image: it.Language.Image, Args: it.args, Env: it.Language.Env, Files: files, Limits: it.Limits}
 }
 
 // runInteractive runs test t (the index-th) of an interactive request:
