@@ -245,7 +245,7 @@ func (s *Sandbox) RunID() string {
 // reports whether it is; a sandbox it refuses must be destroyed. Call it
 // after the run's files were collected, never during a run.
 func (s *Sandbox) Recycle() bool {
-	if !s.fresh || s.reuse.spent || s.reuse.runs >= maxRuns || !s.used.Load() || (s.reuse.run == nil && !s.borrowed) {
+	if !s.fresh || s.reuse.spent || s.reuse.runs >= maxRuns || !s.used.Load() {
 		return false
 	}
 	// The entry alone: every process of the run is gone.
@@ -258,7 +258,7 @@ func (s *Sandbox) Recycle() bool {
 		s.used.Store(false)
 		return true
 	}
-	if err := s.reuse.run.Remove(); err != nil {
+	if s.reuse.run == nil || s.reuse.run.Remove() != nil {
 		return false
 	}
 	s.reuse.run, s.scratch = nil, s.reuse.built
