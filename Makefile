@@ -15,9 +15,6 @@ PROBE     := $(CACHE)/probe
 # Hostile programs of the adversarial suite (test/attacks), one per C file.
 ATTACKS   := $(patsubst testdata/attacks/%.c,$(CACHE)/attacks/%,$(wildcard testdata/attacks/*.c))
 APT_DEPS  := gcc libc6-dev make pkg-config libseccomp-dev busybox-static curl
-# Node.js and npm for the tests that drive real npm clients (test/compat),
-# installed only where npm is missing (a NodeSource nodejs brings its own).
-TEST_APT_DEPS := nodejs npm
 BIN       := bin/sandboxd
 # What only the tests need: python3 for the Python SDK's suite (test/sdk);
 # Node and npm for the MCP client (test/mcp), the TypeScript SDK and
@@ -59,17 +56,18 @@ $(TESTROOT): scripts/mkrootfs-busybox.sh $(PROBE) $(ATTACKS)
 
 rootfs: deps $(ROOTFS)
 
-# Everything: unit tests, real sandboxes, the daemon, every language (their
-# images are built first, or reused from IMAGE_CACHE), and the cgroup v2 VM.
-test: deps $(BIN) $(TESTROOT) images
-	@scripts/deps.sh $(TEST_APT_DEPS)
+# Everything: unit tests, real sandboxes, the daemon, every language, the
+# cgroup v2 VM, fuzz and a short soak. The language images are built (or
+# found up to date in IMAGE_CACHE) in the background while the packages
+# that need none run; scripts/test.sh says the order. IMAGE_TESTS are the
+# packages that import language images: they run once the images are in.
+IMAGE_TESTS := ./test/languages/ ./test/judge/ ./test/compat/ ./test/mcp/ ./test/sdk/
+
+test: deps $(BIN) $(TESTROOT)
+	@scripts/deps.sh $(TEST_APT_DEPS) mmdebstrap $(CG2_APT_DEPS)
 	@{ command -v node && command -v npm; } >/dev/null || scripts/deps.sh nodejs npm
-	$(GO) vet -tags "$(TAGS)" ./...
-	SANDBOXD_BIN=$(CURDIR)/$(BIN) SANDBOXD_ROOTFS=$(CURDIR)/$(TESTROOT) SANDBOXD_IMAGE_CACHE=$(IMAGE_CACHE) \
-		$(GO) test -tags "$(TAGS)" -count=1 -p 1 -timeout 35m ./...
-	$(MAKE) test-cgroup2
-	@$(MAKE) --no-print-directory fuzz
-	$(GO) run ./bench/soak -bin $(BIN) -rootfs $(TESTROOT) -seq 300 -conc 100 -warmup 50 -gcc-rootfs "$(GCC_ROOTFS)"
+	@GO="$(GO)" TAGS="$(TAGS)" BIN="$(BIN)" TESTROOT="$(TESTROOT)" IMAGE_CACHE="$(IMAGE_CACHE)" \
+		IMAGE_JOBS="$(IMAGE_JOBS)" IMAGE_TESTS="$(IMAGE_TESTS)" MAKE="$(MAKE)" scripts/test.sh
 
 # Every fuzz target for a fixed number of executions (their seed corpora,
 # testdata/fuzz/, also run in plain `go test`). Counts, not durations: a

@@ -5,19 +5,13 @@
 package compat_test
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,47 +37,11 @@ func startCompat(t *testing.T, extra string, only ...string) *compatDaemon {
 		t.Fatal(err)
 	}
 	catalog, _ := filepath.Abs("../../languages/catalog.toml")
-	d := testdaemon.Start(t, "--config", conf, "--catalog", catalog, "--concurrency", "2")
-	importImages(t, d, only...)
+	d := testdaemon.StartWith(t, testdaemon.Config{
+		Args:   []string{"--config", conf, "--catalog", catalog, "--concurrency", "2"},
+		Images: testdaemon.LanguageImages(t, only...),
+	})
 	return &compatDaemon{Daemon: d, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-}
-
-// importImages imports the built language images (scripts/build-images.sh
-// --list: recipe key image tree), a few at a time: unpacking them is most
-// of these tests' time.
-func importImages(t *testing.T, d *testdaemon.Daemon, only ...string) {
-	t.Helper()
-	out, err := exec.Command("../../scripts/build-images.sh", "--list").Output()
-	if err != nil {
-		t.Fatalf("listing the built images: %v (run `make images`)", err)
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	slots := make(chan struct{}, 3)
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 4 || (len(only) > 0 && !slices.Contains(only, f[0])) || (len(only) == 0 && f[0] == "python-sci") {
-			continue
-		}
-		if _, err := os.Stat(f[3]); err != nil {
-			t.Fatalf("image %s is not built (%v): run `make images`", f[2], err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			if _, err := d.Import(context.Background(), f[2], f[3]); err != nil {
-				errs <- fmt.Errorf("importing %s: %w", f[2], err)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("%v\n%s", err, d.Log())
-	}
 }
 
 // call makes one HTTP request with a JSON body (nil: none) and returns the

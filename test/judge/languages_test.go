@@ -1,11 +1,7 @@
 package judge_test
 
 import (
-	"bufio"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,28 +17,10 @@ func startWithLanguages(t *testing.T, recipes ...string) *testdaemon.Daemon {
 	catalog, _ := filepath.Abs("../../languages/catalog.toml")
 	// No warm pool: every sandbox is gone after its run, so that what the
 	// daemon holds after the tests is what it held before.
-	d := testdaemon.Start(t, "--catalog", catalog, "--concurrency", "2", "--pool-size", "0")
-	out, err := exec.Command("../../scripts/build-images.sh", "--list").Output()
-	if err != nil {
-		t.Fatalf("listing the built images: %v (run `make images`)", err)
-	}
-	found := 0
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text()) // recipe key image tree
-		if len(f) != 4 || !slices.Contains(recipes, f[0]) {
-			continue
-		}
-		if _, err := os.Stat(f[3]); err != nil {
-			t.Fatalf("image %s is not built (%v): run `make images`", f[2], err)
-		}
-		d.ImportDir(f[2], f[3])
-		found++
-	}
-	if found != len(recipes) {
-		t.Fatalf("%d of the images of %v are built: run `make images`", found, recipes)
-	}
-	return d
+	return testdaemon.StartWith(t, testdaemon.Config{
+		Args:   []string{"--catalog", catalog, "--concurrency", "2", "--pool-size", "0"},
+		Images: testdaemon.LanguageImages(t, recipes...),
+	})
 }
 
 // The guessing game in C: the interactor (testlib's order: input output

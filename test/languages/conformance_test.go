@@ -6,11 +6,8 @@
 package languages_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,10 +120,10 @@ var langs = []lang{
 		multi:        program{"main.cs": `class P { static void Main() { System.Console.WriteLine(Helper.F()); } }`, "helper.cs": `static class Helper { public static string F() { return "from helper"; } }`}},
 }
 
-// startWithImages starts a daemon with the shipped catalog and imports
-// the built language images into it: those of the recipes named in only,
-// or every one but the big ones (bigImages), which only the tests that
-// use them import.
+// startWithImages starts a daemon with the shipped catalog and the built
+// language images in its store: those of the recipes named in only, or
+// every one but the big python-sci, which only the test that uses it
+// names (testdaemon.LanguageImages).
 func startWithImages(t *testing.T, only ...string) *testdaemon.Daemon {
 	t.Helper()
 	return startWithImagesArgs(t, nil, only...)
@@ -136,33 +133,11 @@ func startWithImages(t *testing.T, only ...string) *testdaemon.Daemon {
 func startWithImagesArgs(t *testing.T, args []string, only ...string) *testdaemon.Daemon {
 	t.Helper()
 	catalog, _ := filepath.Abs("../../languages/catalog.toml")
-	d := testdaemon.Start(t, append([]string{"--catalog", catalog, "--concurrency", "2"}, args...)...)
-	out, err := exec.Command("../../scripts/build-images.sh", "--list").Output()
-	if err != nil {
-		t.Fatalf("listing the built images: %v (run `make images`)", err)
-	}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	n := 0
-	for sc.Scan() {
-		f := strings.Fields(sc.Text()) // recipe key image tree
-		if len(f) != 4 || (len(only) > 0 && !slices.Contains(only, f[0])) || (len(only) == 0 && slices.Contains(bigImages, f[0])) {
-			continue
-		}
-		if _, err := os.Stat(f[3]); err != nil {
-			t.Fatalf("image %s is not built (%v): run `make images`", f[2], err)
-		}
-		d.ImportDir(f[2], f[3])
-		n++
-	}
-	if n == 0 {
-		t.Fatal("no language images are built: run `make images`")
-	}
-	return d
+	return testdaemon.StartWith(t, testdaemon.Config{
+		Args:   append([]string{"--catalog", catalog, "--concurrency", "2"}, args...),
+		Images: testdaemon.LanguageImages(t, only...),
+	})
 }
-
-// bigImages are recipes whose image takes long to import: python-sci is
-// 1.1 GiB (about 40 s into a store here).
-var bigImages = []string{"python-sci"}
 
 func TestLanguages(t *testing.T) {
 	d := startWithImages(t)

@@ -1,7 +1,6 @@
 package mcp_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,32 +41,10 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	catalog, _ := filepath.Abs("../../languages/catalog.toml")
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	audit := filepath.Join(dir, "audit.log")
-	d := testdaemon.Start(t, append([]string{"--catalog", catalog, "--concurrency", "2",
+	d := testdaemon.StartWith(t, testdaemon.Config{Images: testdaemon.LanguageImages(t, languageImages...), Args: append([]string{"--catalog", catalog, "--concurrency", "2",
 		"--listen", "unix://", "--listen", "tcp://" + addr, "--audit-log", audit,
-		"--jwt-secret-file", key, "--jwt-issuer", "test", "--jwt-audience", "sandboxd"}, args...)...)
-	importImages(t, d)
+		"--jwt-secret-file", key, "--jwt-issuer", "test", "--jwt-audience", "sandboxd"}, args...)})
 	return &daemon{Daemon: d, url: "http://" + addr + "/mcp", addr: addr, audit: audit}
-}
-
-// importImages imports languageImages, built by `make images`
-// (scripts/build-images.sh --list: recipe key image tree).
-func importImages(t *testing.T, d *testdaemon.Daemon) {
-	t.Helper()
-	out, err := exec.Command("../../scripts/build-images.sh", "--list").Output()
-	if err != nil {
-		t.Fatalf("listing the built images: %v (run `make images`)", err)
-	}
-	n := 0
-	for sc := bufio.NewScanner(bytes.NewReader(out)); sc.Scan(); {
-		f := strings.Fields(sc.Text())
-		if len(f) == 4 && slices.Contains(languageImages, f[0]) {
-			d.ImportDir(f[2], f[3])
-			n++
-		}
-	}
-	if n != len(languageImages) {
-		t.Fatalf("%d of the images %v are built: run `make images`", n, languageImages)
-	}
 }
 
 func freePort(t *testing.T) int {

@@ -59,40 +59,18 @@ func startDaemon(t *testing.T) *suiteDaemon {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testdaemon.FreePort(t))
-	d := testdaemon.Start(t, "--catalog", catalog, "--concurrency", "2", "--listen", "unix://", "--listen", "tcp://"+addr,
-		"--jwt-secret-file", secret, "--jwt-issuer", "sdk-test", "--jwt-audience", "sandboxd")
+	d := testdaemon.StartWith(t, testdaemon.Config{
+		Args: []string{"--catalog", catalog, "--concurrency", "2", "--listen", "unix://", "--listen", "tcp://" + addr,
+			"--jwt-secret-file", secret, "--jwt-issuer", "sdk-test", "--jwt-audience", "sandboxd"},
+		Images: testdaemon.LanguageImages(t, languageRecipes...),
+	})
 	d.ImportDir("busybox", rootfs)
-	for _, r := range languageRecipes {
-		image, tree := languageImage(t, r)
-		d.ImportDir(image, tree)
-	}
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "sdk-tcp", "iss": "sdk-test",
 		"aud": "sandboxd", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(tcpSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &suiteDaemon{d, []string{"SANDBOXD_SOCKET=" + d.Socket, "SANDBOXD_URL=http://" + addr, "SANDBOXD_TEST_TOKEN=" + token}}
-}
-
-// languageImage is a built language image's name and tree in the image
-// cache (`make images` builds them). Unlike test/languages, it does not
-// insist that the image was built from this checkout's recipe: the SDK
-// suites need a Python and a Node, not a given build of them.
-func languageImage(t *testing.T, recipe string) (image, tree string) {
-	t.Helper()
-	cache := os.Getenv("SANDBOXD_IMAGE_CACHE")
-	if cache == "" {
-		cache = "/var/cache/sandboxd/images"
-	}
-	name, err := os.ReadFile(filepath.Join(cache, recipe, "image"))
-	tree = filepath.Join(cache, recipe, "rootfs")
-	if err == nil {
-		_, err = os.Stat(tree)
-	}
-	if err != nil {
-		t.Fatalf("the %s image is not built (%v): run `make images`", recipe, err)
-	}
-	return strings.TrimSpace(string(name)), tree
 }
 
 // run runs a suite's command in dir with the daemon's environment,

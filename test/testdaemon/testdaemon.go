@@ -44,6 +44,10 @@ type Config struct {
 	Args []string
 	// UpTimeout bounds the wait for the first answer; zero means 15 s.
 	UpTimeout time.Duration
+	// Images are in the daemon's store when it first answers: hard links
+	// to seeds (seed.go), or imported through the API where the seeds are
+	// on another filesystem than Dir.
+	Images []Image
 }
 
 // Daemon is one `sandboxd serve`, started and stopped by its owner.
@@ -105,8 +109,23 @@ func Launch(cfg Config) (*Daemon, error) {
 		d.upTimeout = 15 * time.Second
 	}
 	d.Client = client.New(d.Socket)
+	importAfter := cfg.Images
+	if len(cfg.Images) > 0 {
+		err := linkImages(bin, d.StateDir, cfg.Images)
+		if err == nil {
+			importAfter = nil
+		} else if !errors.Is(err, errCrossDevice) {
+			return nil, err
+		}
+	}
 	if err := d.Restart(); err != nil {
 		return nil, err
+	}
+	for _, img := range importAfter {
+		if _, err := d.Import(context.Background(), img.Name, img.Dir); err != nil {
+			_ = d.Close()
+			return nil, err
+		}
 	}
 	return d, nil
 }
