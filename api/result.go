@@ -129,5 +129,9 @@ type TestResult struct {
 type Transcript struct {
 	ToProgram   string `json:"to_program"`
 	FromProgram string `json:"from_program"`
-	Truncated   bool   `json:"truncated,omitempty"`
+	// ToProgramEncoding is "base64" when what went to the program was
+	// not valid UTF-8; absent otherwise. Likewise FromProgramEncoding.
+	ToProgramEncoding   string `json:"to_program_encoding,omitempty"`
+	FromProgramEncoding string `json:"from_program_encoding,omitempty"`
+	Truncated           bool   `json:"truncated,omitempty"`
 }

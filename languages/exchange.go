@@ -100,7 +100,10 @@ func (ex *exchange) transcript() *api.Transcript {
 	}
 	from, fromCut := ex.fromProgram.kept()
 	to, toCut := ex.toProgram.kept()
-	return &api.Transcript{FromProgram: from, ToProgram: to, Truncated: fromCut || toCut}
+	t := &api.Transcript{Truncated: fromCut || toCut}
+	t.FromProgram, t.FromProgramEncoding = api.EncodeOutput(from)
+	t.ToProgram, t.ToProgramEncoding = api.EncodeOutput(to)
+	return t
 }
 
 // relay copies one direction of a recorded exchange, keeping its first

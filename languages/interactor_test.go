@@ -99,9 +99,9 @@ func TestExchange(t *testing.T) {
 		if err != nil || got != "? 500\n? 250\n" {
 			t.Errorf("record %v: the interactor read %q, %v", record, got, err)
 		}
-		interOut.WriteString(">\n")
+		interOut.WriteString(">\xff\n") // not UTF-8: the transcript carries it as base64
 		interOut.Close()
-		if got, err := readAllWithin(progIn, 5*time.Second); err != nil || got != ">\n" {
+		if got, err := readAllWithin(progIn, 5*time.Second); err != nil || got != ">\xff\n" {
 			t.Errorf("record %v: the program read %q, %v", record, got, err)
 		}
 		ex.close()
@@ -109,8 +109,10 @@ func TestExchange(t *testing.T) {
 		switch {
 		case !record && tr != nil:
 			t.Errorf("a transcript without record: %+v", tr)
-		case record && (tr == nil || tr.FromProgram != "? 500\n? " || tr.ToProgram != ">\n" || !tr.Truncated):
-			t.Errorf("transcript %+v, want 8 bytes from the program, cut", tr)
+		case record && (tr == nil || tr.FromProgram != "? 500\n? " || tr.FromProgramEncoding != "" || !tr.Truncated):
+			t.Errorf("transcript %+v, want 8 bytes from the program as text, cut", tr)
+		case record && (tr.ToProgram != "Pv8K" || tr.ToProgramEncoding != "base64"):
+			t.Errorf("transcript %+v, want \">\\xff\\n\" to the program in base64", tr)
 		}
 		progIn.Close()
 		interIn.Close()

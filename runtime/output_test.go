@@ -50,15 +50,6 @@ func TestCaptureKeepsTheFirstBytesAndReportsOverflow(t *testing.T) {
 	}
 }
 
-func TestEncodeOutput(t *testing.T) {
-	if s, enc := encodeOutput("héllo\n"); s != "héllo\n" || enc != "" {
-		t.Errorf("utf-8 text changed: %q %q", s, enc)
-	}
-	if s, enc := encodeOutput("\xff\x00"); s != "/wA=" || enc != "base64" {
-		t.Errorf("binary: %q %q", s, enc)
-	}
-}
-
 func TestCaptureRingKeepsTheLastBytesAndNeverOverflows(t *testing.T) {
 	tests := []struct {
 		name      string

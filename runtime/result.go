@@ -1,9 +1,6 @@
 package runtime
 
 import (
-	"encoding/base64"
-	"unicode/utf8"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/api"
@@ -27,15 +24,6 @@ const (
 	StatusOK            = api.StatusOK
 	StatusInternalError = api.StatusInternalError
 )
-
-// encodeOutput returns data as a JSON-safe string and its encoding: UTF-8
-// text is kept as it is, anything else is base64 so no byte is altered.
-func encodeOutput(data string) (text, encoding string) {
-	if utf8.ValidString(data) {
-		return data, ""
-	}
-	return base64.StdEncoding.EncodeToString([]byte(data)), "base64"
-}
 
 // SignalName returns the conventional name of a signal ("SIGKILL").
 func SignalName(sig unix.Signal) string {

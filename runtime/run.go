@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime/entry"
@@ -390,8 +391,8 @@ func (s *Sandbox) result(l Limits, reason stopReason, ws unix.WaitStatus, haveSt
 	r := &Result{WallTimeMS: ms(wall)}
 	stdout, outTrunc := out.result()
 	stderr, errTrunc := errc.result()
-	r.Stdout, r.StdoutEncoding = encodeOutput(stdout)
-	r.Stderr, r.StderrEncoding = encodeOutput(stderr)
+	r.Stdout, r.StdoutEncoding = api.EncodeOutput(stdout)
+	r.Stderr, r.StderrEncoding = api.EncodeOutput(stderr)
 	r.StdoutTruncated, r.StderrTruncated = outTrunc, errTrunc
 
 	var statErr error

@@ -36,6 +36,10 @@ export interface ExecuteRequest {
   checker?: Program;
   checker_limits?: Limits;
   groups?: { name: string; stop_on_failure?: boolean; depends_on?: string[] }[];
+  /** An interactive problem's interactor (docs/judge.md#interactors); `record` returns each test's transcript. */
+  interactor?: Program;
+  interactor_limits?: Limits;
+  record?: boolean;
   /** A stored test set's id (POST /v1/testsets): its tests run instead of `tests`. */
   testset?: string;
   collect?: string[];
@@ -80,6 +84,18 @@ export interface TestResult {
   max_points?: number;
   message?: string;
   checker?: RunResult;
+  /** With an interactor: its run (the program's is `run`), and with `record`, the exchange. */
+  interactor?: RunResult;
+  transcript?: Transcript;
+}
+
+/** What went each way between a program and its interactor, the first `output_bytes` of each. */
+export interface Transcript {
+  to_program: string;
+  from_program: string;
+  to_program_encoding?: "base64";
+  from_program_encoding?: "base64";
+  truncated?: boolean;
 }
 
 /** One program run (docs/result.md). */
