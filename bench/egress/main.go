@@ -104,7 +104,12 @@ func downloads(bin, rootfs, port, dnsAddr string, runs int, size int64) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = d.Close(); testdaemon.RemoveCgroupParent(parent) }()
+	defer func() {
+		if err := d.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the daemon:", err)
+		}
+		testdaemon.RemoveCgroupParent(parent)
+	}()
 	ctx := context.Background()
 	if _, err := d.Import(ctx, "bench", rootfs); err != nil {
 		return err

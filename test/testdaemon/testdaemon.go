@@ -207,8 +207,20 @@ func (d *Daemon) Stop(grace time.Duration) error {
 
 // Close stops the daemon (SIGTERM, a minute at most) and removes its parent
 // cgroups, for programs that launched it; tests get this from StartWith.
+// A daemon that had to be killed leaves its mounts and cgroups behind: it
+// is started once more, so that its recovery removes them, and stopped.
 func (d *Daemon) Close() error {
 	err := d.Stop(time.Minute)
+	if left := d.Leftovers(); len(left) > 0 && d.cmd != nil {
+		if rerr := d.Restart(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("restarting to clean up: %w", rerr))
+		} else {
+			err = errors.Join(err, d.Stop(time.Minute))
+		}
+		if left := d.Leftovers(); len(left) > 0 {
+			err = errors.Join(err, fmt.Errorf("left on the host: %s", strings.Join(left, "; ")))
+		}
+	}
 	RemoveCgroupParent(d.CgroupParent)
 	return err
 }
