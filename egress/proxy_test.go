@@ -351,3 +351,29 @@ func TestIdleClientsAreBounded(t *testing.T) {
 		t.Errorf("%d of 20 idle clients closed at once, want %d", closed, 20-handlersPerConnection*2)
 	}
 }
+
+// TestWatchAfterLock: a lock that lands between connect's check and the
+// watcher's first look (the window a loaded machine opens) still cuts the
+// connection. CI once saw that tunnel stay open.
+func TestWatchAfterLock(t *testing.T) {
+	cfg := New(Config{Allowed: allowed(t, "hold.test:443")}, nil).Config()
+	pol, err := cfg.NewPolicy([]string{"hold.test:443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Set(pol, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, peer := net.Pipe()
+	up, upPeer := net.Pipe()
+	defer peer.Close()
+	defer upPeer.Close()
+	stop := (&Run{pol: pol}).cutWhenDisallowed("hold.test", "443", c, up)
+	defer stop()
+	for name, end := range map[string]net.Conn{"client": peer, "upstream": upPeer} {
+		_ = end.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := end.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("%s side of a connection watched after the lock: %v, want EOF", name, err)
+		}
+	}
+}

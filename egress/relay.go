@@ -136,23 +136,24 @@ func refuse(c net.Conn, status int, why string) {
 }
 
 // cutWhenDisallowed closes both ends of a connection as soon as the
-// policy changes so that it no longer allows host:port (a session locked
-// with PATCH). The returned func stops watching.
+// policy no longer allows host:port (a session locked with PATCH). The
+// returned func stops watching. The policy is checked again before each
+// wait, not only after a change: a lock that lands between connect's
+// check and this watcher's first look must cut too.
 func (r *Run) cutWhenDisallowed(host, port string, c, up net.Conn) (stop func()) {
 	done := make(chan struct{})
 	go func() {
-		_, changed := r.pol.allows(host, port)
 		for {
+			ok, changed := r.pol.allows(host, port)
+			if !ok {
+				c.Close()
+				up.Close()
+				return
+			}
 			select {
 			case <-done:
 				return
 			case <-changed:
-				var ok bool
-				if ok, changed = r.pol.allows(host, port); !ok {
-					c.Close()
-					up.Close()
-					return
-				}
 			}
 		}
 	}()
