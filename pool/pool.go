@@ -228,16 +228,31 @@ func (p *Pool[S]) Done(opts runtime.BuildOptions, sb S, reusable bool) error {
 		ip := p.imageLocked(key{opts.Rootfs, opts.UID, opts.GID})
 		ip.out = max(ip.out-1, 0)
 		ip.reuses = ip.reuses || reusable
+		// An image whose sandbox comes back is in use, however long its
+		// run took: a full budget gives up a quiet image's sandbox rather
+		// than destroy this one, which the image's next request would
+		// have to build again.
+		var victim S
+		evicted := false
+		if reusable && !p.closed && !p.budgetLocked() {
+			victim, evicted = p.evictLocked(ip, p.opts.now())
+		}
 		if reusable && !p.closed && p.budgetLocked() {
 			ip.ready = append(ip.ready, sb)
 			p.parked++
 			close(ip.back) // wakes the Builds waiting for one
 			ip.back = make(chan struct{})
 			p.mu.Unlock()
+			if evicted {
+				return victim.Destroy()
+			}
 			return nil
 		}
 		p.mu.Unlock()
 		p.signal(ip)
+		if evicted {
+			_ = victim.Destroy()
+		}
 	}
 	return sb.Destroy()
 }
@@ -307,8 +322,12 @@ func fits(parked, maxParked int, maxMemory, cost int64) bool {
 // evictLocked frees a slot of the budget for ip: it takes the oldest
 // parked sandbox of the image used least recently, if that image has been
 // quiet for evictAfter, so that images in use are not starved by idle ones
-// holding the budget until Options.Idle. It returns the sandbox to
-// destroy, and whether there is one.
+// holding the budget until Options.Idle. Callers evict only for an image
+// in use (inUse): two quiet images would otherwise take the slot from each
+// other every evictAfter, a build each time, for as long as neither is
+// idle (with more images than the budget, a daemon once spent most of a
+// core on that). It returns the sandbox to destroy, and whether there is
+// one.
 func (p *Pool[S]) evictLocked(ip *imagePool[S], now time.Time) (S, bool) {
 	var victim *imagePool[S]
 	for _, other := range p.images {
@@ -325,6 +344,12 @@ func (p *Pool[S]) evictLocked(ip *imagePool[S], now time.Time) (S, bool) {
 	victim.ready = victim.ready[1:]
 	p.parked--
 	return sb, true
+}
+
+// inUse reports whether an image has a run going or had a request within
+// evictAfter: whether it may take another image's parked sandbox.
+func inUse[S Sandbox](ip *imagePool[S], now time.Time) bool {
+	return ip.out > 0 || now.Sub(ip.lastTake) < evictAfter
 }
 
 // refill keeps one image's parked sandboxes at their target, and destroys
@@ -384,7 +409,7 @@ func (p *Pool[S]) planLocked(ip *imagePool[S]) (build bool, destroy []S) {
 		have += ip.out
 	}
 	build = have < target && !p.closed
-	if build && !p.budgetLocked() {
+	if build && !p.budgetLocked() && inUse(ip, now) {
 		if sb, ok := p.evictLocked(ip, now); ok {
 			destroy = append(destroy, sb)
 		}

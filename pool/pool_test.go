@@ -451,6 +451,77 @@ func TestEvictionChoosesTheLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+// Images that are neither in use nor idle never take the budget from each
+// other: with more such images than the budget, each would evict another
+// every evictAfter and build, for as long as Options.Idle (a daemon of
+// the language suite spent most of a core on it).
+func TestQuietImagesDoNotEvictEachOther(t *testing.T) {
+	b := &fakeBuilder{}
+	p, c := newPool(t, b, Options{MaxParked: 1}, true)
+	for _, img := range []string{"a", "b"} {
+		sb := take(t, p, img) // a run that ends at once
+		if err := p.Done(runtime.BuildOptions{Rootfs: img, UID: uid, GID: gid}, sb, false); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, p, img)
+		c.Advance(evictAfter)
+	}
+	// b, in use just now, took a's slot. Both are quiet from here on.
+	if len(readyOf(p, "a")) != 0 || len(readyOf(p, "b")) != 1 {
+		t.Fatalf("a parks %d, b parks %d; want 0, 1", len(readyOf(p, "a")), len(readyOf(p, "b")))
+	}
+	builds := b.builds()
+	for range 10 {
+		c.Advance(evictAfter)
+		settle(t, p, "a")
+		settle(t, p, "b")
+	}
+	if n := b.builds() - builds; n != 0 {
+		t.Errorf("%d builds among quiet images, want none (a parks %d, b parks %d)", n, len(readyOf(p, "a")), len(readyOf(p, "b")))
+	}
+	wantCounts(t, p, 1, 1)
+}
+
+// A reusable sandbox that comes back to a full budget takes the slot of a
+// quiet image, however long its run took, rather than be destroyed and
+// built again for its image's next request.
+func TestDoneEvictsAQuietImage(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		quiet             time.Duration // of the other image, when the run ends
+		wantBackDestroyed bool
+	}{
+		{"other image in use", evictAfter / 2, true},
+		{"other image quiet", evictAfter, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &fakeBuilder{}
+			p, c := newPool(t, b, Options{MaxParked: 1}, true)
+			take(t, p, "other")
+			settle(t, p, "other")
+			parked := readyOf(p, "other")[0]
+			c.Advance(evictAfter)
+			sb := take(t, p, "a") // built on request: the budget is full
+			c.Advance(tc.quiet)   // a's run takes this long; other stays quiet
+			if tc.quiet < evictAfter {
+				take(t, p, "other") // and is in use: it takes its parked one back
+				_ = p.Done(runtime.BuildOptions{Rootfs: "other", UID: uid, GID: gid}, parked, true)
+			}
+			if err := p.Done(runtime.BuildOptions{Rootfs: "a", UID: uid, GID: gid}, sb, true); err != nil {
+				t.Fatal(err)
+			}
+			if got := sb.destroyed() == 1; got != tc.wantBackDestroyed {
+				t.Errorf("a's sandbox destroyed %d times, other's %d; want a's destroyed: %v",
+					sb.destroyed(), parked.destroyed(), tc.wantBackDestroyed)
+			}
+			if !tc.wantBackDestroyed && (parked.destroyed() != 1 || len(readyOf(p, "a")) != 1) {
+				t.Errorf("other's sandbox destroyed %d times, a parks %d; want 1, 1", parked.destroyed(), len(readyOf(p, "a")))
+			}
+			wantCounts(t, p, 1, 1)
+		})
+	}
+}
+
 // Build takes a parked sandbox of the same image and user when there is
 // one, and has one built otherwise.
 func TestBuildTakesParked(t *testing.T) {

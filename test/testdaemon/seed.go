@@ -150,6 +150,16 @@ func linkImages(bin, stateDir string, imgs []Image) error {
 	if err := os.MkdirAll(filepath.Join(store, "images"), 0o755); err != nil {
 		return err
 	}
+	// Checked before seeding: seeds that could not be linked would be
+	// made for nothing.
+	if err := mkdirOpen(seedRoot()); err != nil {
+		return err
+	}
+	if same, err := sameFilesystem(seedRoot(), store); err != nil {
+		return err
+	} else if !same {
+		return errCrossDevice
+	}
 	sum, err := fileSum(bin)
 	if err != nil {
 		return err
@@ -199,7 +209,11 @@ func linkTree(src, dst string) error {
 	if _, err := os.Stat(dst); err == nil {
 		return nil // two names of one image
 	}
-	out, err := exec.Command("cp", "-al", src, dst).CombinedOutput()
+	cp := exec.Command("cp", "-al", src, dst)
+	// The message is matched below: a bind mount of the same filesystem
+	// still refuses links across it, which st_dev does not tell.
+	cp.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cp.CombinedOutput()
 	if err != nil {
 		if strings.Contains(string(out), "Invalid cross-device link") {
 			_ = os.RemoveAll(dst)
@@ -208,6 +222,18 @@ func linkTree(src, dst string) error {
 		return fmt.Errorf("cp -al %s %s: %v: %s", src, dst, err, out)
 	}
 	return nil
+}
+
+// sameFilesystem reports whether a and b are on one filesystem (st_dev).
+func sameFilesystem(a, b string) (bool, error) {
+	var sa, sb syscall.Stat_t
+	if err := syscall.Stat(a, &sa); err != nil {
+		return false, &os.PathError{Op: "stat", Path: a, Err: err}
+	}
+	if err := syscall.Stat(b, &sb); err != nil {
+		return false, &os.PathError{Op: "stat", Path: b, Err: err}
+	}
+	return sa.Dev == sb.Dev, nil
 }
 
 func mkdirOpen(dir string) error {
