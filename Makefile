@@ -62,12 +62,15 @@ rootfs: deps $(ROOTFS)
 # that need none run; scripts/test.sh says the order. IMAGE_TESTS are the
 # packages that import language images: they run once the images are in.
 IMAGE_TESTS := ./test/languages/ ./test/judge/ ./test/compat/ ./test/mcp/ ./test/sdk/
+# LATE_TESTS need no image but may wait for their build (test/daemon's
+# README quick start runs `make run`): they run last before IMAGE_TESTS.
+LATE_TESTS := ./test/daemon/
 
 test: deps $(BIN) $(TESTROOT)
 	@scripts/deps.sh $(TEST_APT_DEPS) mmdebstrap $(CG2_APT_DEPS)
 	@{ command -v node && command -v npm; } >/dev/null || scripts/deps.sh nodejs npm
 	@GO="$(GO)" TAGS="$(TAGS)" BIN="$(BIN)" TESTROOT="$(TESTROOT)" IMAGE_CACHE="$(IMAGE_CACHE)" \
-		IMAGE_JOBS="$(IMAGE_JOBS)" IMAGE_TESTS="$(IMAGE_TESTS)" MAKE="$(MAKE)" scripts/test.sh
+		IMAGE_JOBS="$(IMAGE_JOBS)" IMAGE_TESTS="$(IMAGE_TESTS)" LATE_TESTS="$(LATE_TESTS)" MAKE="$(MAKE)" scripts/test.sh
 
 # Every fuzz target for a fixed number of executions (their seed corpora,
 # testdata/fuzz/, also run in plain `go test`). Counts, not durations: a
