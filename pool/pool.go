@@ -235,7 +235,8 @@ func (p *Pool[S]) Done(opts runtime.BuildOptions, sb S, reusable bool) error {
 		var victim S
 		evicted := false
 		if reusable && !p.closed && !p.budgetLocked() {
-			victim, evicted = p.evictLocked(ip, p.opts.now())
+			now := p.opts.now()
+			victim, evicted = p.evictLocked(ip, now, now)
 		}
 		if reusable && !p.closed && p.budgetLocked() {
 			ip.ready = append(ip.ready, sb)
@@ -319,20 +320,22 @@ func fits(parked, maxParked int, maxMemory, cost int64) bool {
 	return parked < maxParked && int64(parked+1)*cost <= maxMemory
 }
 
-// evictLocked frees a slot of the budget for ip: it takes the oldest
-// parked sandbox of the image used least recently, if that image has been
-// quiet for evictAfter, so that images in use are not starved by idle ones
-// holding the budget until Options.Idle. Callers evict only for an image
-// in use (inUse): two quiet images would otherwise take the slot from each
-// other every evictAfter, a build each time, for as long as neither is
-// idle (with more images than the budget, a daemon once spent most of a
-// core on that). It returns the sandbox to destroy, and whether there is
-// one.
-func (p *Pool[S]) evictLocked(ip *imagePool[S], now time.Time) (S, bool) {
+// evictLocked frees a slot of the budget for ip, whose last use was at
+// since (its last request; now for a sandbox just back from its run): it
+// takes the oldest parked sandbox of the image used least recently, if
+// that image has been quiet for evictAfter, so that images in use are not
+// starved by idle ones holding the budget until Options.Idle. The victim
+// must also have been used before ip: slots then move only toward the
+// images used last, never back and forth. Without that, two quiet images
+// took the slot from each other every evictAfter, a build each time, for
+// as long as neither was idle (with more images than the budget, a daemon
+// once spent most of a core on that). It returns the sandbox to destroy,
+// and whether there is one.
+func (p *Pool[S]) evictLocked(ip *imagePool[S], since, now time.Time) (S, bool) {
 	var victim *imagePool[S]
 	for _, other := range p.images {
 		if other != ip && len(other.ready) > 0 && now.Sub(other.lastTake) >= evictAfter &&
-			(victim == nil || other.lastTake.Before(victim.lastTake)) {
+			other.lastTake.Before(since) && (victim == nil || other.lastTake.Before(victim.lastTake)) {
 			victim = other
 		}
 	}
@@ -344,12 +347,6 @@ func (p *Pool[S]) evictLocked(ip *imagePool[S], now time.Time) (S, bool) {
 	victim.ready = victim.ready[1:]
 	p.parked--
 	return sb, true
-}
-
-// inUse reports whether an image has a run going or had a request within
-// evictAfter: whether it may take another image's parked sandbox.
-func inUse[S Sandbox](ip *imagePool[S], now time.Time) bool {
-	return ip.out > 0 || now.Sub(ip.lastTake) < evictAfter
 }
 
 // refill keeps one image's parked sandboxes at their target, and destroys
@@ -409,8 +406,8 @@ func (p *Pool[S]) planLocked(ip *imagePool[S]) (build bool, destroy []S) {
 		have += ip.out
 	}
 	build = have < target && !p.closed
-	if build && !p.budgetLocked() && inUse(ip, now) {
-		if sb, ok := p.evictLocked(ip, now); ok {
+	if build && !p.budgetLocked() {
+		if sb, ok := p.evictLocked(ip, ip.lastTake, now); ok {
 			destroy = append(destroy, sb)
 		}
 	}

@@ -451,10 +451,10 @@ func TestEvictionChoosesTheLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
-// Images that are neither in use nor idle never take the budget from each
-// other: with more such images than the budget, each would evict another
-// every evictAfter and build, for as long as Options.Idle (a daemon of
-// the language suite spent most of a core on it).
+// An image never takes the slot of one used after it, so quiet images do
+// not take the budget from each other: with more of them than the budget,
+// each would evict another every evictAfter and build, for as long as
+// Options.Idle (a daemon of the language suite spent most of a core on it).
 func TestQuietImagesDoNotEvictEachOther(t *testing.T) {
 	b := &fakeBuilder{}
 	p, c := newPool(t, b, Options{MaxParked: 1}, true)
@@ -466,7 +466,7 @@ func TestQuietImagesDoNotEvictEachOther(t *testing.T) {
 		settle(t, p, img)
 		c.Advance(evictAfter)
 	}
-	// b, in use just now, took a's slot. Both are quiet from here on.
+	// b, used after a, took a's slot. Both are quiet from here on.
 	if len(readyOf(p, "a")) != 0 || len(readyOf(p, "b")) != 1 {
 		t.Fatalf("a parks %d, b parks %d; want 0, 1", len(readyOf(p, "a")), len(readyOf(p, "b")))
 	}
