@@ -232,28 +232,28 @@ func (p *Pool[S]) Done(opts runtime.BuildOptions, sb S, reusable bool) error {
 		// run took: a full budget gives up a quiet image's sandbox rather
 		// than destroy this one, which the image's next request would
 		// have to build again.
+		park := reusable && !p.closed
 		var victim S
 		evicted := false
-		if reusable && !p.closed && !p.budgetLocked() {
+		if park && !p.budgetLocked() {
 			now := p.opts.now()
 			victim, evicted = p.evictLocked(ip, now, now)
 		}
-		if reusable && !p.closed && p.budgetLocked() {
+		park = park && p.budgetLocked()
+		if park {
 			ip.ready = append(ip.ready, sb)
 			p.parked++
 			close(ip.back) // wakes the Builds waiting for one
 			ip.back = make(chan struct{})
-			p.mu.Unlock()
-			if evicted {
-				return victim.Destroy()
-			}
-			return nil
 		}
 		p.mu.Unlock()
-		p.signal(ip)
-		if evicted {
+		if evicted { // the victim's error is not this run's, as in step
 			_ = victim.Destroy()
 		}
+		if park {
+			return nil
+		}
+		p.signal(ip)
 	}
 	return sb.Destroy()
 }

@@ -91,12 +91,7 @@ func seedRoot() string {
 // imported by bin (whose sha256 is sum), and makes it if it is missing. Older seeds of the same
 // recipe (another binary or build) are removed.
 func seed(bin, sum string, img Image) (string, error) {
-	root := seedRoot()
-	// The daemon refuses a state directory that sandboxes in user
-	// namespaces could not reach.
-	if err := mkdirOpen(root); err != nil {
-		return "", err
-	}
+	root := seedRoot() // made by linkImages
 	unlock, err := lockFile(filepath.Join(root, ".lock"))
 	if err != nil {
 		return "", err
@@ -151,7 +146,8 @@ func linkImages(bin, stateDir string, imgs []Image) error {
 		return err
 	}
 	// Checked before seeding: seeds that could not be linked would be
-	// made for nothing.
+	// made for nothing. (The daemon refuses a state directory that
+	// sandboxes in user namespaces could not reach: hence mkdirOpen.)
 	if err := mkdirOpen(seedRoot()); err != nil {
 		return err
 	}
