@@ -112,7 +112,7 @@ func (b *Builder) Build(ctx context.Context, r Recipe, ev Events) (*images.Image
 		return nil, err
 	}
 	defer slot()
-	ws, err := b.Engine.NewWorkspace(runtime.WorkspaceOptions{UID: b.UID, GID: b.GID, Limits: r.Limits, Sandboxes: 1,
+	ws, err := b.Engine.NewWorkspace(runtime.WorkspaceOptions{UID: b.UID, GID: b.GID, Limits: r.Limits,
 		Layer: &runtime.LayerOptions{Image: parent.Rootfs, Bytes: r.LayerBytes}})
 	if err != nil {
 		return nil, fmt.Errorf("creating the build's workspace: %w", err)

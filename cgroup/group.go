@@ -22,16 +22,16 @@ type Group struct {
 	mgr cgroups.Manager
 }
 
-// NewGroup makes the group id under p with the limits l. extraPids is
-// added to the pids limit for the entry process each sandbox keeps inside
-// (one per sandbox the group may hold at once), so that the programs get
-// exactly l.Pids in all. On error nothing is left.
-func (p Parent) NewGroup(id string, l Limits, extraPids int64) (_ *Group, err error) {
+// NewGroup makes the group id under p with the limits l. Its pids limit
+// starts at l.Pids: SetPids adds room for the tasks that sandboxd keeps in
+// the group's sandboxes (their entries) as they come and go, so that the
+// programs get exactly l.Pids in all. On error nothing is left.
+func (p Parent) NewGroup(id string, l Limits) (_ *Group, err error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
 	cfg := &cgroups.Cgroup{Path: p.PathFor(id), Resources: &cgroups.Resources{SkipDevices: true}}
-	l.apply(cfg.Resources, extraPids)
+	l.apply(cfg.Resources, 0)
 	g := &Group{parent: p, id: id}
 	if g.mgr, err = manager.New(cfg); err != nil {
 		return nil, fmt.Errorf("cgroup: group %s: %w", id, err)
@@ -57,6 +57,18 @@ func (p Parent) NewGroup(id string, l Limits, extraPids int64) (_ *Group, err er
 		}
 	}
 	return g, nil
+}
+
+// SetPids sets the group's pids limit.
+func (g *Group) SetPids(max int64) error {
+	dir := g.mgr.Path("pids")
+	if g.parent.mode.Unified() {
+		dir = g.mgr.Path("")
+	}
+	if err := cgroups.WriteFile(dir, "pids.max", strconv.FormatInt(max, 10)); err != nil {
+		return fmt.Errorf("cgroup: group %s's pids limit: %w", g.id, err)
+	}
+	return nil
 }
 
 // Parent is where the group's sandboxes nest.

@@ -48,9 +48,9 @@ type Engine struct {
 	userns bool
 	reuse  bool
 	ids    IDRange
-	// freshMounts is what every run of a reusable sandbox mounts the same
-	// way (its /proc masks, /dev/shm and /dev/pts): worked out once.
-	freshMounts entry.Fresh
+	// prepared is what every run of a reusable sandbox is prepared with
+	// (its /proc masks, /dev/shm and /dev/pts, the filter): worked out once.
+	prepared entry.Prepare
 
 	// rootsOK remembers, once per engine, whether sandboxes' overlay roots
 	// under the run dir can be reached from their user namespaces.
@@ -121,7 +121,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// must be the sandbox's alone) and a memory peak each run can reset.
 	reuse := !cfg.NoUserNamespace && !cfg.NoReuse && parent.PeakResets()
 	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace,
-		reuse: reuse, ids: ids, freshMounts: freshMounts()}, nil
+		reuse: reuse, ids: ids, prepared: preparedRun(filter)}, nil
 }
 
 // CheckReachable reports whether image roots under dir can be reached

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime/entry"
 )
@@ -21,8 +22,8 @@ import (
 //   - namespaces: the entry clones each run's PID 1 in new mount, PID, IPC,
 //     UTS and network namespaces (runtime/entry/fresh.c), which die with
 //     the run's last process;
-//   - /work and /tmp: new tmpfs mounts for each run (freshScratch), moved
-//     into the run's mount namespace; /dev/shm and /dev/pts: new instances;
+//   - /work and /tmp: new tmpfs mounts for each run (prepare), moved into
+//     the run's mount namespace; /dev/shm and /dev/pts: new instances;
 //   - /proc: the run's own, with the sandbox's masks applied again;
 //   - stdin, stdout, stderr: pipes of the run's own (freshPipes);
 //   - the cgroup: limits applied and accounting restarted by every run
@@ -32,6 +33,17 @@ import (
 // run that shared its network namespace (the egress proxy listens there),
 // that did not end within endGrace of being told to, whose program could
 // not start, or once it has served maxRuns runs.
+//
+// Each run is prepared before it is asked for: once the sandbox is built,
+// and again as soon as Recycle has taken the last run back, the host makes
+// the next run's /work and /tmp and the entry clones its PID 1, which
+// builds the run's namespaces and mounts, drops every capability and loads
+// the filter, then waits (entry.c, start_fresh). A request then pays only
+// for its own files, its limits and the start of its program (readyRun).
+// The prepared PID 1 holds nothing of any run: until its launch it has no
+// pipes, runs no code of a user's, and has an empty /work and /tmp of its
+// own; a request that needs another network (ShareNetwork) ends it and
+// prepares anew.
 
 // maxRuns bounds the runs of one sandbox: what the kernel keeps per
 // namespace that no run can reach (the entry's own counters) is then
@@ -47,11 +59,21 @@ type reuseState struct {
 	hostUID, hostGID int
 	runs             int
 	// built is the sandbox's own scratch, under every run's; run is the
-	// current run's, until Recycle removes it.
+	// current (or prepared) run's, until Recycle removes it.
 	built, run *rootfs.Scratch
+	// sizes are those of run's scratch: the next run is prepared with
+	// the last one's, which the same client mostly asks again.
+	sizes rootfs.ScratchSizes
+	// prepared: the entry was asked to prepare the next run (prepare);
+	// preparedNet is whether that run shares the sandbox's network.
+	prepared, preparedNet bool
 	// spent: no further run (see the package comment above).
 	spent bool
 }
+
+// preparedTasks are what a parked reusable sandbox holds in its cgroup:
+// its entry and the next run's prepared PID 1.
+const preparedTasks = 2
 
 // runScratchDir is where a reusable sandbox's current run has its /work
 // and /tmp on the host.
@@ -59,24 +81,112 @@ func (s *Sandbox) runScratchDir() string {
 	return filepath.Join(s.engine.runDir, "scratch", s.id+".run")
 }
 
-// freshScratch gives the run new /work and /tmp of its own sizes, and
-// makes them the sandbox's scratch until the run is collected. A session's
-// run gets the session's: what persists from exec to exec.
-func (s *Sandbox) freshScratch(l Limits) error {
-	if s.borrowed {
-		s.reuse.runs++
-		return nil
+// prepare asks the entry to prepare the next run: with new /work and /tmp
+// of the last run's sizes, which become the sandbox's scratch until the
+// run is collected; a session's run keeps the session's, what persists
+// from exec to exec. readyRun waits for the entry's answer.
+func (s *Sandbox) prepare(shareNet bool) error {
+	p := s.engine.prepared // a copy: the run's own mounts go in it
+	p.ShareNetwork = shareNet
+	if !s.borrowed {
+		if s.reuse.run != nil {
+			return errors.New("runtime: the previous run's scratch is still in place")
+		}
+		sc, err := rootfs.NewScratch(s.runScratchDir(), s.reuse.hostUID, s.reuse.hostGID, s.reuse.sizes)
+		if err != nil {
+			return err
+		}
+		s.reuse.run, s.scratch = sc, sc
+		work, tmp, err := detachedMounts(sc)
+		if err != nil {
+			return err
+		}
+		defer closeFiles(work, tmp) // the entry has its copies
+		p.Work, p.Tmp = work, tmp
 	}
-	if s.reuse.run != nil {
-		return errors.New("runtime: the previous run's scratch is still in place")
-	}
-	sc, err := rootfs.NewScratch(s.runScratchDir(), s.reuse.hostUID, s.reuse.hostGID, scratchSizes(l))
-	if err != nil {
+	if err := s.host.Prepare(&p); err != nil {
 		return err
 	}
-	s.reuse.run, s.scratch = sc, sc
-	s.reuse.runs++
+	s.reuse.prepared, s.reuse.preparedNet = true, shareNet
 	return nil
+}
+
+// unprepare ends a prepared run that the request cannot use, and takes its
+// scratch back.
+func (s *Sandbox) unprepare() error {
+	s.reuse.prepared = false
+	if err := s.host.End(); err != nil {
+		return err
+	}
+	if err := s.waitParked(); err != nil {
+		return err
+	}
+	return s.dropRunScratch()
+}
+
+// dropRunScratch removes the last run's scratch: the sandbox's own is its
+// scratch again.
+func (s *Sandbox) dropRunScratch() error {
+	if s.borrowed || s.reuse.run == nil {
+		return nil
+	}
+	if err := s.reuse.run.Remove(); err != nil {
+		return err
+	}
+	s.reuse.run, s.scratch = nil, s.reuse.built
+	return nil
+}
+
+// readyRun gives the request a prepared run: the one waiting if it fits
+// (else a new one), with its scratch resized to the request's sizes. Any
+// failure leaves the sandbox spent.
+func (s *Sandbox) readyRun(req Request) error {
+	shareNet := req.ShareNetwork || s.borrowed
+	if err := s.takePrepared(shareNet); err != nil {
+		s.reuse.spent = true
+		return err
+	}
+	s.reuse.runs++
+	// The egress proxy listens in the sandbox's network: no other run
+	// may share it after this one.
+	s.reuse.spent = s.reuse.spent || req.ShareNetwork
+	if want := scratchSizes(req.Limits); !s.borrowed && want != s.reuse.sizes {
+		if err := s.scratch.Resize(want); err != nil {
+			s.reuse.spent = true
+			return err
+		}
+		s.reuse.sizes = want
+	}
+	return nil
+}
+
+// takePrepared waits until a run of the right network is prepared.
+func (s *Sandbox) takePrepared(shareNet bool) error {
+	if s.reuse.prepared && s.reuse.preparedNet != shareNet {
+		if err := s.unprepare(); err != nil {
+			return err
+		}
+	}
+	if !s.reuse.prepared {
+		if err := s.prepare(shareNet); err != nil {
+			return err
+		}
+	}
+	s.reuse.prepared = false
+	done := make(chan error, 1)
+	go func() { done <- s.host.WaitPrepared() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			// Not the request's fault, whatever the entry said.
+			return fmt.Errorf("runtime: preparing the run: %v: %w", err, errdefs.ErrInternal)
+		}
+		return nil
+	case <-time.After(endGrace):
+		s.killAll()
+		<-done
+		return fmt.Errorf("runtime: the run was not prepared within %v", endGrace)
+	}
 }
 
 // removeScratch removes the run's scratch and the sandbox's own.
@@ -151,29 +261,23 @@ func (p *runPipes) close() {
 	p.closeChild()
 }
 
-// freshLaunch builds what a run in fresh namespaces needs beyond its launch:
-// its pipes and its /work and /tmp as detached mounts.
-func (s *Sandbox) freshLaunch(p *runPipes, shareNet bool) (*entry.Fresh, func(), error) {
-	work, err := detachedMount(s.scratch.WorkDir())
-	if err != nil {
+// detachedMounts clones the scratch's /work and /tmp mounts for the run.
+func detachedMounts(sc *rootfs.Scratch) (work, tmp *os.File, err error) {
+	if work, err = detachedMount(sc.WorkDir()); err != nil {
 		return nil, nil, err
 	}
-	tmp, err := detachedMount(s.scratch.TmpDir())
-	if err != nil {
+	if tmp, err = detachedMount(sc.TmpDir()); err != nil {
 		work.Close()
 		return nil, nil, err
 	}
-	f := s.engine.freshMounts // a copy: the run's own descriptors go in it
-	f.ShareNetwork = shareNet
-	f.Stdin, f.Stdout, f.Stderr, f.Work, f.Tmp = p.child[0], p.child[1], p.child[2], work, tmp
-	return &f, func() { work.Close(); tmp.Close() }, nil
+	return work, tmp, nil
 }
 
-// freshMounts is the part of every fresh run's launch that never changes.
-func freshMounts() entry.Fresh {
-	return entry.Fresh{
+// preparedRun is the part of every run's prepare that never changes.
+func preparedRun(filter []byte) entry.Prepare {
+	return entry.Prepare{
 		Masked: procPaths(rootfs.MaskedPaths()), Readonly: procPaths(rootfs.ReadonlyPaths()),
-		ShmOptions: rootfs.ShmOptions(), PtsOptions: rootfs.PtsOptions(),
+		ShmOptions: rootfs.ShmOptions(), PtsOptions: rootfs.PtsOptions(), Filter: filter,
 	}
 }
 
@@ -217,17 +321,23 @@ func (s *Sandbox) endFresh(x *execution, w *watched) {
 			return
 		}
 	}
+	if s.waitParked() != nil {
+		s.reuse.spent = true
+	}
+}
+
+// waitParked waits until the entry is parked again, within endGrace; if it
+// is not, the whole sandbox is killed.
+func (s *Sandbox) waitParked() error {
 	parked := make(chan error, 1)
 	go func() { parked <- s.host.WaitReady() }()
 	select {
 	case err := <-parked:
-		if err != nil {
-			s.reuse.spent = true
-		}
+		return err
 	case <-time.After(endGrace):
-		s.reuse.spent = true
 		s.killAll()
 		<-parked
+		return fmt.Errorf("runtime: the sandbox did not park within %v", endGrace)
 	}
 }
 
@@ -252,16 +362,14 @@ func (s *Sandbox) Recycle() bool {
 	if tasks, err := s.cg.Tasks(); err != nil || tasks != 1 {
 		return false
 	}
-	if s.borrowed {
-		// A session's sandbox: its /work and /tmp are the session's, and
-		// its next run is the same owner's.
-		s.used.Store(false)
-		return true
-	}
-	if s.reuse.run == nil || s.reuse.run.Remove() != nil {
+	// A session's sandbox keeps its /work and /tmp (the session's), and
+	// its next run is the same owner's, in the session's network.
+	if (!s.borrowed && s.reuse.run == nil) || s.dropRunScratch() != nil {
 		return false
 	}
-	s.reuse.run, s.scratch = nil, s.reuse.built
+	if s.prepare(s.borrowed) != nil {
+		return false
+	}
 	s.used.Store(false)
 	return true
 }

@@ -179,7 +179,7 @@ type watched struct {
 // accounting started afresh so that the result counts the program alone.
 func (s *Sandbox) applyRunLimits(req Request) error {
 	if s.fresh {
-		if err := s.freshScratch(req.Limits); err != nil {
+		if err := s.readyRun(req); err != nil {
 			return err
 		}
 	} else if !s.borrowed && scratchSizes(req.Limits) != scratchSizes(s.built) {
@@ -193,14 +193,12 @@ func (s *Sandbox) applyRunLimits(req Request) error {
 		}
 		return err
 	}
-	// The parked entry's own tasks count against pids.max; give the
-	// program its full allowance on top of them.
+	// The parked entry's own tasks (and a reusable sandbox's prepared
+	// PID 1 of the run) count against pids.max; give the program its full
+	// allowance on top of them.
 	entryTasks, err := s.cg.Tasks()
 	if err != nil {
 		return err
-	}
-	if s.fresh {
-		entryTasks++ // the run's PID 1, which the entry clones
 	}
 	if err := s.cg.Apply(cgroupLimits(req.Limits), entryTasks); err != nil {
 		return err
@@ -232,18 +230,14 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 	if s.fresh {
 		p, err := newRunPipes(req.StdinFile, req.StdoutFile)
 		if err != nil {
+			s.reuse.spent = true // its prepared run waits for a launch
 			return nil, err
 		}
-		// A session's runs share its network namespace by design: the
-		// sandbox was built in it, and every run is its owner's.
-		f, closeMounts, err := s.freshLaunch(p, req.ShareNetwork || s.borrowed)
-		if err != nil {
-			p.close()
-			return nil, err
-		}
-		l.Fresh, stdin, stdout, stderr = f, p.stdin, p.stdout, p.stderr
-		release = func() { closeMounts(); p.closeChild() }
-		s.reuse.spent = s.reuse.spent || req.ShareNetwork
+		// The prepared run loaded the filter already.
+		l.Filter = nil
+		l.Pipes = &entry.Pipes{Stdin: p.child[0], Stdout: p.child[1], Stderr: p.child[2]}
+		stdin, stdout, stderr = p.stdin, p.stdout, p.stderr
+		release = p.closeChild
 	} else {
 		l.Stdin, l.Stdout = req.StdinFile, req.StdoutFile
 	}

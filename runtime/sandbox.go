@@ -43,6 +43,11 @@ type Sandbox struct {
 	scratch   *rootfs.Scratch
 	// borrowed: the scratch is a workspace's; Destroy leaves it.
 	borrowed bool
+	// ws is the workspace it runs over, if any; held is the room it took
+	// in the workspace's pids limit (Workspace.holdPids), given back once
+	// its cgroup is gone.
+	ws   *Workspace
+	held int64
 	root     *rootfs.Root
 	cg       *cgroup.Sandbox
 	host     *entry.Host
@@ -144,7 +149,22 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if err != nil {
 		return nil, err
 	}
+	if s.fresh {
+		if err := s.prepareFirst(opts.Limits); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// prepareFirst prepares a reusable sandbox's first run (reuse.go), with
+// room in pids.max for the run's PID 1 beside the entry.
+func (s *Sandbox) prepareFirst(l Limits) error {
+	if err := s.cg.Apply(cgroupLimits(l), preparedTasks); err != nil {
+		return err
+	}
+	s.reuse.sizes = scratchSizes(l)
+	return s.prepare(s.borrowed)
 }
 
 // makeScratch gives the sandbox its /work and /tmp: the workspace's, when
@@ -154,7 +174,17 @@ func (s *Sandbox) makeScratch(opts BuildOptions) error {
 		if w.engine != s.engine {
 			return invalidf("workspace %s belongs to another engine", w.id)
 		}
-		s.scratch, s.borrowed = w.scratch, true
+		s.scratch, s.borrowed, s.ws = w.scratch, true, w
+		// Its entry, and a reusable sandbox's prepared run, are in the
+		// workspace's cgroup before any program is.
+		s.held = 1
+		if s.fresh {
+			s.held = preparedTasks
+		}
+		if err := w.holdPids(s.held); err != nil {
+			s.held = 0
+			return err
+		}
 		if w.ids != nil {
 			// The workspace's slot, without its lock: releasing it is the
 			// workspace's business, not this sandbox's.
@@ -324,6 +354,9 @@ func (s *Sandbox) Destroy() error {
 		}
 		if s.cg != nil {
 			s.cg.Close()
+		}
+		if s.held != 0 {
+			errs = append(errs, s.ws.holdPids(-s.held))
 		}
 		for _, f := range []*os.File{s.stdin, s.stdout, s.stderr} {
 			if f != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/sandboxd/sandboxd/cgroup"
 	"github.com/sandboxd/sandboxd/rootfs"
@@ -31,6 +32,11 @@ type Workspace struct {
 	hostUID, hostGID int
 	lock             *os.File
 	group            *cgroup.Group
+	// pids is the workspace's own pids limit; the group's is pids plus
+	// what its live sandboxes keep inside (holdPids).
+	pids int64
+	mu   sync.Mutex
+	held int64 // guarded by mu
 	// net is the network namespace all its sandboxes share (sessionnet.go).
 	net *sessionNet
 	// layer, for an image build's workspace, is the writable layer its
@@ -45,9 +51,6 @@ type WorkspaceOptions struct {
 	// Limits bound all its sandboxes together (memory, CPU, pids) and
 	// size its /work and /tmp.
 	Limits Limits
-	// Sandboxes is the most sandboxes it holds at once (running and
-	// parked): each keeps an entry process within the pids limit.
-	Sandboxes int
 	// Layer, when set, makes it an image build's workspace: its
 	// sandboxes' roots are writable, one at a time, over Layer.Image.
 	Layer *LayerOptions
@@ -71,7 +74,7 @@ func (e *Engine) NewWorkspace(o WorkspaceOptions) (_ *Workspace, err error) {
 	if uid <= 0 || gid <= 0 {
 		return nil, invalidf("the sandbox user must not be root (uid %d, gid %d)", uid, gid)
 	}
-	w := &Workspace{id: newID(), engine: e, hostUID: uid, hostGID: gid}
+	w := &Workspace{id: newID(), engine: e, hostUID: uid, hostGID: gid, pids: o.Limits.Pids}
 	if w.lock, err = newLock(filepath.Join(e.runDir, "locks"), w.id); err != nil {
 		return nil, fmt.Errorf("workspace lock: %w", err)
 	}
@@ -93,14 +96,7 @@ func (e *Engine) NewWorkspace(o WorkspaceOptions) (_ *Workspace, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// Each sandbox keeps its entry beyond the programs' pids; a reusable
-	// one that runs (all but one parked, at most) also the PID 1 it clones
-	// for the run.
-	entries := int64(max(o.Sandboxes, 1))
-	if e.reuse && o.Layer == nil {
-		entries += entries - 1
-	}
-	if w.group, err = e.parent.NewGroup(w.id, cgroupLimits(o.Limits), entries); err != nil {
+	if w.group, err = e.parent.NewGroup(w.id, cgroupLimits(o.Limits)); err != nil {
 		return nil, err
 	}
 	if w.net, err = newSessionNet(e.netnsPath(w.id)); err != nil {
@@ -113,6 +109,21 @@ func (e *Engine) NewWorkspace(o WorkspaceOptions) (_ *Workspace, err error) {
 		}
 	}
 	return w, nil
+}
+
+// holdPids makes room in the group's pids limit for the tasks a sandbox of
+// the workspace keeps inside, beyond its programs' (tasks > 0, as one is
+// built), or takes it back (tasks < 0, once one is gone): the programs of
+// all its sandboxes then get exactly the workspace's pids, however many
+// sandboxes hold an entry (and a reusable one a prepared run) at the time.
+func (w *Workspace) holdPids(tasks int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.group.SetPids(w.pids + w.held + tasks); err != nil {
+		return err
+	}
+	w.held += tasks
+	return nil
 }
 
 // layerPath is where a build workspace's layer is mounted.

@@ -176,10 +176,8 @@ func (m *Manager) Create(spec Spec) (_ *Session, err error) {
 
 // prepare makes the workspace and puts the initial files in it.
 func (m *Manager) prepare(s *Session) error {
-	// Its execs run at once up to MaxExecs, plus the next one's sandbox
-	// parked or being built.
 	ws, err := m.o.Engine.NewWorkspace(runtime.WorkspaceOptions{UID: m.o.UID, GID: m.o.GID,
-		Limits: s.spec.Limits, Sandboxes: m.o.MaxExecs + 1})
+		Limits: s.spec.Limits})
 	if err != nil {
 		return fmt.Errorf("creating the sandbox's workspace: %w", err)
 	}

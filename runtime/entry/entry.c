@@ -23,10 +23,22 @@
  * sandbox, dup'ed onto the program's descriptors 0 and 1, never kept.
  *
  * Started as "sandbox-entry fresh", the entry serves many runs, each in
- * namespaces of its own (fresh.c): 'L' then carries the run's pipes and its
- * /work and /tmp as descriptors (SCM_RIGHTS), the entry clones the run's
- * PID 1, which does all of the above, and once that child and with it
- * every process of the run is gone, the entry says 'R' again.
+ * namespaces of its own (fresh.c), and prepares each run before it is
+ * asked for:
+ *   entry -> host  'R'                 parked, nothing prepared
+ *   host  -> entry 'N' prepare         /proc masks, mount options, network,
+ *                                      BPF filter; the run's /work and /tmp
+ *                                      as detached mounts (SCM_RIGHTS), or
+ *                                      none to keep the sandbox's
+ *   run   -> host  'P' | 'F' text      the run's PID 1 is ready, or not
+ *   host  -> run   'L' launch          as above, with the run's pipes
+ *                                      (SCM_RIGHTS) and no filter; or 'E':
+ *                                      the prepared run is not wanted
+ * and so on as above, the run's PID 1 speaking for it. On 'N' the entry
+ * clones the run's PID 1 in new namespaces, which builds the run's world,
+ * drops every capability and loads the filter before it says 'P'; once
+ * that child and with it every process of the run is gone, the entry says
+ * 'R' again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +66,9 @@
 #include "fresh.h"
 
 #define CTL_FD 3
+/* The most descriptors a host message carries: a prepare's two mounts, a
+ * launch's three pipes. */
+#define MAX_RIGHTS 4
 #define MAX_MESSAGE (64u << 20)
 #define EXIT_NO_LAUNCH 125
 #define EXIT_NOT_RUNNABLE 127
@@ -297,12 +312,13 @@ static void open_terminal(uint64_t rows, uint64_t cols, int *master, int *slave)
 		fail("entry: setting the terminal's size: %s", strerror(errno));
 }
 
-/* exec_program runs in the forked child. On a terminal, the program leads
+/* exec_program runs in the vfork'ed child, on the entry's memory until
+ * execve: it only makes system calls, and reports a failure in *exec_err. On a terminal, the program leads
  * a new session whose controlling terminal it is (so Ctrl-C reaches its
  * foreground group); otherwise it leads its own process group, so that a
  * client's signal reaches what it started too. */
 __attribute__((noreturn)) static void exec_program(const char *path, char **argv, char **envp, int slave,
-						   const int stdio[2], int errfd)
+						   const int stdio[2], volatile int *exec_err)
 {
 	int ok = 1;
 	/* Passed descriptors are close-on-exec; their dups on 0 and 1 are not. */
@@ -318,8 +334,7 @@ __attribute__((noreturn)) static void exec_program(const char *path, char **argv
 	}
 	if (ok)
 		execve(path, argv, envp);
-	int err = errno;
-	write_all(errfd, &err, sizeof err);
+	*exec_err = errno ? errno : EINVAL;
 	_exit(EXIT_NOT_RUNNABLE);
 }
 
@@ -384,32 +399,24 @@ __attribute__((noreturn)) static void wait_program(pid_t pid, int master)
 	}
 }
 
-/* start_program forks and execs the program; it returns once execve has
- * succeeded, and fails (reporting 'F') if it did not. */
+/* start_program starts the program with vfork: the entry is suspended
+ * until the child has exec'ed or exited, and copies no page tables (a
+ * fork here cost about 1 ms of the run's start; measured in
+ * docs/benchmarks.md). It returns once execve has succeeded, and fails
+ * (reporting 'F') if it did not: the child leaves execve's errno in
+ * exec_err, memory the two share until then. */
 static pid_t start_program(const char *path, char **argv, char **envp, int slave, const int stdio[2])
 {
-	/* A close-on-exec pipe carries execve's errno back, if it fails. */
-	int errpipe[2];
-	if (pipe2(errpipe, O_CLOEXEC) < 0)
-		fail("entry: pipe: %s", strerror(errno));
-	pid_t pid = fork();
+	volatile int exec_err = 0;
+	pid_t pid = vfork();
 	if (pid < 0)
 		fail("entry: fork: %s", strerror(errno));
 	if (pid == 0)
-		exec_program(path, argv, envp, slave, stdio, errpipe[1]);
-	if (slave < 0)
-		setpgid(pid, pid); /* also here: a signal may come before the child runs */
-	close(errpipe[1]);
-	int err;
-	ssize_t got;
-	do
-		got = read(errpipe[0], &err, sizeof err);
-	while (got < 0 && errno == EINTR);
-	if (got == (ssize_t)sizeof err) {
+		exec_program(path, argv, envp, slave, stdio, &exec_err);
+	if (exec_err != 0) {
 		waitpid(pid, NULL, 0);
-		fail("%s: %s", argv[0], describe(err));
+		fail("%s: %s", argv[0], describe(exec_err));
 	}
-	close(errpipe[0]);
 	return pid;
 }
 
@@ -425,8 +432,10 @@ struct launch {
 		int res;
 		struct rlimit rl;
 	} limits[MAX_RLIMITS];
+	/* is_fresh: a prepared run's launch, with its pipes; the run's PID 1
+	 * has loaded the filter already. */
 	int is_fresh;
-	struct fresh fresh;
+	int pipes[FRESH_NPIPES];
 	/* A one-run entry's passed stdin and stdout; -1: the entry's own. */
 	int stdio[2];
 	/* The CPUs the program may run on; ncpus 0: wherever. */
@@ -458,7 +467,7 @@ static int read_header(unsigned char hdr[5], int *fds, int *nfds)
 {
 	union {
 		struct cmsghdr h;
-		char b[CMSG_SPACE(FRESH_NFDS * sizeof(int))];
+		char b[CMSG_SPACE(MAX_RIGHTS * sizeof(int))];
 	} ctl;
 	struct iovec iov = {.iov_base = hdr, .iov_len = 1};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
@@ -472,20 +481,66 @@ static int read_header(unsigned char hdr[5], int *fds, int *nfds)
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (*nfds + n > MAX_RIGHTS)
+				return -1; /* MSG_CTRUNC would have cut them anyway */
 			memcpy(fds + *nfds, CMSG_DATA(c), (size_t)n * sizeof(int));
 			*nfds += n;
 		}
 	return read_all(CTL_FD, hdr + 1, 4);
 }
 
-/* read_fresh reads the part of 'L' that only a fresh run has. */
-static void read_fresh(struct reader *r, struct fresh *f)
+static uint32_t msg_len(const unsigned char hdr[5])
 {
-	f->masked = rd_strings(r, "a masked path");
-	f->readonly = rd_strings(r, "a read-only path");
-	f->shm_options = rd_bytes(r, NULL);
-	f->pts_options = rd_bytes(r, NULL);
-	f->share_net = rd_u64(r) != 0;
+	return (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
+}
+
+/* read_body reads a message's payload of n bytes. */
+static unsigned char *read_body(uint32_t n)
+{
+	if (n > MAX_MESSAGE)
+		fail("entry: message too large");
+	unsigned char *buf = malloc(n ? n : 1);
+	if (!buf || read_all(CTL_FD, buf, n) < 0)
+		fail("entry: reading a message");
+	return buf;
+}
+
+static int valid_filter(size_t flen)
+{
+	return flen > 0 && flen % sizeof(struct sock_filter) == 0 && flen / sizeof(struct sock_filter) <= 0xffff;
+}
+
+/* read_prepare reads the 'N' that asks the parked entry of a reusable
+ * sandbox to prepare its next run. An 'E' that crossed the end of the last
+ * run's program asks for nothing any more: skipped. */
+static void read_prepare(struct fresh *f)
+{
+	unsigned char hdr[5];
+	int fds[MAX_RIGHTS], nfds = 0;
+	memset(f, 0, sizeof *f);
+	do
+		if (read_header(hdr, fds, &nfds) < 0)
+			_exit(EXIT_NO_LAUNCH); /* the host went away: nothing to run */
+	while (hdr[0] == 'E' && msg_len(hdr) == 0 && nfds == 0);
+	if (hdr[0] != 'N')
+		_exit(EXIT_NO_LAUNCH);
+	if (nfds != 0 && nfds != FRESH_NMOUNTS)
+		fail("entry: prepare carried %d descriptors", nfds);
+	for (int i = 0; i < FRESH_NMOUNTS; i++)
+		f->mounts[i] = nfds ? fds[i] : -1;
+	unsigned char *buf = read_body(msg_len(hdr));
+	struct reader r = {buf, msg_len(hdr)};
+	f->masked = rd_strings(&r, "a masked path");
+	f->readonly = rd_strings(&r, "a read-only path");
+	f->shm_options = rd_bytes(&r, NULL);
+	f->pts_options = rd_bytes(&r, NULL);
+	f->share_net = rd_u64(&r) != 0;
+	f->filter = rd_bytes(&r, &f->flen);
+	free(buf);
+	if (r.left != 0)
+		fail("entry: trailing bytes in prepare message");
+	if (!valid_filter(f->flen))
+		fail("entry: malformed seccomp program");
 }
 
 /* read_launch reads the 'L' message; the run's rlimits are set by
@@ -493,25 +548,16 @@ static void read_fresh(struct reader *r, struct fresh *f)
 static void read_launch(struct launch *l, int fresh_mode)
 {
 	unsigned char hdr[5];
-	int fds[FRESH_NFDS + 4], nfds = 0;
+	int fds[MAX_RIGHTS], nfds = 0;
 	memset(l, 0, sizeof *l);
-	/* An 'E' that crossed the end of the last run's program asks for
-	 * nothing any more. */
-	do
-		if (read_header(hdr, fds, &nfds) < 0)
-			_exit(EXIT_NO_LAUNCH); /* the host went away: nothing to run */
-	while (fresh_mode && hdr[0] == 'E' && (hdr[1] | hdr[2] | hdr[3] | hdr[4]) == 0 && nfds == 0);
-	if (hdr[0] != 'L')
+	/* A prepared run's 'E' (or the host's end): the run is not wanted. */
+	if (read_header(hdr, fds, &nfds) < 0 || hdr[0] != 'L')
 		_exit(EXIT_NO_LAUNCH);
-	if (fresh_mode && nfds != FRESH_NFDS)
+	if (fresh_mode && nfds != FRESH_NPIPES)
 		fail("entry: launch carried %d descriptors", nfds);
 	l->stdio[0] = l->stdio[1] = -1;
-	uint32_t n = (uint32_t)hdr[1] << 24 | hdr[2] << 16 | hdr[3] << 8 | hdr[4];
-	if (n > MAX_MESSAGE)
-		fail("entry: launch message too large");
-	unsigned char *buf = malloc(n ? n : 1);
-	if (!buf || read_all(CTL_FD, buf, n) < 0)
-		fail("entry: reading launch message");
+	uint32_t n = msg_len(hdr);
+	unsigned char *buf = read_body(n);
 
 	struct reader r = {buf, n};
 	l->argv = rd_strings(&r, "an argument");
@@ -540,20 +586,20 @@ static void read_launch(struct launch *l, int fresh_mode)
 			CPU_SET((int)cpu, &l->cpus), l->ncpus++;
 	}
 	if (fresh_mode && mask != 0)
-		fail("entry: a fresh run passes its stdio with its mounts");
+		fail("entry: a fresh run passes its stdio as its pipes");
 	if (!fresh_mode)
 		take_passed(l, mask, fds, nfds);
 	if (fresh_mode) {
 		l->is_fresh = 1;
-		read_fresh(&r, &l->fresh);
-		memcpy(l->fresh.fds, fds, sizeof l->fresh.fds);
+		memcpy(l->pipes, fds, sizeof l->pipes);
 	}
 	free(buf);
 	if (r.left != 0)
 		fail("entry: trailing bytes in launch message");
 	if (!l->argv[0] || !l->argv[0][0])
 		fail("entry: empty command");
-	if (l->flen == 0 || l->flen % sizeof(struct sock_filter) || l->flen / sizeof(struct sock_filter) > 0xffff)
+	/* A prepared run loaded its filter with the prepare. */
+	if (fresh_mode ? l->flen != 0 : !valid_filter(l->flen))
 		fail("entry: malformed seccomp program");
 	if ((l->rows == 0) != (l->cols == 0) || l->rows > 0xffff || l->cols > 0xffff)
 		fail("entry: malformed terminal size");
@@ -573,22 +619,19 @@ static void free_strings(char **v)
 	free(v);
 }
 
-/* free_launch frees what read_launch allocated: the entry of a reusable
- * sandbox reads thousands of them. */
-static void free_launch(struct launch *l)
+/* free_prepare frees what read_prepare allocated and closes its mounts
+ * (the run's PID 1 has its own copies): the entry of a reusable sandbox
+ * reads thousands of them. */
+static void free_prepare(struct fresh *f)
 {
-	free_strings(l->argv);
-	free_strings(l->envp);
-	free(l->dir);
-	free(l->filter);
-	if (l->is_fresh) {
-		free_strings(l->fresh.masked);
-		free_strings(l->fresh.readonly);
-		free(l->fresh.shm_options);
-		free(l->fresh.pts_options);
-		for (int i = 0; i < FRESH_NFDS; i++)
-			close(l->fresh.fds[i]);
-	}
+	free_strings(f->masked);
+	free_strings(f->readonly);
+	free(f->shm_options);
+	free(f->pts_options);
+	free(f->filter);
+	for (int i = 0; i < FRESH_NMOUNTS; i++)
+		if (f->mounts[i] >= 0)
+			close(f->mounts[i]);
 }
 
 static void run_program(struct launch *l);
@@ -620,14 +663,28 @@ static void run_entry(void)
 	run_program(&l);
 }
 
-/* start_fresh runs in the clone: the run's PID 1. */
-__attribute__((noreturn)) static void start_fresh(struct launch *l)
+static void lock_down(const char *filter, size_t flen);
+
+/* start_fresh runs in the clone: the run's PID 1. It builds the run's
+ * world and locks itself down as the program will be, says 'P', and only
+ * then waits for the run's launch: a request waits for none of it. */
+__attribute__((noreturn)) static void start_fresh(struct fresh *f)
 {
 	char err[512];
-	if (fresh_setup(&l->fresh, err, sizeof err) < 0)
+	if (fresh_setup(f, err, sizeof err) < 0)
 		fail("%s", err);
-	apply_rlimits(l);
-	run_program(l);
+	for (int i = 0; i < FRESH_NMOUNTS; i++)
+		if (f->mounts[i] >= 0)
+			close(f->mounts[i]);
+	lock_down(f->filter, f->flen);
+	if (send_msg('P', NULL, 0) < 0)
+		_exit(EXIT_NO_LAUNCH);
+	struct launch l;
+	read_launch(&l, 1);
+	if (fresh_take_stdio(l.pipes, err, sizeof err) < 0)
+		fail("%s", err);
+	apply_rlimits(&l);
+	run_program(&l);
 	_exit(EXIT_NOT_RUNNABLE);
 }
 
@@ -640,30 +697,25 @@ __attribute__((noreturn)) static void run_fresh_entry(void)
 	for (;;) {
 		if (send_msg('R', NULL, 0) < 0)
 			_exit(EXIT_NO_LAUNCH);
-		struct launch l;
-		read_launch(&l, 1);
-		pid_t pid = (pid_t)syscall(SYS_clone, fresh_clone_flags(&l.fresh) | SIGCHLD, 0, 0, 0, 0);
+		struct fresh f;
+		read_prepare(&f);
+		pid_t pid = (pid_t)syscall(SYS_clone, fresh_clone_flags(&f) | SIGCHLD, 0, 0, 0, 0);
 		if (pid < 0)
 			fail("entry: new namespaces for the run: %s", strerror(errno));
 		if (pid == 0)
-			start_fresh(&l);
-		free_launch(&l);
+			start_fresh(&f);
+		free_prepare(&f);
 		int status;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
 }
 
-static void run_program(struct launch *l0)
+/* lock_down puts the program's restrictions on this process, to be
+ * inherited by everything it starts: the last step before any of the
+ * program's code exists. */
+static void lock_down(const char *filter, size_t flen)
 {
-	struct launch l = *l0;
-	if (chdir(l.dir) < 0)
-		fail("%s: %s", l.dir, strerror(errno));
-	char *path = resolve(l.argv[0], l.envp);
-	int master = -1, slave = -1;
-	if (l.rows)
-		open_terminal(l.rows, l.cols, &master, &slave);
-
 	/* Speculative store bypass and indirect branch speculation are
 	 * turned off for the program and all it starts (inherited across fork
 	 * and execve; FORCE means the program cannot turn them back on).
@@ -680,12 +732,26 @@ static void run_program(struct launch *l0)
 	 * and before any of the program's code exists. no_new_privs is
 	 * already set by libcontainer; setting it again costs nothing. */
 	struct sock_fprog prog = {
-		.len = (unsigned short)(l.flen / sizeof(struct sock_filter)),
-		.filter = (struct sock_filter *)l.filter,
+		.len = (unsigned short)(flen / sizeof(struct sock_filter)),
+		.filter = (struct sock_filter *)filter,
 	};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) < 0)
 		fail("installing the seccomp filter: %s", strerror(errno));
+}
+
+static void run_program(struct launch *l0)
+{
+	struct launch l = *l0;
+	if (chdir(l.dir) < 0)
+		fail("%s: %s", l.dir, strerror(errno));
+	char *path = resolve(l.argv[0], l.envp);
+	int master = -1, slave = -1;
+	if (l.rows)
+		open_terminal(l.rows, l.cols, &master, &slave);
+	/* A prepared run (start_fresh) is locked down already. */
+	if (!l.is_fresh)
+		lock_down(l.filter, l.flen);
 
 	if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		fail("entry: pipe: %s", strerror(errno));

@@ -10,15 +10,19 @@
  *   2. /work and /tmp: tmpfs mounts the host made for this run alone and
  *      sent as detached mounts (open_tree), moved where the sandbox's own
  *      were (those are unmounted from the run's namespace first, so that
- *      its mount table is a one-run sandbox's);
+ *      its mount table is a one-run sandbox's); a session's run keeps the
+ *      sandbox's, which are the session's own;
  *   3. /dev/shm and /dev/pts: new instances, empty, in place of the
  *      sandbox's;
  *   4. loopback up in its own network namespace (unless the run keeps the
  *      sandbox's, for the egress proxy that listens there);
- *   5. the run's own pipes as stdin, stdout and stderr;
- *   6. every capability dropped: ambient, bounding, then the rest.
+ *   5. every capability dropped: ambient, bounding, then the rest;
+ *   6. once the run is asked for (its launch), its own pipes as stdin,
+ *      stdout and stderr.
+ * Steps 1-5 run ahead of the run, while the sandbox is parked (a prepared
+ * run, entry.c), so that a request waits for none of them.
  * The entry holds CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_SETPCAP in the
- * sandbox's user namespace only (never the host's) for steps 1-4 and 6;
+ * sandbox's user namespace only (never the host's) for steps 1-5;
  * the program then runs with none, as the sandbox user, under no_new_privs
  * and the seccomp filter (entry.c), exactly as in a one-run sandbox.
  * Nothing of a run survives it: when this child (the run's PID 1) exits,
@@ -95,16 +99,21 @@ static int mount_proc(const struct fresh *f, char *err, size_t errlen)
 }
 
 /* mount_scratch moves the host's detached mounts for this run over /work
- * and /tmp, and mounts new /dev/shm and /dev/pts instances. */
+ * and /tmp (a session's run keeps the sandbox's), and mounts new /dev/shm
+ * and /dev/pts instances. */
 static int mount_scratch(const struct fresh *f, char *err, size_t errlen)
 {
 	static const char *const where[] = {[FRESH_WORK] = "/work", [FRESH_TMP] = "/tmp"};
-	static const char *const replaced[] = {"/work", "/tmp", "/dev/shm", "/dev/pts"};
-	for (size_t i = 0; i < sizeof replaced / sizeof replaced[0]; i++)
-		if (umount2(replaced[i], MNT_DETACH) < 0)
-			return failf(err, errlen, "entry: unmounting the sandbox's %s: %s", replaced[i], strerror(errno));
-	for (int i = FRESH_WORK; i <= FRESH_TMP; i++)
-		if (syscall(SYS_move_mount, f->fds[i], "", AT_FDCWD, where[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
+	static const char *const devs[] = {"/dev/shm", "/dev/pts"};
+	for (int i = 0; i < FRESH_NMOUNTS; i++)
+		if (f->mounts[i] >= 0 && umount2(where[i], MNT_DETACH) < 0)
+			return failf(err, errlen, "entry: unmounting the sandbox's %s: %s", where[i], strerror(errno));
+	for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
+		if (umount2(devs[i], MNT_DETACH) < 0)
+			return failf(err, errlen, "entry: unmounting the sandbox's %s: %s", devs[i], strerror(errno));
+	for (int i = 0; i < FRESH_NMOUNTS; i++)
+		if (f->mounts[i] >= 0 &&
+		    syscall(SYS_move_mount, f->mounts[i], "", AT_FDCWD, where[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			return failf(err, errlen, "entry: mounting the run's %s: %s", where[i], strerror(errno));
 	if (mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f->shm_options) < 0)
 		return failf(err, errlen, "entry: mounting the run's /dev/shm: %s", strerror(errno));
@@ -132,15 +141,14 @@ static int loopback_up(char *err, size_t errlen)
 	return rc < 0 ? failf(err, errlen, "entry: loopback up: %s", strerror(saved)) : 0;
 }
 
-/* take_stdio makes the run's pipes its stdin, stdout and stderr. */
-static int take_stdio(const struct fresh *f, char *err, size_t errlen)
+int fresh_take_stdio(const int pipes[FRESH_NPIPES], char *err, size_t errlen)
 {
-	for (int i = FRESH_STDIN; i <= FRESH_STDERR; i++)
-		if (dup2(f->fds[i], i) != i)
+	for (int i = 0; i < FRESH_NPIPES; i++)
+		if (dup2(pipes[i], i) != i)
 			return failf(err, errlen, "entry: stdio: %s", strerror(errno));
-	for (int i = 0; i < FRESH_NFDS; i++)
-		if (f->fds[i] > 2)
-			close(f->fds[i]);
+	for (int i = 0; i < FRESH_NPIPES; i++)
+		if (pipes[i] > 2)
+			close(pipes[i]);
 	return 0;
 }
 
@@ -149,8 +157,11 @@ static int drop_capabilities(char *err, size_t errlen)
 {
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return failf(err, errlen, "entry: clearing ambient capabilities: %s", strerror(errno));
+	/* Reading the bounding set first spares a drop (and its audit of
+	 * CAP_SETPCAP) for each of the many it no longer holds. */
 	for (int cap = 0; cap <= 63; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) > 0 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+		    errno != EINVAL)
 			return failf(err, errlen, "entry: dropping capability %d: %s", cap, strerror(errno));
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2];
@@ -165,8 +176,6 @@ int fresh_setup(const struct fresh *f, char *err, size_t errlen)
 	if (mount_proc(f, err, errlen) < 0 || mount_scratch(f, err, errlen) < 0)
 		return -1;
 	if (!f->share_net && loopback_up(err, errlen) < 0)
-		return -1;
-	if (take_stdio(f, err, errlen) < 0)
 		return -1;
 	return drop_capabilities(err, errlen);
 }

@@ -8,25 +8,36 @@
 
 #include <stddef.h>
 
-/* The descriptors the host sends with a fresh run's launch, in order. */
-enum { FRESH_STDIN, FRESH_STDOUT, FRESH_STDERR, FRESH_WORK, FRESH_TMP, FRESH_NFDS };
+/* The detached mounts the host may send with a run's 'N' (prepare), in
+ * order; a run of a session sandbox gets none and keeps the sandbox's own
+ * /work and /tmp, which are the session's. */
+enum { FRESH_WORK, FRESH_TMP, FRESH_NMOUNTS };
+
+/* The run's pipes, which come later, with its 'L' (launch). */
+enum { FRESH_NPIPES = 3 };
 
 struct fresh {
-	char **masked;	     /* /proc paths hidden again on the run's own /proc */
-	char **readonly;     /* /proc paths made read-only again */
-	char *shm_options;   /* the run's /dev/shm tmpfs */
-	char *pts_options;   /* the run's devpts instance */
-	int share_net;	     /* keep the sandbox's network namespace (egress) */
-	int fds[FRESH_NFDS]; /* all of them, in the order above */
+	char **masked;		      /* /proc paths hidden again on the run's own /proc */
+	char **readonly;	      /* /proc paths made read-only again */
+	char *shm_options;	      /* the run's /dev/shm tmpfs */
+	char *pts_options;	      /* the run's devpts instance */
+	int share_net;		      /* keep the sandbox's network namespace */
+	int mounts[FRESH_NMOUNTS];    /* the run's /work and /tmp; -1: keep the sandbox's */
+	char *filter;		      /* the seccomp program, loaded before the launch */
+	size_t flen;
 };
 
 /* fresh_clone_flags are the namespaces a run gets of its own. */
 int fresh_clone_flags(const struct fresh *f);
 
-/* fresh_setup runs in the cloned child, pid 1 of the run's PID namespace:
- * it builds the run's mounts and network, makes the run's descriptors its
- * stdio, and drops the entry's capabilities for good. On failure it
- * returns -1 with a message in err. */
+/* fresh_setup runs in the cloned child, pid 1 of the run's PID namespace,
+ * before the run is asked for: it builds the run's mounts and network and
+ * drops the entry's capabilities for good. On failure it returns -1 with a
+ * message in err. */
 int fresh_setup(const struct fresh *f, char *err, size_t errlen);
+
+/* fresh_take_stdio makes the run's pipes (from its launch) its stdin,
+ * stdout and stderr, and closes the received copies. */
+int fresh_take_stdio(const int pipes[FRESH_NPIPES], char *err, size_t errlen);
 
 #endif

@@ -65,6 +65,25 @@ func (h *Host) expect(want msgType) ([]byte, error) {
 	return payload, nil
 }
 
+// Prepare asks the parked entry of a reusable sandbox to prepare its next
+// run; WaitPrepared waits for the answer. The mounts in p are the
+// caller's to close once Prepare returns (the entry has its copies).
+func (h *Host) Prepare(p *Prepare) error {
+	files, err := p.rights()
+	if err != nil {
+		return err
+	}
+	return h.sendWithRights(msgPrepare, p.Marshal(), files)
+}
+
+// WaitPrepared blocks until the run Prepare asked for is ready for its
+// launch, or could not be prepared (ErrNotRunnable: then the entry parks
+// again, and the sandbox should serve no further run).
+func (h *Host) WaitPrepared() error {
+	_, err := h.expect(msgPrepared)
+	return err
+}
+
 // WaitReady blocks until the entry is parked (again, for a reusable one).
 func (h *Host) WaitReady() error {
 	if h.ready {
@@ -193,18 +212,23 @@ func (h *Host) Wait() (unix.WaitStatus, error) {
 	return unix.WaitStatus(binary.BigEndian.Uint32(p)), nil
 }
 
-// sendLaunch writes 'L'; a fresh run's descriptors, or a one-run
-// entry's passed stdio, go with its first bytes (SCM_RIGHTS), where the
-// entry's recvmsg finds them.
+// sendLaunch writes 'L'; a prepared run's pipes, or a one-run entry's
+// passed stdio, go with it.
 func (h *Host) sendLaunch(l *Launch) error {
 	files, err := l.rights()
 	if err != nil {
 		return err
 	}
+	return h.sendWithRights(msgLaunch, l.Marshal(), files)
+}
+
+// sendWithRights writes a message whose descriptors go with its first
+// byte (SCM_RIGHTS), where the entry's recvmsg finds them.
+func (h *Host) sendWithRights(t msgType, payload []byte, files []*os.File) error {
 	if len(files) == 0 {
-		return writeMsg(h.f, msgLaunch, l.Marshal())
+		return writeMsg(h.f, t, payload)
 	}
-	msg := frame(msgLaunch, l.Marshal())
+	msg := frame(t, payload)
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
@@ -234,16 +258,16 @@ func (h *Host) sendLaunch(l *Launch) error {
 // entry takes them.
 func (l *Launch) rights() ([]*os.File, error) {
 	_, passed := l.passed()
-	if l.Fresh == nil {
+	if l.Pipes == nil {
 		return passed, nil
 	}
 	if len(passed) > 0 {
-		return nil, errors.New("entry: a fresh run passes its stdio in Fresh")
+		return nil, errors.New("entry: a prepared run passes its stdio in Pipes")
 	}
-	files := l.Fresh.files()
+	files := []*os.File{l.Pipes.Stdin, l.Pipes.Stdout, l.Pipes.Stderr}
 	for _, f := range files {
 		if f == nil {
-			return nil, errors.New("entry: a fresh run needs its pipes and mounts")
+			return nil, errors.New("entry: a prepared run needs its three pipes")
 		}
 	}
 	return files, nil

@@ -42,6 +42,9 @@ const (
 	msgExited  msgType = 'X' // entry → host: the program's wait status
 	msgSignal  msgType = 'K' // host → entry: deliver a client's signal
 	msgEnd     msgType = 'E' // host → entry: end the run and all it started
+	// A reusable entry's runs are prepared before they are asked for.
+	msgPrepare  msgType = 'N' // host → entry: prepare the next run
+	msgPrepared msgType = 'P' // run → host: its PID 1 is ready for 'L'
 )
 
 // Rlimit is one resource limit the entry sets before the program starts.
@@ -62,15 +65,16 @@ type Launch struct {
 	// this size instead of the sandbox's pipes: the entry sends its master
 	// with the 'S' message. Both are 0 or neither.
 	Rows, Cols uint16
-	// Fresh, for the entry of a reusable sandbox, is how the run's own
-	// namespaces are set up; nil for a one-run entry.
-	Fresh *Fresh
+	// Pipes, for a prepared run of a reusable sandbox, are the run's
+	// stdio; nil for a one-run entry. A prepared run loaded its filter
+	// with the prepare: Filter is then empty.
+	Pipes *Pipes
 	// Stdin and Stdout, for a one-run entry, when set, are the program's
 	// stdin and stdout instead of the entry's own (one end of a pipe to
 	// another sandbox: an interactive test). They go with the message as
 	// SCM_RIGHTS, in this order; the entry dups them onto the program's
-	// descriptors 0 and 1 and keeps no copy. A fresh run passes its
-	// stdio in Fresh instead.
+	// descriptors 0 and 1 and keeps no copy. A prepared run passes its
+	// stdio in Pipes instead.
 	Stdin, Stdout *os.File
 	// CPUs, when set, are the only CPUs the program may run on
 	// (sched_setaffinity before it starts): a placement, not a limit,
@@ -103,8 +107,15 @@ func (l *Launch) passed() (uint64, []*os.File) {
 	return mask, files
 }
 
-// Fresh is what a run in fresh namespaces needs beyond a Launch.
-type Fresh struct {
+// Pipes are a prepared run's stdin, stdout and stderr (the program's
+// ends), sent with its launch as SCM_RIGHTS, in this order.
+type Pipes struct {
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Prepare is how the entry of a reusable sandbox prepares its next run in
+// namespaces of its own (fresh.c), before the run is asked for.
+type Prepare struct {
 	// Masked and Readonly are the /proc paths hidden and made read-only
 	// again on the run's own /proc.
 	Masked, Readonly []string
@@ -112,15 +123,63 @@ type Fresh struct {
 	// /dev/shm (tmpfs) and /dev/pts (devpts) instances.
 	ShmOptions, PtsOptions string
 	// ShareNetwork keeps the sandbox's network namespace (where an
-	// egress proxy listens) instead of a new one.
+	// egress proxy listens, or a session's) instead of a new one.
 	ShareNetwork bool
-	// Stdin, Stdout, Stderr (the program's ends of the run's pipes), Work
-	// and Tmp (detached mounts, open_tree) go with the message as
-	// SCM_RIGHTS, in this order.
-	Stdin, Stdout, Stderr, Work, Tmp *os.File
+	// Filter is the compiled seccomp program, loaded by the run's PID 1
+	// before it says it is ready.
+	Filter []byte
+	// Work and Tmp, the run's /work and /tmp as detached mounts
+	// (open_tree), go with the message as SCM_RIGHTS, in this order. Both
+	// nil: the run keeps the sandbox's own (a session's).
+	Work, Tmp *os.File
 }
 
-func (f *Fresh) files() []*os.File { return []*os.File{f.Stdin, f.Stdout, f.Stderr, f.Work, f.Tmp} }
+// Marshal encodes p for the control socket.
+func (p *Prepare) Marshal() []byte {
+	var e encoder
+	e.strings(p.Masked)
+	e.strings(p.Readonly)
+	e.bytes([]byte(p.ShmOptions))
+	e.bytes([]byte(p.PtsOptions))
+	share := uint64(0)
+	if p.ShareNetwork {
+		share = 1
+	}
+	e.u64(share)
+	e.bytes(p.Filter)
+	return e.buf
+}
+
+// UnmarshalPrepare decodes what Marshal produced (the descriptors aside).
+func UnmarshalPrepare(b []byte) (*Prepare, error) {
+	d := decoder{buf: b}
+	p := &Prepare{Masked: d.strings(), Readonly: d.strings(), ShmOptions: string(d.bytes()), PtsOptions: string(d.bytes())}
+	share := d.u64()
+	p.Filter = d.bytes()
+	switch {
+	case d.err != nil:
+		return nil, d.err
+	case share > 1:
+		return nil, errors.New("entry: malformed network word")
+	case len(d.buf) != 0:
+		return nil, errors.New("entry: trailing bytes in prepare message")
+	case len(p.Filter) == 0 || len(p.Filter)%8 != 0:
+		return nil, errors.New("entry: malformed seccomp program")
+	}
+	p.ShareNetwork = share == 1
+	return p, nil
+}
+
+// rights are the mounts that go with the prepare: both or none.
+func (p *Prepare) rights() ([]*os.File, error) {
+	switch {
+	case p.Work == nil && p.Tmp == nil:
+		return nil, nil
+	case p.Work == nil || p.Tmp == nil:
+		return nil, errors.New("entry: a prepared run gets both /work and /tmp, or keeps both")
+	}
+	return []*os.File{p.Work, p.Tmp}, nil
+}
 
 // Outcome is what the entry reports once the program has ended.
 type Outcome struct {
@@ -233,17 +292,6 @@ func (l *Launch) Marshal() []byte {
 	e.u64(uint64(len(l.CPUs)))
 	for _, c := range l.CPUs {
 		e.u64(uint64(c))
-	}
-	if f := l.Fresh; f != nil {
-		e.strings(f.Masked)
-		e.strings(f.Readonly)
-		e.bytes([]byte(f.ShmOptions))
-		e.bytes([]byte(f.PtsOptions))
-		share := uint64(0)
-		if f.ShareNetwork {
-			share = 1
-		}
-		e.u64(share)
 	}
 	return e.buf
 }

@@ -3,6 +3,7 @@ package entry
 import (
 	"bufio"
 	"bytes"
+	"os"
 	"reflect"
 	"testing"
 )
@@ -64,5 +65,74 @@ func TestMessageFraming(t *testing.T) {
 	oversized := []byte{byte(msgLaunch), 0xff, 0xff, 0xff, 0xff}
 	if _, _, err := readMsg(bufio.NewReader(bytes.NewReader(oversized))); err == nil {
 		t.Error("a message over MaxMessage was accepted")
+	}
+}
+
+func TestPrepareRoundTrip(t *testing.T) {
+	for _, in := range []*Prepare{
+		{Masked: []string{"/proc/kcore"}, Readonly: []string{"/proc/sys"}, ShmOptions: "size=65536", PtsOptions: "newinstance",
+			ShareNetwork: true, Filter: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		{Masked: []string{}, Readonly: []string{}, Filter: []byte{0, 0, 0, 0, 0, 0, 0, 0}},
+	} {
+		out, err := UnmarshalPrepare(in.Marshal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(in, out) {
+			t.Errorf("round trip: got %+v, want %+v", out, in)
+		}
+	}
+}
+
+func TestUnmarshalPrepareRejectsBadInput(t *testing.T) {
+	good := (&Prepare{Filter: make([]byte, 8)}).Marshal()
+	share := func(v byte) []byte {
+		b := (&Prepare{Filter: make([]byte, 8)}).Marshal()
+		b[len(b)-8-8-1] = v // the last byte of the network word
+		return b
+	}
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"truncated", good[:len(good)-1]},
+		{"trailing bytes", append(append([]byte{}, good...), 0)},
+		{"no filter", (&Prepare{}).Marshal()},
+		{"a filter of 7 bytes", (&Prepare{Filter: make([]byte, 7)}).Marshal()},
+		{"a network word of 2", share(2)},
+	}
+	if _, err := UnmarshalPrepare(share(1)); err != nil {
+		t.Fatalf("the test's own network word 1: %v", err)
+	}
+	for _, tt := range tests {
+		if _, err := UnmarshalPrepare(tt.data); err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+}
+
+func TestPrepareRights(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tests := []struct {
+		name      string
+		p         Prepare
+		wantFiles int
+		wantErr   bool
+	}{
+		{"none: keep the sandbox's", Prepare{}, 0, false},
+		{"both", Prepare{Work: f, Tmp: f}, 2, false},
+		{"work alone", Prepare{Work: f}, 0, true},
+		{"tmp alone", Prepare{Tmp: f}, 0, true},
+	}
+	for _, tt := range tests {
+		files, err := tt.p.rights()
+		if (err != nil) != tt.wantErr || len(files) != tt.wantFiles {
+			t.Errorf("%s: %d files, err %v", tt.name, len(files), err)
+		}
 	}
 }

@@ -134,19 +134,21 @@ func settled(d *testdaemon.Daemon) []string {
 		if len(ids) > int(warm) {
 			bad = append(bad, fmt.Sprintf("%d sandboxes left, %d of them parked in the warm pool: %v", len(ids), int(warm), left))
 		}
-		perID := map[string]int{}
+		perID := map[string][]string{}
 		for _, p := range procs {
 			dir, _, _ := strings.Cut(p, ":")
 			cg, _ := os.ReadFile(filepath.Join(dir, "cgroup"))
-			perID[testdaemon.SandboxID(string(cg))]++
-			// A one-run sandbox's entry, or a reusable one's (runtime/reuse.go).
+			id := testdaemon.SandboxID(string(cg))
+			perID[id] = append(perID[id], dir)
+			// A one-run sandbox's entry, or a reusable one's and its
+			// prepared run's PID 1 (runtime/reuse.go).
 			if !strings.HasSuffix(p, "sandbox-entry ") && !strings.HasSuffix(p, "sandbox-entry fresh ") {
 				bad = append(bad, "a process other than a parked entry: "+p)
 			}
 		}
-		for id, n := range perID {
-			if n > 1 {
-				bad = append(bad, fmt.Sprintf("%s has %d processes", id, n))
+		for id, dirs := range perID {
+			if len(dirs) > 2 || (len(dirs) == 2 && !preparedRun(dirs[0], dirs[1])) {
+				bad = append(bad, fmt.Sprintf("%s has %d processes, more than its entry and a prepared run: %v", id, len(dirs), dirs))
 			}
 		}
 		if len(bad) == 0 || time.Now().After(deadline) {
@@ -154,4 +156,27 @@ func settled(d *testdaemon.Daemon) []string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// preparedRun reports whether the two processes are a reusable sandbox's
+// entry and the PID 1 it cloned for the next run: a child of the entry, in
+// a PID namespace of its own.
+func preparedRun(a, b string) bool {
+	parent := func(dir string) string {
+		status, _ := os.ReadFile(filepath.Join(dir, "status"))
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return ""
+	}
+	pidns := func(dir string) string { ns, _ := os.Readlink(filepath.Join(dir, "ns", "pid")); return ns }
+	for _, pair := range [][2]string{{a, b}, {b, a}} {
+		entry, run := pair[0], pair[1]
+		if parent(run) == filepath.Base(entry) && pidns(run) != "" && pidns(run) != pidns(entry) {
+			return true
+		}
+	}
+	return false
 }
