@@ -115,6 +115,10 @@ func (s *Sandbox) prepare(shareNet bool) error {
 // scratch back.
 func (s *Sandbox) unprepare() error {
 	s.reuse.prepared = false
+	// Its PID 1 says it is ready first; only then does it read the 'E'.
+	if err := s.waitPrepared(); err != nil {
+		return err
+	}
 	if err := s.host.End(); err != nil {
 		return err
 	}
@@ -173,6 +177,12 @@ func (s *Sandbox) takePrepared(shareNet bool) error {
 		}
 	}
 	s.reuse.prepared = false
+	return s.waitPrepared()
+}
+
+// waitPrepared waits for the entry's answer to prepare, within endGrace;
+// without one, the whole sandbox is killed.
+func (s *Sandbox) waitPrepared() error {
 	done := make(chan error, 1)
 	go func() { done <- s.host.WaitPrepared() }()
 	select {
