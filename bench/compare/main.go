@@ -256,7 +256,7 @@ func main() {
 	catalog := flag.String("catalog", "languages/catalog.toml", "the language catalog, for the C row")
 	n := flag.Int("n", 200, "runs per subject")
 	out := flag.String("out", "docs/benchmarks.md", "where to write the table ('' for nowhere)")
-	only := flag.String("only", "", "\"testsets\": print the test-set rows only (writes nothing)")
+	only := flag.String("only", "", "\"testsets\": print the test-set rows only; \"api\": the pooled API rows and bwrap's (both write nothing)")
 	onlyInteractive := flag.Bool("only-interactive", false, "time the interactive row alone and print it (`make bench-interactive`)")
 	flag.Parse()
 	ctx := context.Background()
@@ -283,6 +283,10 @@ func main() {
 		os.Exit(1)
 	}
 	defer pooled.stop()
+	if *only == "api" {
+		fmt.Println(apiOnly(ctx, pooled, *rootfs, *n))
+		return
+	}
 	fresh, err := startDaemon(*bin, *rootfs, "bench", "", "--pool-size", "0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandboxd daemon:", err)
@@ -335,14 +339,34 @@ func runners(ctx context.Context, pooled, fresh *daemon, bin, rootfs, work strin
 		}},
 		ociSubject("runc", work, rootfs), ociSubject("crun", work, rootfs),
 		dockerSubject(ctx, "docker run --rm --network none", rootfs, "sandboxd-bench-busybox", "/bin/true"),
-		{name: rowBwrap, run: func(ctx context.Context) (time.Duration, error) {
-			return command(ctx, "bwrap", "--ro-bind", rootfs, "/", "--unshare-all", "--die-with-parent",
-				"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true")
-		}},
+		bwrapSubject(rootfs),
 		{name: "fork+exec", run: func(ctx context.Context) (time.Duration, error) {
 			return command(ctx, filepath.Join(rootfs, "bin", "true"))
 		}},
 	}
+}
+
+// apiOnly measures the pooled API rows and bwrap's, for a quick look at
+// the figures a change of the run's path moves (`-only api`).
+func apiOnly(ctx context.Context, pooled *daemon, rootfs string, n int) string {
+	concurrencies := []int{1, 4, 16}
+	pooledRow := pooled.subject(rowAPI, []string{"/bin/true"}, "bench")
+	pooledRow.parked = pooled.parked
+	var results []measurement
+	for _, s := range []subject{pooledRow,
+		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
+		bwrapSubject(rootfs)} {
+		fmt.Fprintf(os.Stderr, "measuring %s ...\n", s.name)
+		results = append(results, measure(ctx, s, n, concurrencies))
+	}
+	return render(results, concurrencies)
+}
+
+func bwrapSubject(rootfs string) subject {
+	return subject{name: rowBwrap, run: func(ctx context.Context) (time.Duration, error) {
+		return command(ctx, "bwrap", "--ro-bind", rootfs, "/", "--unshare-all", "--die-with-parent",
+			"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true")
+	}}
 }
 
 func render(results []measurement, conc []int) string {
