@@ -174,9 +174,11 @@ func (p *Pool[S]) Build(ctx context.Context, opts runtime.BuildOptions) (S, erro
 	defer deadline.Stop()
 	for {
 		if n := len(ip.ready); n > 0 {
-			// The newest: the oldest are the first given up to eviction.
-			sb := ip.ready[n-1]
-			ip.ready = ip.ready[:n-1]
+			// The oldest: a reused sandbox prepares its next run once it
+			// is back (runtime/reuse.go), so the one parked longest is
+			// the likeliest to have it ready.
+			sb := ip.ready[0]
+			ip.ready = ip.ready[1:]
 			p.parked--
 			p.mu.Unlock()
 			p.signal(ip)
