@@ -781,7 +781,7 @@ func TestDoneParksReusable(t *testing.T) {
 		builds := b.builds()
 		for range 2 {
 			c.Advance(time.Minute) // a low rate: the target stays at 1
-			sb := take(t, p, "a")  // the newest: the one that came back
+			sb := take(t, p, "a")  // the oldest parked
 			settle(t, p, "a")
 			if err := p.Done(opts("a"), sb, true); err != nil {
 				t.Fatal(err)
