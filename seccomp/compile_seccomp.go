@@ -35,6 +35,14 @@ func Compile(p *specs.LinuxSeccomp) ([]byte, error) {
 	if err := f.SetBadArchAction(defAct); err != nil {
 		return nil, fmt.Errorf("seccomp: bad-arch action: %w", err)
 	}
+	// A binary tree of the syscall numbers instead of one long list: the
+	// kernel checks and JIT-compiles it at every load, once per run of a
+	// reusable sandbox, and it loaded in 0.12 ms instead of 0.39 ms here
+	// (466 instructions instead of 391; docs/benchmarks.md). A call is
+	// decided in a few comparisons wherever it is in the list.
+	if err := f.SetOptimize(2); err != nil {
+		return nil, fmt.Errorf("seccomp: optimize: %w", err)
+	}
 	// no_new_privs is set by the sandbox itself; the exported program must
 	// not depend on libseccomp doing it.
 	if err := f.SetNoNewPrivsBit(false); err != nil {

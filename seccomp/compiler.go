@@ -15,8 +15,9 @@ import (
 
 // cacheMagic starts every cached program, followed by the sha256 of the
 // program, so that a truncated or corrupted cache file is recompiled instead
-// of loaded.
-const cacheMagic = "sandboxd-seccomp-bpf-v1\n"
+// of loaded. v2: the program is a binary tree (Compile); a v1 file, a list,
+// is compiled again.
+const cacheMagic = "sandboxd-seccomp-bpf-v2\n"
 
 // Compiler produces the sandbox's BPF program once and hands out the same
 // bytes afterwards. With a cache directory, the program also survives the
