@@ -270,7 +270,7 @@ func (c *Core) Run(ctx context.Context, key string, st Stage, obs Observer) (*Ou
 		return nil, err
 	}
 	defer slot()
-	return c.runInSlot(ctx, img, st, obs, time.Since(queued))
+	return c.runInSlot(ctx, key, img, st, obs, time.Since(queued))
 }
 
 // Together runs fn with one admission slot, in which fn may run stages at
@@ -302,7 +302,7 @@ func (c *Core) Together(ctx context.Context, key string, obs Observer,
 			return nil, err
 		}
 		defer release()
-		return c.runInSlot(ctx, img, st, obs, wait)
+		return c.runInSlot(ctx, key, img, st, obs, wait)
 	})
 }
 
@@ -317,8 +317,10 @@ func (c *Core) acquireImage(name string) (*images.Image, func(), error) {
 }
 
 // runInSlot runs one stage once its image and admission slot are held:
-// steps 3 to 5 of the package comment.
-func (c *Core) runInSlot(ctx context.Context, img *images.Image, st Stage, obs Observer, wait time.Duration) (*Output, error) {
+// steps 3 to 5 of the package comment. key, the user, owns the run: a
+// reused sandbox may keep a network namespace between the runs of one
+// owner, never between two owners' (runtime.Request.Owner).
+func (c *Core) runInSlot(ctx context.Context, key string, img *images.Image, st Stage, obs Observer, wait time.Duration) (*Output, error) {
 	opts := runtime.BuildOptions{Rootfs: img.Rootfs, UID: c.o.UID, GID: c.o.GID, Limits: st.Limits}
 	sb, err := c.o.Sandboxes.Get(ctx, opts)
 	if err != nil {
@@ -338,7 +340,7 @@ func (c *Core) runInSlot(ctx context.Context, img *images.Image, st Stage, obs O
 	}
 	res, err := sb.Run(ctx, runtime.Request{
 		Args: st.Args, Env: Environment(img.Config.Env, env), Files: st.Files,
-		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr,
+		Stdin: st.stdin(), Limits: st.Limits, Stdout: st.Stdout, Stderr: st.Stderr, Owner: key,
 		TTY: st.TTY, Control: st.Control, ShareNetwork: proxy != nil,
 		StdinFile: st.StdinFile, StdoutFile: st.StdoutFile, Started: st.Started, CPUs: st.CPUs,
 	})

@@ -17,6 +17,9 @@ import (
 // accepts them, with no interface, route or address shared between the
 // sandbox and the host. The egress proxy is served this way.
 func (s *Sandbox) ListenInside(addr string) (net.Listener, error) {
+	if s.netns != nil {
+		return listenIn(fmt.Sprintf("/proc/self/fd/%d", s.netns.Fd()), addr)
+	}
 	st, err := s.container.State()
 	if err != nil {
 		return nil, fmt.Errorf("reading sandbox state: %w", err)

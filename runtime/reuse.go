@@ -42,8 +42,16 @@ import (
 // for its own files, its limits and the start of its program (readyRun).
 // The prepared PID 1 holds nothing of any run: until its launch it has no
 // pipes, runs no code of a user's, and has an empty /work and /tmp of its
-// own; a request that needs another network (ShareNetwork) ends it and
-// prepares anew.
+// own; a request that needs another network ends it and prepares anew.
+//
+// A run's network namespace is new, unless the last run that got a new one
+// was the same owner's (Request.Owner): then the entry gives it that one
+// again (entry.NetKeep), and the creation and teardown of a namespace,
+// about 0.8 ms of CPU here, are paid once for a judge's tests of one
+// submission, or a client's runs, instead of once a run. Nothing of the
+// network a run can change outlives it but what the kernel keeps per
+// namespace (connections closing, TIME_WAIT, port counters): a run of
+// another owner never sees it, as it always gets a new one (netFor).
 
 // maxRuns bounds the runs of one sandbox: what the kernel keeps per
 // namespace that no run can reach (the entry's own counters) is then
@@ -65,8 +73,12 @@ type reuseState struct {
 	// the last one's, which the same client mostly asks again.
 	sizes rootfs.ScratchSizes
 	// prepared: the entry was asked to prepare the next run (prepare);
-	// preparedNet is whether that run shares the sandbox's network.
-	prepared, preparedNet bool
+	// preparedNet is that run's network namespace.
+	prepared    bool
+	preparedNet entry.NetMode
+	// netOwner owns the network namespace the entry keeps (the last run
+	// that got a new one); "" when none or no known owner's.
+	netOwner string
 	// spent: no further run (see the package comment above).
 	spent bool
 }
@@ -85,9 +97,9 @@ func (s *Sandbox) runScratchDir() string {
 // of the last run's sizes, which become the sandbox's scratch until the
 // run is collected; a session's run keeps the session's, what persists
 // from exec to exec. readyRun waits for the entry's answer.
-func (s *Sandbox) prepare(shareNet bool) error {
+func (s *Sandbox) prepare(net entry.NetMode) error {
 	p := s.engine.prepared // a copy: the run's own mounts go in it
-	p.ShareNetwork = shareNet
+	p.Net = net
 	if !s.borrowed {
 		if s.reuse.run != nil {
 			return errors.New("runtime: the previous run's scratch is still in place")
@@ -107,8 +119,37 @@ func (s *Sandbox) prepare(shareNet bool) error {
 	if err := s.host.Prepare(&p); err != nil {
 		return err
 	}
-	s.reuse.prepared, s.reuse.preparedNet = true, shareNet
+	if net == entry.NetNew {
+		s.reuse.netOwner = "" // the entry keeps the new one, nobody's yet
+	}
+	s.reuse.prepared, s.reuse.preparedNet = true, net
 	return nil
+}
+
+// netFor is the network namespace the request's run gets.
+func (s *Sandbox) netFor(req Request) entry.NetMode {
+	switch {
+	case req.ShareNetwork || s.borrowed:
+		// A session's runs share its network namespace by design: the
+		// sandbox was built in it, and every run is its owner's.
+		return entry.NetShare
+	case req.Owner != "" && req.Owner == s.reuse.netOwner:
+		return entry.NetKeep
+	}
+	return entry.NetNew
+}
+
+// nextNet is the network namespace the next run is prepared with, before
+// its owner is known: the kept one if any, on the bet that the next run is
+// the same owner's (if not, readyRun prepares another).
+func (s *Sandbox) nextNet() entry.NetMode {
+	switch {
+	case s.borrowed:
+		return entry.NetShare
+	case s.reuse.netOwner != "":
+		return entry.NetKeep
+	}
+	return entry.NetNew
 }
 
 // unprepare ends a prepared run that the request cannot use, and takes its
@@ -145,10 +186,13 @@ func (s *Sandbox) dropRunScratch() error {
 // (else a new one), with its scratch resized to the request's sizes. Any
 // failure leaves the sandbox spent.
 func (s *Sandbox) readyRun(req Request) error {
-	shareNet := req.ShareNetwork || s.borrowed
-	if err := s.takePrepared(shareNet); err != nil {
+	net := s.netFor(req)
+	if err := s.takePrepared(net); err != nil {
 		s.reuse.spent = true
 		return err
+	}
+	if s.reuse.preparedNet == entry.NetNew {
+		s.reuse.netOwner = req.Owner
 	}
 	s.reuse.runs++
 	// The egress proxy listens in the sandbox's network: no other run
@@ -164,15 +208,17 @@ func (s *Sandbox) readyRun(req Request) error {
 	return nil
 }
 
-// takePrepared waits until a run of the right network is prepared.
-func (s *Sandbox) takePrepared(shareNet bool) error {
-	if s.reuse.prepared && s.reuse.preparedNet != shareNet {
+// takePrepared waits until a run with a network namespace fit for net is
+// prepared: a new one serves any run but a shared one's.
+func (s *Sandbox) takePrepared(net entry.NetMode) error {
+	fits := s.reuse.preparedNet == net || (s.reuse.preparedNet == entry.NetNew && net == entry.NetKeep)
+	if s.reuse.prepared && !fits {
 		if err := s.unprepare(); err != nil {
 			return err
 		}
 	}
 	if !s.reuse.prepared {
-		if err := s.prepare(shareNet); err != nil {
+		if err := s.prepare(net); err != nil {
 			return err
 		}
 	}
@@ -377,7 +423,7 @@ func (s *Sandbox) Recycle() bool {
 	if (!s.borrowed && s.reuse.run == nil) || s.dropRunScratch() != nil {
 		return false
 	}
-	if s.prepare(s.borrowed) != nil {
+	if s.prepare(s.nextNet()) != nil {
 		return false
 	}
 	s.used.Store(false)

@@ -62,6 +62,11 @@ type Request struct {
 	// set by the entry before it starts): a placement, which the program
 	// may change, not a limit.
 	CPUs []int
+	// Owner is who asked for the run (the API's user): a reusable
+	// sandbox may give a run the network namespace of the last run of the
+	// same owner (reuse.go), never another's. "" is nobody's: the run
+	// gets a new one.
+	Owner string
 	// ShareNetwork runs the program of a reusable sandbox in the
 	// sandbox's own network namespace, where ListenInside listens (the
 	// egress proxy), instead of a new one; the sandbox then serves no

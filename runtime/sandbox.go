@@ -46,12 +46,12 @@ type Sandbox struct {
 	// ws is the workspace it runs over, if any; held is the room it took
 	// in the workspace's pids limit (Workspace.holdPids), given back once
 	// its cgroup is gone.
-	ws   *Workspace
-	held int64
-	root     *rootfs.Root
-	cg       *cgroup.Sandbox
-	host     *entry.Host
-	built    Limits
+	ws    *Workspace
+	held  int64
+	root  *rootfs.Root
+	cg    *cgroup.Sandbox
+	host  *entry.Host
+	built Limits
 
 	stdin          *os.File // write end
 	stdout, stderr *os.File // read ends
@@ -66,8 +66,10 @@ type Sandbox struct {
 
 	// fresh: the sandbox is reusable; its entry runs each program in
 	// namespaces of its own (reuse.go).
-	fresh      bool
-	reuse      reuseState
+	fresh bool
+	reuse reuseState
+	// netns is a reusable sandbox's own network namespace (prepareFirst).
+	netns      *os.File
 	destroyErr error
 }
 
@@ -150,7 +152,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		return nil, err
 	}
 	if s.fresh {
-		if err := s.prepareFirst(opts.Limits); err != nil {
+		if err := s.prepareFirst(opts.Limits, state.InitProcessPid); err != nil {
 			return nil, err
 		}
 	}
@@ -158,13 +160,20 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 }
 
 // prepareFirst prepares a reusable sandbox's first run (reuse.go), with
-// room in pids.max for the run's PID 1 beside the entry.
-func (s *Sandbox) prepareFirst(l Limits) error {
+// room in pids.max for the run's PID 1 beside the entry. Before that, it
+// holds on to the sandbox's own network namespace, where the entry (pid,
+// on the host) is now: while it prepares a run, the entry is in the run's
+// for a moment, and ListenInside must never follow it there.
+func (s *Sandbox) prepareFirst(l Limits, pid int) error {
+	var err error
+	if s.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
+		return fmt.Errorf("the sandbox's network namespace: %w", err)
+	}
 	if err := s.cg.Apply(cgroupLimits(l), preparedTasks); err != nil {
 		return err
 	}
 	s.reuse.sizes = scratchSizes(l)
-	return s.prepare(s.borrowed)
+	return s.prepare(s.nextNet())
 }
 
 // makeScratch gives the sandbox its /work and /tmp: the workspace's, when
@@ -358,7 +367,7 @@ func (s *Sandbox) Destroy() error {
 		if s.held != 0 {
 			errs = append(errs, s.ws.holdPids(-s.held))
 		}
-		for _, f := range []*os.File{s.stdin, s.stdout, s.stderr} {
+		for _, f := range []*os.File{s.stdin, s.stdout, s.stderr, s.netns} {
 			if f != nil {
 				_ = f.Close()
 			}

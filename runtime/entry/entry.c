@@ -534,7 +534,10 @@ static void read_prepare(struct fresh *f)
 	f->readonly = rd_strings(&r, "a read-only path");
 	f->shm_options = rd_bytes(&r, NULL);
 	f->pts_options = rd_bytes(&r, NULL);
-	f->share_net = rd_u64(&r) != 0;
+	uint64_t net = rd_u64(&r);
+	if (net >= FRESH_NET_MODES)
+		fail("entry: malformed network word");
+	f->net = (int)net;
 	f->filter = rd_bytes(&r, &f->flen);
 	free(buf);
 	if (r.left != 0)
@@ -698,12 +701,19 @@ __attribute__((noreturn)) static void run_fresh_entry(void)
 		if (send_msg('R', NULL, 0) < 0)
 			_exit(EXIT_NO_LAUNCH);
 		struct fresh f;
+		char err[512];
 		read_prepare(&f);
+		if (fresh_enter_net(&f, err, sizeof err) < 0)
+			fail("%s", err);
 		pid_t pid = (pid_t)syscall(SYS_clone, fresh_clone_flags(&f) | SIGCHLD, 0, 0, 0, 0);
 		if (pid < 0)
 			fail("entry: new namespaces for the run: %s", strerror(errno));
 		if (pid == 0)
 			start_fresh(&f);
+		/* Back before anything else: a failure here ends the sandbox
+		 * (fail exits), never leaves the entry in a run's network. */
+		if (fresh_leave_net(&f, err, sizeof err) < 0)
+			fail("%s", err);
 		free_prepare(&f);
 		int status;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -13,6 +13,14 @@
  * /work and /tmp, which are the session's. */
 enum { FRESH_WORK, FRESH_TMP, FRESH_NMOUNTS };
 
+/* The network namespace a run gets (its prepare's network word). */
+enum {
+	FRESH_NET_NEW,	 /* a new one, which the entry keeps after the run */
+	FRESH_NET_SHARE, /* the sandbox's own (an egress proxy's, a session's) */
+	FRESH_NET_KEEP,	 /* the one the entry kept: the last run's, the same owner's */
+	FRESH_NET_MODES
+};
+
 /* The run's pipes, which come later, with its 'L' (launch). */
 enum { FRESH_NPIPES = 3 };
 
@@ -21,14 +29,21 @@ struct fresh {
 	char **readonly;	      /* /proc paths made read-only again */
 	char *shm_options;	      /* the run's /dev/shm tmpfs */
 	char *pts_options;	      /* the run's devpts instance */
-	int share_net;		      /* keep the sandbox's network namespace */
+	int net;		      /* FRESH_NET_* */
 	int mounts[FRESH_NMOUNTS];    /* the run's /work and /tmp; -1: keep the sandbox's */
 	char *filter;		      /* the seccomp program, loaded before the launch */
 	size_t flen;
 };
 
-/* fresh_clone_flags are the namespaces a run gets of its own. */
+/* fresh_clone_flags are the namespaces a run gets of its own; its network
+ * namespace is the one the entry is in at the clone (fresh_enter_net). */
 int fresh_clone_flags(const struct fresh *f);
+
+/* fresh_enter_net puts the entry, for the moment of the run's clone, in
+ * the network namespace the run gets; fresh_leave_net takes it back to
+ * the sandbox's own. They return -1 with a message in err on failure. */
+int fresh_enter_net(const struct fresh *f, char *err, size_t errlen);
+int fresh_leave_net(const struct fresh *f, char *err, size_t errlen);
 
 /* fresh_setup runs in the cloned child, pid 1 of the run's PID namespace,
  * before the run is asked for: it builds the run's mounts and network and

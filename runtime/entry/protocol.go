@@ -122,9 +122,8 @@ type Prepare struct {
 	// ShmOptions and PtsOptions are the mount options of the run's
 	// /dev/shm (tmpfs) and /dev/pts (devpts) instances.
 	ShmOptions, PtsOptions string
-	// ShareNetwork keeps the sandbox's network namespace (where an
-	// egress proxy listens, or a session's) instead of a new one.
-	ShareNetwork bool
+	// Net is the run's network namespace.
+	Net NetMode
 	// Filter is the compiled seccomp program, loaded by the run's PID 1
 	// before it says it is ready.
 	Filter []byte
@@ -134,6 +133,22 @@ type Prepare struct {
 	Work, Tmp *os.File
 }
 
+// NetMode is the network namespace a prepared run gets (fresh.h's
+// FRESH_NET_*).
+type NetMode uint64
+
+const (
+	// NetNew: a new one, which the entry keeps once the run is over.
+	NetNew NetMode = iota
+	// NetShare: the sandbox's own, where an egress proxy listens (or a
+	// session's, shared by its execs by design).
+	NetShare
+	// NetKeep: the one the entry kept, the last NetNew run's. Only for a
+	// run of the same owner as that one.
+	NetKeep
+	netModes
+)
+
 // Marshal encodes p for the control socket.
 func (p *Prepare) Marshal() []byte {
 	var e encoder
@@ -141,11 +156,7 @@ func (p *Prepare) Marshal() []byte {
 	e.strings(p.Readonly)
 	e.bytes([]byte(p.ShmOptions))
 	e.bytes([]byte(p.PtsOptions))
-	share := uint64(0)
-	if p.ShareNetwork {
-		share = 1
-	}
-	e.u64(share)
+	e.u64(uint64(p.Net))
 	e.bytes(p.Filter)
 	return e.buf
 }
@@ -154,19 +165,18 @@ func (p *Prepare) Marshal() []byte {
 func UnmarshalPrepare(b []byte) (*Prepare, error) {
 	d := decoder{buf: b}
 	p := &Prepare{Masked: d.strings(), Readonly: d.strings(), ShmOptions: string(d.bytes()), PtsOptions: string(d.bytes())}
-	share := d.u64()
+	p.Net = NetMode(d.u64())
 	p.Filter = d.bytes()
 	switch {
 	case d.err != nil:
 		return nil, d.err
-	case share > 1:
+	case p.Net >= netModes:
 		return nil, errors.New("entry: malformed network word")
 	case len(d.buf) != 0:
 		return nil, errors.New("entry: trailing bytes in prepare message")
 	case len(p.Filter) == 0 || len(p.Filter)%8 != 0:
 		return nil, errors.New("entry: malformed seccomp program")
 	}
-	p.ShareNetwork = share == 1
 	return p, nil
 }
 

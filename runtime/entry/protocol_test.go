@@ -71,7 +71,8 @@ func TestMessageFraming(t *testing.T) {
 func TestPrepareRoundTrip(t *testing.T) {
 	for _, in := range []*Prepare{
 		{Masked: []string{"/proc/kcore"}, Readonly: []string{"/proc/sys"}, ShmOptions: "size=65536", PtsOptions: "newinstance",
-			ShareNetwork: true, Filter: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+			Net: NetKeep, Filter: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		{Masked: []string{}, Readonly: []string{}, Net: NetShare, Filter: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
 		{Masked: []string{}, Readonly: []string{}, Filter: []byte{0, 0, 0, 0, 0, 0, 0, 0}},
 	} {
 		out, err := UnmarshalPrepare(in.Marshal())
@@ -100,10 +101,10 @@ func TestUnmarshalPrepareRejectsBadInput(t *testing.T) {
 		{"trailing bytes", append(append([]byte{}, good...), 0)},
 		{"no filter", (&Prepare{}).Marshal()},
 		{"a filter of 7 bytes", (&Prepare{Filter: make([]byte, 7)}).Marshal()},
-		{"a network word of 2", share(2)},
+		{"a network word of 3", share(3)},
 	}
-	if _, err := UnmarshalPrepare(share(1)); err != nil {
-		t.Fatalf("the test's own network word 1: %v", err)
+	if p, err := UnmarshalPrepare(share(2)); err != nil || p.Net != NetKeep {
+		t.Fatalf("the test's own network word 2: %+v, %v", p, err)
 	}
 	for _, tt := range tests {
 		if _, err := UnmarshalPrepare(tt.data); err == nil {

@@ -32,9 +32,9 @@ import (
 //     the baseline;
 //   - pairs of A and B at once: A plants and holds, B looks while A holds.
 //
-// The daemon has a warm pool of one, so that an engine that gives a used
-// sandbox back to the pool hands B the very sandbox A ran in. Today's
-// engine builds a fresh one for every run, and every case must pass on it.
+// The daemon has a warm pool of one, so that the engine, which gives a
+// used sandbox back to the pool, hands B the very sandbox A ran in (each
+// case checks that it did at least once).
 
 const (
 	reuseRounds = 3 // A then B
@@ -51,6 +51,69 @@ func TestReuseAttacks(t *testing.T) {
 	}
 	if n, ok := metric(s.d, "sandboxd_internal_errors_total"); !ok || n != 0 {
 		t.Errorf("sandboxd_internal_errors_total is %v (found: %v) after the reuse attacks, want 0", n, ok)
+	}
+}
+
+// TestReuseKeepsANetworkForItsOwnerOnly: a reused sandbox gives a run the
+// network namespace of the last run when both are the same owner's, and a
+// new one otherwise (runtime/reuse.go, netFor). What a namespace keeps
+// after its processes are gone shows which: its loopback's counters in
+// /proc/net/dev, 0 in a new one. Alice sends a packet; her next run in
+// that sandbox sees it counted (the namespace was kept, so the test can
+// fail); bob's next run there does not, and neither does alice's after
+// bob's (the kept one is then bob's).
+func TestReuseKeepsANetworkForItsOwnerOnly(t *testing.T) {
+	s := newSuite(t, append([]string{"--pool-size", "1"}, jwtFlags(t)...)...)
+	o := owners{a: client.NewWithToken(s.d.Socket, signToken(t, "alice")), b: client.NewWithToken(s.d.Socket, signToken(t, "bob"))}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const look = "awk '/lo:/ { print $2 }' /proc/net/dev"
+	const send = "probe connect 7795 >/dev/null; " + look
+	run := func(c *client.Client, script string) *api.ExecuteResponse {
+		t.Helper()
+		r, err := s.execAs(ctx, c, api.ExecuteRequest{Cmd: sh(script)}, "netns")
+		if err != nil || r.Status != runtime.StatusOK {
+			t.Fatalf("%q: %s %s", script, describe(r, err), stderrOf(r))
+		}
+		return r
+	}
+	steps := []struct {
+		who  string
+		c    *client.Client
+		want string // the bytes lo received: "kept" for more than 0
+	}{
+		{"alice again", o.a, "kept"},
+		{"bob", o.b, "0\n"},
+		{"alice after bob", o.a, "0\n"},
+	}
+	tried := 0
+	for round := 0; round < 5 && tried < len(steps); round++ {
+		plant := run(o.a, send)
+		if plant.Run.Stdout == "0\n" {
+			t.Fatalf("alice's connection left lo's counters at %q", plant.Run.Stdout)
+		}
+		last := plant
+		for _, st := range steps {
+			r := run(st.c, look)
+			if testdaemon.SandboxID(r.ID) != testdaemon.SandboxID(last.ID) {
+				break // another sandbox: nothing proven, try another round
+			}
+			last = r
+			tried++
+			kept := r.Run.Stdout != "0\n"
+			if st.want == "kept" && !kept {
+				t.Errorf("%s in the sandbox of her last run: lo received %q bytes, want her run's kept", st.who, r.Run.Stdout)
+			}
+			if st.want != "kept" && r.Run.Stdout != st.want {
+				t.Errorf("%s in the sandbox of another owner's last run: lo received %q bytes, want %q", st.who, r.Run.Stdout, st.want)
+			}
+		}
+		if tried < len(steps) {
+			tried = 0
+		}
+	}
+	if tried < len(steps) {
+		t.Fatalf("in 5 rounds, the runs never followed each other in one sandbox: nothing proven")
 	}
 }
 
@@ -463,6 +526,12 @@ sleep 0.3; probe connect 7788; probe connect 7789`,
 			planted: "connected\nconnected\n",
 			look:    `probe connect 7788; probe connect 7789; reuse bindtcp 7788; reuse bindtcp 7789; wc -l < /proc/net/tcp`,
 			clean:   "error ECONNREFUSED\nerror ECONNREFUSED\nbind=OK\nbind=OK\n1\n", control: true},
+		{name: "loopback counters in /proc/net/dev (kept by the network namespace, not by a process)",
+			expected: "B: lo has received nothing",
+			plant:    `probe connect 7796; probe connect 7797; awk '/lo:/ { print ($2 > 0) }' /proc/net/dev`,
+			planted:  "error ECONNREFUSED\nerror ECONNREFUSED\n1\n",
+			look:     `awk '/lo:/ { print $2, $3, $10, $11 }' /proc/net/dev`,
+			clean:    "0 0 0 0\n", control: true},
 		{name: "cgroup counters: A touches 60 MiB and burns 300 ms of CPU, B runs /bin/true",
 			expected: "B's memory_peak and cpu_time its own",
 			plant:    `probe alloc 60 && attack cpufor 300`, planted: "allocated\nused 300 ms\n",
