@@ -50,8 +50,11 @@ import (
 // about 0.8 ms of CPU here, are paid once for a judge's tests of one
 // submission, or a client's runs, instead of once a run. Nothing of the
 // network a run can change outlives it but what the kernel keeps per
-// namespace (connections closing, TIME_WAIT, port counters): a run of
-// another owner never sees it, as it always gets a new one (netFor).
+// namespace (loopback's counters, connections still closing): a run of
+// another owner never sees it, as it always gets a new one (netFor), and
+// the entry gives a new one to the same owner too when the kept one still
+// holds a TCP socket (a connection closing in TIME_WAIT would keep its
+// port from the next run's bind for a minute; fresh.c, net_is_quiet).
 
 // maxRuns bounds the runs of one sandbox: what the kernel keeps per
 // namespace that no run can reach (the entry's own counters) is then

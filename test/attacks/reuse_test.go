@@ -61,7 +61,10 @@ func TestReuseAttacks(t *testing.T) {
 // /proc/net/dev, 0 in a new one. Alice sends a packet; her next run in
 // that sandbox sees it counted (the namespace was kept, so the test can
 // fail); bob's next run there does not, and neither does alice's after
-// bob's (the kept one is then bob's).
+// bob's (the kept one is then bob's). A namespace that still holds a TCP
+// socket is not kept even for its owner: alice closes a connection on
+// port 7798 server side first (its socket stays in TIME_WAIT for a
+// minute), and her next run in that sandbox can bind 7798.
 func TestReuseKeepsANetworkForItsOwnerOnly(t *testing.T) {
 	s := newSuite(t, append([]string{"--pool-size", "1"}, jwtFlags(t)...)...)
 	o := owners{a: client.NewWithToken(s.d.Socket, signToken(t, "alice")), b: client.NewWithToken(s.d.Socket, signToken(t, "bob"))}
@@ -114,6 +117,23 @@ func TestReuseKeepsANetworkForItsOwnerOnly(t *testing.T) {
 	}
 	if tried < len(steps) {
 		t.Fatalf("in 5 rounds, the runs never followed each other in one sandbox: nothing proven")
+	}
+	for round := 0; ; round++ {
+		if round == 5 {
+			t.Fatalf("in 5 rounds, alice's runs never followed each other in one sandbox: nothing proven")
+		}
+		closed := run(o.a, "reuse timewait 7798")
+		if closed.Run.Stdout != "closed=OK\n" {
+			t.Fatalf("alice's connection: %q", closed.Run.Stdout)
+		}
+		bind := run(o.a, "reuse bindtcp 7798")
+		if testdaemon.SandboxID(bind.ID) != testdaemon.SandboxID(closed.ID) {
+			continue
+		}
+		if bind.Run.Stdout != "bind=OK\n" {
+			t.Errorf("alice's run after hers that left a connection closing: %q, want bind=OK (a new network namespace)", bind.Run.Stdout)
+		}
+		break
 	}
 }
 

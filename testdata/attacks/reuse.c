@@ -13,6 +13,9 @@
  *                              once), then print "forked N last=PID"
  *   reuse holdtcp PORT MS      listen on 127.0.0.1:PORT, print "listening", sleep MS
  *   reuse bindtcp PORT         bind 127.0.0.1:PORT (no SO_REUSEADDR): "bind=OK|ERRNO"
+ *   reuse timewait PORT        connect to itself on 127.0.0.1:PORT and close the
+ *                              server's side first: its socket stays in TIME_WAIT,
+ *                              in the network namespace, for a minute ("closed=OK")
  *   reuse bindabs NAME         bind the abstract Unix socket @NAME: "bind=OK|ERRNO"
  *   reuse setxattr VALUE PATH...  user.reuse=VALUE on each PATH: "PATH=OK|ERRNO"
  *   reuse getxattr PATH...     "PATH=VALUE", or "PATH=ERRNO" (ENODATA: none)
@@ -94,6 +97,23 @@ int main(int argc, char **argv) {
 		if (rc < 0 || listen(s, 8) < 0) { report("listen", -1); return 1; }
 		printf("listening\n");
 		sleep_ms(argc > 3 ? atol(argv[3]) : 0);
+		return 0;
+	}
+	if (!strcmp(cmd, "timewait")) {
+		struct sockaddr_in a;
+		int l = tcp(atoi(a2), &a), c = socket(AF_INET, SOCK_STREAM, 0), s = -1;
+		long rc = bind(l, (struct sockaddr *)&a, sizeof a);
+		if (rc == 0) rc = listen(l, 1);
+		if (rc == 0) rc = connect(c, (struct sockaddr *)&a, sizeof a);
+		if (rc == 0) rc = s = accept(l, NULL, NULL);
+		if (rc >= 0) {
+			char b;
+			close(s);		    /* the server's FIN first */
+			rc = read(c, &b, 1);	    /* 0: the client saw it */
+			close(c);		    /* the client's FIN: the server's side is in TIME_WAIT */
+			sleep_ms(50);
+		}
+		report("closed", rc < 0 ? -1 : 0);
 		return 0;
 	}
 	if (!strcmp(cmd, "bindabs")) { report("bind", bind_abstract(a2)); return 0; }
