@@ -313,10 +313,11 @@ static void open_terminal(uint64_t rows, uint64_t cols, int *master, int *slave)
 }
 
 /* exec_program runs in the vfork'ed child, on the entry's memory until
- * execve: it only makes system calls, and reports a failure in *exec_err. On a terminal, the program leads
- * a new session whose controlling terminal it is (so Ctrl-C reaches its
- * foreground group); otherwise it leads its own process group, so that a
- * client's signal reaches what it started too. */
+ * execve: it only makes system calls, and reports a failure in *exec_err.
+ * On a terminal, the program leads a new session whose controlling
+ * terminal it is (so Ctrl-C reaches its foreground group); otherwise it
+ * leads its own process group, so that a client's signal reaches what it
+ * started too (before the entry runs again: vfork suspends it until then). */
 __attribute__((noreturn)) static void exec_program(const char *path, char **argv, char **envp, int slave,
 						   const int stdio[2], volatile int *exec_err)
 {
