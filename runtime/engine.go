@@ -48,9 +48,10 @@ type Engine struct {
 	userns bool
 	reuse  bool
 	ids    IDRange
-	// prepared is what every run of a reusable sandbox is prepared with
-	// (its /proc masks, /dev/shm and /dev/pts, the filter): worked out once.
-	prepared entry.Prepare
+	// prepares are the prepare messages of a reusable sandbox's runs, by
+	// network mode: the rest (the /proc masks, /dev/shm and /dev/pts, the
+	// filter) is the same for every run, so each is encoded once.
+	prepares [entry.NetModes][]byte
 
 	// rootsOK remembers, once per engine, whether sandboxes' overlay roots
 	// under the run dir can be reached from their user namespaces.
@@ -121,7 +122,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// must be the sandbox's alone) and a memory peak each run can reset.
 	reuse := !cfg.NoUserNamespace && !cfg.NoReuse && parent.PeakResets()
 	return &Engine{runDir: runDir, parent: parent, filter: filter, userns: !cfg.NoUserNamespace,
-		reuse: reuse, ids: ids, prepared: preparedRun(filter)}, nil
+		reuse: reuse, ids: ids, prepares: prepareMessages(filter)}, nil
 }
 
 // CheckReachable reports whether image roots under dir can be reached

@@ -101,8 +101,7 @@ func (s *Sandbox) runScratchDir() string {
 // run is collected; a session's run keeps the session's, what persists
 // from exec to exec. readyRun waits for the entry's answer.
 func (s *Sandbox) prepare(net entry.NetMode) error {
-	p := s.engine.prepared // a copy: the run's own mounts go in it
-	p.Net = net
+	var work, tmp *os.File
 	if !s.borrowed {
 		if s.reuse.run != nil {
 			return errors.New("runtime: the previous run's scratch is still in place")
@@ -112,14 +111,12 @@ func (s *Sandbox) prepare(net entry.NetMode) error {
 			return err
 		}
 		s.reuse.run, s.scratch = sc, sc
-		work, tmp, err := detachedMounts(sc)
-		if err != nil {
+		if work, tmp, err = detachedMounts(sc); err != nil {
 			return err
 		}
 		defer closeFiles(work, tmp) // the entry has its copies
-		p.Work, p.Tmp = work, tmp
 	}
-	if err := s.host.Prepare(&p); err != nil {
+	if err := s.host.Prepare(s.engine.prepares[net], work, tmp); err != nil {
 		return err
 	}
 	if net == entry.NetNew {
@@ -332,12 +329,18 @@ func detachedMounts(sc *rootfs.Scratch) (work, tmp *os.File, err error) {
 	return work, tmp, nil
 }
 
-// preparedRun is the part of every run's prepare that never changes.
-func preparedRun(filter []byte) entry.Prepare {
-	return entry.Prepare{
-		Masked: procPaths(rootfs.MaskedPaths()), Readonly: procPaths(rootfs.ReadonlyPaths()),
-		ShmOptions: rootfs.ShmOptions(), PtsOptions: rootfs.PtsOptions(), Filter: filter,
+// prepareMessages encodes a run's prepare for each network mode: all the
+// rest is the same for every run of every sandbox.
+func prepareMessages(filter []byte) [entry.NetModes][]byte {
+	var msgs [entry.NetModes][]byte
+	for net := range entry.NetModes {
+		p := entry.Prepare{
+			Masked: procPaths(rootfs.MaskedPaths()), Readonly: procPaths(rootfs.ReadonlyPaths()),
+			ShmOptions: rootfs.ShmOptions(), PtsOptions: rootfs.PtsOptions(), Net: net, Filter: filter,
+		}
+		msgs[net] = p.Marshal()
 	}
+	return msgs
 }
 
 // procPaths keeps the paths under /proc: the run mounts its own /proc,

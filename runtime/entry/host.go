@@ -66,14 +66,18 @@ func (h *Host) expect(want msgType) ([]byte, error) {
 }
 
 // Prepare asks the parked entry of a reusable sandbox to prepare its next
-// run; WaitPrepared waits for the answer. The mounts in p are the
-// caller's to close once Prepare returns (the entry has its copies).
-func (h *Host) Prepare(p *Prepare) error {
-	files, err := p.rights()
+// run; WaitPrepared waits for the answer. payload is a Prepare's Marshal
+// (the same for most runs: its caller encodes it once). work and tmp, the
+// run's /work and /tmp as detached mounts (open_tree), go with it as
+// SCM_RIGHTS, in this order; both nil, the run keeps the sandbox's own (a
+// session's). They are the caller's to close once Prepare returns (the
+// entry has its copies).
+func (h *Host) Prepare(payload []byte, work, tmp *os.File) error {
+	files, err := mountRights(work, tmp)
 	if err != nil {
 		return err
 	}
-	return h.sendWithRights(msgPrepare, p.Marshal(), files)
+	return h.sendWithRights(msgPrepare, payload, files)
 }
 
 // WaitPrepared blocks until the run Prepare asked for is ready for its

@@ -127,10 +127,6 @@ type Prepare struct {
 	// Filter is the compiled seccomp program, loaded by the run's PID 1
 	// before it says it is ready.
 	Filter []byte
-	// Work and Tmp, the run's /work and /tmp as detached mounts
-	// (open_tree), go with the message as SCM_RIGHTS, in this order. Both
-	// nil: the run keeps the sandbox's own (a session's).
-	Work, Tmp *os.File
 }
 
 // NetMode is the network namespace a prepared run gets (fresh.h's
@@ -146,7 +142,8 @@ const (
 	// NetKeep: the one the entry kept, the last NetNew run's. Only for a
 	// run of the same owner as that one.
 	NetKeep
-	netModes
+	// NetModes counts the modes.
+	NetModes
 )
 
 // Marshal encodes p for the control socket.
@@ -170,7 +167,7 @@ func UnmarshalPrepare(b []byte) (*Prepare, error) {
 	switch {
 	case d.err != nil:
 		return nil, d.err
-	case p.Net >= netModes:
+	case p.Net >= NetModes:
 		return nil, errors.New("entry: malformed network word")
 	case len(d.buf) != 0:
 		return nil, errors.New("entry: trailing bytes in prepare message")
@@ -180,15 +177,15 @@ func UnmarshalPrepare(b []byte) (*Prepare, error) {
 	return p, nil
 }
 
-// rights are the mounts that go with the prepare: both or none.
-func (p *Prepare) rights() ([]*os.File, error) {
+// mountRights are the mounts that go with a prepare: both or none.
+func mountRights(work, tmp *os.File) ([]*os.File, error) {
 	switch {
-	case p.Work == nil && p.Tmp == nil:
+	case work == nil && tmp == nil:
 		return nil, nil
-	case p.Work == nil || p.Tmp == nil:
+	case work == nil || tmp == nil:
 		return nil, errors.New("entry: a prepared run gets both /work and /tmp, or keeps both")
 	}
-	return []*os.File{p.Work, p.Tmp}, nil
+	return []*os.File{work, tmp}, nil
 }
 
 // Outcome is what the entry reports once the program has ended.

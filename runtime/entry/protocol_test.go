@@ -121,17 +121,17 @@ func TestPrepareRights(t *testing.T) {
 	defer f.Close()
 	tests := []struct {
 		name      string
-		p         Prepare
+		work, tmp *os.File
 		wantFiles int
 		wantErr   bool
 	}{
-		{"none: keep the sandbox's", Prepare{}, 0, false},
-		{"both", Prepare{Work: f, Tmp: f}, 2, false},
-		{"work alone", Prepare{Work: f}, 0, true},
-		{"tmp alone", Prepare{Tmp: f}, 0, true},
+		{"none: keep the sandbox's", nil, nil, 0, false},
+		{"both", f, f, 2, false},
+		{"work alone", f, nil, 0, true},
+		{"tmp alone", nil, f, 0, true},
 	}
 	for _, tt := range tests {
-		files, err := tt.p.rights()
+		files, err := mountRights(tt.work, tt.tmp)
 		if (err != nil) != tt.wantErr || len(files) != tt.wantFiles {
 			t.Errorf("%s: %d files, err %v", tt.name, len(files), err)
 		}
