@@ -222,8 +222,7 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 		x.out.ring, x.out.last.Limit = true, req.Limits.OutputBytes
 		x.errc.ring, x.errc.last.Limit = true, req.Limits.OutputBytes
 	}
-	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), Filter: s.engine.filter,
-		CPUs: req.CPUs}
+	l := &entry.Launch{Args: req.Args, Env: req.Env, Dir: req.Dir, Rlimits: rlimitsFor(req.Limits), CPUs: req.CPUs}
 	if l.Env == nil {
 		l.Env = []string{}
 	}
@@ -239,12 +238,11 @@ func (s *Sandbox) launch(req Request) (*execution, error) {
 			return nil, err
 		}
 		// The prepared run loaded the filter already.
-		l.Filter = nil
 		l.Pipes = &entry.Pipes{Stdin: p.child[0], Stdout: p.child[1], Stderr: p.child[2]}
 		stdin, stdout, stderr = p.stdin, p.stdout, p.stderr
 		release = p.closeChild
 	} else {
-		l.Stdin, l.Stdout = req.StdinFile, req.StdoutFile
+		l.Filter, l.Stdin, l.Stdout = s.engine.filter, req.StdinFile, req.StdoutFile
 	}
 	go x.errc.run(stderr)
 	if req.TTY != nil {

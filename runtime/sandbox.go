@@ -159,18 +159,18 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	return s, nil
 }
 
-// prepareFirst prepares a reusable sandbox's first run (reuse.go), with
-// room in pids.max for the run's PID 1 beside the entry. Before that, it
+// prepareFirst prepares a reusable sandbox's first run (reuse.go; its
+// cgroup has room for the run's PID 1, Engine.config). Before that, it
 // holds on to the sandbox's own network namespace, where the entry (pid,
 // on the host) is now: while it prepares a run, the entry is in the run's
-// for a moment, and ListenInside must never follow it there.
+// for a moment, and ListenInside must never follow it there. (A
+// session's sandbox never leaves the session's, where its runs stay.)
 func (s *Sandbox) prepareFirst(l Limits, pid int) error {
-	var err error
-	if s.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
-		return fmt.Errorf("the sandbox's network namespace: %w", err)
-	}
-	if err := s.cg.Apply(cgroupLimits(l), preparedTasks); err != nil {
-		return err
+	if !s.borrowed {
+		var err error
+		if s.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
+			return fmt.Errorf("the sandbox's network namespace: %w", err)
+		}
 	}
 	s.reuse.sizes = scratchSizes(l)
 	return s.prepare(s.nextNet())

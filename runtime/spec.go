@@ -36,7 +36,13 @@ func (e *Engine) config(s *Sandbox, root string, opts BuildOptions) (*configs.Co
 	if opts.Workspace != nil {
 		parent = opts.Workspace.cgroupParent()
 	}
-	configureCgroupResources(spec, cgroupLimits(opts.Limits), parent, s.id)
+	l := cgroupLimits(opts.Limits)
+	if s.fresh {
+		// Room beside the program's pids, from the start, for the entry
+		// and the prepared run's PID 1 (reuse.go).
+		l.Pids += preparedTasks
+	}
+	configureCgroupResources(spec, l, parent, s.id)
 	plan := rootfs.Plan{Rootfs: root, Scratch: s.scratch}
 	configureRoot(spec, plan)
 	if opts.Workspace != nil && opts.Workspace.layer != nil {

@@ -32,6 +32,22 @@ func TestConfigContainment(t *testing.T) {
 	}
 }
 
+// A reusable sandbox's cgroup has room, beside the program's pids, for
+// the entry and the prepared run's PID 1 from the start: the first run is
+// prepared before any limit of a request is applied.
+func TestConfigReusableHasRoomForItsPreparedRun(t *testing.T) {
+	e := &Engine{runDir: "/run/sandboxd", userns: true}
+	s := &Sandbox{id: "sbx-test", ids: &idSlot{base: 1 << 30}, scratch: rootfs.OpenScratch("/run/sandboxd/scratch/sbx-test"), fresh: true}
+	opts := BuildOptions{Rootfs: "/images/x", UID: 65534, GID: 65534, Limits: DefaultLimits()}
+	cfg, err := e.config(s, "/run/sandboxd/roots/sbx-test/root", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Cgroups.Resources.PidsLimit; p == nil || *p != opts.Limits.Pids+preparedTasks {
+		t.Errorf("pids %v, want %d + %d", p, opts.Limits.Pids, preparedTasks)
+	}
+}
+
 func checkNoPrivileges(t *testing.T, cfg *configs.Config) {
 	t.Helper()
 	c := cfg.Capabilities

@@ -706,7 +706,7 @@ __attribute__((noreturn)) static void run_fresh_entry(void)
 		read_prepare(&f);
 		if (fresh_enter_net(&f, err, sizeof err) < 0)
 			fail("%s", err);
-		pid_t pid = (pid_t)syscall(SYS_clone, fresh_clone_flags(&f) | SIGCHLD, 0, 0, 0, 0);
+		pid_t pid = (pid_t)syscall(SYS_clone, fresh_clone_flags() | SIGCHLD, 0, 0, 0, 0);
 		if (pid < 0)
 			fail("entry: new namespaces for the run: %s", strerror(errno));
 		if (pid == 0)
@@ -739,8 +739,11 @@ static void lock_down(const char *filter, size_t flen)
 		    errno != ENXIO && errno != EINVAL && errno != EPERM)
 			fail("disabling speculation (%d): %s", spec[i], strerror(errno));
 
-	/* The filter goes on last, after everything the entry itself needs,
-	 * and before any of the program's code exists. no_new_privs is
+	/* The filter goes on after everything that needs more than the
+	 * program may do (mounts, capabilities), and before any of the
+	 * program's code exists: in a one-run entry just before the program
+	 * starts, in a prepared run's PID 1 before it waits for its launch
+	 * (what it does after, the program may do too). no_new_privs is
 	 * already set by libcontainer; setting it again costs nothing. */
 	struct sock_fprog prog = {
 		.len = (unsigned short)(flen / sizeof(struct sock_filter)),

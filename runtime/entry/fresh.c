@@ -63,9 +63,8 @@ static int failf(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-int fresh_clone_flags(const struct fresh *f)
+int fresh_clone_flags(void)
 {
-	(void)f;
 	return CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
 }
 

@@ -37,7 +37,7 @@ struct fresh {
 
 /* fresh_clone_flags are the namespaces a run gets of its own; its network
  * namespace is the one the entry is in at the clone (fresh_enter_net). */
-int fresh_clone_flags(const struct fresh *f);
+int fresh_clone_flags(void);
 
 /* fresh_enter_net puts the entry, for the moment of the run's clone, in
  * the network namespace the run gets; fresh_leave_net takes it back to
