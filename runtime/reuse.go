@@ -229,19 +229,25 @@ func (s *Sandbox) takePrepared(net entry.NetMode) error {
 // waitPrepared waits for the entry's answer to prepare, within endGrace;
 // without one, the whole sandbox is killed.
 func (s *Sandbox) waitPrepared() error {
+	if err := s.withinGrace(s.host.WaitPrepared, "prepare the run"); err != nil {
+		// Not the request's fault, whatever the entry said.
+		return fmt.Errorf("runtime: preparing the run: %v: %w", err, errdefs.ErrInternal)
+	}
+	return nil
+}
+
+// withinGrace waits for the entry's answer that wait reads, for endGrace
+// at most; past that, the whole sandbox is killed (which ends the wait).
+func (s *Sandbox) withinGrace(wait func() error, what string) error {
 	done := make(chan error, 1)
-	go func() { done <- s.host.WaitPrepared() }()
+	go func() { done <- wait() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			// Not the request's fault, whatever the entry said.
-			return fmt.Errorf("runtime: preparing the run: %v: %w", err, errdefs.ErrInternal)
-		}
-		return nil
+		return err
 	case <-time.After(endGrace):
 		s.killAll()
 		<-done
-		return fmt.Errorf("runtime: the run was not prepared within %v", endGrace)
+		return fmt.Errorf("runtime: the sandbox did not %s within %v", what, endGrace)
 	}
 }
 
@@ -391,16 +397,7 @@ func (s *Sandbox) endFresh(x *execution, w *watched) {
 // waitParked waits until the entry is parked again, within endGrace; if it
 // is not, the whole sandbox is killed.
 func (s *Sandbox) waitParked() error {
-	parked := make(chan error, 1)
-	go func() { parked <- s.host.WaitReady() }()
-	select {
-	case err := <-parked:
-		return err
-	case <-time.After(endGrace):
-		s.killAll()
-		<-parked
-		return fmt.Errorf("runtime: the sandbox did not park within %v", endGrace)
-	}
+	return s.withinGrace(s.host.WaitReady, "park")
 }
 
 // RunID names the sandbox's current (or last) run: the sandbox's id, and
