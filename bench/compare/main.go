@@ -329,37 +329,39 @@ func main() {
 // runners lists what the table compares, in its order: sandboxd's API on
 // both daemons, `sandboxd exec`, the other runtimes, and fork+exec.
 func runners(ctx context.Context, pooled, fresh *daemon, bin, rootfs, work string) []subject {
-	pooledRow := pooled.subject(rowAPI, []string{"/bin/true"}, "bench")
-	pooledRow.parked = pooled.parked
-	return []subject{pooledRow,
-		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
+	return append(pooledSubjects(pooled),
 		fresh.subject("sandboxd API, pool off", []string{"/bin/true"}, "bench"),
-		{name: rowExec, run: func(ctx context.Context) (time.Duration, error) {
+		subject{name: rowExec, run: func(ctx context.Context) (time.Duration, error) {
 			return command(ctx, bin, "exec", "--run-dir", filepath.Join(work, "exec"), "--cgroup-parent", execParent, "--rootfs", rootfs, "--", "/bin/true")
 		}},
 		ociSubject("runc", work, rootfs), ociSubject("crun", work, rootfs),
 		dockerSubject(ctx, "docker run --rm --network none", rootfs, "sandboxd-bench-busybox", "/bin/true"),
 		bwrapSubject(rootfs),
-		{name: "fork+exec", run: func(ctx context.Context) (time.Duration, error) {
+		subject{name: "fork+exec", run: func(ctx context.Context) (time.Duration, error) {
 			return command(ctx, filepath.Join(rootfs, "bin", "true"))
 		}},
-	}
+	)
 }
 
 // apiOnly measures the pooled API rows and bwrap's, for a quick look at
 // the figures a change of the run's path moves (`-only api`).
 func apiOnly(ctx context.Context, pooled *daemon, rootfs string, n int) string {
 	concurrencies := []int{1, 4, 16}
-	pooledRow := pooled.subject(rowAPI, []string{"/bin/true"}, "bench")
-	pooledRow.parked = pooled.parked
 	var results []measurement
-	for _, s := range []subject{pooledRow,
-		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond),
-		bwrapSubject(rootfs)} {
+	for _, s := range append(pooledSubjects(pooled), bwrapSubject(rootfs)) {
 		fmt.Fprintf(os.Stderr, "measuring %s ...\n", s.name)
 		results = append(results, measure(ctx, s, n, concurrencies))
 	}
 	return render(results, concurrencies)
+}
+
+// pooledSubjects are the rows of the daemon with a warm pool: back to back
+// (with its pool counted) and paced.
+func pooledSubjects(pooled *daemon) []subject {
+	row := pooled.subject(rowAPI, []string{"/bin/true"}, "bench")
+	row.parked = pooled.parked
+	return []subject{row,
+		paced(pooled.subject("sandboxd API, pool on, a request every 20 ms", []string{"/bin/true"}, "bench"), 20*time.Millisecond)}
 }
 
 func bwrapSubject(rootfs string) subject {
