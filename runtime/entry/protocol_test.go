@@ -18,7 +18,13 @@ func TestLaunchRoundTrip(t *testing.T) {
 		Rows:    24, Cols: 80,
 		CPUs: []int{0, 3},
 	}
-	out, err := UnmarshalLaunch(in.Marshal())
+	roundTrip(t, in, UnmarshalLaunch)
+}
+
+// roundTrip checks that what in marshals to decodes to in again.
+func roundTrip[T interface{ Marshal() []byte }](t *testing.T, in T, unmarshal func([]byte) (T, error)) {
+	t.Helper()
+	out, err := unmarshal(in.Marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,15 +33,25 @@ func TestLaunchRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUnmarshalLaunchRejectsBadInput(t *testing.T) {
-	good := (&Launch{Args: []string{"x"}, Filter: []byte{0}}).Marshal()
-	tests := []struct {
-		name string
-		data []byte
-	}{
+// badInput is a message a decoder must refuse.
+type badInput struct {
+	name string
+	data []byte
+}
+
+// malformed are what every message can be beside good: nothing, one byte
+// short, one byte too many.
+func malformed(good []byte) []badInput {
+	return []badInput{
 		{"empty", nil},
 		{"truncated", good[:len(good)-1]},
 		{"trailing bytes", append(append([]byte{}, good...), 0)},
+	}
+}
+
+func TestUnmarshalLaunchRejectsBadInput(t *testing.T) {
+	good := (&Launch{Args: []string{"x"}, Filter: []byte{0}}).Marshal()
+	tests := append(malformed(good), []badInput{
 		{"no command", (&Launch{}).Marshal()},
 		{"empty command", (&Launch{Args: []string{""}}).Marshal()},
 		{"rows without cols", (&Launch{Args: []string{"x"}, Filter: []byte{0}, Rows: 3}).Marshal()},
@@ -45,7 +61,7 @@ func TestUnmarshalLaunchRejectsBadInput(t *testing.T) {
 			return b
 		}()},
 		{"huge count", append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, good...)},
-	}
+	}...)
 	for _, tt := range tests {
 		if _, err := UnmarshalLaunch(tt.data); err == nil {
 			t.Errorf("%s: accepted", tt.name)
@@ -75,13 +91,7 @@ func TestPrepareRoundTrip(t *testing.T) {
 		{Masked: []string{}, Readonly: []string{}, Net: NetShare, Filter: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
 		{Masked: []string{}, Readonly: []string{}, Filter: []byte{0, 0, 0, 0, 0, 0, 0, 0}},
 	} {
-		out, err := UnmarshalPrepare(in.Marshal())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(in, out) {
-			t.Errorf("round trip: got %+v, want %+v", out, in)
-		}
+		roundTrip(t, in, UnmarshalPrepare)
 	}
 }
 
@@ -92,17 +102,11 @@ func TestUnmarshalPrepareRejectsBadInput(t *testing.T) {
 		b[len(b)-8-8-1] = v // the last byte of the network word
 		return b
 	}
-	tests := []struct {
-		name string
-		data []byte
-	}{
-		{"empty", nil},
-		{"truncated", good[:len(good)-1]},
-		{"trailing bytes", append(append([]byte{}, good...), 0)},
+	tests := append(malformed(good), []badInput{
 		{"no filter", (&Prepare{}).Marshal()},
 		{"a filter of 7 bytes", (&Prepare{Filter: make([]byte, 7)}).Marshal()},
 		{"a network word of 3", share(3)},
-	}
+	}...)
 	if p, err := UnmarshalPrepare(share(2)); err != nil || p.Net != NetKeep {
 		t.Fatalf("the test's own network word 2: %+v, %v", p, err)
 	}
