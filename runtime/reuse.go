@@ -25,7 +25,7 @@ import (
 //   - /work and /tmp: new tmpfs mounts for each run (prepare), moved into
 //     the run's mount namespace; /dev/shm and /dev/pts: new instances;
 //   - /proc: the run's own, with the sandbox's masks applied again;
-//   - stdin, stdout, stderr: pipes of the run's own (freshPipes);
+//   - stdin, stdout, stderr: pipes of the run's own (newRunPipes);
 //   - the cgroup: limits applied and accounting restarted by every run
 //     (applyRunLimits), and the sandbox is reused only if, after the run,
 //     its cgroup holds the entry alone (Recycle).
