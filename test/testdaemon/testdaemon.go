@@ -42,6 +42,8 @@ type Config struct {
 	LogLevel string
 	// Args are more flags for `sandboxd serve`.
 	Args []string
+	// Env is more of the daemon's environment, after this process's.
+	Env []string
 	// UpTimeout bounds the wait for the first answer; zero means 15 s.
 	UpTimeout time.Duration
 	// Images are in the daemon's store when it first answers: hard links
@@ -56,7 +58,7 @@ type Daemon struct {
 	Client                                      *client.Client
 
 	bin, logLevel string
-	args          []string
+	args, env     []string
 	upTimeout     time.Duration
 	cmd           *exec.Cmd
 	log           *SyncBuffer
@@ -95,7 +97,7 @@ func Launch(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{Dir: cfg.Dir, Socket: cfg.Socket, StateDir: filepath.Join(cfg.Dir, "state"),
 		RunDir: filepath.Join(cfg.Dir, "run"), CgroupParent: cfg.CgroupParent,
-		bin: bin, logLevel: cfg.LogLevel, args: cfg.Args, upTimeout: cfg.UpTimeout}
+		bin: bin, logLevel: cfg.LogLevel, args: cfg.Args, env: cfg.Env, upTimeout: cfg.UpTimeout}
 	if d.Socket == "" {
 		d.Socket = filepath.Join(cfg.Dir, "sandboxd.sock")
 	}
@@ -139,6 +141,9 @@ func (d *Daemon) Restart() error {
 	args := append([]string{"serve", "--socket", d.Socket, "--state-dir", d.StateDir, "--run-dir", d.RunDir,
 		"--cgroup-parent", d.CgroupParent, "--log-level", d.logLevel}, d.args...)
 	d.cmd = exec.Command(d.bin, args...)
+	if d.env != nil {
+		d.cmd.Env = append(os.Environ(), d.env...)
+	}
 	d.log = &SyncBuffer{}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
