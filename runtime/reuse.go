@@ -72,6 +72,8 @@ type reuseState struct {
 	// built is the sandbox's own scratch, under every run's; run is the
 	// current (or prepared) run's, until Recycle removes it.
 	built, run *rootfs.Scratch
+	// runDir is where every run's scratch is mounted, once one was.
+	runDir string
 	// sizes are those of run's scratch: the next run is prepared with
 	// the last one's, which the same client mostly asks again.
 	sizes rootfs.ScratchSizes
@@ -106,7 +108,8 @@ func (s *Sandbox) prepare(net entry.NetMode) error {
 		if s.reuse.run != nil {
 			return errors.New("runtime: the previous run's scratch is still in place")
 		}
-		sc, err := rootfs.NewScratch(s.runScratchDir(), s.reuse.hostUID, s.reuse.hostGID, s.reuse.sizes)
+		s.reuse.runDir = s.runScratchDir()
+		sc, err := rootfs.NewScratch(s.reuse.runDir, s.reuse.hostUID, s.reuse.hostGID, s.reuse.sizes)
 		if err != nil {
 			return err
 		}
@@ -169,13 +172,14 @@ func (s *Sandbox) unprepare() error {
 	return s.dropRunScratch()
 }
 
-// dropRunScratch removes the last run's scratch: the sandbox's own is its
+// dropRunScratch unmounts the last run's scratch, whose directory the
+// next run's mounts reuse (Destroy deletes it): the sandbox's own is its
 // scratch again.
 func (s *Sandbox) dropRunScratch() error {
 	if s.borrowed || s.reuse.run == nil {
 		return nil
 	}
-	if err := s.reuse.run.Remove(); err != nil {
+	if err := s.reuse.run.Unmount(); err != nil {
 		return err
 	}
 	s.reuse.run, s.scratch = nil, s.reuse.built
@@ -251,11 +255,14 @@ func (s *Sandbox) withinGrace(wait func() error, what string) error {
 	}
 }
 
-// removeScratch removes the run's scratch and the sandbox's own.
+// removeScratch removes the run's scratch, mounted or not, and the
+// sandbox's own.
 func (r *reuseState) removeScratch(current *rootfs.Scratch) error {
 	var errs []error
 	if r.run != nil && r.run != current {
 		errs = append(errs, r.run.Remove())
+	} else if r.runDir != "" && r.run == nil {
+		errs = append(errs, rootfs.OpenScratch(r.runDir).Remove())
 	}
 	if r.built != nil && r.built != current {
 		errs = append(errs, r.built.Remove())
