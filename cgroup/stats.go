@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/cgroups"
-	"github.com/opencontainers/cgroups/fscommon"
 	"github.com/opencontainers/cgroups/manager"
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +26,7 @@ type Sandbox struct {
 	cpuBase time.Duration
 	oomBase uint64
 	peak    peakReader
+	files   openFiles
 	// applied is what Apply last wrote: a reused sandbox's next run
 	// mostly asks the same, and nothing in a sandbox can change its own
 	// cgroup's limits (no cgroupfs, no capability), so the same limits
@@ -60,7 +60,7 @@ func (s *Sandbox) dir(subsystem string) string {
 
 // Tasks returns the number of tasks (threads included) in the cgroup.
 func (s *Sandbox) Tasks() (int64, error) {
-	n, err := fscommon.GetCgroupParamUint(s.dir("pids"), "pids.current")
+	n, err := s.files.uint(s.dir("pids"), "pids.current")
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: pids.current: %w", err)
 	}
@@ -119,8 +119,11 @@ func (s *Sandbox) StartAccounting() error {
 		return err
 	}
 	s.cpuBase = base
-	if s.oomBase, err = s.mgr.OOMKillCount(); err != nil {
-		return fmt.Errorf("cgroup: oom kill count: %w", err)
+	if s.oomBase, err = s.oomKillCount(); err != nil {
+		return err
+	}
+	if s.peak != nil {
+		s.peak.close() // the last run's (on v2, a description of its own)
 	}
 	s.peak, err = s.resetPeak()
 	return err
@@ -138,13 +141,13 @@ func (s *Sandbox) CPUTime() (time.Duration, error) {
 
 func (s *Sandbox) cpuUsage() (time.Duration, error) {
 	if s.mode.Unified() {
-		usec, err := fscommon.GetValueByKey(s.dir("cpu"), "cpu.stat", "usage_usec")
+		usec, err := s.files.keyed(s.dir("cpu"), "cpu.stat", "usage_usec")
 		if err != nil {
 			return 0, fmt.Errorf("cgroup: cpu.stat: %w", err)
 		}
 		return time.Duration(usec) * time.Microsecond, nil
 	}
-	ns, err := fscommon.GetCgroupParamUint(s.dir("cpuacct"), "cpuacct.usage")
+	ns, err := s.files.uint(s.dir("cpuacct"), "cpuacct.usage")
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: cpuacct.usage: %w", err)
 	}
@@ -166,7 +169,7 @@ func (s *Sandbox) MemoryCurrent() (int64, error) {
 	if s.mode.Unified() {
 		file = "memory.current"
 	}
-	n, err := fscommon.GetCgroupParamUint(s.dir("memory"), file)
+	n, err := s.files.uint(s.dir("memory"), file)
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: %s: %w", file, err)
 	}
@@ -176,11 +179,25 @@ func (s *Sandbox) MemoryCurrent() (int64, error) {
 // OOMKills returns how many processes the OOM killer killed in the sandbox
 // since StartAccounting.
 func (s *Sandbox) OOMKills() (uint64, error) {
-	n, err := s.mgr.OOMKillCount()
+	n, err := s.oomKillCount()
+	if err != nil {
+		return 0, err
+	}
+	return n - min(n, s.oomBase), nil
+}
+
+// oomKillCount is the kernel's count of OOM kills in the cgroup, which
+// Stats() leaves out.
+func (s *Sandbox) oomKillCount() (uint64, error) {
+	file := "memory.oom_control"
+	if s.mode.Unified() {
+		file = "memory.events"
+	}
+	n, err := s.files.keyed(s.dir("memory"), file, "oom_kill")
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: oom kill count: %w", err)
 	}
-	return n - min(n, s.oomBase), nil
+	return n, nil
 }
 
 // Close releases what accounting holds open.
@@ -188,6 +205,7 @@ func (s *Sandbox) Close() {
 	if s.peak != nil {
 		s.peak.close()
 	}
+	s.files.close()
 }
 
 type peakReader interface {
@@ -196,10 +214,13 @@ type peakReader interface {
 }
 
 // fileValue reads a single number from a cgroup file each time.
-type fileValue struct{ dir, file string }
+type fileValue struct {
+	files     *openFiles
+	dir, file string
+}
 
 func (f fileValue) read() (int64, error) {
-	v, err := fscommon.GetCgroupParamUint(f.dir, f.file)
+	v, err := f.files.uint(f.dir, f.file)
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: %s: %w", f.file, err)
 	}
@@ -229,10 +250,10 @@ func (s *Sandbox) resetPeak() (peakReader, error) {
 	dir := s.dir("memory")
 	if !s.mode.Unified() {
 		// Writing to max_usage_in_bytes resets it to the current usage.
-		if err := cgroups.WriteFile(dir, "memory.max_usage_in_bytes", "0"); err != nil {
+		if err := s.files.write(dir, "memory.max_usage_in_bytes", "0"); err != nil {
 			return nil, fmt.Errorf("cgroup: resetting memory peak: %w", err)
 		}
-		return fileValue{dir, "memory.max_usage_in_bytes"}, nil
+		return fileValue{&s.files, dir, "memory.max_usage_in_bytes"}, nil
 	}
 	f, err := cgroups.OpenFile(dir, "memory.peak", unix.O_RDWR)
 	if err == nil {
@@ -245,12 +266,12 @@ func (s *Sandbox) resetPeak() (peakReader, error) {
 	// with EACCES, even for root) and cannot be reset: the peak then
 	// includes sandboxd's setup, which stays well below what the program
 	// is usually measured for (see the cgroup v2 tests).
-	if _, err := fscommon.GetCgroupParamUint(dir, "memory.peak"); err == nil {
-		return fileValue{dir, "memory.peak"}, nil
+	if _, err := s.files.uint(dir, "memory.peak"); err == nil {
+		return fileValue{&s.files, dir, "memory.peak"}, nil
 	}
 	// Kernels before 5.19 have no memory.peak: the best remaining figure
 	// is the usage when the program ends.
-	return fileValue{dir, "memory.current"}, nil
+	return fileValue{&s.files, dir, "memory.current"}, nil
 }
 
 // PeakResets reports whether a run's memory peak can be measured apart
