@@ -61,11 +61,18 @@ func (c *capture) drain(r *os.File) {
 func (c *capture) run(r *os.File) {
 	defer close(c.done)
 	defer r.Close()
-	chunk := make([]byte, 64<<10)
+	// Reads start small: most runs write a few bytes, and a 64 KiB buffer
+	// for each stream of every run was most of what the daemon allocated
+	// (and so most of its garbage collection). A read that fills the small
+	// one moves to captureChunk.
+	chunk := make([]byte, firstReadBytes)
 	for {
 		n, err := r.Read(chunk)
 		if n > 0 {
 			c.take(chunk[:n])
+		}
+		if n == len(chunk) && len(chunk) < captureChunk {
+			chunk = make([]byte, captureChunk)
 		}
 		if err != nil {
 			// EIO is a terminal's end: every holder of its slave is gone.
@@ -81,6 +88,9 @@ func (c *capture) run(r *os.File) {
 
 // captureChunk is the block size of the kept output.
 const captureChunk = 64 << 10
+
+// firstReadBytes is the size of a stream's first reads.
+const firstReadBytes = 4 << 10
 
 func (c *capture) take(p []byte) {
 	if c.ring {

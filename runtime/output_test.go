@@ -19,6 +19,9 @@ func TestCaptureKeepsTheFirstBytesAndReportsOverflow(t *testing.T) {
 		{"exactly", 3, []string{"abc"}, "abc", false},
 		{"over in one write", 3, []string{"abcdef"}, "abc", true},
 		{"over across writes", 4, []string{"ab", "cd", "ef"}, "abcd", true},
+		// A first read that fills the small buffer, then larger reads.
+		{"past the first reads", 20000, []string{strings.Repeat("a", firstReadBytes), "xyz", strings.Repeat("b", 9000)},
+			strings.Repeat("a", firstReadBytes) + "xyz" + strings.Repeat("b", 9000), false},
 		// Across the 64 KiB blocks, cut inside the third.
 		{"over across blocks", 200000, []string{strings.Repeat("a", 70000), strings.Repeat("b", 70000), strings.Repeat("c", 70000)},
 			strings.Repeat("a", 70000) + strings.Repeat("b", 70000) + strings.Repeat("c", 60000), true},
