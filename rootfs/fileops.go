@@ -284,6 +284,9 @@ type scratchRoot struct {
 }
 
 func (s *Scratch) openRoot() (*scratchRoot, error) {
+	if s.detached != nil {
+		return nil, errors.New("rootfs: a detached scratch has no directory to resolve in")
+	}
 	// s.dir and its two entries are the daemon's: the sandbox sees only
 	// what is inside the mounts, so a plain open is safe here.
 	fd, err := unix.Open(s.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

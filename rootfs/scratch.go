@@ -15,6 +15,9 @@ import (
 type Scratch struct {
 	dir      string
 	uid, gid int
+	// detached, when set, holds the two areas instead of dir
+	// (NewDetachedScratch).
+	detached *detached
 }
 
 // ScratchSizes are the sizes of the two areas.
@@ -22,8 +25,8 @@ type ScratchSizes struct {
 	WorkBytes, TmpBytes int64
 }
 
-// NewScratch creates dir, or takes it as Unmount left it, and mounts both
-// areas under it, owned by uid:gid. On error nothing is left mounted.
+// NewScratch creates dir and mounts both areas under it, owned by uid:gid.
+// On error nothing is left mounted.
 func NewScratch(dir string, uid, gid int, sizes ScratchSizes) (_ *Scratch, err error) {
 	if sizes.WorkBytes <= 0 || sizes.TmpBytes <= 0 {
 		return nil, errors.New("rootfs: scratch sizes must be greater than zero")
@@ -37,32 +40,37 @@ func NewScratch(dir string, uid, gid int, sizes ScratchSizes) (_ *Scratch, err e
 			_ = s.Remove()
 		}
 	}()
-	// /work may hold programs the sandbox compiles and runs: exec allowed.
-	if err := s.mount(s.WorkDir(), sizes.WorkBytes, unix.MS_NOSUID|unix.MS_NODEV); err != nil {
-		return nil, err
-	}
-	if err := s.mount(s.TmpDir(), sizes.TmpBytes, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
-		return nil, err
+	for _, a := range areas(sizes) {
+		if err := s.mount(a); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
 
 // WorkDir is the host path of /work.
-func (s *Scratch) WorkDir() string { return filepath.Join(s.dir, "work") }
+func (s *Scratch) WorkDir() string {
+	if s.detached != nil {
+		return s.detached.path(s.detached.work)
+	}
+	return filepath.Join(s.dir, "work")
+}
 
 // TmpDir is the host path of /tmp.
-func (s *Scratch) TmpDir() string { return filepath.Join(s.dir, "tmp") }
+func (s *Scratch) TmpDir() string {
+	if s.detached != nil {
+		return s.detached.path(s.detached.tmp)
+	}
+	return filepath.Join(s.dir, "tmp")
+}
 
-func (s *Scratch) mount(target string, size int64, flags uintptr) error {
+func (s *Scratch) mount(a area) error {
+	target := filepath.Join(s.dir, a.name)
 	if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("rootfs: %w", err)
 	}
-	mode := "0755"
-	if target == s.TmpDir() {
-		mode = "1777"
-	}
-	data := fmt.Sprintf("size=%d,mode=%s,uid=%d,gid=%d,nr_inodes=%d", size, mode, s.uid, s.gid, inodesFor(size))
-	if err := unix.Mount("tmpfs", target, "tmpfs", flags, data); err != nil {
+	data := fmt.Sprintf("size=%d,mode=%s,uid=%d,gid=%d,nr_inodes=%d", a.size, a.mode, s.uid, s.gid, inodesFor(a.size))
+	if err := unix.Mount("tmpfs", target, "tmpfs", a.flags, data); err != nil {
 		return fmt.Errorf("rootfs: mounting tmpfs at %s: %w", target, err)
 	}
 	return nil
@@ -76,49 +84,40 @@ func inodesFor(size int64) int64 { return max(size/4096, 1024) }
 // Resize changes the sizes of both areas; used when a sandbox built ahead of
 // time is given a request's limits.
 func (s *Scratch) Resize(sizes ScratchSizes) error {
-	for _, m := range []struct {
-		dir   string
-		size  int64
-		flags uintptr
-		mode  string
-	}{
-		{s.WorkDir(), sizes.WorkBytes, unix.MS_NOSUID | unix.MS_NODEV, "0755"},
-		{s.TmpDir(), sizes.TmpBytes, unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "1777"},
-	} {
-		data := fmt.Sprintf("size=%d,nr_inodes=%d", m.size, inodesFor(m.size))
-		if err := unix.Mount("", m.dir, "", unix.MS_REMOUNT|m.flags, data); err != nil {
-			return fmt.Errorf("rootfs: resizing %s: %w", m.dir, err)
+	if s.detached != nil {
+		return s.detached.resize(sizes)
+	}
+	for _, a := range areas(sizes) {
+		dir := filepath.Join(s.dir, a.name)
+		data := fmt.Sprintf("size=%d,nr_inodes=%d", a.size, inodesFor(a.size))
+		if err := unix.Mount("", dir, "", unix.MS_REMOUNT|a.flags, data); err != nil {
+			return fmt.Errorf("rootfs: resizing %s: %w", dir, err)
 		}
 	}
 	return nil
 }
 
-// Unmount unmounts both areas and keeps the directory, with its two empty
-// mount points, for the next NewScratch at the same place: a reusable
-// sandbox mounts a new pair there for every run, and making and deleting
-// three directories each time cost as much as a mount. It is safe to call
-// on a partly built or already unmounted scratch.
-func (s *Scratch) Unmount() error {
+// Remove unmounts both areas and deletes the directory; a detached
+// scratch's descriptors are closed. It is safe to call on a partly built
+// or already removed scratch.
+func (s *Scratch) Remove() error {
+	if s.detached != nil {
+		s.detached.close()
+		return nil
+	}
 	var errs []error
 	for _, d := range []string{s.WorkDir(), s.TmpDir()} {
 		if err := unix.Unmount(d, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("rootfs: unmounting %s: %w", d, err))
 		}
 	}
+	if len(errs) == 0 {
+		// Only now is it safe to delete: nothing of a tmpfs remains below.
+		if err := os.RemoveAll(s.dir); err != nil {
+			errs = append(errs, fmt.Errorf("rootfs: removing %s: %w", s.dir, err))
+		}
+	}
 	return errors.Join(errs...)
-}
-
-// Remove unmounts both areas and deletes the directory. It is safe to call
-// on a partly built or already removed scratch.
-func (s *Scratch) Remove() error {
-	if err := s.Unmount(); err != nil {
-		return err
-	}
-	// Only now is it safe to delete: nothing of a tmpfs remains below.
-	if err := os.RemoveAll(s.dir); err != nil {
-		return fmt.Errorf("rootfs: removing %s: %w", s.dir, err)
-	}
-	return nil
 }
 
 // OpenScratch returns the scratch area at dir as found on disk, for

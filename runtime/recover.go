@@ -95,7 +95,6 @@ func (e *Engine) removeSandbox(id string) error {
 	errs = append(errs, os.RemoveAll(filepath.Join(containers, id)),
 		e.parent.RemoveSandbox(id),
 		rootfs.OpenScratch(filepath.Join(e.runDir, "scratch", id)).Remove(),
-		rootfs.OpenScratch(filepath.Join(e.runDir, "scratch", id+".run")).Remove(), // a reusable sandbox's run
 		rootfs.OpenRoot(filepath.Join(e.runDir, "roots", id)).Remove(),
 		removeNetnsDir(e.netnsPath(id)),
 		rootfs.OpenLayer(e.layerPath(id)).Remove())

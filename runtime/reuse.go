@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/rootfs"
@@ -72,8 +70,6 @@ type reuseState struct {
 	// built is the sandbox's own scratch, under every run's; run is the
 	// current (or prepared) run's, until Recycle removes it.
 	built, run *rootfs.Scratch
-	// runDir is where every run's scratch is mounted, once one was.
-	runDir string
 	// sizes are those of run's scratch: the next run is prepared with
 	// the last one's, which the same client mostly asks again.
 	sizes rootfs.ScratchSizes
@@ -92,12 +88,6 @@ type reuseState struct {
 // its entry and the next run's prepared PID 1.
 const preparedTasks = 2
 
-// runScratchDir is where a reusable sandbox's current run has its /work
-// and /tmp on the host.
-func (s *Sandbox) runScratchDir() string {
-	return filepath.Join(s.engine.runDir, "scratch", s.id+".run")
-}
-
 // prepare asks the entry to prepare the next run: with new /work and /tmp
 // of the last run's sizes, which become the sandbox's scratch until the
 // run is collected; a session's run keeps the session's, what persists
@@ -108,16 +98,14 @@ func (s *Sandbox) prepare(net entry.NetMode) error {
 		if s.reuse.run != nil {
 			return errors.New("runtime: the previous run's scratch is still in place")
 		}
-		s.reuse.runDir = s.runScratchDir()
-		sc, err := rootfs.NewScratch(s.reuse.runDir, s.reuse.hostUID, s.reuse.hostGID, s.reuse.sizes)
+		// Detached mounts: nothing to mount or unmount on the host, and
+		// the daemon keeps them (files in, collect) through descriptors.
+		sc, err := rootfs.NewDetachedScratch(s.reuse.hostUID, s.reuse.hostGID, s.reuse.sizes)
 		if err != nil {
 			return err
 		}
 		s.reuse.run, s.scratch = sc, sc
-		if work, tmp, err = detachedMounts(sc); err != nil {
-			return err
-		}
-		defer closeFiles(work, tmp) // the entry has its copies
+		work, tmp = sc.Mounts()
 	}
 	if err := s.host.Prepare(s.engine.prepares[net], work, tmp); err != nil {
 		return err
@@ -172,14 +160,14 @@ func (s *Sandbox) unprepare() error {
 	return s.dropRunScratch()
 }
 
-// dropRunScratch unmounts the last run's scratch, whose directory the
-// next run's mounts reuse (Destroy deletes it): the sandbox's own is its
+// dropRunScratch closes the last run's scratch (whose mounts end with the
+// run's mount namespace and these descriptors): the sandbox's own is its
 // scratch again.
 func (s *Sandbox) dropRunScratch() error {
 	if s.borrowed || s.reuse.run == nil {
 		return nil
 	}
-	if err := s.reuse.run.Unmount(); err != nil {
+	if err := s.reuse.run.Remove(); err != nil {
 		return err
 	}
 	s.reuse.run, s.scratch = nil, s.reuse.built
@@ -255,14 +243,11 @@ func (s *Sandbox) withinGrace(wait func() error, what string) error {
 	}
 }
 
-// removeScratch removes the run's scratch, mounted or not, and the
-// sandbox's own.
+// removeScratch removes the run's scratch and the sandbox's own.
 func (r *reuseState) removeScratch(current *rootfs.Scratch) error {
 	var errs []error
 	if r.run != nil && r.run != current {
 		errs = append(errs, r.run.Remove())
-	} else if r.runDir != "" && r.run == nil {
-		errs = append(errs, rootfs.OpenScratch(r.runDir).Remove())
 	}
 	if r.built != nil && r.built != current {
 		errs = append(errs, r.built.Remove())
@@ -330,18 +315,6 @@ func (p *runPipes) close() {
 	p.closeChild()
 }
 
-// detachedMounts clones the scratch's /work and /tmp mounts for the run.
-func detachedMounts(sc *rootfs.Scratch) (work, tmp *os.File, err error) {
-	if work, err = detachedMount(sc.WorkDir()); err != nil {
-		return nil, nil, err
-	}
-	if tmp, err = detachedMount(sc.TmpDir()); err != nil {
-		work.Close()
-		return nil, nil, err
-	}
-	return work, tmp, nil
-}
-
 // prepareMessages encodes a run's prepare for each network mode: all the
 // rest is the same for every run of every sandbox.
 func prepareMessages(filter []byte) [entry.NetModes][]byte {
@@ -366,16 +339,6 @@ func procPaths(paths []string) []string {
 		}
 	}
 	return out
-}
-
-// detachedMount clones the mount at dir into a mount of no namespace
-// (open_tree), which the run's PID 1 moves into its own.
-func detachedMount(dir string) (*os.File, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("runtime: open_tree %s: %w", dir, err)
-	}
-	return os.NewFile(uintptr(fd), dir), nil
 }
 
 // endFresh ends a fresh run: the entry's run PID 1 is told to exit (which

@@ -68,10 +68,9 @@ func (h *Host) expect(want msgType) ([]byte, error) {
 // Prepare asks the parked entry of a reusable sandbox to prepare its next
 // run; WaitPrepared waits for the answer. payload is a Prepare's Marshal
 // (the same for most runs: its caller encodes it once). work and tmp, the
-// run's /work and /tmp as detached mounts (open_tree), go with it as
+// run's /work and /tmp as detached mounts (fsmount), go with it as
 // SCM_RIGHTS, in this order; both nil, the run keeps the sandbox's own (a
-// session's). They are the caller's to close once Prepare returns (the
-// entry has its copies).
+// session's). They stay the caller's (the entry has its copies).
 func (h *Host) Prepare(payload []byte, work, tmp *os.File) error {
 	files, err := mountRights(work, tmp)
 	if err != nil {

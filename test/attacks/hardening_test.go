@@ -133,8 +133,7 @@ func TestPerUserKernelCountersHaveBudgets(t *testing.T) {
 	first := make(chan answer, 1)
 	go func() { r, err := run("6000"); first <- answer{r, err} }()
 	testdaemon.WaitUntil(t, "the first sandbox to take its share", 20*time.Second, func() bool {
-		m, _ := filepath.Glob(filepath.Join(d.RunDir, "*", "scratch", "*", "work", "cnt", "taken"))
-		return len(m) == 1
+		return len(d.WorkGlob("cnt/taken")) == 1
 	})
 	second, err := run("0")
 	if err != nil || second.Status != runtime.StatusOK {
@@ -221,8 +220,7 @@ func TestByteRangeLocksAreNotKernelMemory(t *testing.T) {
 		done <- r
 	}()
 	testdaemon.WaitUntil(t, "the locks to be taken", 20*time.Second, func() bool {
-		m, _ := filepath.Glob(filepath.Join(d.RunDir, "*", "scratch", "*", "work", "f.taken"))
-		return len(m) == 1
+		return len(d.WorkGlob("f.taken")) == 1
 	})
 	procs := testdaemon.ProcessesWith(marker)
 	if len(procs) != 1 {

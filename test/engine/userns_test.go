@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandboxd/sandboxd/runtime"
+	"github.com/sandboxd/sandboxd/test/testdaemon"
 )
 
 // uidMap parses /proc/self/uid_map output: "inside outside count".
@@ -71,12 +74,15 @@ func TestConcurrentSandboxesHaveDistinctHostIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Wait()
+	// A run's /work is a mount of no host path: the file is reached
+	// through the root of one of A's processes.
 	var secret string
 	deadline := time.Now().Add(3 * time.Second)
 	for secret == "" && time.Now().Before(deadline) {
-		m, _ := filepath.Glob(filepath.Join(runDir, "scratch", "*", "work", "secret"))
-		if len(m) == 1 {
-			secret = m[0]
+		for _, pid := range testdaemon.Descendants(a.Process.Pid) {
+			if p := fmt.Sprintf("/proc/%d/root/work/secret", pid); fileExists(p) {
+				secret = p
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -94,14 +100,18 @@ func TestConcurrentSandboxesHaveDistinctHostIDs(t *testing.T) {
 	if aUID == bUID || aUID < runtime.IDsPerSandbox {
 		t.Fatalf("A runs as host uid %d, B as %d: want distinct unprivileged ids", aUID, bUID)
 	}
-	// The host keeps sandboxes' scratch dirs root-only; open the way here
-	// so that only the file's own owner and mode decide.
-	for d := filepath.Dir(secret); d != filepath.Dir(runDir); d = filepath.Dir(d) {
-		os.Chmod(d, 0o711)
+	// The reader gets /work as a descriptor (which it may traverse, being
+	// its own): only the file's own owner and mode decide.
+	work, err := os.OpenFile(filepath.Dir(secret), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer work.Close()
 	read := func(uid int) (string, error) {
-		out, err := exec.Command("setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid),
-			"--clear-groups", "cat", secret).CombinedOutput()
+		cmd := exec.Command("setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid),
+			"--clear-groups", "cat", "/proc/self/fd/3/secret")
+		cmd.ExtraFiles = []*os.File{work}
+		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
 	if out, err := read(aUID); err != nil || out != "private\n" {
@@ -111,3 +121,5 @@ func TestConcurrentSandboxesHaveDistinctHostIDs(t *testing.T) {
 		t.Errorf("B's host id %d read A's file: %q", bUID, out)
 	}
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

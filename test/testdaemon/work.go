@@ -1,0 +1,50 @@
+package testdaemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Descendants lists pid's children, theirs, and so on.
+func Descendants(pid int) []int {
+	var out []int
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, f := range strings.Fields(string(data)) {
+		if c, err := strconv.Atoi(f); err == nil {
+			out = append(out, c)
+			out = append(out, Descendants(c)...)
+		}
+	}
+	return out
+}
+
+// WorkGlob returns the files that match pattern (relative to /work) in
+// the /work of the runs going on now, one path per file. A pooled run's
+// /work is a mount of no host path: it is reached through the root of
+// one of the daemon's descendants; a session's through its scratch
+// directory.
+func (d *Daemon) WorkGlob(pattern string) []string {
+	seen := map[[2]uint64]bool{}
+	var out []string
+	add := func(matches []string) {
+		for _, m := range matches {
+			var st syscall.Stat_t
+			if syscall.Stat(m, &st) != nil || seen[[2]uint64{st.Dev, st.Ino}] {
+				continue
+			}
+			seen[[2]uint64{st.Dev, st.Ino}] = true
+			out = append(out, m)
+		}
+	}
+	m, _ := filepath.Glob(filepath.Join(d.RunDir, "*", "scratch", "*", "work", pattern))
+	add(m)
+	for _, pid := range Descendants(d.Pid()) {
+		m, _ := filepath.Glob(filepath.Join(fmt.Sprintf("/proc/%d/root/work", pid), pattern))
+		add(m)
+	}
+	return out
+}
