@@ -2,10 +2,12 @@ package cgroup
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"strconv"
 
 	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/fscommon"
 	"github.com/opencontainers/cgroups/manager"
 )
 
@@ -69,6 +71,32 @@ func (g *Group) SetPids(max int64) error {
 		return fmt.Errorf("cgroup: group %s's pids limit: %w", g.id, err)
 	}
 	return nil
+}
+
+// PidsFree is how many more tasks the group's pids limit allows now.
+// (pids.events would name refusals, but v1 counts them in the refused
+// task's own cgroup, not in the group whose limit refused.)
+func (g *Group) PidsFree() (int64, error) {
+	dir := g.mgr.Path("pids")
+	if g.parent.mode.Unified() {
+		dir = g.mgr.Path("")
+	}
+	max, err := fscommon.GetCgroupParamString(dir, "pids.max")
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: group %s's pids.max: %w", g.id, err)
+	}
+	if max == "max" {
+		return math.MaxInt64, nil
+	}
+	limit, err := strconv.ParseInt(max, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: group %s's pids.max %q: %w", g.id, max, err)
+	}
+	current, err := fscommon.GetCgroupParamUint(dir, "pids.current")
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: group %s's pids.current: %w", g.id, err)
+	}
+	return limit - int64(current), nil
 }
 
 // Parent is where the group's sandboxes nest.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandboxd/sandboxd/cgroup"
+	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime/entry"
 )
@@ -134,10 +135,7 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
-	if err := s.start(opts); err != nil {
-		return nil, err
-	}
-	if err := s.waitReady(ctx); err != nil {
+	if err := s.startEntry(ctx, opts); err != nil {
 		return nil, err
 	}
 	state, err := s.container.State()
@@ -157,6 +155,31 @@ func (e *Engine) Build(ctx context.Context, opts BuildOptions) (_ *Sandbox, err 
 		}
 	}
 	return s, nil
+}
+
+// ErrPidsInUse is a sandbox that could not start in a workspace because
+// the workspace's running programs hold nearly all of its pids.
+var ErrPidsInUse = errdefs.New(errdefs.ErrExhausted, "the sandbox's pids limit is reached by the programs it runs: no room to start another until one ends")
+
+// initTasks is about the most tasks libcontainer's init holds at once
+// while a sandbox starts (nsexec's processes, then the Go runtime's
+// threads), none of which the workspace's pids limit makes room for.
+const initTasks = 8
+
+// startEntry starts the sandbox's entry and waits until it is ready. In a
+// workspace with less room left in its pids limit than the start needs,
+// a failure is that limit's (ErrPidsInUse), not sandboxd's.
+func (s *Sandbox) startEntry(ctx context.Context, opts BuildOptions) error {
+	err := s.start(opts)
+	if err == nil {
+		err = s.waitReady(ctx)
+	}
+	if err != nil && s.ws != nil {
+		if free, ferr := s.ws.group.PidsFree(); ferr == nil && free < initTasks {
+			return fmt.Errorf("%w (%v)", ErrPidsInUse, err)
+		}
+	}
+	return err
 }
 
 // prepareFirst prepares a reusable sandbox's first run (reuse.go; its
