@@ -29,7 +29,9 @@ import (
 	"github.com/sandboxd/sandboxd/rootfs"
 )
 
-var keyRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// Compiled on first use: a regexp built at package init costs every
+// start of the binary (libcontainer's init among them) its compile.
+var keyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
 
 // Cache is an on-disk LRU of compile outputs. It implements
 // languages.Cache.
@@ -63,7 +65,7 @@ func Open(dir string, maxBytes int64, log *slog.Logger) (*Cache, error) {
 	}
 	for _, de := range des {
 		name := de.Name()
-		if !de.IsDir() || !keyRE.MatchString(name) {
+		if !de.IsDir() || !keyRE().MatchString(name) {
 			os.RemoveAll(filepath.Join(dir, name)) // an interrupted write, or an older format
 			continue
 		}
@@ -103,7 +105,7 @@ func (c *Cache) path(key string) string { return filepath.Join(c.dir, key) }
 // the entry while a request runs removes only the entry's names, never the
 // content the request's runs read. Nothing is read into memory.
 func (c *Cache) Get(key, dir string) (*languages.CompileOutput, bool) {
-	if !keyRE.MatchString(key) {
+	if !keyRE().MatchString(key) {
 		return nil, false
 	}
 	c.mu.Lock()
@@ -212,7 +214,7 @@ func linkOrCopy(src, dst string) error {
 // Files with a Source are linked into the entry (copied across
 // filesystems), never read into memory.
 func (c *Cache) Put(key string, out *languages.CompileOutput) {
-	if !keyRE.MatchString(key) || out == nil || out.Result == nil {
+	if !keyRE().MatchString(key) || out == nil || out.Result == nil {
 		return
 	}
 	var size int64

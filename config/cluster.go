@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Cluster is the [cluster] section: this daemon among its peers, for
@@ -28,13 +29,17 @@ type Cluster struct {
 
 // podNameRE is a DNS-1123 subdomain's alphabet: a pod's name is one, and
 // the name goes into URLs and session ids.
-var podNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+// Compiled on first use: a regexp built at package init costs every
+// start of the binary (libcontainer's init among them) its compile.
+var podNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+})
 
 // resolveCluster checks [cluster].
 func (c Config) resolveCluster() []error {
 	var errs []error
 	cl := c.Cluster
-	if cl.PodName != "" && !podNameRE.MatchString(cl.PodName) {
+	if cl.PodName != "" && !podNameRE().MatchString(cl.PodName) {
 		errs = append(errs, fmt.Errorf("[cluster] pod_name %q: expected a DNS name (a-z, 0-9, '-', '.')", cl.PodName))
 	}
 	if cl.PodName == "" && (cl.PeerURLTemplate != "" || len(cl.Peers) > 0) {
@@ -51,7 +56,7 @@ func (c Config) resolveCluster() []error {
 		errs = append(errs, fmt.Errorf("[cluster] peer_ca_file needs pod_name"))
 	}
 	for pod, u := range cl.Peers {
-		if !podNameRE.MatchString(pod) {
+		if !podNameRE().MatchString(pod) {
 			errs = append(errs, fmt.Errorf("[cluster] peers: %q is not a pod name", pod))
 		}
 		if _, err := peerURL(u); err != nil {
@@ -65,7 +70,7 @@ func (c Config) resolveCluster() []error {
 // else the template filled in; false for this daemon, a name that is not
 // a pod's, or no way to reach it.
 func (cl Cluster) PeerURL(pod string) (*url.URL, bool) {
-	if pod == "" || pod == cl.PodName || !podNameRE.MatchString(pod) {
+	if pod == "" || pod == cl.PodName || !podNameRE().MatchString(pod) {
 		return nil, false
 	}
 	raw, ok := cl.Peers[pod]

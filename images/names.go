@@ -3,6 +3,7 @@ package images
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -10,9 +11,11 @@ import (
 // DefaultTag is the tag of a name given without one.
 const DefaultTag = "latest"
 
+// Compiled on first use: a regexp built at package init costs every
+// start of the binary (libcontainer's init among them) its compile.
 var (
-	nameRe = regexp.MustCompile(`^[a-z0-9._/-]+$`)
-	tagRe  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9._/-]+$`) })
+	tagRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`) })
 )
 
 // maxNameLen bounds the repository part of a name, as registries do.
@@ -29,7 +32,7 @@ func ParseName(s string) (string, error) {
 	if i := strings.IndexByte(s, ':'); i >= 0 {
 		repo, tag = s[:i], s[i+1:]
 	}
-	if repo == "" || len(repo) > maxNameLen || !nameRe.MatchString(repo) {
+	if repo == "" || len(repo) > maxNameLen || !nameRe().MatchString(repo) {
 		return "", invalidf("bad image name %q: want [a-z0-9._/-]+", s)
 	}
 	for _, c := range strings.Split(repo, "/") {
@@ -37,7 +40,7 @@ func ParseName(s string) (string, error) {
 			return "", invalidf("bad image name %q: empty, \".\" or \"..\" component", s)
 		}
 	}
-	if !tagRe.MatchString(tag) {
+	if !tagRe().MatchString(tag) {
 		return "", invalidf("bad image tag in %q: want [A-Za-z0-9_.-]{1,128}", s)
 	}
 	return repo + ":" + tag, nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"syscall"
 )
 
@@ -73,7 +74,9 @@ func (sp *spooled) kind() (archiveKind, error) {
 	return kindRootfs, nil
 }
 
-var blobName = regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`)
+// Compiled on first use: a regexp built at package init costs every
+// start of the binary (libcontainer's init among them) its compile.
+var blobName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`) })
 
 // extractLayout writes the files of an OCI layout to dir. Only the names a
 // layout has are taken, as regular files, into directories made here, so
@@ -96,7 +99,7 @@ func (sp *spooled) extractLayout(dir string) error {
 		if err != nil {
 			return err
 		}
-		if hdr.Typeflag != tar.TypeReg || !(p == "oci-layout" || p == "index.json" || blobName.MatchString(p)) {
+		if hdr.Typeflag != tar.TypeReg || !(p == "oci-layout" || p == "index.json" || blobName().MatchString(p)) {
 			continue
 		}
 		f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(p)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sandboxd/sandboxd/api"
 	"github.com/sandboxd/sandboxd/errdefs"
@@ -88,7 +89,7 @@ func (c Comparison) Match(got, want string) bool {
 // and hexadecimal floats, which strconv would take, stay words that must
 // match exactly: an expected "nan" is not met by any number, nor by
 // another NaN's spelling.
-var decimal = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
+var decimal = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`) })
 
 func (c Comparison) floatTokensMatch(got, want []string) bool {
 	if len(got) != len(want) {
@@ -105,7 +106,7 @@ func (c Comparison) floatTokensMatch(got, want []string) bool {
 // floatMatch: two numbers within either tolerance of the expected one, or
 // the same word. A number too large for a float64 is a word.
 func (c Comparison) floatMatch(got, want string) bool {
-	if !decimal.MatchString(want) || !decimal.MatchString(got) {
+	if !decimal().MatchString(want) || !decimal().MatchString(got) {
 		return got == want
 	}
 	w, errW := strconv.ParseFloat(want, 64)
