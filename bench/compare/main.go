@@ -319,7 +319,8 @@ func main() {
 	fmt.Println(text)
 	if *out != "" {
 		doc := "# Benchmarks\n\nWritten by `make bench` (`bench/compare`); numbers from one run on " + machine() +
-			". Each runner starts /bin/true in the same busybox rootfs; latency is sequential, throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy.\n\n" + text
+			". Each runner starts /bin/true in the same busybox rootfs; latency is sequential, throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy. " +
+			"What each step of issue 16 bought, and where a run's time and CPU go: [throughput.md](throughput.md).\n\n" + text
 		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
