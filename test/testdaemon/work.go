@@ -9,14 +9,18 @@ import (
 	"syscall"
 )
 
-// Descendants lists pid's children, theirs, and so on.
+// Descendants lists pid's children, theirs, and so on. A child is listed
+// under the thread that started it: every thread of each is read.
 func Descendants(pid int) []int {
 	var out []int
-	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	for _, f := range strings.Fields(string(data)) {
-		if c, err := strconv.Atoi(f); err == nil {
-			out = append(out, c)
-			out = append(out, Descendants(c)...)
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		data, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(data)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+				out = append(out, Descendants(c)...)
+			}
 		}
 	}
 	return out
