@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/sandboxd/sandboxd/errdefs"
 	"github.com/sandboxd/sandboxd/rootfs"
 	"github.com/sandboxd/sandboxd/runtime/entry"
