@@ -16,7 +16,7 @@ import (
 // change and no RCU grace period of an unmount; the areas go when the
 // last descriptor closes and the run's mount namespace has ended.
 type detached struct {
-	work, tmp *os.File
+	mounts [2]*os.File // /work and /tmp, in areas' order
 }
 
 // NewDetachedScratch makes both areas as detached mounts, owned by
@@ -25,8 +25,8 @@ type detached struct {
 // the scratch is not removed, and the files API (which resolves inside a
 // directory of its own) is not for it.
 func NewDetachedScratch(uid, gid int, sizes ScratchSizes) (_ *Scratch, err error) {
-	if sizes.WorkBytes <= 0 || sizes.TmpBytes <= 0 {
-		return nil, fmt.Errorf("rootfs: scratch sizes must be greater than zero")
+	if err := sizes.check(); err != nil {
+		return nil, err
 	}
 	s := &Scratch{uid: uid, gid: gid, detached: &detached{}}
 	defer func() {
@@ -34,15 +34,9 @@ func NewDetachedScratch(uid, gid int, sizes ScratchSizes) (_ *Scratch, err error
 			s.detached.close()
 		}
 	}()
-	for _, a := range areas(sizes) {
-		f, err := newTmpfs(a, uid, gid)
-		if err != nil {
+	for i, a := range areas(sizes) {
+		if s.detached.mounts[i], err = newTmpfs(a, uid, gid); err != nil {
 			return nil, err
-		}
-		if a.name == "work" {
-			s.detached.work = f
-		} else {
-			s.detached.tmp = f
 		}
 	}
 	return s, nil
@@ -95,17 +89,16 @@ func newTmpfs(a area, uid, gid int) (*os.File, error) {
 	return os.NewFile(uintptr(fd), a.name), nil
 }
 
-func (d *detached) path(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
+// path is where the daemon reaches area i: its descriptor's magic link.
+func (d *detached) path(i int) string {
+	return "/proc/self/fd/" + strconv.Itoa(int(d.mounts[i].Fd()))
+}
 
 // resize reconfigures the superblocks through the descriptors: a remount
 // by path would need the mounts in the daemon's own mount namespace.
 func (d *detached) resize(sizes ScratchSizes) error {
-	for _, a := range areas(sizes) {
-		f := d.work
-		if a.name == "tmp" {
-			f = d.tmp
-		}
-		fd, err := unix.Fspick(int(f.Fd()), "", unix.FSPICK_EMPTY_PATH|unix.FSPICK_CLOEXEC)
+	for i, a := range areas(sizes) {
+		fd, err := unix.Fspick(int(d.mounts[i].Fd()), "", unix.FSPICK_EMPTY_PATH|unix.FSPICK_CLOEXEC)
 		if err != nil {
 			return fmt.Errorf("rootfs: fspick %s: %w", a.name, err)
 		}
@@ -131,14 +124,14 @@ func (s *Scratch) Mounts() (work, tmp *os.File) {
 	if s.detached == nil {
 		return nil, nil
 	}
-	return s.detached.work, s.detached.tmp
+	return s.detached.mounts[0], s.detached.mounts[1]
 }
 
 func (d *detached) close() {
-	for _, f := range []*os.File{d.work, d.tmp} {
+	for i, f := range d.mounts {
 		if f != nil {
 			f.Close()
 		}
+		d.mounts[i] = nil
 	}
-	d.work, d.tmp = nil, nil
 }

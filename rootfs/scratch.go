@@ -25,11 +25,18 @@ type ScratchSizes struct {
 	WorkBytes, TmpBytes int64
 }
 
+func (z ScratchSizes) check() error {
+	if z.WorkBytes <= 0 || z.TmpBytes <= 0 {
+		return errors.New("rootfs: scratch sizes must be greater than zero")
+	}
+	return nil
+}
+
 // NewScratch creates dir and mounts both areas under it, owned by uid:gid.
 // On error nothing is left mounted.
 func NewScratch(dir string, uid, gid int, sizes ScratchSizes) (_ *Scratch, err error) {
-	if sizes.WorkBytes <= 0 || sizes.TmpBytes <= 0 {
-		return nil, errors.New("rootfs: scratch sizes must be greater than zero")
+	if err := sizes.check(); err != nil {
+		return nil, err
 	}
 	s := &Scratch{dir: dir, uid: uid, gid: gid}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -51,7 +58,7 @@ func NewScratch(dir string, uid, gid int, sizes ScratchSizes) (_ *Scratch, err e
 // WorkDir is the host path of /work.
 func (s *Scratch) WorkDir() string {
 	if s.detached != nil {
-		return s.detached.path(s.detached.work)
+		return s.detached.path(0)
 	}
 	return filepath.Join(s.dir, "work")
 }
@@ -59,7 +66,7 @@ func (s *Scratch) WorkDir() string {
 // TmpDir is the host path of /tmp.
 func (s *Scratch) TmpDir() string {
 	if s.detached != nil {
-		return s.detached.path(s.detached.tmp)
+		return s.detached.path(1)
 	}
 	return filepath.Join(s.dir, "tmp")
 }
