@@ -63,40 +63,37 @@ func (p Parent) NewGroup(id string, l Limits) (_ *Group, err error) {
 
 // SetPids sets the group's pids limit.
 func (g *Group) SetPids(max int64) error {
-	dir := g.mgr.Path("pids")
-	if g.parent.mode.Unified() {
-		dir = g.mgr.Path("")
-	}
-	if err := cgroups.WriteFile(dir, "pids.max", strconv.FormatInt(max, 10)); err != nil {
+	if err := cgroups.WriteFile(g.pidsDir(), "pids.max", strconv.FormatInt(max, 10)); err != nil {
 		return fmt.Errorf("cgroup: group %s's pids limit: %w", g.id, err)
 	}
 	return nil
 }
 
-// PidsFree is how many more tasks the group's pids limit allows now.
-// (pids.events would name refusals, but v1 counts them in the refused
-// task's own cgroup, not in the group whose limit refused.)
+// PidsFree is how many more tasks the group's pids limit allows now
+// (math.MaxInt64 without a limit). pids.events would name refusals, but
+// v1 counts them in the refused task's own cgroup, not in the group
+// whose limit refused.
 func (g *Group) PidsFree() (int64, error) {
-	dir := g.mgr.Path("pids")
-	if g.parent.mode.Unified() {
-		dir = g.mgr.Path("")
-	}
-	max, err := fscommon.GetCgroupParamString(dir, "pids.max")
+	limit, err := fscommon.GetCgroupParamInt(g.pidsDir(), "pids.max")
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: group %s's pids.max: %w", g.id, err)
 	}
-	if max == "max" {
-		return math.MaxInt64, nil
-	}
-	limit, err := strconv.ParseInt(max, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("cgroup: group %s's pids.max %q: %w", g.id, max, err)
-	}
-	current, err := fscommon.GetCgroupParamUint(dir, "pids.current")
+	current, err := fscommon.GetCgroupParamInt(g.pidsDir(), "pids.current")
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: group %s's pids.current: %w", g.id, err)
 	}
-	return limit - int64(current), nil
+	if limit == math.MaxInt64 {
+		return limit, nil
+	}
+	return limit - current, nil
+}
+
+// pidsDir is where the group's pids files are.
+func (g *Group) pidsDir() string {
+	if g.parent.mode.Unified() {
+		return g.mgr.Path("")
+	}
+	return g.mgr.Path("pids")
 }
 
 // Parent is where the group's sandboxes nest.
