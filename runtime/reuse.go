@@ -81,6 +81,9 @@ type reuseState struct {
 	netOwner string
 	// spent: no further run (see the package comment above).
 	spent bool
+	// parkPending: the last run's result went out before its PID 1 was
+	// gone (endFresh); the entry has yet to park again.
+	parkPending bool
 }
 
 // preparedTasks are what a parked reusable sandbox holds in its cgroup:
@@ -341,8 +344,12 @@ func procPaths(paths []string) []string {
 }
 
 // endFresh ends a fresh run: the entry's run PID 1 is told to exit (which
-// kills every process of the run), and the entry must park again within
-// endGrace; if it does not, the whole sandbox is killed and spent.
+// kills every process of the run). Its 'X' says that every process of the
+// run but itself is gone already and the run's stdio closed (entry.c,
+// wait_program): the result need not wait for that PID 1's exit and its
+// namespaces' teardown, which Recycle waits for (parkPending). Without an
+// 'X', the entry must park again within endGrace; if it does not, the
+// whole sandbox is killed and spent.
 func (s *Sandbox) endFresh(x *execution, w *watched) {
 	// Sent even when the program has ended: its PID 1 may still run, and
 	// a parked entry skips it.
@@ -357,6 +364,10 @@ func (s *Sandbox) endFresh(x *execution, w *watched) {
 			<-x.exited
 			return
 		}
+	}
+	if w.gotExit {
+		s.reuse.parkPending = true
+		return
 	}
 	if s.waitParked() != nil {
 		s.reuse.spent = true
@@ -385,6 +396,13 @@ func (s *Sandbox) RunID() string {
 func (s *Sandbox) Recycle() bool {
 	if !s.fresh || s.reuse.spent || s.reuse.runs >= maxRuns || !s.used.Load() {
 		return false
+	}
+	if s.reuse.parkPending {
+		if s.waitParked() != nil {
+			s.reuse.spent = true
+			return false
+		}
+		s.reuse.parkPending = false
 	}
 	// The entry alone: every process of the run is gone.
 	if tasks, err := s.cg.Tasks(); err != nil || tasks != 1 {

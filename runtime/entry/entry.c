@@ -14,7 +14,9 @@
  *                                      terminal, 'S' carries its master (SCM_RIGHTS)
  *   host  -> entry 'K' signal number   deliver a client's signal (any number of times)
  *   host  -> entry 'E'                 end the run now (and everything it started)
- *   entry -> host  'X' wait status     the program ended
+ *   entry -> host  'X' wait status     the program ended; from a prepared
+ *                                      run's PID 1: and every other process
+ *                                      of the run is gone, its stdio closed
  * argv and envp are handed to execve unchanged: nothing here parses them.
  *
  * 'L' may name the CPUs the program runs on (its affinity, a placement).
@@ -368,11 +370,27 @@ static void read_control(pid_t pid, int master)
 	deliver((int)((uint32_t)word[0] << 24 | word[1] << 16 | word[2] << 8 | word[3]), pid, master);
 }
 
-/* wait_program reaps orphans until the program itself ends; when the entry
- * exits, the kernel kills whatever is left in the PID namespace. */
-__attribute__((noreturn)) static void wait_program(pid_t pid, int master)
+/* report_exit says 'X' with the program's status and ends this process. */
+__attribute__((noreturn)) static void report_exit(int status)
 {
 	unsigned char word[4];
+	put_u32(word, (uint32_t)status);
+	send_msg('X', word, 4);
+	_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+/* wait_program reaps orphans until the program itself ends; when the entry
+ * exits, the kernel kills whatever is left in the PID namespace.
+ *
+ * sweep (a prepared run's PID 1, pid 1 of the run's own PID namespace):
+ * once the program has ended, every other process of the run is killed
+ * and reaped, and the run's stdio closed, before 'X'. The host may then
+ * answer at once: nothing of the run is left but this process, which
+ * exits right after (its namespaces torn down while the answer goes
+ * out), and the entry parks again only once it is gone. */
+__attribute__((noreturn)) static void wait_program(pid_t pid, int master, int sweep)
+{
+	int status = 0, ended = 0;
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = CTL_FD, .events = POLLIN}, {.fd = sigchld_pipe[0], .events = POLLIN}};
 		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
@@ -385,17 +403,27 @@ __attribute__((noreturn)) static void wait_program(pid_t pid, int master)
 				;
 		}
 		for (;;) {
-			int status;
-			pid_t w = waitpid(-1, &status, WNOHANG);
+			int st;
+			pid_t w = waitpid(-1, &st, WNOHANG);
 			if (w < 0 && errno == EINTR)
 				continue;
-			if (w <= 0)
-				break;
-			if (w != pid)
+			if (w == pid) {
+				status = st;
+				ended = 1;
+			}
+			/* Again after every reaped process: one that forked while
+			 * the last kill went round is killed too. */
+			if (w > 0 && ended && sweep)
+				kill(-1, SIGKILL);
+			if (w > 0)
 				continue;
-			put_u32(word, (uint32_t)status);
-			send_msg('X', word, 4);
-			_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+			if (ended && (!sweep || (w < 0 && errno == ECHILD))) {
+				if (sweep)
+					for (int fd = 0; fd < 3; fd++)
+						close(fd);
+				report_exit(status);
+			}
+			break;
 		}
 	}
 }
@@ -790,7 +818,7 @@ static void run_program(struct launch *l0)
 		_exit(128 + SIGKILL);
 	/* The entry keeps its copy of the master to find the terminal's
 	 * foreground group for a client's signal. */
-	wait_program(pid, master);
+	wait_program(pid, master, l.is_fresh);
 }
 
 /* Runs before the Go runtime in every start of the binary; it takes over

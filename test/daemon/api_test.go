@@ -222,6 +222,39 @@ func TestFiftyConcurrentRequests(t *testing.T) {
 	testdaemon.WaitUntil(t, "every sandbox to be torn down", 10*time.Second, func() bool { return len(d.Leftovers()) == 0 })
 }
 
+// A pooled run's answer comes only once every process it started is gone
+// (the run's PID 1 kills and reaps them before it reports the program's
+// end), whatever they did to outlive it, and keeps what they wrote before.
+func TestPooledRunAnswersAfterItsProcessesAreGone(t *testing.T) {
+	d := testdaemon.Start(t, "--pool-size", "2")
+	d.ImportDir("busybox", testRootfs)
+	for _, tt := range []struct{ name, script, stdout string }{
+		{"background", `sh -c 'sleep 1000; :' $0 & sleep 0.1; echo started`, "started\n"},
+		{"setsid, ignoring HUP TERM INT", `setsid sh -c 'trap "" HUP TERM INT; sleep 1000; :' $0 >/dev/null 2>&1 & sleep 0.1; echo started`, "started\n"},
+		{"stopped", `sh -c 'kill -STOP $$; :' $0 & sleep 0.1; echo started`, "started\n"},
+		{"setsid and a double fork", `probe daemon $0`, "daemonized\n"},
+		{"still writing to stdout", `sh -c 'while :; do echo more; sleep 0.01; done' $0 & sleep 0.1; echo started >&2`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			marker := fmt.Sprintf("pooled-bg-%d", time.Now().UnixNano())
+			resp, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"/bin/sh", "-c", tt.script, marker}})
+			if err != nil || resp.Status != runtime.StatusOK {
+				t.Fatalf("%v %+v", err, resp)
+			}
+			// Checked at once: no grace after the answer.
+			if p := testdaemon.ProcessesWith(marker); len(p) != 0 {
+				t.Errorf("outlived the answer: %v", p)
+			}
+			if tt.stdout != "" && resp.Run.Stdout != tt.stdout {
+				t.Errorf("stdout %q, want %q", resp.Run.Stdout, tt.stdout)
+			}
+			if tt.stdout == "" && !strings.HasPrefix(resp.Run.Stdout, "more\n") {
+				t.Errorf("stdout %q: the background writer's lines are lost", resp.Run.Stdout)
+			}
+		})
+	}
+}
+
 func TestClientDisconnectKillsTheRun(t *testing.T) {
 	d := testdaemon.Start(t, "--pool-size", "0")
 	d.ImportDir("busybox", testRootfs)
