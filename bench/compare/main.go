@@ -258,8 +258,20 @@ func main() {
 	out := flag.String("out", "docs/benchmarks.md", "where to write the table ('' for nowhere)")
 	only := flag.String("only", "", "\"testsets\": print the test-set rows only; \"api\": the pooled API rows and bwrap's (both write nothing)")
 	onlyInteractive := flag.Bool("only-interactive", false, "time the interactive row alone and print it (`make bench-interactive`)")
+	ab := flag.String("ab", "", "another sandboxd binary: compare the pooled back-to-back row of -bin and this one, their daemons taking turns (prints, writes nothing)")
+	abPace := flag.Duration("ab-pace", 0, "with -ab: a pause before each request")
 	flag.Parse()
 	ctx := context.Background()
+	if *ab != "" {
+		abs, _ := filepath.Abs(*rootfs)
+		text, err := abCompare(ctx, [2]string{*bin, *ab}, abs, *n, *abPace)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(text)
+		return
+	}
 	if *only == "testsets" {
 		fmt.Println(testsetText(testsetBench(ctx, *bin, *gccRootfs, *catalog, max(3, *n/20))))
 		return
