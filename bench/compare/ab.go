@@ -113,4 +113,3 @@ func abText(sides [2]*abSide, pace time.Duration) string {
 	}
 	return b.String()
 }
-
