@@ -58,6 +58,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -720,6 +721,40 @@ __attribute__((noreturn)) static void start_fresh(struct fresh *f)
 	_exit(EXIT_NOT_RUNNABLE);
 }
 
+/* run_stack is the stack the run's PID 1 runs on. That PID 1 is cloned
+ * with CLONE_VM | CLONE_VFORK: it runs in the entry's memory, on a stack
+ * of its own, while the entry waits (as it did for it anyway) until it is
+ * gone. Copying the entry's page tables for it, the copy-on-write faults
+ * of each page it then writes, and freeing it all as it exits cost about
+ * a seventh of the entry's and run PID 1's CPU per run (docs/throughput.md).
+ * Nothing is shared that a run could reach: the PID 1 is non-dumpable
+ * (the memory's flag, PR_SET_DUMPABLE in entry_setup), so neither the
+ * program nor anything it starts may ptrace it or open its /proc/1/mem;
+ * its descriptors, signal handlers, credentials, capabilities, filter,
+ * namespaces and root are its own (no CLONE_FILES, CLONE_SIGHAND or
+ * CLONE_FS). What it allocates it frees once its program has started
+ * (run_program), and the program gets memory of its own at execve. The
+ * one stack serves every run: one PID 1 at a time, below a guard page. */
+#define RUN_STACK_SIZE (1 << 20)
+static char *run_stack(void)
+{
+	static char *top;
+	if (!top) {
+		long page = sysconf(_SC_PAGESIZE);
+		char *base = mmap(NULL, RUN_STACK_SIZE + (size_t)page, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (base == MAP_FAILED || mprotect(base, (size_t)page, PROT_NONE) < 0)
+			fail("entry: the run's stack: %s", strerror(errno));
+		top = base + (size_t)page + RUN_STACK_SIZE;
+	}
+	return top;
+}
+
+static int start_fresh_on_stack(void *f)
+{
+	start_fresh(f);
+}
+
 /* run_fresh_entry serves runs until the host goes away: each run in a
  * clone with namespaces of its own; 'R' again only once the clone, and so
  * every process of the run, is gone. */
@@ -734,11 +769,11 @@ __attribute__((noreturn)) static void run_fresh_entry(void)
 		read_prepare(&f);
 		if (fresh_enter_net(&f, err, sizeof err) < 0)
 			fail("%s", err);
-		pid_t pid = (pid_t)syscall(SYS_clone, fresh_clone_flags() | SIGCHLD, 0, 0, 0, 0);
+		/* Returns once the run's PID 1 is gone (CLONE_VFORK), or is
+		 * exiting: see run_stack. */
+		pid_t pid = clone(start_fresh_on_stack, run_stack(), fresh_clone_flags() | CLONE_VM | CLONE_VFORK | SIGCHLD, &f);
 		if (pid < 0)
 			fail("entry: new namespaces for the run: %s", strerror(errno));
-		if (pid == 0)
-			start_fresh(&f);
 		/* Back before anything else: a failure here ends the sandbox
 		 * (fail exits), never leaves the entry in a run's network. */
 		if (fresh_leave_net(&f, err, sizeof err) < 0)
@@ -814,6 +849,13 @@ static void run_program(struct launch *l0)
 	for (int fd = 0; fd < 2; fd++)
 		if (l.stdio[fd] >= 0)
 			close(l.stdio[fd]);
+	/* The program has its own copies now. A prepared run's PID 1 runs in
+	 * the entry's memory (run_stack): nothing of the launch may stay. */
+	free(path);
+	free_strings(l.argv);
+	free_strings(l.envp);
+	free(l.dir);
+	free(l.filter);
 	if (send_started((uint32_t)pid, master) < 0)
 		_exit(128 + SIGKILL);
 	/* The entry keeps its copy of the master to find the terminal's
