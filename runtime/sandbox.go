@@ -185,9 +185,10 @@ func (s *Sandbox) startEntry(ctx context.Context, opts BuildOptions) error {
 // prepareFirst prepares a reusable sandbox's first run (reuse.go; its
 // cgroup has room for the run's PID 1, Engine.config). Before that, it
 // holds on to the sandbox's own network namespace, where the entry (pid,
-// on the host) is now: while it prepares a run, the entry is in the run's
-// for a moment, and ListenInside must never follow it there. (A
-// session's sandbox never leaves the session's, where its runs stay.)
+// on the host) is now: from a run's prepare until that run's PID 1 is
+// gone, the entry is in the run's, and ListenInside must never follow it
+// there. (A session's sandbox never leaves the session's, where its runs
+// stay.)
 func (s *Sandbox) prepareFirst(l Limits, pid int) error {
 	if !s.borrowed {
 		var err error

@@ -767,6 +767,8 @@ __attribute__((noreturn)) static void run_fresh_entry(void)
 		struct fresh f;
 		char err[512];
 		read_prepare(&f);
+		if (fresh_unmask_sandbox_proc(&f) < 0)
+			fail("entry: unmasking the sandbox's own /proc: %s", strerror(errno));
 		if (fresh_enter_net(&f, err, sizeof err) < 0)
 			fail("%s", err);
 		/* Returns once the run's PID 1 is gone (CLONE_VFORK), or is

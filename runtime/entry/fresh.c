@@ -77,6 +77,23 @@ int fresh_clone_flags(void)
  * one: the host says which (runtime/reuse.go, netFor). */
 static int sandbox_net = -1, kept_net = -1;
 
+/* The masks go whole with MNT_DETACH; one under a read-only bind (boot_id
+ * under /proc/sys) may be gone with it already, and most of the list is
+ * no mount point on a given kernel: EINVAL and ENOENT are no failures. */
+int fresh_unmask_sandbox_proc(const struct fresh *f)
+{
+	static int done;
+	if (done)
+		return 0;
+	char **lists[] = {f->masked, f->readonly};
+	for (int l = 0; l < 2; l++)
+		for (char **p = lists[l]; *p; p++)
+			if (umount2(*p, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+				return -1;
+	done = 1;
+	return 0;
+}
+
 /* read_small reads a small /proc file whole, NUL-terminated; -1 on error. */
 static ssize_t read_small(const char *path, char *buf, size_t size)
 {
@@ -152,6 +169,32 @@ int fresh_leave_net(const struct fresh *f, char *err, size_t errlen)
 
 static const unsigned long proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
+/* What a masked path is in a new /proc: the same for every run on one
+ * kernel, so looked up in the first run's only (each lookup in /proc costs
+ * a path walk, and most of the list is absent here). The cache is in the
+ * entry's memory, which its runs' PID 1s share (entry.c, run_stack). */
+enum { MASK_ABSENT = 1, MASK_DIR, MASK_FILE };
+#define MASK_CACHE 64
+static struct {
+	char *path;
+	int kind;
+} mask_cache[MASK_CACHE];
+
+static int masked_kind(const char *path)
+{
+	int i = 0;
+	for (; i < MASK_CACHE && mask_cache[i].path; i++)
+		if (strcmp(mask_cache[i].path, path) == 0)
+			return mask_cache[i].kind;
+	struct stat st;
+	int kind = stat(path, &st) < 0 ? MASK_ABSENT : S_ISDIR(st.st_mode) ? MASK_DIR : MASK_FILE;
+	/* Only what was found for sure is kept: an error other than ENOENT
+	 * is asked again next time. */
+	if (i < MASK_CACHE && (kind != MASK_ABSENT || errno == ENOENT) && (mask_cache[i].path = strdup(path)))
+		mask_cache[i].kind = kind;
+	return kind;
+}
+
 /* mount_proc gives the run a /proc of its own PID namespace, then hides
  * again what the sandbox's /proc hides. */
 static int mount_proc(const struct fresh *f, char *err, size_t errlen)
@@ -168,11 +211,11 @@ static int mount_proc(const struct fresh *f, char *err, size_t errlen)
 			return failf(err, errlen, "entry: read-only %s: %s", *p, strerror(errno));
 	}
 	for (char **p = f->masked; *p; p++) {
-		struct stat st;
-		if (stat(*p, &st) < 0)
+		int kind = masked_kind(*p);
+		if (kind == MASK_ABSENT)
 			continue; /* not on this kernel: nothing to hide */
-		int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", *p, "tmpfs", MS_RDONLY | proc_flags, "size=0")
-					     : mount("/dev/null", *p, NULL, MS_BIND, NULL);
+		int rc = kind == MASK_DIR ? mount("tmpfs", *p, "tmpfs", MS_RDONLY | proc_flags, "size=0")
+					  : mount("/dev/null", *p, NULL, MS_BIND, NULL);
 		if (rc < 0)
 			return failf(err, errlen, "entry: masking %s: %s", *p, strerror(errno));
 	}

@@ -39,9 +39,19 @@ struct fresh {
  * namespace is the one the entry is in at the clone (fresh_enter_net). */
 int fresh_clone_flags(void);
 
-/* fresh_enter_net puts the entry, for the moment of the run's clone, in
- * the network namespace the run gets; fresh_leave_net takes it back to
- * the sandbox's own. They return -1 with a message in err on failure. */
+/* fresh_unmask_sandbox_proc takes the masks and read-only binds off the
+ * sandbox's own /proc, once, at the first run's prepare. No run ever sees
+ * that /proc: each mounts one of its own over it, with the masks again
+ * (the kernel lets a user namespace mount a procfs only where one is
+ * fully visible already, so the sandbox's itself stays). Each run's mount
+ * namespace, a copy of the sandbox's, is then 16 mounts smaller to make
+ * and to tear down (on this host's kernel). Returns -1 with errno set. */
+int fresh_unmask_sandbox_proc(const struct fresh *f);
+
+/* fresh_enter_net puts the entry, from the run's clone until its PID 1 is
+ * gone (entry.c waits for it there), in the network namespace the run
+ * gets; fresh_leave_net takes it back to the sandbox's own. They return
+ * -1 with a message in err on failure. */
 int fresh_enter_net(const struct fresh *f, char *err, size_t errlen);
 int fresh_leave_net(const struct fresh *f, char *err, size_t errlen);
 
