@@ -24,7 +24,8 @@ import (
 //     rlimit at every level (queued signals, POSIX message-queue bytes);
 //   - its user namespace's own /proc/sys/user limits, for those it checks
 //     against each namespace's limit (inotify instances and watches), set
-//     from the host once the sandbox is parked, before any program runs.
+//     before any program runs: by a reusable sandbox's entry itself, by a
+//     helper process from the host for any other sandbox once it is parked.
 //
 // Parked sandboxes hold none, so the most sandboxes can hold at once is
 // concurrency × budget; docs say how that compares with the host's limits.
@@ -77,9 +78,11 @@ const freshNamespaces = 64
 
 // limitCounters sets the user-namespace half for a parked sandbox whose
 // entry is process pid. Without a user namespace of their own, sandboxes'
-// counters are those of their host user, and there is nothing to set.
+// counters are those of their host user, and there is nothing to set; a
+// reusable sandbox's entry sets them itself before its first run
+// (entryEnv).
 func (s *Sandbox) limitCounters(ctx context.Context, pid int) error {
-	if !s.engine.userns {
+	if !s.engine.userns || s.fresh {
 		return nil
 	}
 	return entry.SetUsernsLimits(ctx, pid, usernsLimits(s.fresh))

@@ -332,9 +332,8 @@ func (s *Sandbox) start(opts BuildOptions) error {
 	s.stdin, s.stdout, s.stderr = stdinW, stdoutR, stderrR
 
 	process := &libcontainer.Process{
-		Args: entryArgs(s.fresh),
-		// The entry's own environment; the program gets the request's.
-		Env:        []string{"PATH=/usr/bin:/bin", "GOMAXPROCS=1"},
+		Args:       entryArgs(s.fresh),
+		Env:        entryEnv(s.fresh),
 		UID:        opts.UID,
 		GID:        opts.GID,
 		Cwd:        rootfs.WorkPath,

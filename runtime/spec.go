@@ -91,15 +91,29 @@ func configureNoCapabilities(spec *specs.Spec) {
 // a reusable sandbox: it keeps the three capabilities it needs to give each
 // run namespaces, mounts and a loopback of its own (runtime/entry/fresh.c),
 // in the sandbox's user namespace only, where they reach nothing of the
-// host or of another sandbox. They are ambient so that they survive the
+// host or of another sandbox, and CAP_SYS_RESOURCE there until it has set
+// that namespace's own limits (entryEnv), when it drops it. They are ambient so that they survive the
 // execve of the entry as the sandbox user; the entry drops them all, every
 // set, in each run before the program exists, and no_new_privs holds.
 func configureFreshCapabilities(spec *specs.Spec) {
 	spec.Process.NoNewPrivileges = true
-	caps := []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETPCAP"}
+	caps := []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETPCAP", "CAP_SYS_RESOURCE"}
 	spec.Process.Capabilities = &specs.LinuxCapabilities{
 		Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps,
 	}
+}
+
+// entryEnv is the entry's own environment; the program gets the request's.
+// A reusable sandbox's entry also gets the limits of its user namespace
+// (counters.go), which it writes itself before the first run: one process
+// less to start for every such sandbox than the sandbox-userns-limits
+// helper that writes them for the others.
+func entryEnv(fresh bool) []string {
+	env := []string{"PATH=/usr/bin:/bin", "GOMAXPROCS=1"}
+	if fresh {
+		env = append(env, entry.UsernsLimitsEnv+"="+entry.FormatUserLimits(usernsLimits(true)))
+	}
+	return env
 }
 
 // entryArgs is the entry's command line: /proc/self/exe, the sealed copy

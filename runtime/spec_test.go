@@ -48,6 +48,41 @@ func TestConfigReusableHasRoomForItsPreparedRun(t *testing.T) {
 	}
 }
 
+// A reusable sandbox's entry holds exactly the capabilities it needs in
+// its user namespace, CAP_SYS_RESOURCE only to write that namespace's
+// limits, which come with it in its environment (and nothing else does).
+func TestConfigReusableEntry(t *testing.T) {
+	e := &Engine{runDir: "/run/sandboxd", userns: true}
+	s := &Sandbox{id: "sbx-test", ids: &idSlot{base: 1 << 30}, scratch: rootfs.OpenScratch("/run/sandboxd/scratch/sbx-test"), fresh: true}
+	cfg, err := e.config(s, "/run/sandboxd/roots/sbx-test/root", BuildOptions{Rootfs: "/images/x", UID: 65534, GID: 65534, Limits: DefaultLimits()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETPCAP", "CAP_SYS_RESOURCE"}
+	c := cfg.Capabilities
+	for name, set := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted, "ambient": c.Ambient} {
+		if !slices.Equal(set, want) {
+			t.Errorf("%s capabilities %v, want %v", name, set, want)
+		}
+	}
+	if !cfg.NoNewPrivileges {
+		t.Error("no_new_privs is not set")
+	}
+	limits := "SANDBOXD_USERNS_LIMITS=max_inotify_instances=16,max_inotify_watches=8192,max_user_namespaces=0," +
+		"max_mnt_namespaces=64,max_pid_namespaces=64,max_net_namespaces=64,max_ipc_namespaces=64,max_uts_namespaces=64,max_cgroup_namespaces=0"
+	for _, tt := range []struct {
+		fresh bool
+		want  []string
+	}{
+		{true, []string{"PATH=/usr/bin:/bin", "GOMAXPROCS=1", limits}},
+		{false, []string{"PATH=/usr/bin:/bin", "GOMAXPROCS=1"}},
+	} {
+		if got := entryEnv(tt.fresh); !slices.Equal(got, tt.want) {
+			t.Errorf("reusable %v: entry environment %q, want %q", tt.fresh, got, tt.want)
+		}
+	}
+}
+
 func checkNoPrivileges(t *testing.T, cfg *configs.Config) {
 	t.Helper()
 	c := cfg.Capabilities

@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "fresh.h"
+#include "userns_limits.h"
 
 #define CTL_FD 3
 /* The most descriptors a host message carries: a prepare's two mounts, a
@@ -758,8 +759,22 @@ static int start_fresh_on_stack(void *f)
 /* run_fresh_entry serves runs until the host goes away: each run in a
  * clone with namespaces of its own; 'R' again only once the clone, and so
  * every process of the run, is gone. */
+/* first_prepare sets up the sandbox itself once, before the first run is
+ * cloned: the masks off its own /proc (fresh.c), then the user
+ * namespace's limits through /proc/sys, which those masks kept read-only
+ * (userns_limits.c). No program runs before either. */
+static void first_prepare(const struct fresh *f)
+{
+	char err[512];
+	if (fresh_unmask_sandbox_proc(f) < 0)
+		fail("entry: unmasking the sandbox's own /proc: %s", strerror(errno));
+	if (userns_limits_from_env(err, sizeof err) < 0)
+		fail("%s", err);
+}
+
 __attribute__((noreturn)) static void run_fresh_entry(void)
 {
+	int first = 1;
 	entry_setup();
 	for (;;) {
 		if (send_msg('R', NULL, 0) < 0)
@@ -767,8 +782,10 @@ __attribute__((noreturn)) static void run_fresh_entry(void)
 		struct fresh f;
 		char err[512];
 		read_prepare(&f);
-		if (fresh_unmask_sandbox_proc(&f) < 0)
-			fail("entry: unmasking the sandbox's own /proc: %s", strerror(errno));
+		if (first) {
+			first_prepare(&f);
+			first = 0;
+		}
 		if (fresh_enter_net(&f, err, sizeof err) < 0)
 			fail("%s", err);
 		/* Returns once the run's PID 1 is gone (CLONE_VFORK), or is

@@ -82,15 +82,11 @@ static int sandbox_net = -1, kept_net = -1;
  * no mount point on a given kernel: EINVAL and ENOENT are no failures. */
 int fresh_unmask_sandbox_proc(const struct fresh *f)
 {
-	static int done;
-	if (done)
-		return 0;
 	char **lists[] = {f->masked, f->readonly};
 	for (int l = 0; l < 2; l++)
 		for (char **p = lists[l]; *p; p++)
 			if (umount2(*p, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 				return -1;
-	done = 1;
 	return 0;
 }
 

@@ -40,12 +40,13 @@ struct fresh {
 int fresh_clone_flags(void);
 
 /* fresh_unmask_sandbox_proc takes the masks and read-only binds off the
- * sandbox's own /proc, once, at the first run's prepare. No run ever sees
- * that /proc: each mounts one of its own over it, with the masks again
- * (the kernel lets a user namespace mount a procfs only where one is
- * fully visible already, so the sandbox's itself stays). Each run's mount
- * namespace, a copy of the sandbox's, is then 16 mounts smaller to make
- * and to tear down (on this host's kernel). Returns -1 with errno set. */
+ * sandbox's own /proc, before the first run (entry.c, first_prepare). No
+ * run ever sees that /proc: each mounts one of its own over it, with the
+ * masks again (the kernel lets a user namespace mount a procfs only where
+ * one is fully visible already, so the sandbox's itself stays). Each
+ * run's mount namespace, a copy of the sandbox's, is then 16 mounts
+ * smaller to make and to tear down (on this host's kernel). Returns -1
+ * with errno set. */
 int fresh_unmask_sandbox_proc(const struct fresh *f);
 
 /* fresh_enter_net puts the entry, from the run's clone until its PID 1 is

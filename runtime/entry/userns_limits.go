@@ -12,10 +12,24 @@ import (
 // limits of a sandbox's user namespace (userns_limits.c).
 const UsernsLimitsArg = "sandbox-userns-limits"
 
+// UsernsLimitsEnv carries a reusable sandbox's limits to its entry, which
+// writes them itself (userns_limits.h).
+const UsernsLimitsEnv = "SANDBOXD_USERNS_LIMITS"
+
 // UserLimit is one file of /proc/sys/user and its value.
 type UserLimit struct {
 	Name  string
 	Value int64
+}
+
+// FormatUserLimits is limits as UsernsLimitsEnv's value: NAME=VALUE pairs
+// joined by commas.
+func FormatUserLimits(limits []UserLimit) string {
+	pairs := make([]string, len(limits))
+	for i, l := range limits {
+		pairs[i] = l.Name + "=" + strconv.FormatInt(l.Value, 10)
+	}
+	return strings.Join(pairs, ",")
 }
 
 // SetUsernsLimits writes limits into the user namespace of process pid, from

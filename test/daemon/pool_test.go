@@ -219,3 +219,63 @@ func TestReusedSandboxTakesEachRunsLimits(t *testing.T) {
 		t.Errorf("only %d runs took a reused sandbox with other limits than its last run's: too few to tell", changed)
 	}
 }
+
+// A parked reusable sandbox's entry holds CAP_SYS_ADMIN, CAP_NET_ADMIN and
+// CAP_SETPCAP (in its user namespace) and no other: CAP_SYS_RESOURCE,
+// which it gets to write its user namespace's limits, is gone from every
+// set once it has, and its prepared run's PID 1 holds none.
+func TestParkedEntryHoldsOnlyItsThreeCapabilities(t *testing.T) {
+	d := testdaemon.Start(t, "--pool-size", "2")
+	d.ImportDir("busybox", testRootfs)
+	if resp, err := d.Client.Execute(context.Background(), &api.ExecuteRequest{Image: "busybox", Cmd: []string{"true"}}); err != nil || resp.Status != runtime.StatusOK {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	const entryCaps = 1<<21 | 1<<12 | 1<<8 // SYS_ADMIN, NET_ADMIN, SETPCAP
+	// An entry not yet through its first prepare (the pool may be
+	// building one) still holds CAP_SYS_RESOURCE: it must lose it soon.
+	var seen []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		entries, runs := 0, 0
+		seen = seen[:0]
+		for _, p := range testdaemon.ProcessesOfSandboxes(d.CgroupParent) {
+			if !strings.HasSuffix(p, "sandbox-entry fresh ") {
+				continue
+			}
+			dir, _, _ := strings.Cut(p, ":")
+			switch caps := capSets(t, dir); caps {
+			case [4]uint64{entryCaps, entryCaps, entryCaps, entryCaps}:
+				entries++
+			case [4]uint64{}:
+				runs++
+			default:
+				seen = append(seen, fmt.Sprintf("%s: CapPrm, CapEff, CapBnd, CapAmb %x", p, caps))
+			}
+		}
+		if entries > 0 && runs > 0 && len(seen) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries with their three capabilities, %d prepared runs with none; others: %v", entries, runs, seen)
+		}
+	}
+}
+
+// capSets reads a process's permitted, effective, bounding and ambient
+// capability sets.
+func capSets(t *testing.T, procDir string) [4]uint64 {
+	data, err := os.ReadFile(filepath.Join(procDir, "status"))
+	if err != nil {
+		return [4]uint64{} // gone meanwhile: a run's PID 1
+	}
+	var sets [4]uint64
+	for i, name := range []string{"CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"} {
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, name); ok {
+				if sets[i], err = strconv.ParseUint(strings.TrimSpace(v), 16, 64); err != nil {
+					t.Fatalf("%s %s: %v", procDir, l, err)
+				}
+			}
+		}
+	}
+	return sets
+}
