@@ -756,9 +756,6 @@ static int start_fresh_on_stack(void *f)
 	start_fresh(f);
 }
 
-/* run_fresh_entry serves runs until the host goes away: each run in a
- * clone with namespaces of its own; 'R' again only once the clone, and so
- * every process of the run, is gone. */
 /* first_prepare sets up the sandbox itself once, before the first run is
  * cloned: the masks off its own /proc (fresh.c), then the user
  * namespace's limits through /proc/sys, which those masks kept read-only
@@ -772,6 +769,9 @@ static void first_prepare(const struct fresh *f)
 		fail("%s", err);
 }
 
+/* run_fresh_entry serves runs until the host goes away: each run in a
+ * clone with namespaces of its own; 'R' again only once the clone, and so
+ * every process of the run, is gone. */
 __attribute__((noreturn)) static void run_fresh_entry(void)
 {
 	int first = 1;
