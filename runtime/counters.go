@@ -85,7 +85,7 @@ func (s *Sandbox) limitCounters(ctx context.Context, pid int) error {
 	if !s.engine.userns || s.fresh {
 		return nil
 	}
-	return entry.SetUsernsLimits(ctx, pid, usernsLimits(s.fresh))
+	return entry.SetUsernsLimits(ctx, pid, usernsLimits(false))
 }
 
 // CounterWarnings says which of the host's per-user limits (and its

@@ -92,9 +92,10 @@ func configureNoCapabilities(spec *specs.Spec) {
 // run namespaces, mounts and a loopback of its own (runtime/entry/fresh.c),
 // in the sandbox's user namespace only, where they reach nothing of the
 // host or of another sandbox, and CAP_SYS_RESOURCE there until it has set
-// that namespace's own limits (entryEnv), when it drops it. They are ambient so that they survive the
-// execve of the entry as the sandbox user; the entry drops them all, every
-// set, in each run before the program exists, and no_new_privs holds.
+// that namespace's own limits (entryEnv), when it drops it. They are
+// ambient so that they survive the execve of the entry as the sandbox
+// user; the entry drops them all, every set, in each run before the
+// program exists, and no_new_privs holds.
 func configureFreshCapabilities(spec *specs.Spec) {
 	spec.Process.NoNewPrivileges = true
 	caps := []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETPCAP", "CAP_SYS_RESOURCE"}

@@ -10,8 +10,8 @@
  * inside it with CAP_SYS_RESOURCE there, which a sandbox's processes never
  * have. Two ways in:
  *   - a reusable sandbox's entry holds CAP_SYS_RESOURCE from libcontainer
- *     and writes them itself before it first parks, then drops it
- *     (userns_limits_from_env, from entry.c);
+ *     and writes them itself at its first prepare, before any run, then
+ *     drops it (userns_limits_from_env, from entry.c first_prepare);
  *   - for any other sandbox, "sandboxd sandbox-userns-limits PID
  *     NAME=VALUE..." joins the user namespace of process PID, the parked
  *     entry, in a fresh single-threaded process (setns to a user namespace

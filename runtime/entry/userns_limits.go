@@ -22,12 +22,16 @@ type UserLimit struct {
 	Value int64
 }
 
+// pair is the limit as NAME=VALUE, the form both ways in take
+// (userns_limits.c, write_limit).
+func (l UserLimit) pair() string { return l.Name + "=" + strconv.FormatInt(l.Value, 10) }
+
 // FormatUserLimits is limits as UsernsLimitsEnv's value: NAME=VALUE pairs
 // joined by commas.
 func FormatUserLimits(limits []UserLimit) string {
 	pairs := make([]string, len(limits))
 	for i, l := range limits {
-		pairs[i] = l.Name + "=" + strconv.FormatInt(l.Value, 10)
+		pairs[i] = l.pair()
 	}
 	return strings.Join(pairs, ",")
 }
@@ -38,7 +42,7 @@ func FormatUserLimits(limits []UserLimit) string {
 func SetUsernsLimits(ctx context.Context, pid int, limits []UserLimit) error {
 	args := []string{UsernsLimitsArg, strconv.Itoa(pid)}
 	for _, l := range limits {
-		args = append(args, l.Name+"="+strconv.FormatInt(l.Value, 10))
+		args = append(args, l.pair())
 	}
 	cmd := exec.CommandContext(ctx, "/proc/self/exe", args...)
 	cmd.Env = []string{}
