@@ -69,21 +69,14 @@ func abCompare(ctx context.Context, bins [2]string, rootfs string, n int, pace t
 // block sends k requests one after another (pace apart, when set) and,
 // when keep is set, records their latencies and the daemon's CPU.
 func (s *abSide) block(ctx context.Context, k int, pace time.Duration, keep bool) error {
-	run := s.d.subject(rowAPI, []string{"/bin/true"}, "bench").run
-	before := s.d.cpu()
-	lat := make([]time.Duration, 0, k)
-	for range k {
-		if pace > 0 {
-			time.Sleep(pace)
-		}
-		start := time.Now()
-		if _, err := run(ctx); err != nil {
-			return fmt.Errorf("%s: %w", s.bin, err)
-		}
-		lat = append(lat, time.Since(start))
+	sub := s.d.subject(rowAPI, []string{"/bin/true"}, "bench")
+	sub.pace = pace
+	lat, cpu, err := sequential(ctx, sub, k)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.bin, err)
 	}
 	if keep {
-		s.cpu += s.d.cpu() - before
+		s.cpu += cpu
 		s.runs += k
 		s.lat = append(s.lat, lat...)
 		s.blockP50 = append(s.blockP50, pct(lat, 0.5))

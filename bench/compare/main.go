@@ -88,6 +88,31 @@ func paced(s subject, pace time.Duration) subject {
 	return s
 }
 
+// sequential times n runs of s one after another (s.pace apart) and
+// returns their latencies and the CPU they cost: the runner's usage
+// around all of them when it has one, else the sum of what each run says.
+func sequential(ctx context.Context, s subject, n int) (lat []time.Duration, cpu time.Duration, err error) {
+	lat = make([]time.Duration, 0, n)
+	var before time.Duration
+	if s.usage != nil {
+		before = s.usage()
+	}
+	for range n {
+		time.Sleep(s.pace)
+		start := time.Now()
+		c, err := s.run(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		lat = append(lat, time.Since(start))
+		cpu += c
+	}
+	if s.usage != nil {
+		cpu = s.usage() - before
+	}
+	return lat, cpu, nil
+}
+
 func measure(ctx context.Context, s subject, n int, concurrencies []int) measurement {
 	m := measurement{name: s.name, skipped: s.skipped, throughput: map[int]float64{}, parked: map[int]samples{}}
 	if s.skipped != "" {
@@ -103,24 +128,10 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 	if s.parked != nil {
 		waitPoolFull(ctx, s.parked)
 	}
-	lat := make([]time.Duration, 0, n)
-	var cpu, before time.Duration
-	if s.usage != nil {
-		before = s.usage()
-	}
-	for i := 0; i < n; i++ {
-		time.Sleep(s.pace)
-		start := time.Now()
-		c, err := s.run(ctx)
-		if err != nil {
-			m.skipped = "failed during the run: " + firstLine(err.Error())
-			return m
-		}
-		lat = append(lat, time.Since(start))
-		cpu += c
-	}
-	if s.usage != nil {
-		cpu = s.usage() - before
+	lat, cpu, err := sequential(ctx, s, n)
+	if err != nil {
+		m.skipped = "failed during the run: " + firstLine(err.Error())
+		return m
 	}
 	m.p50, m.p90, m.p99, m.cpu = pct(lat, .5), pct(lat, .9), pct(lat, .99), cpu/time.Duration(n)
 	if s.pace > 0 {
@@ -273,9 +284,14 @@ func main() {
 	abPace := flag.Duration("ab-pace", 0, "with -ab: a pause before each request")
 	flag.Parse()
 	ctx := context.Background()
+	if *only == "testsets" {
+		fmt.Println(testsetText(testsetBench(ctx, *bin, *gccRootfs, *catalog, max(3, *n/20))))
+		return
+	}
+	abs, _ := filepath.Abs(*rootfs)
+	*rootfs = abs
 	if *ab != "" {
-		abs, _ := filepath.Abs(*rootfs)
-		text, err := abCompare(ctx, [2]string{*bin, *ab}, abs, *n, *abPace)
+		text, err := abCompare(ctx, [2]string{*bin, *ab}, *rootfs, *n, *abPace)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -283,12 +299,6 @@ func main() {
 		fmt.Println(text)
 		return
 	}
-	if *only == "testsets" {
-		fmt.Println(testsetText(testsetBench(ctx, *bin, *gccRootfs, *catalog, max(3, *n/20))))
-		return
-	}
-	abs, _ := filepath.Abs(*rootfs)
-	*rootfs = abs
 	work, _ := os.MkdirTemp("", "sandboxd-compare-")
 	defer os.RemoveAll(work)
 	os.Chmod(work, 0o755) // sandboxes in user namespaces reach their roots through it
