@@ -47,9 +47,11 @@ func abCompare(ctx context.Context, bins [2]string, rootfs string, n int, pace t
 			s.d.stop()
 		}
 	}()
-	for _, s := range sides { // warm-up: pools filled, caches warm
-		if err := s.block(ctx, abBlock, 0, false); err != nil {
-			return "", err
+	for _, s := range sides { // warm-up: each pool at its size for the pace, caches warm
+		sub := s.d.subject(rowAPI, []string{"/bin/true"}, "bench")
+		sub.pace, sub.parked = pace, s.d.parked
+		if err := warmPool(ctx, sub); err != nil {
+			return "", fmt.Errorf("%s: %w", s.bin, err)
 		}
 	}
 	for round := 0; round*abBlock < n; round++ {
@@ -58,7 +60,7 @@ func abCompare(ctx context.Context, bins [2]string, rootfs string, n int, pace t
 			order = [2]*abSide{sides[1], sides[0]}
 		}
 		for _, s := range order {
-			if err := s.block(ctx, abBlock, pace, true); err != nil {
+			if err := s.block(ctx, abBlock, pace); err != nil {
 				return "", err
 			}
 		}
@@ -66,21 +68,19 @@ func abCompare(ctx context.Context, bins [2]string, rootfs string, n int, pace t
 	return abText(sides, pace), nil
 }
 
-// block sends k requests one after another (pace apart, when set) and,
-// when keep is set, records their latencies and the daemon's CPU.
-func (s *abSide) block(ctx context.Context, k int, pace time.Duration, keep bool) error {
+// block sends k requests one after another (pace apart, when set) and
+// records their latencies and the daemon's CPU.
+func (s *abSide) block(ctx context.Context, k int, pace time.Duration) error {
 	sub := s.d.subject(rowAPI, []string{"/bin/true"}, "bench")
 	sub.pace = pace
 	lat, cpu, err := sequential(ctx, sub, k)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.bin, err)
 	}
-	if keep {
-		s.cpu += cpu
-		s.runs += k
-		s.lat = append(s.lat, lat...)
-		s.blockP50 = append(s.blockP50, pct(lat, 0.5))
-	}
+	s.cpu += cpu
+	s.runs += k
+	s.lat = append(s.lat, lat...)
+	s.blockP50 = append(s.blockP50, pct(lat, 0.5))
 	return nil
 }
 

@@ -46,7 +46,8 @@ type subject struct {
 	usage func() time.Duration
 	// parked, when set, counts the sandboxes parked in the runner's warm
 	// pool; it is sampled during the throughput runs, and the latency
-	// runs start only once the pool is full (waitPoolFull).
+	// runs start only once the pool has the size the row keeps it at
+	// (warmPool).
 	parked func(ctx context.Context) (int, error)
 	// runs, when set, is how many sequential runs to time instead of the
 	// bench's n: the pooled rows take a millisecond or two each, and a
@@ -126,7 +127,10 @@ func measure(ctx context.Context, s subject, n int, concurrencies []int) measure
 		n = s.runs
 	}
 	if s.parked != nil {
-		waitPoolFull(ctx, s.parked)
+		if err := warmPool(ctx, s); err != nil {
+			m.skipped = "failed during the warm-up: " + firstLine(err.Error())
+			return m
+		}
 	}
 	lat, cpu, err := sequential(ctx, s, n)
 	if err != nil {
@@ -352,7 +356,7 @@ func main() {
 	fmt.Println(text)
 	if *out != "" {
 		doc := "# Benchmarks\n\nWritten by `make bench` (`bench/compare`); numbers from one run on " + machine() +
-			fmt.Sprintf(". Each runner starts /bin/true in the same busybox rootfs; latency is sequential (%d runs; %d for the pooled back-to-back row, timed once its warm pool is full), throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy. ", *n, pooledRuns**n) +
+			fmt.Sprintf(". Each runner starts /bin/true in the same busybox rootfs; latency is sequential (%d runs; %d for the pooled back-to-back row, timed after 200 warm-up requests of its own kind, once its warm pool has grown to the size they call for), throughput uses the given number of concurrent clients. Compare ratios, not absolute numbers: these machines are noisy. ", *n, pooledRuns**n) +
 			"What each step of issue 16 bought, and where a run's time and CPU go: [throughput.md](throughput.md).\n\n" + text
 		if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -127,22 +127,45 @@ func rateCell(m measurement, c int) string {
 	return "failed"
 }
 
-// poolFillTimeout bounds waitPoolFull: a pool that never fills is timed as
-// it is.
+// poolFillTimeout bounds warmPool's wait: a pool that never settles is
+// timed as it is.
 const poolFillTimeout = 20 * time.Second
 
-// waitPoolFull waits until the warm pool holds benchPoolSize parked
-// sandboxes. The pool starts building for an image with its first request,
-// so the latency runs right after it would otherwise share the machine
-// with up to benchPoolSize libcontainer builds: a start-up cost, not a
-// back-to-back run's.
-func waitPoolFull(ctx context.Context, parked func(context.Context) (int, error)) {
-	deadline := time.Now().Add(poolFillTimeout)
-	for time.Now().Before(deadline) {
-		if n, err := parked(ctx); err == nil && n >= benchPoolSize {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+// poolSettle is how long the parked count must stay the same for warmPool
+// to take it as the pool's size for the row: the pool builds one sandbox
+// at a time, a few tens of milliseconds each.
+const poolSettle = time.Second
+
+// warmRuns is how many of the row's own requests warmPool sends first.
+const warmRuns = 200
+
+// warmPool brings the warm pool to the size the timed runs keep it at.
+// The pool sizes itself from the request rate (pool.targetSize), so one
+// warm-up request leaves it at its smallest, and timing right after it
+// would share the machine with the builds that the row's rate then calls
+// for: a start-up cost, not a run's. warmRuns requests in the row's own
+// pattern (back to back, or paced) raise the rate to the row's; then it
+// waits for the builds that follow, until the pool holds benchPoolSize or
+// its count stays the same for poolSettle.
+func warmPool(ctx context.Context, s subject) error {
+	if _, _, err := sequential(ctx, s, warmRuns); err != nil {
+		return err
 	}
-	fmt.Fprintf(os.Stderr, "the warm pool did not fill within %v; timing it as it is\n", poolFillTimeout)
+	last, since := -1, time.Now()
+	for deadline := time.Now().Add(poolFillTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		n, err := s.parked(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case n >= benchPoolSize:
+			return nil
+		case n != last:
+			last, since = n, time.Now()
+		case time.Since(since) >= poolSettle:
+			return nil
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s: the warm pool did not settle within %v; timing it as it is\n", s.name, poolFillTimeout)
+	return nil
 }
