@@ -172,6 +172,21 @@ struct reader {
 	size_t left;
 };
 
+/* set_batch moves this process between SCHED_BATCH (on) and SCHED_OTHER
+ * (off), both at nice 0: a batch task never preempts the one running when
+ * it wakes. A reusable sandbox's entry and its prepared run do their work
+ * (the next run's namespaces and mounts, a run's teardown) while another
+ * sandbox's program runs; as batch tasks they wait for that program to
+ * block or for the scheduler's tick instead of taking its CPU, and run at
+ * once where a CPU is idle. The run's PID 1 is SCHED_OTHER again from its
+ * launch on, so the program runs as it always did. Both policies are
+ * unprivileged; a failure changes only how fast things go. */
+static void set_batch(int on)
+{
+	struct sched_param param = {0};
+	(void)sched_setscheduler(0, on ? SCHED_BATCH : SCHED_OTHER, &param);
+}
+
 static uint64_t rd_u64(struct reader *r)
 {
 	if (r->left < 8)
@@ -420,9 +435,11 @@ __attribute__((noreturn)) static void wait_program(pid_t pid, int master, int sw
 			if (w > 0)
 				continue;
 			if (ended && (!sweep || (w < 0 && errno == ECHILD))) {
-				if (sweep)
+				if (sweep) {
 					for (int fd = 0; fd < 3; fd++)
 						close(fd);
+					set_batch(1); /* its exit tears the run down */
+				}
 				report_exit(status);
 			}
 			break;
@@ -715,6 +732,7 @@ __attribute__((noreturn)) static void start_fresh(struct fresh *f)
 		_exit(EXIT_NO_LAUNCH);
 	struct launch l;
 	read_launch(&l, 1);
+	set_batch(0);
 	if (fresh_take_stdio(l.pipes, err, sizeof err) < 0)
 		fail("%s", err);
 	apply_rlimits(&l);
@@ -776,6 +794,7 @@ __attribute__((noreturn)) static void run_fresh_entry(void)
 {
 	int first = 1;
 	entry_setup();
+	set_batch(1);
 	for (;;) {
 		if (send_msg('R', NULL, 0) < 0)
 			_exit(EXIT_NO_LAUNCH);

@@ -49,6 +49,31 @@ func TestPrivilegesAreDropped(t *testing.T) {
 	}
 }
 
+// The entry and a prepared run's PID 1 wait as SCHED_BATCH (entry.c
+// set_batch); the program must run as any process does: SCHED_OTHER
+// (policy 0) at nice 0.
+func TestProgramRunsAtTheNormalSchedulingPolicy(t *testing.T) {
+	r := run(t, nil, "cat", "/proc/self/stat")
+	wantStatus(t, r, runtime.StatusOK)
+	_, rest, ok := strings.Cut(r.Stdout, ") ")
+	if !ok {
+		t.Fatalf("/proc/self/stat: %q", r.Stdout)
+	}
+	f := strings.Fields(rest) // f[0] is field 3 of proc(5)
+	if len(f) < 39 {
+		t.Fatalf("/proc/self/stat has %d fields after the name: %q", len(f), r.Stdout)
+	}
+	for _, c := range []struct {
+		name  string
+		field int
+		want  string
+	}{{"nice", 19, "0"}, {"policy", 41, "0"}} {
+		if got := f[c.field-3]; got != c.want {
+			t.Errorf("%s (field %d) = %s, want %s", c.name, c.field, got, c.want)
+		}
+	}
+}
+
 func TestUserFlag(t *testing.T) {
 	r := sh(t, []string{"--user", "1234:2345"}, "id -u; id -g; stat -c %u:%g /work")
 	wantStatus(t, r, runtime.StatusOK)
