@@ -179,8 +179,11 @@ struct reader {
  * sandbox's program runs; as batch tasks they wait for that program to
  * block or for the scheduler's tick instead of taking its CPU, and run at
  * once where a CPU is idle. The run's PID 1 is SCHED_OTHER again from its
- * launch on, so the program runs as it always did. Both policies are
- * unprivileged; a failure changes only how fast things go. */
+ * launch on, so the program runs as it always did
+ * (TestProgramRunsAtTheNormalSchedulingPolicy). Both policies are
+ * unprivileged, and the filter allows the call: a program may set either
+ * one for itself, so a failure here could change how fast it runs, never
+ * what it may do. */
 static void set_batch(int on)
 {
 	struct sched_param param = {0};
